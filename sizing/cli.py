@@ -1,0 +1,187 @@
+"""`python -m sizing`: the plan of a stack, the memory of one experiment, the slots left for more.
+
+Bad input ends with exit code 2 and one line `error: <key>: <problem>`; nothing here imports pulumi.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any, NoReturn
+
+from sizing.config import PROFILES, Formula, StackConfig, UserMix, load_stack
+from sizing.errors import ConfigError
+from sizing.plan import Plan, build_plan
+from sizing.quantity import format_millicores, format_mib
+
+EXIT_BAD_INPUT = 2
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> NoReturn:
+        self.exit(EXIT_BAD_INPUT, f"error: {message}\n")
+
+
+def _count(flag: str):
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{flag}: {text!r} is not a whole number") from None
+        if value < 0:
+            raise argparse.ArgumentTypeError(f"{flag}: must be 0 or more, got {value}")
+        return value
+
+    return parse
+
+
+def _default_project_dir() -> Path:
+    cwd = Path.cwd()
+    return cwd if (cwd / "Pulumi.yaml").is_file() else Path(__file__).resolve().parent.parent
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="python -m sizing", description=__doc__.splitlines()[0])
+    parser.add_argument("--project-dir", type=Path, default=None, help="folder of Pulumi.yaml (default: ., or repo)")
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    plan = sub.add_parser("plan", help="every workload's sizes, the node pool and the cost of a stack")
+    plan.add_argument("--stack", required=True, help="stack name (Pulumi.<stack>.yaml) or a stack file path")
+    plan.add_argument("--profile", help=f"override the stack's profile ({', '.join(PROFILES)})")
+    plan.add_argument("--json", action="store_true", help="one JSON object instead of tables")
+
+    def users(p: argparse.ArgumentParser) -> None:
+        p.add_argument("--video", type=_count("--video"), default=0, help="participants with video")
+        p.add_argument("--no-video", type=_count("--no-video"), default=0, help="participants without video")
+        p.add_argument("--experimenters", type=_count("--experimenters"), default=0, help="experimenters")
+        p.add_argument("--json", action="store_true", help="JSON output")
+
+    project = sub.add_parser("project", help="predicted memory of one backend pod serving one experiment")
+    project.add_argument("--stack", help="use this stack's formula (default: the document's coefficients)")
+    users(project)
+
+    slots = sub.add_parser("slots", help="experiments of a shape the backend pods can still admit at typical load")
+    slots.add_argument("--stack", required=True, help="stack name or stack file path")
+    users(slots)
+    return parser
+
+
+def _mix(args: argparse.Namespace) -> UserMix:
+    return UserMix(participant_video=args.video, participant_no_video=args.no_video, experimenter=args.experimenters)
+
+
+def _table(headers: list[str], rows: list[list[str]]) -> str:
+    widths = [max(len(str(c)) for c in column) for column in zip(headers, *rows)]
+    lines = ["  ".join(str(c).ljust(w) for c, w in zip(row, widths)).rstrip() for row in [headers, *rows]]
+    lines.insert(1, "  ".join("-" * w for w in widths))
+    return "\n".join(lines)
+
+
+def render_plan(plan: Plan) -> str:
+    """The plan as tables for people."""
+    rows = [
+        [w.name, str(w.replicas), w.cpu_request, w.memory_request, w.memory_limit, w.runtime.describe()]
+        for w in plan.workloads.values()
+    ]
+    t, n, c = plan.totals, plan.nodes, plan.cost
+    rows.append(["total", str(t.pods), format_millicores(t.cpu_request_m), f"{t.memory_request_mib}Mi",
+                 f"{t.memory_limit_mib}Mi", ""])
+    out = [f"stack {plan.stack} · profile {plan.profile}", "",
+           _table(["workload", "replicas", "cpu", "memory request", "memory limit", "runtime setting"], rows)]
+    for w in plan.workloads.values():
+        if w.derivation is not None:
+            out += ["", f"{w.name} from the capacity formula (memory = base + Σ MiB per role × users):"]
+            out += [f"  {line}" for line in w.explain().splitlines()]
+    sums = " + ".join(f"{w.replicas}×{w.memory_request_mib}" for w in plan.workloads.values())
+    out += ["", f"memory requests: {sums} = {t.memory_request_mib} MiB"]
+    bounds = ", ".join(f"{k} {v}" for k, v in n.bounds.items())
+    out += [
+        "",
+        f"nodes: {n.machine_type}{' (spot)' if n.spot else ''}, {format_mib(n.allocatable_memory_mib)} / "
+        f"{format_millicores(n.allocatable_cpu_m)} allocatable, {format_mib(n.free_memory_mib)} / "
+        f"{format_millicores(n.free_cpu_m)} after system overhead",
+        f"  lower bound {n.lower_bound} (max of {bounds}); binding: {n.binding}",
+        f"  autoscaling min {n.min} (typical load), max {n.max} (peak load needs {n.peak})",
+        f"  survives the loss of a node at min: {'yes' if n.survives_node_loss else 'no'}",
+    ]
+    out += [f"  node {i + 1}: {', '.join(pods) or '(empty)'}" for i, pods in enumerate(n.placement)]
+    out += [
+        "",
+        f"cost: {n.min} × ${c.node_usd_month:.2f} = ${c.monthly_usd:.2f}/month (at max ${c.max_monthly_usd:.2f})",
+        f"  baseline profile ${c.baseline_monthly_usd:.2f}/month, savings {c.savings_pct:g} %",
+    ]
+    return "\n".join(out)
+
+
+def _formula(args: argparse.Namespace, project_dir: Path) -> tuple[Formula, StackConfig | None]:
+    if args.stack is None:
+        return Formula(), None
+    config = load_stack(args.stack, project_dir)
+    return config.capacity.formula, config
+
+
+def _slots(config: StackConfig, mix: UserMix, stack: str) -> dict[str, Any]:
+    """Experiments of shape `mix` that fit under each formula-sized workload's limit beside its typical load."""
+    formula, capacity = config.capacity.formula, config.capacity
+    shape_mib = formula.users_mib(mix)
+    if shape_mib <= 0:
+        raise ConfigError("--video/--no-video/--experimenters", "the experiment has no users that need memory")
+    plan = build_plan(config, stack)
+    sized = [w for w in plan.workloads.values() if config.workloads[w.name].sized_by == "formula"]
+    if not sized:
+        raise ConfigError("workloads", "no workload has sized_by: formula, so none serves experiments")
+    typical_mib = capacity.memory_mib("typical")
+    workloads = {
+        w.name: {
+            "replicas": w.replicas,
+            "memory_limit_mib": w.memory_limit_mib,
+            "per_pod": max(0, (w.memory_limit_mib - typical_mib) // shape_mib),
+        }
+        for w in sized
+    }
+    for entry in workloads.values():
+        entry["total"] = entry["per_pod"] * entry["replicas"]
+    return {
+        "stack": stack,
+        "profile": config.profile,
+        "shape_mib": shape_mib,
+        "typical_mib": typical_mib,
+        "workloads": workloads,
+        "total": sum(e["total"] for e in workloads.values()),
+    }
+
+
+def run(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    project_dir = args.project_dir or _default_project_dir()
+    if args.command == "plan":
+        plan = build_plan(load_stack(args.stack, project_dir, args.profile), args.stack)
+        print(json.dumps(plan.to_json(), indent=2) if args.json else render_plan(plan))
+    elif args.command == "project":
+        formula, _ = _formula(args, project_dir)
+        mix = _mix(args)
+        if args.json:
+            print(json.dumps({"memory_mib": formula.memory_mib(mix)}))
+        else:
+            print(formula.explain(mix))
+    else:
+        result = _slots(load_stack(args.stack, project_dir), _mix(args), args.stack)
+        if args.json:
+            print(json.dumps(result, indent=2))
+        else:
+            print(f"one more experiment needs {result['shape_mib']} MiB; typical load uses {result['typical_mib']} MiB")
+            for name, e in result["workloads"].items():
+                print(f"{name}: {e['per_pod']} per pod × {e['replicas']} pods = {e['total']} "
+                      f"(limit {e['memory_limit_mib']} MiB)")
+            print(f"total: {result['total']}")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    try:
+        return run(argv)
+    except ConfigError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return EXIT_BAD_INPUT

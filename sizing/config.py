@@ -1,0 +1,391 @@
+"""The stack configuration: every key of the project's namespace, validated once into frozen models.
+
+`python -m sizing` reads these keys from `Pulumi.<stack>.yaml`; the Pulumi program reads the same keys through
+`pulumi.Config` and hands the raw values to `parse_stack_config`. Either way one model, one set of rules.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Annotated, Any, Literal, get_args
+
+import yaml
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, PlainSerializer, ValidationError, model_validator
+
+from sizing import quantity
+from sizing.catalogue import DISK_USD_GB_MONTH, MACHINE_TYPES, MachineType
+from sizing.errors import ConfigError, PathError, from_validation_error
+
+Role = Literal["participant_video", "participant_no_video", "experimenter"]
+ROLES: tuple[Role, ...] = get_args(Role)
+Profile = Literal["optimized", "baseline"]
+PROFILES: tuple[Profile, ...] = get_args(Profile)
+Runtime = Literal["nodejs", "redis", "go", "none"]
+DiskType = Literal["pd-standard", "pd-balanced", "pd-ssd"]
+
+
+def _mib(value: object) -> int:
+    try:
+        return quantity.to_mib(value)
+    except quantity.QuantityError as err:
+        raise ValueError(str(err)) from None
+
+
+def _millicores(value: object) -> int:
+    try:
+        return quantity.to_millicores(value)
+    except quantity.QuantityError as err:
+        raise ValueError(str(err)) from None
+
+
+# Memory and CPU are written as Kubernetes quantities in config and held as whole MiB / millicores.
+MiB = Annotated[int, BeforeValidator(_mib), PlainSerializer(quantity.format_mib, return_type=str)]
+Millicores = Annotated[int, BeforeValidator(_millicores), PlainSerializer(quantity.format_millicores, return_type=str)]
+
+
+class Model(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class UserMix(Model):
+    """Users of each role connected to one backend pod (or belonging to one experiment shape)."""
+
+    participant_video: int = Field(0, ge=0, description="participants with video")
+    participant_no_video: int = Field(0, ge=0, description="participants without video")
+    experimenter: int = Field(0, ge=0, description="experimenters")
+
+    def __add__(self, other: UserMix) -> UserMix:
+        return UserMix(**{role: getattr(self, role) + getattr(other, role) for role in ROLES})
+
+    def times(self, count: int) -> UserMix:
+        return UserMix(**{role: getattr(self, role) * count for role in ROLES})
+
+    @property
+    def users(self) -> int:
+        return sum(getattr(self, role) for role in ROLES)
+
+
+class RoleMemory(Model):
+    """Measured memory each connected user of a role adds to a backend pod, MiB."""
+
+    participant_video: int = Field(15, ge=0, description="MiB per participant with video")
+    participant_no_video: int = Field(8, ge=0, description="MiB per participant without video")
+    experimenter: int = Field(25, ge=0, description="MiB per experimenter")
+
+
+class Formula(Model):
+    """memory_mib = base_mib + Σ per_role_mib[role] × users[role] (the document's measured formula)."""
+
+    base_mib: int = Field(100, ge=0, description="memory of an idle backend pod, MiB")
+    per_role_mib: RoleMemory = Field(default_factory=RoleMemory, description="MiB added per user of each role")
+
+    def users_mib(self, mix: UserMix) -> int:
+        """What the users of `mix` add on top of the base: the memory one more experiment of that shape costs."""
+        return sum(getattr(self.per_role_mib, role) * getattr(mix, role) for role in ROLES)
+
+    def memory_mib(self, mix: UserMix) -> int:
+        return self.base_mib + self.users_mib(mix)
+
+    def explain(self, mix: UserMix) -> str:
+        """The formula line for `mix`, e.g. `100 + 15×10 + 25×2 = 300 MiB`."""
+        terms = [f"{getattr(self.per_role_mib, r)}×{getattr(mix, r)}" for r in ROLES if getattr(mix, r)]
+        return " + ".join([str(self.base_mib), *terms]) + f" = {self.memory_mib(mix)} MiB"
+
+
+def _document_shapes() -> dict[str, UserMix]:
+    return {
+        "small": UserMix(participant_no_video=5, experimenter=1),
+        "medium": UserMix(participant_video=10, experimenter=2),
+        "large": UserMix(participant_video=20, experimenter=3),
+    }
+
+
+class LoadProfile(Model):
+    """Concurrent experiments per backend pod, by shape name."""
+
+    typical: dict[str, int] = Field(description="experiments per pod at typical load: sizes the memory request")
+    peak: dict[str, int] = Field(description="experiments per pod at peak load: sizes the memory limit")
+
+    @model_validator(mode="after")
+    def _counts_are_not_negative(self) -> LoadProfile:
+        for level in ("typical", "peak"):
+            for shape, count in getattr(self, level).items():
+                if count < 0:
+                    raise PathError(f"{level}.{shape}", f"must be 0 or more, got {count}")
+        return self
+
+
+class Headroom(Model):
+    """Margin added to the formula's memory before rounding."""
+
+    request_pct: float = Field(15, ge=0, le=400, description="percent added to typical-load memory for the request")
+    limit_pct: float = Field(25, ge=0, le=400, description="percent added to peak-load memory for the limit")
+
+
+class Rounding(Model):
+    """How a derived memory size is rounded up to a value people recognise and nodes pack well."""
+
+    mode: Literal["power_of_two", "step"] = Field("power_of_two", description="next power of two MiB, or next step")
+    step_mib: int = Field(64, gt=0, description="step for mode=step, MiB")
+
+    def apply(self, mib: float) -> int:
+        whole = max(1, math.ceil(mib - 1e-9))  # 189.75 -> 190; float noise must not push 256.0 to 257
+        if self.mode == "power_of_two":
+            return 1 << (whole - 1).bit_length()
+        return math.ceil(whole / self.step_mib) * self.step_mib
+
+
+class CapacityConfig(Model):
+    """The capacity formula, the experiment shapes and the load a backend pod is sized for."""
+
+    formula: Formula = Field(default_factory=Formula, description="base and per-role memory, MiB")
+    shapes: dict[str, UserMix] = Field(default_factory=_document_shapes, description="experiment shapes by name")
+    load: LoadProfile = Field(description="typical and peak experiment mix per backend pod")
+    headroom: Headroom = Field(default_factory=Headroom, description="margins on the formula's memory")
+    rounding: Rounding = Field(default_factory=Rounding, description="rounding of derived sizes")
+
+    @model_validator(mode="after")
+    def _load_names_known_shapes(self) -> CapacityConfig:
+        for level in ("typical", "peak"):
+            for shape in getattr(self.load, level):
+                if shape not in self.shapes:
+                    known = ", ".join(sorted(self.shapes)) or "none"
+                    raise PathError(f"load.{level}.{shape}", f"unknown experiment shape (known: {known})")
+        if self.memory_mib("peak") < self.memory_mib("typical"):
+            raise PathError("load.peak", "peak load needs less memory than typical load")
+        return self
+
+    def mix(self, level: Literal["typical", "peak"]) -> UserMix:
+        total = UserMix()
+        for shape, count in getattr(self.load, level).items():
+            total = total + self.shapes[shape].times(count)
+        return total
+
+    def memory_mib(self, level: Literal["typical", "peak"]) -> int:
+        return self.formula.memory_mib(self.mix(level))
+
+
+class MemorySize(Model):
+    """A memory request and limit."""
+
+    request: MiB = Field(description="memory request (Kubernetes quantity, whole MiB)")
+    limit: MiB = Field(description="memory limit (Kubernetes quantity, whole MiB)")
+
+    @model_validator(mode="after")
+    def _request_within_limit(self) -> MemorySize:
+        if self.request <= 0:
+            raise PathError("request", "must be more than 0")
+        if self.request > self.limit:
+            raise PathError(
+                "request",
+                f"request {quantity.format_mib(self.request)} is above limit {quantity.format_mib(self.limit)}",
+            )
+        return self
+
+
+class ProfileSizes(Model):
+    """Static memory sizes per profile; `optimized` is omitted for a workload sized by the formula."""
+
+    optimized: MemorySize | None = Field(None, description="sizes in the optimized profile")
+    baseline: MemorySize = Field(description="sizes before the optimisation (the rollback target)")
+
+
+class WorkloadConfig(Model):
+    """One workload: how many pods, what CPU they request, how their memory is sized."""
+
+    replicas: int = Field(ge=1, le=1000, description="pods; each on a distinct node")
+    cpu_request: Millicores = Field(description="CPU request per pod (Kubernetes quantity)")
+    runtime: Runtime = Field("none", description="process whose memory setting is derived from the limit")
+    sized_by: Literal["config", "formula"] = Field(
+        "config", description="formula: optimized sizes come from the capacity formula and load profile"
+    )
+    memory: ProfileSizes = Field(description="memory request and limit per profile")
+
+    @model_validator(mode="after")
+    def _optimized_sizes_match_sizing(self) -> WorkloadConfig:
+        if self.cpu_request <= 0:
+            raise PathError("cpu_request", "must be more than 0")
+        if self.sized_by == "formula" and self.memory.optimized is not None:
+            raise PathError("memory.optimized", "must be omitted: sized_by is formula")
+        if self.sized_by == "config" and self.memory.optimized is None:
+            raise PathError("memory.optimized", "required key is missing (or set sized_by: formula)")
+        return self
+
+
+class RuntimeConfig(Model):
+    """Fractions of the memory limit given to each runtime, so it reclaims memory before the kernel OOM-kills it."""
+
+    nodejs_heap_fraction: float = Field(
+        0.75, gt=0, lt=1, description="Node.js --max-old-space-size as a fraction of the limit (rest: code, buffers)"
+    )
+    redis_maxmemory_fraction: float = Field(
+        0.7, gt=0, lt=1, description="Redis maxmemory as a fraction of the limit (rest: fragmentation, fork)"
+    )
+    redis_eviction_policy: Literal[
+        "noeviction",
+        "allkeys-lru",
+        "allkeys-lfu",
+        "allkeys-random",
+        "volatile-lru",
+        "volatile-lfu",
+        "volatile-random",
+        "volatile-ttl",
+    ] = Field("allkeys-lru", description="Redis maxmemory-policy once maxmemory is reached")
+    go_memlimit_fraction: float = Field(
+        0.9, gt=0, lt=1, description="GOMEMLIMIT as a fraction of the limit (a soft limit: the GC works harder)"
+    )
+
+
+class NodeOverhead(Model):
+    """Requests of the system pods and DaemonSets on every node."""
+
+    memory: MiB = Field(description="memory requested per node by system pods and DaemonSets")
+    cpu: Millicores = Field(description="CPU requested per node by system pods and DaemonSets")
+
+
+class NodePoolConfig(Model):
+    """The GKE node pool the workloads run on."""
+
+    machine_type: str = Field(description="machine type, a key of the catalogue")
+    spot: bool = Field(False, description="spot nodes (cheaper, can be preempted)")
+    disk_size_gb: int = Field(100, ge=10, le=65536, description="boot disk per node, GB")
+    disk_type: DiskType = Field("pd-balanced", description="boot disk type")
+    overhead: NodeOverhead = Field(description="per-node system and DaemonSet requests")
+    surge_nodes: int = Field(1, ge=0, le=100, description="nodes above the minimum kept for rolling-update surges")
+
+
+class MachineTypeOverride(Model):
+    """Catalogue entry in config: fields replace the built-in ones; a new machine type needs all of them."""
+
+    vcpu: int | None = Field(None, gt=0, description="vCPUs")
+    memory: MiB | None = Field(None, description="memory (Kubernetes quantity)")
+    on_demand_usd_month: float | None = Field(None, ge=0, description="on-demand USD per node and month")
+    spot_usd_month: float | None = Field(None, ge=0, description="spot USD per node and month")
+
+
+class CatalogueConfig(Model):
+    """Overrides of the built-in machine types and disk prices."""
+
+    machine_types: dict[str, MachineTypeOverride] = Field(default_factory=dict, description="by machine type name")
+    disk_usd_gb_month: dict[DiskType, float] = Field(default_factory=dict, description="USD per GB-month by type")
+
+    def machine_types_merged(self) -> dict[str, MachineType]:
+        merged = dict(MACHINE_TYPES)
+        for name, override in self.machine_types.items():
+            fields = override.model_dump(exclude_none=True)
+            if "memory" in fields:
+                fields["memory_mib"] = fields.pop("memory")
+            base = merged.get(name)
+            values = {**(base.model_dump() if base else {}), **fields}
+            missing = [f for f in MachineType.model_fields if f not in values]
+            if missing:
+                names = ", ".join("memory" if f == "memory_mib" else f for f in missing)
+                raise PathError(f"machine_types.{name}", f"new machine type needs {names}")
+            merged[name] = MachineType(**values)
+        return merged
+
+    def disk_price(self, disk_type: DiskType) -> float:
+        return self.disk_usd_gb_month.get(disk_type, DISK_USD_GB_MONTH[disk_type])
+
+
+class StackConfig(Model):
+    """Every key of the project's namespace in a stack's config."""
+
+    profile: Profile = Field("optimized", description="sizing profile; baseline is the rollback")
+    capacity: CapacityConfig = Field(description="capacity formula, experiment shapes, load, headroom, rounding")
+    workloads: dict[str, WorkloadConfig] = Field(description="workloads by name")
+    runtime: RuntimeConfig = Field(default_factory=RuntimeConfig, description="runtime memory fractions")
+    nodes: NodePoolConfig = Field(description="node pool: machine type, disk, overhead")
+    catalogue: CatalogueConfig = Field(default_factory=CatalogueConfig, description="price and machine overrides")
+
+    @model_validator(mode="after")
+    def _references_resolve(self) -> StackConfig:
+        if not self.workloads:
+            raise PathError("workloads", "at least one workload is required")
+        for name in self.workloads:
+            if not name.replace("-", "").isalnum() or not name[0].isalpha() or len(name) > 40 or name != name.lower():
+                raise PathError(f"workloads.{name}", "name must be a lowercase DNS label (a-z, 0-9, -)")
+        try:
+            known = self.catalogue.machine_types_merged()
+        except PathError as err:
+            raise PathError(f"catalogue.{err.path}", err.problem) from None
+        if self.nodes.machine_type not in known:
+            raise PathError("nodes.machine_type", f"unknown machine type {self.nodes.machine_type!r} "
+                            f"(known: {', '.join(sorted(known))}; add it under catalogue.machine_types)")
+        return self
+
+    def machine(self) -> MachineType:
+        return self.catalogue.machine_types_merged()[self.nodes.machine_type]
+
+    def with_profile(self, profile: Profile) -> StackConfig:
+        return self.model_copy(update={"profile": profile})
+
+
+def parse_stack_config(values: Mapping[str, Any], namespace: str) -> StackConfig:
+    """Validate the project's config values (namespace already stripped) into a StackConfig, or raise ConfigError."""
+    try:
+        return StackConfig.model_validate(dict(values))
+    except ValidationError as err:
+        raise from_validation_error(err, namespace) from None
+
+
+def project_name(project_dir: Path) -> str:
+    """The `name` of Pulumi.yaml: the namespace of the project's config keys."""
+    path = project_dir / "Pulumi.yaml"
+    try:
+        data = yaml.safe_load(path.read_text())
+    except (OSError, yaml.YAMLError) as err:
+        raise ConfigError(str(path), f"cannot read the project file: {err}") from None
+    if not isinstance(data, dict) or not isinstance(data.get("name"), str):
+        raise ConfigError(f"{path}:name", "the project file has no name")
+    return data["name"]
+
+
+def stack_file(stack: str, project_dir: Path) -> Path:
+    """`Pulumi.<stack>.yaml` of the project, or `stack` itself when it is a path to a YAML file."""
+    candidate = Path(stack)
+    if candidate.suffix in (".yaml", ".yml") and candidate.is_file():
+        return candidate
+    return project_dir / f"Pulumi.{stack}.yaml"
+
+
+def read_stack_values(path: Path, namespace: str) -> dict[str, Any]:
+    """The project's keys of a stack file, namespace stripped; other namespaces (gcp:, kubernetes:) are skipped."""
+    try:
+        text = path.read_text()
+    except FileNotFoundError:
+        raise ConfigError(str(path), "stack file not found") from None
+    except OSError as err:
+        raise ConfigError(str(path), f"cannot read the stack file: {err.strerror}") from None
+    try:
+        data = yaml.safe_load(text) or {}
+    except yaml.YAMLError as err:
+        mark = getattr(err, "problem_mark", None)
+        where = f" (line {mark.line + 1})" if mark else ""
+        raise ConfigError(str(path), f"not valid YAML{where}") from None
+    if not isinstance(data, dict):
+        raise ConfigError(str(path), "a stack file is a mapping with a 'config' key")
+    config = data.get("config") or {}
+    if not isinstance(config, dict):
+        raise ConfigError(f"{path}:config", "must be a mapping of keys to values")
+    values: dict[str, Any] = {}
+    for key, value in config.items():
+        owner, sep, name = str(key).partition(":")
+        if not sep:
+            owner, name = namespace, owner
+        if owner == namespace:
+            values[name] = value
+    return values
+
+
+def load_stack(stack: str, project_dir: Path, profile: str | None = None) -> StackConfig:
+    """Read, validate and (optionally) switch the profile of a stack: the CLI's and the tests' one entry point."""
+    namespace = project_name(project_dir)
+    values = read_stack_values(stack_file(stack, project_dir), namespace)
+    if profile is not None:
+        if profile not in PROFILES:
+            raise ConfigError("--profile", f"unknown profile {profile!r} (known: {', '.join(PROFILES)})")
+        values["profile"] = profile
+    return parse_stack_config(values, namespace)

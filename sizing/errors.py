@@ -1,0 +1,44 @@
+"""The one error type for bad stack input, and how a pydantic failure becomes one line naming its key."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from pydantic import ValidationError
+
+
+class ConfigError(Exception):
+    """Bad stack input: `key` is the dotted config path (namespace included), `problem` says what is wrong."""
+
+    def __init__(self, key: str, problem: str) -> None:
+        super().__init__(f"{key}: {problem}")
+        self.key = key
+        self.problem = problem
+
+
+class PathError(ValueError):
+    """Raised inside model validators so that a cross-field problem keeps the path of the field it is about."""
+
+    def __init__(self, path: str, problem: str) -> None:
+        super().__init__(problem)
+        self.path = path
+        self.problem = problem
+
+
+def from_validation_error(err: ValidationError, namespace: str) -> ConfigError:
+    """The first problem of a pydantic ValidationError as a ConfigError keyed `namespace:dotted.location`."""
+    first = err.errors(include_url=False)[0]
+    parts = [str(part) for part in first["loc"]]
+    cause = (first.get("ctx") or {}).get("error")
+    if isinstance(cause, PathError):
+        parts.append(cause.path)
+        problem = cause.problem
+    elif first["type"] == "extra_forbidden":
+        problem = "unknown key"
+    elif first["type"] == "missing":
+        problem = "required key is missing"
+    else:
+        problem = first["msg"].removeprefix("Value error, ")
+    path = ".".join(p for p in parts if p)
+    return ConfigError(f"{namespace}:{path}" if path else namespace, problem)

@@ -1,0 +1,360 @@
+"""The sizing plan of a stack: every workload's requests, limits and runtime memory setting, the node pool, the cost.
+
+Everything downstream (the Pulumi components, the Prometheus rules, the dashboards, the CLI) reads a `Plan`;
+none of them computes a size of its own.
+"""
+
+from __future__ import annotations
+
+import heapq
+import math
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from sizing.config import Profile, Runtime, RuntimeConfig, StackConfig, UserMix
+from sizing.errors import ConfigError
+from sizing.quantity import format_millicores, format_mib
+
+
+class _Frozen(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class RuntimeSetting(_Frozen):
+    """The runtime's own memory ceiling, below the container limit so the process reclaims before an OOM kill."""
+
+    kind: Runtime = Field(description="runtime the setting is for")
+    memory_mib: int | None = Field(description="the ceiling, MiB (None: the runtime has no such setting)")
+    env: dict[str, str] = Field(default_factory=dict, description="environment variables that carry it")
+    args: tuple[str, ...] = Field((), description="command-line arguments that carry it")
+
+    def describe(self) -> str:
+        if self.memory_mib is None:
+            return "-"
+        return " ".join([*(f"{k}={v}" for k, v in self.env.items()), *self.args])
+
+
+def runtime_setting(kind: Runtime, limit_mib: int, config: RuntimeConfig) -> RuntimeSetting:
+    """The runtime memory setting derived from a container's memory limit."""
+    if kind == "nodejs":
+        heap = math.floor(limit_mib * config.nodejs_heap_fraction)
+        return RuntimeSetting(kind=kind, memory_mib=heap, env={"NODE_OPTIONS": f"--max-old-space-size={heap}"})
+    if kind == "redis":
+        # Redis reads "mb" as 1024*1024 bytes ("m" would be 10^6).
+        maxmemory = math.floor(limit_mib * config.redis_maxmemory_fraction)
+        args = ("--maxmemory", f"{maxmemory}mb", "--maxmemory-policy", config.redis_eviction_policy)
+        return RuntimeSetting(kind=kind, memory_mib=maxmemory, args=args)
+    if kind == "go":
+        soft_limit = math.floor(limit_mib * config.go_memlimit_fraction)
+        return RuntimeSetting(kind=kind, memory_mib=soft_limit, env={"GOMEMLIMIT": f"{soft_limit}MiB"})
+    return RuntimeSetting(kind=kind, memory_mib=None)
+
+
+class Derivation(_Frozen):
+    """How the capacity formula produced a workload's request and limit."""
+
+    typical_mix: UserMix = Field(description="users per pod at typical load")
+    peak_mix: UserMix = Field(description="users per pod at peak load")
+    typical_line: str = Field(description="the formula at typical load")
+    peak_line: str = Field(description="the formula at peak load")
+    typical_mib: int = Field(description="formula memory at typical load, MiB")
+    peak_mib: int = Field(description="formula memory at peak load, MiB")
+    request_headroom_pct: float = Field(description="headroom on the request, percent")
+    limit_headroom_pct: float = Field(description="headroom on the limit, percent")
+    request_unrounded_mib: float = Field(description="typical memory plus headroom, before rounding")
+    limit_unrounded_mib: float = Field(description="peak memory plus headroom, before rounding")
+    rounding: str = Field(description="rounding policy applied")
+
+
+class WorkloadPlan(_Frozen):
+    """One workload's sizes in the plan."""
+
+    name: str = Field(description="workload name")
+    replicas: int = Field(description="pods, each on a distinct node")
+    cpu_request_m: int = Field(description="CPU request per pod, millicores")
+    memory_request_mib: int = Field(description="memory request per pod, MiB")
+    memory_limit_mib: int = Field(description="memory limit per pod, MiB")
+    runtime: RuntimeSetting = Field(description="runtime memory setting derived from the limit")
+    derivation: Derivation | None = Field(None, description="formula derivation, for workloads sized by it")
+
+    @property
+    def memory_request(self) -> str:
+        return format_mib(self.memory_request_mib)
+
+    @property
+    def memory_limit(self) -> str:
+        return format_mib(self.memory_limit_mib)
+
+    @property
+    def cpu_request(self) -> str:
+        return format_millicores(self.cpu_request_m)
+
+    def explain(self) -> str:
+        """The derivation of the sizes, formula lines included, or where they came from."""
+        d = self.derivation
+        if d is None:
+            return "sized in config"
+
+        def line(kind: str, formula: str, pct: float, raw: float, quantity: str) -> str:
+            return f"{kind}: {formula} ×{1 + pct / 100:g} = {raw:g} MiB → {d.rounding} → {quantity}"
+
+        return "\n".join(
+            [
+                line("request", d.typical_line, d.request_headroom_pct, d.request_unrounded_mib, self.memory_request),
+                line("limit", d.peak_line, d.limit_headroom_pct, d.limit_unrounded_mib, self.memory_limit),
+            ]
+        )
+
+
+def size_workloads(config: StackConfig) -> dict[str, WorkloadPlan]:
+    """Requests, limits and runtime settings of every workload in the config's profile."""
+    capacity = config.capacity
+    rounding = capacity.rounding
+    rounding_name = "power of two" if rounding.mode == "power_of_two" else f"step {rounding.step_mib} MiB"
+    plans: dict[str, WorkloadPlan] = {}
+    for name, workload in config.workloads.items():
+        derivation = None
+        if config.profile == "optimized" and workload.sized_by == "formula":
+            typical, peak = capacity.mix("typical"), capacity.mix("peak")
+            headroom = capacity.headroom
+            request_raw = capacity.formula.memory_mib(typical) * (1 + headroom.request_pct / 100)
+            limit_raw = capacity.formula.memory_mib(peak) * (1 + headroom.limit_pct / 100)
+            request, limit = rounding.apply(request_raw), rounding.apply(limit_raw)
+            if request > limit:
+                raise ConfigError(
+                    f"workloads.{name}",
+                    f"formula gives request {format_mib(request)} above limit {format_mib(limit)}: "
+                    "raise capacity.headroom.limit_pct or the peak load",
+                )
+            derivation = Derivation(
+                typical_mix=typical,
+                peak_mix=peak,
+                typical_line=capacity.formula.explain(typical),
+                peak_line=capacity.formula.explain(peak),
+                typical_mib=capacity.formula.memory_mib(typical),
+                peak_mib=capacity.formula.memory_mib(peak),
+                request_headroom_pct=headroom.request_pct,
+                limit_headroom_pct=headroom.limit_pct,
+                request_unrounded_mib=round(request_raw, 4),
+                limit_unrounded_mib=round(limit_raw, 4),
+                rounding=rounding_name,
+            )
+        else:
+            sizes = getattr(workload.memory, config.profile) or workload.memory.baseline
+            request, limit = sizes.request, sizes.limit
+        plans[name] = WorkloadPlan(
+            name=name,
+            replicas=workload.replicas,
+            cpu_request_m=workload.cpu_request,
+            memory_request_mib=request,
+            memory_limit_mib=limit,
+            runtime=runtime_setting(workload.runtime, limit, config.runtime),
+            derivation=derivation,
+        )
+    return plans
+
+
+Binding = Literal["memory", "cpu", "spread", "packing"]
+
+
+class NodePlan(_Frozen):
+    """The node pool: how many nodes typical load needs, how many peak load may need, and why."""
+
+    machine_type: str = Field(description="machine type of every node")
+    spot: bool = Field(description="spot nodes")
+    allocatable_memory_mib: int = Field(description="GKE allocatable memory per node, MiB")
+    allocatable_cpu_m: int = Field(description="GKE allocatable CPU per node, millicores")
+    free_memory_mib: int = Field(description="allocatable memory left per node after system/DaemonSet overhead")
+    free_cpu_m: int = Field(description="allocatable CPU left per node after system/DaemonSet overhead")
+    bounds: dict[str, int] = Field(description="lower bounds on the node count: memory, cpu, spread")
+    lower_bound: int = Field(description="the largest of the bounds")
+    binding: Binding = Field(description="what sets the minimum: a bound, or packing when it needs more")
+    min: int = Field(description="nodes for typical load (every pod at its request), the autoscaler minimum")
+    peak: int = Field(description="nodes for peak load (every pod at its limit)")
+    max: int = Field(description="autoscaler maximum: peak load, and at least min plus the surge nodes")
+    survives_node_loss: bool = Field(description="all requests still fit at the minimum after losing a node")
+    placement: tuple[tuple[str, ...], ...] = Field(description="a placement of the pods on the minimum nodes")
+
+
+def _pack(
+    workloads: list[tuple[str, int, int, int]], nodes: int, free_mib: int, free_m: int
+) -> tuple[tuple[str, ...], ...] | None:
+    """Place every pod on `nodes` nodes, the replicas of a workload on distinct nodes; None when it fails.
+
+    Largest workloads first, each replica on the emptiest node that holds it (worst fit): it keeps nodes
+    balanced, which is what the spread constraint and the scheduler's own scoring favour.
+    """
+    free = [[free_mib, free_m] for _ in range(nodes)]
+    pods: list[list[str]] = [[] for _ in range(nodes)]
+    order = sorted(workloads, key=lambda w: (-max(w[2] / free_mib, w[3] / free_m), w[0]))
+    for name, replicas, mib, milli in order:
+        if replicas > nodes:
+            return None
+        fits = [i for i in range(nodes) if free[i][0] >= mib and free[i][1] >= milli]
+        if len(fits) < replicas:
+            return None
+        chosen = heapq.nlargest(replicas, fits, key=lambda i: (free[i][0] / free_mib + free[i][1] / free_m, -i))
+        for replica, i in enumerate(sorted(chosen)):
+            free[i][0] -= mib
+            free[i][1] -= milli
+            pods[i].append(f"{name}-{replica}")
+    return tuple(tuple(node) for node in pods)
+
+
+def _smallest_packing(
+    workloads: list[tuple[str, int, int, int]], start: int, free_mib: int, free_m: int
+) -> tuple[int, tuple[tuple[str, ...], ...]]:
+    # With one node per pod every workload finds `replicas` empty nodes, so the search always ends.
+    for nodes in range(start, max(start, sum(w[1] for w in workloads)) + 1):
+        placement = _pack(workloads, nodes, free_mib, free_m)
+        if placement is not None:
+            return nodes, placement
+    raise AssertionError("unreachable: one node per pod always packs")
+
+
+def plan_nodes(config: StackConfig, workloads: dict[str, WorkloadPlan]) -> NodePlan:
+    """The node pool plan for the workloads' requests (typical) and limits (peak)."""
+    machine, pool = config.machine(), config.nodes
+    alloc_mib, alloc_m = machine.allocatable_memory_mib(), machine.allocatable_cpu_m()
+    free_mib, free_m = alloc_mib - pool.overhead.memory, alloc_m - pool.overhead.cpu
+    where = f"one {pool.machine_type} node"
+    if free_mib <= 0:
+        raise ConfigError("nodes.overhead.memory", f"leaves no memory on {where} ({format_mib(alloc_mib)} allocatable)")
+    if free_m <= 0:
+        raise ConfigError("nodes.overhead.cpu", f"leaves no CPU on {where} ({format_millicores(alloc_m)} allocatable)")
+    for w in workloads.values():
+        if w.memory_limit_mib > free_mib:
+            raise ConfigError(
+                f"workloads.{w.name}",
+                f"memory limit {w.memory_limit} is more than {where} offers ({format_mib(free_mib)} after overhead)",
+            )
+        if w.cpu_request_m > free_m:
+            raise ConfigError(
+                f"workloads.{w.name}.cpu_request",
+                f"{w.cpu_request} is more than {where} offers ({format_millicores(free_m)} after overhead)",
+            )
+    typical = [(w.name, w.replicas, w.memory_request_mib, w.cpu_request_m) for w in workloads.values()]
+    peak_load = [(w.name, w.replicas, w.memory_limit_mib, w.cpu_request_m) for w in workloads.values()]
+    memory_mib = sum(w.replicas * w.memory_request_mib for w in workloads.values())
+    cpu_m = sum(w.replicas * w.cpu_request_m for w in workloads.values())
+    bounds = {
+        "memory": max(1, math.ceil(memory_mib / free_mib)),
+        "cpu": max(1, math.ceil(cpu_m / free_m)),
+        "spread": max(w.replicas for w in workloads.values()),
+    }
+    lower_bound = max(bounds.values())
+    minimum, placement = _smallest_packing(typical, lower_bound, free_mib, free_m)
+    peak, _ = _smallest_packing(peak_load, minimum, free_mib, free_m)
+    binding: Binding = "packing" if minimum > lower_bound else next(k for k, v in bounds.items() if v == lower_bound)
+    survivors = minimum - 1
+    return NodePlan(
+        machine_type=pool.machine_type,
+        spot=pool.spot,
+        allocatable_memory_mib=alloc_mib,
+        allocatable_cpu_m=alloc_m,
+        free_memory_mib=free_mib,
+        free_cpu_m=free_m,
+        bounds=bounds,
+        lower_bound=lower_bound,
+        binding=binding,
+        min=minimum,
+        peak=peak,
+        max=max(peak, minimum + pool.surge_nodes),
+        survives_node_loss=survivors > 0 and memory_mib <= survivors * free_mib and cpu_m <= survivors * free_m,
+        placement=placement,
+    )
+
+
+class CostPlan(_Frozen):
+    """Monthly cost of the node pool, against the baseline profile's."""
+
+    node_usd_month: float = Field(description="one node: machine plus boot disk, USD per month")
+    monthly_usd: float = Field(description="the minimum node count, USD per month")
+    max_monthly_usd: float = Field(description="the autoscaler maximum, USD per month")
+    baseline_monthly_usd: float = Field(description="the minimum node count of the baseline profile, USD per month")
+    savings_pct: float = Field(description="monthly_usd below baseline_monthly_usd, percent")
+
+
+def node_usd_month(config: StackConfig) -> float:
+    pool = config.nodes
+    return config.machine().price_usd_month(pool.spot) + pool.disk_size_gb * config.catalogue.disk_price(pool.disk_type)
+
+
+class Totals(_Frozen):
+    """Sums over every pod of the plan."""
+
+    memory_request_mib: int = Field(description="Σ replicas × memory request, MiB")
+    memory_limit_mib: int = Field(description="Σ replicas × memory limit, MiB")
+    cpu_request_m: int = Field(description="Σ replicas × CPU request, millicores")
+    pods: int = Field(description="Σ replicas")
+
+
+class Plan(_Frozen):
+    """The sizing plan of one stack in one profile."""
+
+    stack: str = Field(description="stack name")
+    profile: Profile = Field(description="sizing profile")
+    workloads: dict[str, WorkloadPlan] = Field(description="sized workloads by name")
+    totals: Totals = Field(description="sums over every pod")
+    nodes: NodePlan = Field(description="node pool plan")
+    cost: CostPlan = Field(description="monthly cost and savings")
+
+    def to_json(self) -> dict[str, Any]:
+        """The plan as plain JSON data: quantities as canonical strings, sizes also in MiB."""
+        return {
+            "stack": self.stack,
+            "profile": self.profile,
+            "workloads": {
+                w.name: {
+                    "replicas": w.replicas,
+                    "memory_request": w.memory_request,
+                    "memory_limit": w.memory_limit,
+                    "memory_request_mib": w.memory_request_mib,
+                    "memory_limit_mib": w.memory_limit_mib,
+                    "cpu_request": w.cpu_request,
+                    "runtime": {"kind": w.runtime.kind, "memory_mib": w.runtime.memory_mib,
+                                "setting": w.runtime.describe()},
+                    "derivation": None if w.derivation is None else w.explain().splitlines(),
+                }
+                for w in self.workloads.values()
+            },
+            "totals": self.totals.model_dump(),
+            "nodes": self.nodes.model_dump(mode="json"),
+            "cost": self.cost.model_dump(),
+        }
+
+
+def _totals(workloads: dict[str, WorkloadPlan]) -> Totals:
+    ws = workloads.values()
+    return Totals(
+        memory_request_mib=sum(w.replicas * w.memory_request_mib for w in ws),
+        memory_limit_mib=sum(w.replicas * w.memory_limit_mib for w in ws),
+        cpu_request_m=sum(w.replicas * w.cpu_request_m for w in ws),
+        pods=sum(w.replicas for w in ws),
+    )
+
+
+def build_plan(config: StackConfig, stack: str) -> Plan:
+    """Size the workloads, plan the nodes and price them, for the config's profile and for the baseline."""
+    workloads = size_workloads(config)
+    nodes = plan_nodes(config, workloads)
+    if config.profile == "baseline":
+        baseline_nodes = nodes.min
+    else:
+        baseline = config.with_profile("baseline")
+        baseline_nodes = plan_nodes(baseline, size_workloads(baseline)).min
+    per_node = node_usd_month(config)
+    monthly, baseline_monthly = nodes.min * per_node, baseline_nodes * per_node
+    savings = 100 * (baseline_monthly - monthly) / baseline_monthly if baseline_monthly else 0.0
+    cost = CostPlan(
+        node_usd_month=round(per_node, 2),
+        monthly_usd=round(monthly, 2),
+        max_monthly_usd=round(nodes.max * per_node, 2),
+        baseline_monthly_usd=round(baseline_monthly, 2),
+        savings_pct=round(savings, 1),
+    )
+    return Plan(
+        stack=stack, profile=config.profile, workloads=workloads, totals=_totals(workloads), nodes=nodes, cost=cost
+    )
+
