@@ -1,0 +1,32 @@
+# One virtualenv, venv/, shared with `pulumi preview` (Pulumi.yaml: runtime.options.virtualenv: venv).
+PYTHON ?= python3
+VENV := venv
+PY := $(VENV)/bin/python
+STACK ?= prod
+
+.PHONY: plan test lint bench clean
+
+$(VENV)/.installed: requirements.txt requirements-dev.txt
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet -r requirements-dev.txt
+	touch $@
+
+## plan: the sizing plan of STACK (default prod): sizes, node pool, cost
+plan: $(VENV)/.installed
+	$(PY) -m sizing plan --stack $(STACK)
+
+## test: every test layer (pure, mocks, artifacts) and the linter
+test: $(VENV)/.installed
+	$(PY) -m ruff check .
+	$(PY) -m pytest
+
+lint: $(VENV)/.installed
+	$(PY) -m ruff check .
+	$(PY) -m ruff format --check .
+
+## bench: timings of the CLI and the planner (targets in README.md)
+bench: $(VENV)/.installed
+	$(PY) bench/bench.py
+
+clean:
+	rm -rf $(VENV) build .pytest_cache .hypothesis .ruff_cache
