@@ -290,6 +290,68 @@ class CatalogueConfig(Model):
         return self.disk_usd_gb_month.get(disk_type, DISK_USD_GB_MONTH[disk_type])
 
 
+class ClusterConfig(Model):
+    """The GKE cluster: created by the program, or an existing one referenced by name."""
+
+    create: bool = Field(False, description="create the cluster (true) or reference an existing one (false)")
+    name: str = Field(
+        pattern=r"^[a-z]([-a-z0-9]{0,38}[a-z0-9])?$", description="cluster name (created or existing)"
+    )
+    location: str = Field(
+        pattern=r"^[a-z]+-[a-z]+[0-9](-[a-z])?$",
+        description="region (regional cluster, e.g. us-central1) or zone (zonal, e.g. us-central1-a)",
+    )
+    release_channel: Literal["RAPID", "REGULAR", "STABLE"] = Field("REGULAR", description="GKE release channel")
+    network: str = Field("default", description="VPC network of a created cluster")
+    subnetwork: str | None = Field(None, description="subnetwork of a created cluster (None: the network's default)")
+    private_nodes: bool = Field(True, description="nodes without public IPs (created cluster)")
+    master_ipv4_cidr_block: str = Field(
+        "172.16.0.32/28",
+        pattern=r"^([0-9]{1,3}\.){3}[0-9]{1,3}/28$",
+        description="/28 for the control plane's private endpoint peering (created cluster with private nodes)",
+    )
+    deletion_protection: bool = Field(True, description="refuse `pulumi destroy` of a created cluster")
+    kubeconfig_context: str | None = Field(
+        None, description="context of ~/.kube/config for the Kubernetes provider when the cluster is referenced"
+    )
+
+    @property
+    def regional(self) -> bool:
+        return self.location.count("-") == 1
+
+    @model_validator(mode="after")
+    def _provider_source_is_known(self) -> ClusterConfig:
+        if self.create and self.kubeconfig_context is not None:
+            raise PathError("kubeconfig_context", "must be omitted when create is true (the cluster provides it)")
+        if not self.create and self.kubeconfig_context is None:
+            raise PathError("kubeconfig_context", "required when create is false (which cluster to deploy to)")
+        return self
+
+
+class KubernetesConfig(Model):
+    """Where and against which Kubernetes version the workloads are deployed."""
+
+    namespace: str = Field(
+        "hyperstudy", pattern=r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$", description="namespace of the workloads"
+    )
+    version: str = Field(
+        "1.33.0", pattern=r"^1\.[0-9]{2}\.[0-9]+$", description="Kubernetes version manifests are validated against"
+    )
+
+
+# An image reference with an explicit, pinned tag or digest: `latest` and untagged images are refused.
+_IMAGE = r"^[a-z0-9]([-a-z0-9._/:]*[a-z0-9])?(:[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}|@sha256:[a-f0-9]{64})$"
+
+
+def _pinned_image(value: object) -> object:
+    if isinstance(value, str) and (value.endswith(":latest") or "@" not in value and ":" not in value.split("/")[-1]):
+        raise ValueError(f"{value!r} is not pinned: give an explicit tag other than latest, or a digest")
+    return value
+
+
+PinnedImage = Annotated[str, BeforeValidator(_pinned_image), Field(pattern=_IMAGE)]
+
+
 class StackConfig(Model):
     """Every key of the project's namespace in a stack's config."""
 
@@ -299,6 +361,9 @@ class StackConfig(Model):
     runtime: RuntimeConfig = Field(default_factory=RuntimeConfig, description="runtime memory fractions")
     nodes: NodePoolConfig = Field(description="node pool: machine type, disk, overhead")
     catalogue: CatalogueConfig = Field(default_factory=CatalogueConfig, description="price and machine overrides")
+    cluster: ClusterConfig | None = Field(None, description="GKE cluster (needed by the Pulumi program)")
+    kubernetes: KubernetesConfig = Field(default_factory=KubernetesConfig, description="namespace and API version")
+    images: dict[str, PinnedImage] = Field(default_factory=dict, description="container image per workload")
 
     @model_validator(mode="after")
     def _references_resolve(self) -> StackConfig:
@@ -311,6 +376,9 @@ class StackConfig(Model):
             known = self.catalogue.machine_types_merged()
         except PathError as err:
             raise PathError(f"catalogue.{err.path}", err.problem) from None
+        for name in self.images:
+            if name not in self.workloads:
+                raise PathError(f"images.{name}", "no workload of that name")
         if self.nodes.machine_type not in known:
             raise PathError("nodes.machine_type", f"unknown machine type {self.nodes.machine_type!r} "
                             f"(known: {', '.join(sorted(known))}; add it under catalogue.machine_types)")
