@@ -91,3 +91,19 @@ def pulumi_config(values: dict[str, Any], project: str = PROJECT) -> dict[str, s
         full = key if ":" in key else f"{project}:{key}"
         out[full] = value if isinstance(value, str) else json.dumps(value)
     return out
+
+
+@pytest.fixture(scope="session")
+def prod_config():
+    """The prod stack's validated config (optimized profile)."""
+    from sizing.config import load_stack
+
+    return load_stack("prod", ROOT)
+
+
+@pytest.fixture(scope="session")
+def prod_plan(prod_config):
+    """The prod stack's sizing plan (optimized profile)."""
+    from sizing.plan import build_plan
+
+    return build_plan(prod_config, "prod")
