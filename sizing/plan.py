@@ -245,7 +245,8 @@ def plan_nodes(config: StackConfig, workloads: dict[str, WorkloadPlan]) -> NodeP
     }
     lower_bound = max(bounds.values())
     minimum, placement = _smallest_packing(typical, lower_bound, free_mib, free_m)
-    peak, _ = _smallest_packing(peak_load, minimum, free_mib, free_m)
+    limits_mib = sum(w.replicas * w.memory_limit_mib for w in workloads.values())
+    peak, _ = _smallest_packing(peak_load, max(minimum, math.ceil(limits_mib / free_mib)), free_mib, free_m)
     binding: Binding = "packing" if minimum > lower_bound else next(k for k, v in bounds.items() if v == lower_bound)
     survivors = minimum - 1
     return NodePlan(

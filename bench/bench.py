@@ -1,0 +1,73 @@
+"""`make bench`: the figures the issues set targets for, measured the way users meet them.
+
+- `python -m sizing plan --stack prod` as a whole process (target ≤ 0.5 s: the CLI keeps heavy imports out).
+- `build_plan` on a synthetic stack of 200 workloads with up to 50 replicas each (target ≤ 1 s).
+"""
+
+from __future__ import annotations
+
+import random
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from sizing.config import StackConfig  # noqa: E402
+from sizing.plan import build_plan  # noqa: E402
+
+
+def _process_seconds(argv: list[str], runs: int) -> list[float]:
+    times = []
+    for _ in range(runs):
+        start = time.perf_counter()
+        subprocess.run(argv, cwd=ROOT, check=True, stdout=subprocess.DEVNULL)
+        times.append(time.perf_counter() - start)
+    return times
+
+
+def synthetic_stack(workloads: int = 200, max_replicas: int = 50, seed: int = 7) -> StackConfig:
+    """A large valid stack: one formula-sized workload and `workloads - 1` statically sized ones."""
+    rng = random.Random(seed)
+    specs: dict[str, dict] = {
+        "backend": {"replicas": max_replicas, "cpu_request": "250m", "runtime": "nodejs", "sized_by": "formula",
+                    "memory": {"baseline": {"request": "512Mi", "limit": "1Gi"}}},
+    }
+    for i in range(workloads - 1):
+        request = rng.choice([32, 64, 128, 256, 512])
+        limit = request * rng.choice([1, 2, 4])
+        size = {"request": f"{request}Mi", "limit": f"{limit}Mi"}
+        specs[f"service-{i:03d}"] = {
+            "replicas": rng.randint(1, max_replicas),
+            "cpu_request": f"{rng.choice([10, 25, 50, 100])}m",
+            "runtime": rng.choice(["nodejs", "go", "none"]),
+            "memory": {"optimized": size, "baseline": {"request": f"{2 * request}Mi", "limit": f"{2 * limit}Mi"}},
+        }
+    return StackConfig.model_validate({
+        "capacity": {"load": {"typical": {"small": 1}, "peak": {"medium": 1}}},
+        "workloads": specs,
+        "nodes": {"machine_type": "e2-standard-8", "overhead": {"memory": "1Gi", "cpu": "400m"}},
+    })
+
+
+def main() -> None:
+    cli = _process_seconds([sys.executable, "-m", "sizing", "plan", "--stack", "prod"], runs=10)
+    config = synthetic_stack()
+    pods = sum(w.replicas for w in config.workloads.values())
+    planning = []
+    for _ in range(5):
+        start = time.perf_counter()
+        plan = build_plan(config, "synthetic")
+        planning.append(time.perf_counter() - start)
+    print(f"python -m sizing plan --stack prod (whole process, 10 runs): "
+          f"median {statistics.median(cli):.3f} s, min {min(cli):.3f} s   [target ≤ 0.5 s]")
+    print(f"build_plan, synthetic stack of {len(config.workloads)} workloads / {pods} pods "
+          f"({plan.nodes.min}..{plan.nodes.max} nodes), 5 runs: "
+          f"median {statistics.median(planning):.3f} s, max {max(planning):.3f} s   [target ≤ 1 s]")
+
+
+if __name__ == "__main__":
+    main()
