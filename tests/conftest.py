@@ -1,76 +1,18 @@
-"""Shared test set-up: the Pulumi mocks (installed once, before any program code runs) and the resource recorder.
-
-Every resource the code under test registers is recorded as (type, name, inputs) with numbers normalised
-(Pulumi hands them back as floats), so tests and the offline render read one list.
-"""
+"""Shared test set-up: the recording Pulumi mocks, installed once before any program code runs, and fixtures."""
 
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import pulumi
 import pytest
 
+from offline.mocks import RecordingMocks
+
 ROOT = Path(__file__).resolve().parent.parent
 PROJECT = "hyperstudy-infra"
-
-
-def normalise(value: Any) -> Any:
-    """Floats that are whole numbers back to ints, recursively (the engine returns 2 as 2.0)."""
-    if isinstance(value, float) and value.is_integer():
-        return int(value)
-    if isinstance(value, dict):
-        return {k: normalise(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [normalise(v) for v in value]
-    return value
-
-
-@dataclass(frozen=True)
-class Registered:
-    """One resource as the program registered it."""
-
-    typ: str
-    name: str
-    inputs: dict[str, Any]
-    custom: bool
-    provider: str | None = None
-
-
-@dataclass
-class RecordingMocks(pulumi.runtime.Mocks):
-    """Mocks that echo inputs as outputs, fill in what GKE would compute, and record every registration."""
-
-    resources: list[Registered] = field(default_factory=list)
-
-    def new_resource(self, args: pulumi.runtime.MockResourceArgs) -> tuple[str, dict[str, Any]]:
-        inputs = normalise(dict(args.inputs))
-        self.resources.append(Registered(args.typ, args.name, inputs, bool(args.custom), args.provider or None))
-        outputs = dict(inputs)
-        if args.typ == "gcp:container/cluster:Cluster":
-            outputs.setdefault("endpoint", "203.0.113.10")
-            outputs.setdefault("masterAuth", {"clusterCaCertificate": "Y2EtY2VydA=="})
-        if args.typ == "gcp:serviceaccount/account:Account":
-            outputs.setdefault("email", f"{inputs.get('accountId', args.name)}@test-project.iam.gserviceaccount.com")
-        return f"{args.name}_id", outputs
-
-    def call(self, args: pulumi.runtime.MockCallArgs) -> dict[str, Any]:
-        if args.token == "gcp:organizations/getClientConfig:getClientConfig":
-            return {"project": "test-project", "region": "us-central1", "zone": "us-central1-a", "accessToken": "t"}
-        if args.token == "gcp:organizations/getProject:getProject":
-            return {"projectId": "test-project", "number": "123456789012"}
-        return {}
-
-    def of_type(self, typ: str) -> list[Registered]:
-        return [r for r in self.resources if r.typ == typ]
-
-    def named(self, typ: str, name: str) -> Registered:
-        matches = [r for r in self.resources if r.typ == typ and r.name == name]
-        assert len(matches) == 1, f"expected one {typ} named {name}, got {len(matches)}"
-        return matches[0]
 
 
 MOCKS = RecordingMocks()

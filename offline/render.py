@@ -1,0 +1,195 @@
+"""The offline render: run the Pulumi program of a stack under mocks and write what it would create.
+
+`python -m offline.render --stack prod` writes `build/prod/`: every Kubernetes object as one YAML file (stable
+names, stable order), `gcp.md` summarising the GCP resources, and `outputs.json` with the stack outputs.
+Secrets are redacted. The same function feeds the artifact tests, so what is reviewed is what is tested.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import runpy
+import shutil
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pulumi
+import yaml
+from pulumi.runtime.sync_await import _sync_await
+
+from offline.mocks import RecordingMocks, Registered, normalise
+from sizing.config import PROFILES, project_name, stack_file
+from sizing.errors import ConfigError
+
+ROOT = Path(__file__).resolve().parent.parent
+REDACTED = "<redacted>"
+# Apply order a reader expects: what others depend on first.
+_KIND_ORDER = [
+    "Namespace", "CustomResourceDefinition", "ServiceAccount", "ClusterRole", "ClusterRoleBinding", "Role",
+    "RoleBinding", "ConfigMap", "Secret", "NetworkPolicy", "Service", "StatefulSet", "Deployment",
+    "PodDisruptionBudget", "VerticalPodAutoscaler", "PrometheusRule", "Rules",
+]
+_SECRET_INPUTS = {"kubeconfig", "accessToken", "credentials", "privateKey", "password"}
+
+
+@dataclass(frozen=True)
+class Rendered:
+    """What one run of the program registered, and what it exported."""
+
+    stack: str
+    resources: list[Registered]
+    outputs: dict[str, Any]
+
+    def kubernetes_objects(self) -> list[dict[str, Any]]:
+        """Every Kubernetes object, as the API server would receive it, in apply order."""
+        objects = [
+            {k: v for k, v in r.inputs.items() if k in ("apiVersion", "kind", "metadata", "spec", "data",
+                                                         "stringData", "rules", "roleRef", "subjects", "type",
+                                                         "immutable", "binaryData")}
+            for r in self.resources
+            if r.custom and r.typ.startswith("kubernetes:") and not r.typ.startswith("pulumi:providers")
+        ]
+        return sorted(objects, key=_object_sort_key)
+
+    def gcp_resources(self) -> list[Registered]:
+        return sorted((r for r in self.resources if r.custom and r.typ.startswith("gcp:")),
+                      key=lambda r: (r.typ, r.name))
+
+
+def _object_sort_key(obj: dict[str, Any]) -> tuple[int, str, str]:
+    kind = obj.get("kind", "")
+    rank = _KIND_ORDER.index(kind) if kind in _KIND_ORDER else len(_KIND_ORDER)
+    meta = obj.get("metadata") or {}
+    return rank, meta.get("namespace", ""), meta.get("name", "")
+
+
+def stack_config_values(stack: str, project_dir: Path, profile: str | None = None) -> dict[str, str]:
+    """Every config key of a stack file (all namespaces) as the engine passes them: strings, objects as JSON."""
+    namespace = project_name(project_dir)
+    path = stack_file(stack, project_dir)
+    try:
+        data = yaml.safe_load(path.read_text()) or {}
+    except FileNotFoundError:
+        raise ConfigError(str(path), "stack file not found") from None
+    values = {}
+    for key, value in (data.get("config") or {}).items():
+        full = key if ":" in key else f"{namespace}:{key}"
+        values[full] = value if isinstance(value, str) else json.dumps(value)
+    if profile is not None:
+        if profile not in PROFILES:
+            raise ConfigError("--profile", f"unknown profile {profile!r} (known: {', '.join(PROFILES)})")
+        values[f"{namespace}:profile"] = profile
+    return values
+
+
+def run_program(
+    stack: str,
+    project_dir: Path = ROOT,
+    *,
+    profile: str | None = None,
+    config: dict[str, str] | None = None,
+    mocks: RecordingMocks | None = None,
+) -> Rendered:
+    """Run `__main__.py` of the project under mocks with the stack's config (or `config`, if given)."""
+    mocks = mocks or RecordingMocks()
+    mocks.resources.clear()
+    project = project_name(project_dir)
+    values = config if config is not None else stack_config_values(stack, project_dir, profile)
+    pulumi.runtime.set_mocks(mocks, project=project, stack=stack, preview=False)
+    pulumi.runtime.set_all_config(values)
+    root = pulumi.runtime.settings.get_root_resource()
+    root.outputs.clear()
+    program = str(project_dir / "__main__.py")
+    sys.path.insert(0, str(project_dir))
+    try:
+        _sync_await(pulumi.runtime.stack.run_pulumi_func(lambda: runpy.run_path(program, run_name="__main__")))
+    finally:
+        sys.path.remove(str(project_dir))
+    outputs = {name: _resolve(value) for name, value in sorted(root.outputs.items())}
+    return Rendered(stack=stack, resources=list(mocks.resources), outputs=outputs)
+
+
+def _resolve(value: Any) -> Any:
+    output = pulumi.Output.from_input(value)
+    if _sync_await(output.is_secret()):
+        return REDACTED
+    return normalise(_sync_await(output.future()))
+
+
+def _redact(obj: Any, key: str = "") -> Any:
+    if key in _SECRET_INPUTS:
+        return REDACTED
+    if isinstance(obj, dict):
+        return {k: _redact(v, k) for k, v in obj.items()}
+    if isinstance(obj, list):
+        return [_redact(v) for v in obj]
+    return obj
+
+
+def _redact_object(obj: dict[str, Any]) -> dict[str, Any]:
+    if obj.get("kind") == "Secret":
+        obj = {**obj, **{k: dict.fromkeys(obj[k], REDACTED) for k in ("data", "stringData") if obj.get(k)}}
+    return _redact(obj)
+
+
+def _file_name(index: int, obj: dict[str, Any]) -> str:
+    meta = obj.get("metadata") or {}
+    scope = meta.get("namespace") or "cluster"
+    return f"{index:03d}-{scope}-{obj.get('kind', 'Object').lower()}-{meta.get('name', 'unnamed')}.yaml"
+
+
+def gcp_summary(rendered: Rendered) -> str:
+    """A readable list of the GCP resources and their inputs."""
+    lines = [f"# GCP resources of stack {rendered.stack}", ""]
+    for r in rendered.gcp_resources():
+        lines += [f"## {r.typ} `{r.name}`", "", "```yaml",
+                  yaml.safe_dump(_redact(r.inputs), sort_keys=True, default_flow_style=False).rstrip(), "```", ""]
+    return "\n".join(lines)
+
+
+def write(rendered: Rendered, out_dir: Path) -> list[Path]:
+    """Write the render into `out_dir` (emptied first), deterministically; returns the files written."""
+    if out_dir.exists():
+        shutil.rmtree(out_dir)
+    k8s_dir = out_dir / "kubernetes"
+    k8s_dir.mkdir(parents=True)
+    written = []
+    for index, obj in enumerate(rendered.kubernetes_objects(), start=1):
+        path = k8s_dir / _file_name(index, obj)
+        path.write_text(yaml.safe_dump(_redact_object(obj), sort_keys=True, default_flow_style=False))
+        written.append(path)
+    for name, text in (
+        ("gcp.md", gcp_summary(rendered)),
+        ("outputs.json", json.dumps(rendered.outputs, indent=2, sort_keys=True) + "\n"),
+    ):
+        (out_dir / name).write_text(text)
+        written.append(out_dir / name)
+    return written
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m offline.render", description=__doc__.splitlines()[0])
+    parser.add_argument("--stack", default="prod", help="stack name or stack file path")
+    parser.add_argument("--profile", help="override the stack's profile")
+    parser.add_argument("--out", type=Path, help="output folder (default: build/<stack>[-<profile>])")
+    args = parser.parse_args(argv)
+    try:
+        rendered = run_program(args.stack, ROOT, profile=args.profile)
+    except ConfigError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    except pulumi.RunError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    name = Path(args.stack).stem.removeprefix("Pulumi.") + (f"-{args.profile}" if args.profile else "")
+    out = args.out or ROOT / "build" / name
+    files = write(rendered, out)
+    print(f"{len(files) - 2} Kubernetes objects, {len(rendered.gcp_resources())} GCP resources → {out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
