@@ -4,7 +4,7 @@ VENV := venv
 PY := $(VENV)/bin/python
 STACK ?= prod
 
-.PHONY: plan test lint bench clean
+.PHONY: plan render test lint bench clean
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)
@@ -14,6 +14,10 @@ $(VENV)/.installed: requirements.txt requirements-dev.txt
 ## plan: the sizing plan of STACK (default prod): sizes, node pool, cost
 plan: $(VENV)/.installed
 	$(PY) -m sizing plan --stack $(STACK)
+
+## render: the offline render of STACK into build/STACK/ (no Pulumi CLI, no cloud)
+render: $(VENV)/.installed
+	$(PY) -m offline.render --stack $(STACK)
 
 ## test: every test layer (pure, mocks, artifacts) and the linter
 test: $(VENV)/.installed
