@@ -352,6 +352,55 @@ def _pinned_image(value: object) -> object:
 PinnedImage = Annotated[str, BeforeValidator(_pinned_image), Field(pattern=_IMAGE)]
 
 
+# A Prometheus duration such as 5m or 1h30m (prometheus/common model.ParseDuration).
+_DURATION = r"^(0|([0-9]+y)?([0-9]+w)?([0-9]+d)?([0-9]+h)?([0-9]+m)?([0-9]+s)?([0-9]+ms)?)$"
+Duration = Annotated[str, Field(pattern=_DURATION, min_length=1)]
+
+
+class Alert(Model):
+    """Threshold and pending time of one alert."""
+
+    threshold: float = Field(ge=0, description="alert threshold (a ratio, a count or a fraction; see the README)")
+    for_: Duration = Field(alias="for", description="how long the condition must hold before the alert fires")
+    severity: Literal["critical", "warning", "info"] = Field("warning", description="severity label")
+
+    model_config = ConfigDict(frozen=True, extra="forbid", populate_by_name=True)
+
+
+def _alert(threshold: float, for_: str, severity: str = "warning"):
+    return Field(default_factory=lambda: Alert(threshold=threshold, for_=for_, severity=severity))
+
+
+class AlertsConfig(Model):
+    """Every alert's threshold, pending time and severity."""
+
+    memory_near_limit: Alert = _alert(0.9, "5m")
+    oom_killed: Alert = _alert(0, "0m", "critical")
+    prediction_drift: Alert = _alert(0.25, "30m")
+    capacity_low: Alert = _alert(1, "10m")
+    memory_overcommit: Alert = _alert(0, "10m")
+    node_pool_at_max: Alert = _alert(0, "15m")
+    heap_near_limit: Alert = _alert(0.9, "5m")
+
+
+class MonitoringConfig(Model):
+    """Prometheus rules, alerts and Grafana dashboards generated from the sizing model."""
+
+    release: str = Field("kube-prometheus-stack", description="`release` label kube-prometheus-stack selects rules by")
+    managed_prometheus: bool = Field(False, description="also ship the groups as GKE Managed Prometheus `Rules`")
+    capacity_shape: str = Field("medium", description="experiment shape HyperStudyCapacityLow counts slots of")
+    dashboards_namespace: str = Field(
+        "monitoring", pattern=r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$", description="namespace of the Grafana sidecar"
+    )
+    dashboards_folder: str = Field("HyperStudy", min_length=1, description="Grafana folder of the dashboards")
+    runbook_url: str = Field(
+        "https://github.com/hyperstudy/hyperstudy-infra/blob/main/README.md",
+        pattern=r"^https?://",
+        description="README the alerts' runbook_url anchors point into",
+    )
+    alerts: AlertsConfig = Field(default_factory=AlertsConfig, description="thresholds and pending times")
+
+
 class StackConfig(Model):
     """Every key of the project's namespace in a stack's config."""
 
@@ -364,6 +413,7 @@ class StackConfig(Model):
     cluster: ClusterConfig | None = Field(None, description="GKE cluster (needed by the Pulumi program)")
     kubernetes: KubernetesConfig = Field(default_factory=KubernetesConfig, description="namespace and API version")
     images: dict[str, PinnedImage] = Field(default_factory=dict, description="container image per workload")
+    monitoring: MonitoringConfig = Field(default_factory=MonitoringConfig, description="rules, alerts, dashboards")
 
     @model_validator(mode="after")
     def _references_resolve(self) -> StackConfig:
@@ -379,6 +429,8 @@ class StackConfig(Model):
         for name in self.images:
             if name not in self.workloads:
                 raise PathError(f"images.{name}", "no workload of that name")
+        if self.monitoring.capacity_shape not in self.capacity.shapes:
+            raise PathError("monitoring.capacity_shape", f"unknown experiment shape {self.monitoring.capacity_shape!r}")
         if self.nodes.machine_type not in known:
             raise PathError("nodes.machine_type", f"unknown machine type {self.nodes.machine_type!r} "
                             f"(known: {', '.join(sorted(known))}; add it under catalogue.machine_types)")
