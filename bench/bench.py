@@ -33,8 +33,13 @@ def synthetic_stack(workloads: int = 200, max_replicas: int = 50, seed: int = 7)
     """A large valid stack: one formula-sized workload and `workloads - 1` statically sized ones."""
     rng = random.Random(seed)
     specs: dict[str, dict] = {
-        "backend": {"replicas": max_replicas, "cpu_request": "250m", "runtime": "nodejs", "sized_by": "formula",
-                    "memory": {"baseline": {"request": "512Mi", "limit": "1Gi"}}},
+        "backend": {
+            "replicas": max_replicas,
+            "cpu_request": "250m",
+            "runtime": "nodejs",
+            "sized_by": "formula",
+            "memory": {"baseline": {"request": "512Mi", "limit": "1Gi"}},
+        },
     }
     for i in range(workloads - 1):
         request = rng.choice([32, 64, 128, 256, 512])
@@ -46,11 +51,13 @@ def synthetic_stack(workloads: int = 200, max_replicas: int = 50, seed: int = 7)
             "runtime": rng.choice(["nodejs", "go", "none"]),
             "memory": {"optimized": size, "baseline": {"request": f"{2 * request}Mi", "limit": f"{2 * limit}Mi"}},
         }
-    return StackConfig.model_validate({
-        "capacity": {"load": {"typical": {"small": 1}, "peak": {"medium": 1}}},
-        "workloads": specs,
-        "nodes": {"machine_type": "e2-standard-8", "overhead": {"memory": "1Gi", "cpu": "400m"}},
-    })
+    return StackConfig.model_validate(
+        {
+            "capacity": {"load": {"typical": {"small": 1}, "peak": {"medium": 1}}},
+            "workloads": specs,
+            "nodes": {"machine_type": "e2-standard-8", "overhead": {"memory": "1Gi", "cpu": "400m"}},
+        }
+    )
 
 
 def main() -> None:
@@ -62,11 +69,15 @@ def main() -> None:
         start = time.perf_counter()
         plan = build_plan(config, "synthetic")
         planning.append(time.perf_counter() - start)
-    print(f"python -m sizing plan --stack prod (whole process, 10 runs): "
-          f"median {statistics.median(cli):.3f} s, min {min(cli):.3f} s   [target ≤ 0.5 s]")
-    print(f"build_plan, synthetic stack of {len(config.workloads)} workloads / {pods} pods "
-          f"({plan.nodes.min}..{plan.nodes.max} nodes), 5 runs: "
-          f"median {statistics.median(planning):.3f} s, max {max(planning):.3f} s   [target ≤ 1 s]")
+    print(
+        f"python -m sizing plan --stack prod (whole process, 10 runs): "
+        f"median {statistics.median(cli):.3f} s, min {min(cli):.3f} s   [target ≤ 0.5 s]"
+    )
+    print(
+        f"build_plan, synthetic stack of {len(config.workloads)} workloads / {pods} pods "
+        f"({plan.nodes.min}..{plan.nodes.max} nodes), 5 runs: "
+        f"median {statistics.median(planning):.3f} s, max {max(planning):.3f} s   [target ≤ 1 s]"
+    )
 
 
 if __name__ == "__main__":

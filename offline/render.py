@@ -28,9 +28,23 @@ ROOT = Path(__file__).resolve().parent.parent
 REDACTED = "<redacted>"
 # Apply order a reader expects: what others depend on first.
 _KIND_ORDER = [
-    "Namespace", "CustomResourceDefinition", "ServiceAccount", "ClusterRole", "ClusterRoleBinding", "Role",
-    "RoleBinding", "ConfigMap", "Secret", "NetworkPolicy", "Service", "StatefulSet", "Deployment",
-    "PodDisruptionBudget", "VerticalPodAutoscaler", "PrometheusRule", "Rules",
+    "Namespace",
+    "CustomResourceDefinition",
+    "ServiceAccount",
+    "ClusterRole",
+    "ClusterRoleBinding",
+    "Role",
+    "RoleBinding",
+    "ConfigMap",
+    "Secret",
+    "NetworkPolicy",
+    "Service",
+    "StatefulSet",
+    "Deployment",
+    "PodDisruptionBudget",
+    "VerticalPodAutoscaler",
+    "PrometheusRule",
+    "Rules",
 ]
 _SECRET_INPUTS = {"kubeconfig", "accessToken", "credentials", "privateKey", "password"}
 
@@ -46,17 +60,34 @@ class Rendered:
     def kubernetes_objects(self) -> list[dict[str, Any]]:
         """Every Kubernetes object, as the API server would receive it, in apply order."""
         objects = [
-            {k: v for k, v in r.inputs.items() if k in ("apiVersion", "kind", "metadata", "spec", "data",
-                                                         "stringData", "rules", "roleRef", "subjects", "type",
-                                                         "immutable", "binaryData")}
+            {
+                k: v
+                for k, v in r.inputs.items()
+                if k
+                in (
+                    "apiVersion",
+                    "kind",
+                    "metadata",
+                    "spec",
+                    "data",
+                    "stringData",
+                    "rules",
+                    "roleRef",
+                    "subjects",
+                    "type",
+                    "immutable",
+                    "binaryData",
+                )
+            }
             for r in self.resources
             if r.custom and r.typ.startswith("kubernetes:") and not r.typ.startswith("pulumi:providers")
         ]
         return sorted(objects, key=_object_sort_key)
 
     def gcp_resources(self) -> list[Registered]:
-        return sorted((r for r in self.resources if r.custom and r.typ.startswith("gcp:")),
-                      key=lambda r: (r.typ, r.name))
+        return sorted(
+            (r for r in self.resources if r.custom and r.typ.startswith("gcp:")), key=lambda r: (r.typ, r.name)
+        )
 
 
 def _object_sort_key(obj: dict[str, Any]) -> tuple[int, str, str]:
@@ -145,8 +176,14 @@ def gcp_summary(rendered: Rendered) -> str:
     """A readable list of the GCP resources and their inputs."""
     lines = [f"# GCP resources of stack {rendered.stack}", ""]
     for r in rendered.gcp_resources():
-        lines += [f"## {r.typ} `{r.name}`", "", "```yaml",
-                  yaml.safe_dump(_redact(r.inputs), sort_keys=True, default_flow_style=False).rstrip(), "```", ""]
+        lines += [
+            f"## {r.typ} `{r.name}`",
+            "",
+            "```yaml",
+            yaml.safe_dump(_redact(r.inputs), sort_keys=True, default_flow_style=False).rstrip(),
+            "```",
+            "",
+        ]
     return "\n".join(lines)
 
 

@@ -14,7 +14,7 @@ from typing import Any, NoReturn
 from sizing.config import PROFILES, Formula, StackConfig, UserMix, load_stack
 from sizing.errors import ConfigError
 from sizing.plan import Plan, build_plan
-from sizing.quantity import format_millicores, format_mib
+from sizing.quantity import format_mib, format_millicores
 
 EXIT_BAD_INPUT = 2
 
@@ -73,8 +73,8 @@ def _mix(args: argparse.Namespace) -> UserMix:
 
 
 def _table(headers: list[str], rows: list[list[str]]) -> str:
-    widths = [max(len(str(c)) for c in column) for column in zip(headers, *rows)]
-    lines = ["  ".join(str(c).ljust(w) for c, w in zip(row, widths)).rstrip() for row in [headers, *rows]]
+    widths = [max(len(str(c)) for c in column) for column in zip(headers, *rows, strict=True)]
+    lines = ["  ".join(str(c).ljust(w) for c, w in zip(row, widths, strict=True)).rstrip() for row in [headers, *rows]]
     lines.insert(1, "  ".join("-" * w for w in widths))
     return "\n".join(lines)
 
@@ -86,10 +86,21 @@ def render_plan(plan: Plan) -> str:
         for w in plan.workloads.values()
     ]
     t, n, c = plan.totals, plan.nodes, plan.cost
-    rows.append(["total", str(t.pods), format_millicores(t.cpu_request_m), f"{t.memory_request_mib}Mi",
-                 f"{t.memory_limit_mib}Mi", ""])
-    out = [f"stack {plan.stack} · profile {plan.profile}", "",
-           _table(["workload", "replicas", "cpu", "memory request", "memory limit", "runtime setting"], rows)]
+    rows.append(
+        [
+            "total",
+            str(t.pods),
+            format_millicores(t.cpu_request_m),
+            f"{t.memory_request_mib}Mi",
+            f"{t.memory_limit_mib}Mi",
+            "",
+        ]
+    )
+    out = [
+        f"stack {plan.stack} · profile {plan.profile}",
+        "",
+        _table(["workload", "replicas", "cpu", "memory request", "memory limit", "runtime setting"], rows),
+    ]
     for w in plan.workloads.values():
         if w.derivation is not None:
             out += ["", f"{w.name} from the capacity formula (memory = base + Σ MiB per role × users):"]
@@ -173,8 +184,10 @@ def run(argv: list[str] | None = None) -> int:
         else:
             print(f"one more experiment needs {result['shape_mib']} MiB; typical load uses {result['typical_mib']} MiB")
             for name, e in result["workloads"].items():
-                print(f"{name}: {e['per_pod']} per pod × {e['replicas']} pods = {e['total']} "
-                      f"(limit {e['memory_limit_mib']} MiB)")
+                print(
+                    f"{name}: {e['per_pod']} per pod × {e['replicas']} pods = {e['total']} "
+                    f"(limit {e['memory_limit_mib']} MiB)"
+                )
             print(f"total: {result['total']}")
     return 0
 

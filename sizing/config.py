@@ -294,9 +294,7 @@ class ClusterConfig(Model):
     """The GKE cluster: created by the program, or an existing one referenced by name."""
 
     create: bool = Field(False, description="create the cluster (true) or reference an existing one (false)")
-    name: str = Field(
-        pattern=r"^[a-z]([-a-z0-9]{0,38}[a-z0-9])?$", description="cluster name (created or existing)"
-    )
+    name: str = Field(pattern=r"^[a-z]([-a-z0-9]{0,38}[a-z0-9])?$", description="cluster name (created or existing)")
     location: str = Field(
         pattern=r"^[a-z]+-[a-z]+[0-9](-[a-z])?$",
         description="region (regional cluster, e.g. us-central1) or zone (zonal, e.g. us-central1-a)",
@@ -344,7 +342,7 @@ _IMAGE = r"^[a-z0-9]([-a-z0-9._/:]*[a-z0-9])?(:[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}
 
 
 def _pinned_image(value: object) -> object:
-    if isinstance(value, str) and (value.endswith(":latest") or "@" not in value and ":" not in value.split("/")[-1]):
+    if isinstance(value, str) and (value.endswith(":latest") or ("@" not in value and ":" not in value.split("/")[-1])):
         raise ValueError(f"{value!r} is not pinned: give an explicit tag other than latest, or a digest")
     return value
 
@@ -432,8 +430,11 @@ class StackConfig(Model):
         if self.monitoring.capacity_shape not in self.capacity.shapes:
             raise PathError("monitoring.capacity_shape", f"unknown experiment shape {self.monitoring.capacity_shape!r}")
         if self.nodes.machine_type not in known:
-            raise PathError("nodes.machine_type", f"unknown machine type {self.nodes.machine_type!r} "
-                            f"(known: {', '.join(sorted(known))}; add it under catalogue.machine_types)")
+            raise PathError(
+                "nodes.machine_type",
+                f"unknown machine type {self.nodes.machine_type!r} "
+                f"(known: {', '.join(sorted(known))}; add it under catalogue.machine_types)",
+            )
         return self
 
     def machine(self) -> MachineType:

@@ -14,7 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from sizing.config import Profile, Runtime, RuntimeConfig, StackConfig, UserMix
 from sizing.errors import ConfigError
-from sizing.quantity import format_millicores, format_mib
+from sizing.quantity import format_mib, format_millicores
 
 
 class _Frozen(BaseModel):
@@ -314,8 +314,11 @@ class Plan(_Frozen):
                     "memory_request_mib": w.memory_request_mib,
                     "memory_limit_mib": w.memory_limit_mib,
                     "cpu_request": w.cpu_request,
-                    "runtime": {"kind": w.runtime.kind, "memory_mib": w.runtime.memory_mib,
-                                "setting": w.runtime.describe()},
+                    "runtime": {
+                        "kind": w.runtime.kind,
+                        "memory_mib": w.runtime.memory_mib,
+                        "setting": w.runtime.describe(),
+                    },
                     "derivation": None if w.derivation is None else w.explain().splitlines(),
                 }
                 for w in self.workloads.values()
@@ -358,4 +361,3 @@ def build_plan(config: StackConfig, stack: str) -> Plan:
     return Plan(
         stack=stack, profile=config.profile, workloads=workloads, totals=_totals(workloads), nodes=nodes, cost=cost
     )
-

@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import importlib.util
 import re
+from collections.abc import Callable
 from decimal import Decimal
 from functools import cache
-from typing import Callable
 
 MIB_BYTES = 1024 * 1024
 
