@@ -1,0 +1,150 @@
+"""The GKE cluster the workloads run on, and the Kubernetes provider every workload resource is deployed through.
+
+With `cluster.create` the component owns the cluster itself (regional or zonal, VPC-native, private nodes, Workload
+Identity, no default node pool: `components.node_pool` adds the sized one). Otherwise it owns nothing in GCP and
+only points the Kubernetes provider at an existing cluster's kubeconfig context.
+"""
+
+from __future__ import annotations
+
+import json
+
+import pulumi
+import pulumi_gcp as gcp
+import pulumi_kubernetes as k8s
+from pydantic import BaseModel, ConfigDict, Field
+
+from sizing.config import ClusterConfig
+
+# kubectl and the Kubernetes provider get a short-lived token from gcloud at every call: nothing long-lived in state.
+AUTH_PLUGIN = "gke-gcloud-auth-plugin"
+AUTH_PLUGIN_API_VERSION = "client.authentication.k8s.io/v1beta1"
+
+
+class GkeClusterArgs(BaseModel):
+    """What the cluster component needs: the validated cluster config and, optionally, the project."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    config: ClusterConfig = Field(description="the stack's cluster config: created or referenced, where, how")
+    project: str | None = Field(
+        None, description="GCP project of a created cluster (None: the gcp provider's project, gcp:project)"
+    )
+
+
+def project_id(project: str | None) -> pulumi.Input[str]:
+    """The given project, or the gcp provider's own when none is given (the one resources land in by default)."""
+    return project if project is not None else gcp.organizations.get_client_config_output().project
+
+
+def gke_kubeconfig(name: str, endpoint: str, ca_certificate: str) -> str:
+    """A kubeconfig for one GKE cluster that authenticates through the gke-gcloud-auth-plugin exec plugin.
+
+    JSON is valid YAML, and the provider and kubectl both read it.
+    """
+    return json.dumps(
+        {
+            "apiVersion": "v1",
+            "kind": "Config",
+            "clusters": [
+                {
+                    "name": name,
+                    "cluster": {"server": f"https://{endpoint}", "certificate-authority-data": ca_certificate},
+                }
+            ],
+            "users": [
+                {
+                    "name": name,
+                    "user": {
+                        "exec": {
+                            "apiVersion": AUTH_PLUGIN_API_VERSION,
+                            "command": AUTH_PLUGIN,
+                            "installHint": f"Install {AUTH_PLUGIN}: gcloud components install {AUTH_PLUGIN}",
+                            "provideClusterInfo": True,
+                        }
+                    },
+                }
+            ],
+            "contexts": [{"name": name, "context": {"cluster": name, "user": name}}],
+            "current-context": name,
+        }
+    )
+
+
+class GkeCluster(pulumi.ComponentResource):
+    """A created or referenced GKE cluster and the Kubernetes provider for it."""
+
+    name: pulumi.Output[str]
+    location: str
+    cluster: gcp.container.Cluster | None
+    kubeconfig: pulumi.Output[str] | None
+    provider: k8s.Provider
+
+    def __init__(self, name: str, args: GkeClusterArgs, opts: pulumi.ResourceOptions | None = None) -> None:
+        super().__init__("hyperstudy:cluster:GkeCluster", name, None, opts)
+        config = args.config
+        self.location = config.location
+
+        if config.create:
+            self.cluster = self._create_cluster(name, config, args.project)
+            self.name = self.cluster.name
+            kubeconfig = pulumi.Output.all(
+                self.cluster.name, self.cluster.endpoint, self.cluster.master_auth.cluster_ca_certificate
+            ).apply(lambda values: gke_kubeconfig(*values))
+            # The CA and endpoint are not secret, but a kubeconfig is treated as a credential wherever it is shown.
+            self.kubeconfig = pulumi.Output.secret(kubeconfig)
+            provider_source: dict[str, pulumi.Input[str]] = {"kubeconfig": self.kubeconfig}
+        else:
+            self.cluster = None
+            self.name = pulumi.Output.from_input(config.name)
+            self.kubeconfig = None
+            provider_source = {"context": config.kubeconfig_context}
+
+        # Dashboards are ConfigMaps: updated in place rather than replaced (which would churn every mounting pod).
+        self.provider = k8s.Provider(
+            f"{name}-k8s",
+            enable_config_map_mutable=True,
+            **provider_source,
+            opts=pulumi.ResourceOptions(parent=self),
+        )
+
+        self.register_outputs({"name": self.name, "location": self.location, "created": config.create})
+
+    def _create_cluster(self, name: str, config: ClusterConfig, project: str | None) -> gcp.container.Cluster:
+        workload_pool = pulumi.Output.from_input(project_id(project)).apply(lambda p: f"{p}.svc.id.goog")
+        private_cluster_config = (
+            gcp.container.ClusterPrivateClusterConfigArgs(
+                enable_private_nodes=True,
+                # Nodes are private; the control plane keeps its public endpoint so Pulumi and kubectl reach it.
+                enable_private_endpoint=False,
+                master_ipv4_cidr_block=config.master_ipv4_cidr_block,
+            )
+            if config.private_nodes
+            else None
+        )
+        return gcp.container.Cluster(
+            name,
+            name=config.name,
+            project=project,
+            # A region gives a regional (multi-zone) control plane and node pools; a zone gives a zonal cluster.
+            location=config.location,
+            network=config.network,
+            subnetwork=config.subnetwork,
+            release_channel=gcp.container.ClusterReleaseChannelArgs(channel=config.release_channel),
+            # GKE cannot create a cluster without a node pool; the default one is dropped for the sized NodePool.
+            remove_default_node_pool=True,
+            initial_node_count=1,
+            networking_mode="VPC_NATIVE",
+            # No range names or CIDRs: GKE creates the pod and service secondary ranges itself.
+            ip_allocation_policy=gcp.container.ClusterIpAllocationPolicyArgs(stack_type="IPV4"),
+            private_cluster_config=private_cluster_config,
+            workload_identity_config=gcp.container.ClusterWorkloadIdentityConfigArgs(workload_pool=workload_pool),
+            # Node pool autoscaling only: the sizing plan picks the machine type, so node auto-provisioning stays
+            # off. OPTIMIZE_UTILIZATION removes underused nodes sooner, which is where the plan's savings are.
+            cluster_autoscaling=gcp.container.ClusterClusterAutoscalingArgs(
+                enabled=False, autoscaling_profile="OPTIMIZE_UTILIZATION"
+            ),
+            enable_shielded_nodes=True,
+            deletion_protection=config.deletion_protection,
+            opts=pulumi.ResourceOptions(parent=self),
+        )

@@ -1,0 +1,192 @@
+"""The cluster component under Pulumi mocks: a created cluster's settings, a referenced one, and the k8s provider."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+
+import pulumi
+import pytest
+from pydantic import ValidationError
+
+from components.cluster import GkeCluster, GkeClusterArgs
+from sizing.config import ClusterConfig
+
+CLUSTER = "gcp:container/cluster:Cluster"
+K8S_PROVIDER = "pulumi:providers:kubernetes"
+COMPONENT = "hyperstudy:cluster:GkeCluster"
+
+
+def tail(urn: str, types: int = 2) -> tuple[tuple[str, ...], str]:
+    """The last `types` of the URN's type chain (`parent$type`) and the resource's name."""
+    _, _, chain, name = urn.split("::", 3)
+    return tuple(chain.split("$")[-types:]), name
+
+
+@pytest.fixture
+def ran() -> Iterator[list[str]]:
+    """Checks append here; a test whose check never ran (an unknown output skips callbacks) fails at teardown."""
+    calls: list[str] = []
+    yield calls
+    assert calls, "the check never ran"
+
+
+def referenced(config: ClusterConfig, context: str = "gke_hyperstudy-prod_us-central1_hyperstudy") -> ClusterConfig:
+    """The same cluster, referenced through a kubeconfig context instead of created (validated like the stack's)."""
+    return ClusterConfig.model_validate({**config.model_dump(), "create": False, "kubeconfig_context": context})
+
+
+def secret_flag(output: pulumi.Output[str]) -> pulumi.Output[bool]:
+    return pulumi.Output.from_input(output.is_secret())
+
+
+@pulumi.runtime.test
+def test_created_cluster_is_private_vpc_native_with_workload_identity(mocks, ran, prod_config):
+    config = prod_config.cluster
+    assert config.create
+    component = GkeCluster("hyperstudy", GkeClusterArgs(config=config))
+
+    def check(_):
+        (cluster,) = mocks.of_type(CLUSTER)
+        inputs = cluster.inputs
+        assert inputs["name"] == config.name
+        assert inputs["location"] == config.location
+        assert inputs["releaseChannel"] == {"channel": config.release_channel}
+        assert inputs["workloadIdentityConfig"] == {"workloadPool": "test-project.svc.id.goog"}
+        assert inputs["networkingMode"] == "VPC_NATIVE"
+        # No range names or CIDRs: GKE creates the secondary ranges.
+        policy = inputs["ipAllocationPolicy"]
+        assert not {"clusterSecondaryRangeName", "servicesSecondaryRangeName"} & set(policy)
+        assert not {"clusterIpv4CidrBlock", "servicesIpv4CidrBlock"} & set(policy)
+        assert inputs["privateClusterConfig"] == {
+            "enablePrivateNodes": True,
+            "enablePrivateEndpoint": False,
+            "masterIpv4CidrBlock": config.master_ipv4_cidr_block,
+        }
+        assert inputs["network"] == config.network
+        assert inputs["enableShieldedNodes"] is True
+        assert inputs["deletionProtection"] is config.deletion_protection
+        assert inputs["removeDefaultNodePool"] is True
+        assert inputs["initialNodeCount"] == 1
+        assert "nodePools" not in inputs and "nodeConfig" not in inputs
+        ran.append("created")
+
+    return pulumi.Output.all(component.name, component.provider.urn).apply(check)
+
+
+@pulumi.runtime.test
+def test_autoscaling_optimises_utilisation_without_node_auto_provisioning(mocks, ran, prod_config):
+    component = GkeCluster("hyperstudy", GkeClusterArgs(config=prod_config.cluster))
+
+    def check(_):
+        autoscaling = mocks.named(CLUSTER, "hyperstudy").inputs["clusterAutoscaling"]
+        assert autoscaling == {"enabled": False, "autoscalingProfile": "OPTIMIZE_UTILIZATION"}
+        ran.append("autoscaling")
+
+    return component.name.apply(check)
+
+
+@pulumi.runtime.test
+def test_an_explicit_project_names_the_workload_pool(mocks, ran, prod_config):
+    component = GkeCluster("hyperstudy", GkeClusterArgs(config=prod_config.cluster, project="hyperstudy-prod"))
+
+    def check(_):
+        inputs = mocks.named(CLUSTER, "hyperstudy").inputs
+        assert inputs["project"] == "hyperstudy-prod"
+        assert inputs["workloadIdentityConfig"] == {"workloadPool": "hyperstudy-prod.svc.id.goog"}
+        ran.append("project")
+
+    return component.name.apply(check)
+
+
+@pulumi.runtime.test
+def test_zonal_and_public_node_variants_follow_the_config(mocks, ran, prod_config):
+    config = prod_config.cluster.model_copy(
+        update={"location": f"{prod_config.cluster.location}-b", "private_nodes": False, "subnetwork": "nodes"}
+    )
+    assert not config.regional
+    component = GkeCluster("hyperstudy", GkeClusterArgs(config=config))
+
+    def check(_):
+        inputs = mocks.named(CLUSTER, "hyperstudy").inputs
+        assert inputs["location"] == config.location
+        assert inputs["subnetwork"] == "nodes"
+        assert "privateClusterConfig" not in inputs
+        ran.append("variant")
+
+    return pulumi.Output.all(component.name, component.provider.urn).apply(check)
+
+
+@pulumi.runtime.test
+def test_kubeconfig_is_a_secret_exec_plugin_config_for_the_cluster(mocks, ran, prod_config):
+    component = GkeCluster("hyperstudy", GkeClusterArgs(config=prod_config.cluster))
+    assert component.kubeconfig is not None
+
+    def check(values):
+        kubeconfig, is_secret, _ = values
+        assert is_secret is True
+        config = json.loads(kubeconfig)
+        (cluster,) = config["clusters"]
+        # The mocks' endpoint and CA (tests/conftest.py) stand for what GKE computes.
+        assert cluster["cluster"] == {"server": "https://203.0.113.10", "certificate-authority-data": "Y2EtY2VydA=="}
+        (user,) = config["users"]
+        assert user["user"]["exec"]["command"] == "gke-gcloud-auth-plugin"
+        assert user["user"]["exec"]["apiVersion"] == "client.authentication.k8s.io/v1beta1"
+        assert "token" not in user["user"] and "client-key-data" not in user["user"]
+        assert config["current-context"] == prod_config.cluster.name
+        provider = mocks.named(K8S_PROVIDER, "hyperstudy-k8s").inputs
+        assert "context" not in provider
+        assert provider["enableConfigMapMutable"] in (True, "true")
+        ran.append("kubeconfig")
+
+    return pulumi.Output.all(component.kubeconfig, secret_flag(component.kubeconfig), component.provider.urn).apply(
+        check
+    )
+
+
+@pulumi.runtime.test
+def test_referenced_cluster_creates_nothing_in_gcp_and_uses_the_context(mocks, ran, prod_config):
+    config = referenced(prod_config.cluster)
+    component = GkeCluster("hyperstudy", GkeClusterArgs(config=config))
+    assert component.cluster is None
+    assert component.kubeconfig is None
+    assert component.location == config.location
+
+    def check(values):
+        name, _ = values
+        assert name == config.name
+        assert not [r for r in mocks.resources if r.typ.startswith("gcp:")]
+        provider = mocks.named(K8S_PROVIDER, "hyperstudy-k8s").inputs
+        assert provider["context"] == config.kubeconfig_context
+        assert "kubeconfig" not in provider
+        assert provider["enableConfigMapMutable"] in (True, "true")
+        ran.append("referenced")
+
+    return pulumi.Output.all(component.name, component.provider.urn).apply(check)
+
+
+@pulumi.runtime.test
+def test_type_token_and_every_child_is_parented_to_the_component(mocks, ran, prod_config):
+    created = GkeCluster("hyperstudy", GkeClusterArgs(config=prod_config.cluster))
+    existing = GkeCluster("existing", GkeClusterArgs(config=referenced(prod_config.cluster)))
+    assert created.cluster is not None
+
+    def check(urns):
+        created_urn, cluster_urn, provider_urn, existing_urn, existing_provider_urn = urns
+        assert tail(created_urn, 1) == ((COMPONENT,), "hyperstudy")
+        assert tail(cluster_urn) == ((COMPONENT, CLUSTER), "hyperstudy")
+        assert tail(provider_urn) == ((COMPONENT, K8S_PROVIDER), "hyperstudy-k8s")
+        assert tail(existing_urn, 1) == ((COMPONENT,), "existing")
+        assert tail(existing_provider_urn) == ((COMPONENT, K8S_PROVIDER), "existing-k8s")
+        # The referenced cluster's component has no other child.
+        assert [r.typ for r in mocks.resources if r.name.startswith("existing")] == [COMPONENT, K8S_PROVIDER]
+        ran.append("urns")
+
+    return pulumi.Output.all(
+        created.urn, created.cluster.urn, created.provider.urn, existing.urn, existing.provider.urn
+    ).apply(check)
+
+
+def test_args_refuse_unknown_fields(prod_config):
+    with pytest.raises(ValidationError, match="extra"):
+        GkeClusterArgs(config=prod_config.cluster, region="us-central1")
