@@ -77,6 +77,8 @@ class GkeCluster(pulumi.ComponentResource):
     name: pulumi.Output[str]
     location: str
     cluster: gcp.container.Cluster | None
+    router: gcp.compute.Router | None
+    nat: gcp.compute.RouterNat | None
     kubeconfig: pulumi.Output[str] | None
     provider: k8s.Provider
 
@@ -84,9 +86,12 @@ class GkeCluster(pulumi.ComponentResource):
         super().__init__("hyperstudy:cluster:GkeCluster", name, None, opts)
         config = args.config
         self.location = config.location
+        self.router, self.nat = None, None
 
         if config.create:
             self.cluster = self._create_cluster(name, config, args.project)
+            if config.private_nodes:
+                self._create_nat(name, config, args.project)
             self.name = self.cluster.name
             kubeconfig = pulumi.Output.all(
                 self.cluster.name, self.cluster.endpoint, self.cluster.master_auth.cluster_ca_certificate
@@ -109,6 +114,27 @@ class GkeCluster(pulumi.ComponentResource):
         )
 
         self.register_outputs({"name": self.name, "location": self.location, "created": config.create})
+
+    def _create_nat(self, name: str, config: ClusterConfig, project: str | None) -> None:
+        # Private nodes have no external IPs: without Cloud NAT they cannot pull images from ghcr.io or Docker Hub.
+        region = config.location if config.regional else config.location.rsplit("-", 1)[0]
+        self.router = gcp.compute.Router(
+            f"{name}-nat",
+            network=config.network,
+            region=region,
+            project=project,
+            opts=pulumi.ResourceOptions(parent=self),
+        )
+        self.nat = gcp.compute.RouterNat(
+            f"{name}-nat",
+            router=self.router.name,
+            region=region,
+            project=project,
+            nat_ip_allocate_option="AUTO_ONLY",
+            source_subnetwork_ip_ranges_to_nat="ALL_SUBNETWORKS_ALL_IP_RANGES",
+            log_config=gcp.compute.RouterNatLogConfigArgs(enable=True, filter="ERRORS_ONLY"),
+            opts=pulumi.ResourceOptions(parent=self),
+        )
 
     def _create_cluster(self, name: str, config: ClusterConfig, project: str | None) -> gcp.container.Cluster:
         workload_pool = pulumi.Output.from_input(project_id(project)).apply(lambda p: f"{p}.svc.id.goog")
@@ -138,6 +164,17 @@ class GkeCluster(pulumi.ComponentResource):
             # No range names or CIDRs: GKE creates the pod and service secondary ranges itself.
             ip_allocation_policy=gcp.container.ClusterIpAllocationPolicyArgs(stack_type="IPV4"),
             private_cluster_config=private_cluster_config,
+            # Without authorized networks the public endpoint answers anyone (who still needs credentials).
+            master_authorized_networks_config=(
+                gcp.container.ClusterMasterAuthorizedNetworksConfigArgs(
+                    cidr_blocks=[
+                        gcp.container.ClusterMasterAuthorizedNetworksConfigCidrBlockArgs(cidr_block=cidr)
+                        for cidr in config.authorized_networks
+                    ]
+                )
+                if config.authorized_networks
+                else None
+            ),
             workload_identity_config=gcp.container.ClusterWorkloadIdentityConfigArgs(workload_pool=workload_pool),
             # Node pool autoscaling only: the sizing plan picks the machine type, so node auto-provisioning stays
             # off. OPTIMIZE_UTILIZATION removes underused nodes sooner, which is where the plan's savings are.

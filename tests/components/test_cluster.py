@@ -15,6 +15,8 @@ from sizing.config import ClusterConfig
 CLUSTER = "gcp:container/cluster:Cluster"
 K8S_PROVIDER = "pulumi:providers:kubernetes"
 COMPONENT = "hyperstudy:cluster:GkeCluster"
+ROUTER = "gcp:compute/router:Router"
+ROUTER_NAT = "gcp:compute/routerNat:RouterNat"
 
 
 def tail(urn: str, types: int = 2) -> tuple[tuple[str, ...], str]:
@@ -112,9 +114,47 @@ def test_zonal_and_public_node_variants_follow_the_config(mocks, ran, prod_confi
         assert inputs["location"] == config.location
         assert inputs["subnetwork"] == "nodes"
         assert "privateClusterConfig" not in inputs
+        # Public nodes reach registries themselves: no NAT.
+        assert not mocks.of_type(ROUTER_NAT)
         ran.append("variant")
 
     return pulumi.Output.all(component.name, component.provider.urn).apply(check)
+
+
+@pytest.mark.parametrize(("location", "region"), [("us-central1", "us-central1"), ("europe-west1-b", "europe-west1")])
+@pulumi.runtime.test
+def test_private_nodes_get_cloud_nat_in_the_clusters_region(mocks, ran, prod_config, location, region):
+    config = prod_config.cluster.model_copy(update={"location": location})
+    component = GkeCluster("hyperstudy", GkeClusterArgs(config=config))
+    assert component.nat is not None and component.router is not None
+
+    def check(_):
+        (router,) = mocks.of_type(ROUTER)
+        (nat,) = mocks.of_type(ROUTER_NAT)
+        assert router.inputs["region"] == nat.inputs["region"] == region
+        assert router.inputs["network"] == config.network
+        assert nat.inputs["sourceSubnetworkIpRangesToNat"] == "ALL_SUBNETWORKS_ALL_IP_RANGES"
+        ran.append(region)
+
+    return pulumi.Output.all(component.name, component.nat.urn).apply(check)
+
+
+@pytest.mark.parametrize("networks", [[], ["203.0.113.0/24", "198.51.100.7/32"]])
+@pulumi.runtime.test
+def test_authorized_networks_restrict_the_control_plane(mocks, ran, prod_config, networks):
+    config = prod_config.cluster.model_copy(update={"authorized_networks": networks})
+    component = GkeCluster("hyperstudy", GkeClusterArgs(config=config))
+
+    def check(_):
+        inputs = mocks.named(CLUSTER, "hyperstudy").inputs
+        if networks:
+            blocks = [{"cidrBlock": cidr} for cidr in networks]
+            assert inputs["masterAuthorizedNetworksConfig"] == {"cidrBlocks": blocks}
+        else:
+            assert "masterAuthorizedNetworksConfig" not in inputs
+        ran.append("authorized")
+
+    return pulumi.Output.all(component.name).apply(check)
 
 
 @pulumi.runtime.test
