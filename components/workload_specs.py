@@ -1,0 +1,285 @@
+"""The application facts of each HyperStudy workload that are not sizes: the `SPECS` table.
+
+How a workload runs (controller kind, port, probes, user, writable paths, storage, who may call it, how it is
+exposed) is a property of the application and its image; it does not change with the sizing profile. Sizes
+(memory, CPU, replicas, runtime memory settings) live only in `sizing.plan.WorkloadPlan`; nothing here is a size
+of a running process. `components.workloads` combines one `WorkloadSpec` with one `WorkloadPlan`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from types import MappingProxyType
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, PlainSerializer, model_validator
+
+from sizing import quantity
+
+# Kubernetes port names are IANA service names: at most 15 characters (max_length), lowercase letters, digits
+# and dashes, at least one letter (here: the first character).
+_PORT_NAME = r"^[a-z]([-a-z0-9]*[a-z0-9])?$"
+_ABSOLUTE_PATH = r"^/[-._/a-zA-Z0-9]*$"
+
+
+def _mib(value: object) -> int:
+    try:
+        return quantity.to_mib(value)
+    except quantity.QuantityError as err:
+        raise ValueError(str(err)) from None
+
+
+# A volume size: written as a Kubernetes quantity, held as whole MiB, emitted in canonical form (1Gi, not 1024Mi).
+VolumeMiB = Annotated[int, BeforeValidator(_mib), PlainSerializer(quantity.format_mib, return_type=str)]
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class HttpCheck(_Model):
+    """An HTTP GET on the workload's port; any 2xx/3xx answer passes."""
+
+    type: Literal["http"] = Field("http", description="discriminator: an HTTP GET")
+    path: str = Field(pattern=r"^/", description="path requested on the workload's named port")
+
+
+class TcpCheck(_Model):
+    """A TCP connect to the workload's port."""
+
+    type: Literal["tcp"] = Field("tcp", description="discriminator: a TCP connect")
+
+
+class ExecCheck(_Model):
+    """A command run inside the container; exit code 0 passes."""
+
+    type: Literal["exec"] = Field("exec", description="discriminator: a command in the container")
+    command: tuple[str, ...] = Field(min_length=1, description="argv of the command (no shell)")
+
+
+Check = Annotated[HttpCheck | TcpCheck | ExecCheck, Field(discriminator="type")]
+
+
+class Probe(_Model):
+    """One probe: the check and its timing."""
+
+    check: Check = Field(description="what is checked")
+    period_seconds: int = Field(10, ge=1, description="seconds between checks")
+    timeout_seconds: int = Field(2, ge=1, description="seconds a check may take before it counts as failed")
+    failure_threshold: int = Field(3, ge=1, description="consecutive failures before the probe fails")
+
+    @model_validator(mode="after")
+    def _timeout_within_period(self) -> Probe:
+        if self.timeout_seconds > self.period_seconds:
+            raise ValueError("timeout_seconds is longer than period_seconds: checks would overlap")
+        return self
+
+
+class Probes(_Model):
+    """Readiness (traffic), liveness (restart) and, for slow starters, startup (holds liveness off)."""
+
+    readiness: Probe = Field(description="gates traffic from Services")
+    liveness: Probe = Field(description="restarts a container that stopped answering")
+    startup: Probe | None = Field(
+        None, description="holds liveness off while the process starts (None: starts within the liveness budget)"
+    )
+
+
+class ScratchVolume(_Model):
+    """A writable emptyDir mounted into a read-only root filesystem (on the node's disk, not tmpfs: tmpfs pages
+    would count against the container's memory limit, which the sizing plan does not budget for)."""
+
+    path: str = Field(pattern=_ABSOLUTE_PATH, description="mount path in the container")
+    size_limit: VolumeMiB = Field(description="ephemeral storage cap; the pod is evicted above it")
+
+
+class Storage(_Model):
+    """A persistent volume per pod (StatefulSet volumeClaimTemplate, ReadWriteOnce, the default StorageClass)."""
+
+    volume: str = Field(pattern=r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$", description="claim template name")
+    path: str = Field(pattern=_ABSOLUTE_PATH, description="mount path in the container")
+    size: VolumeMiB = Field(description="requested capacity (immutable once the claim exists)")
+
+
+class WorkloadSpec(_Model):
+    """How one workload runs: everything the manifests need that is not a size."""
+
+    kind: Literal["Deployment", "StatefulSet"] = Field(
+        description="StatefulSet when pods need a stable identity (`<name>-0`) or their own volume"
+    )
+    component: str = Field(
+        pattern=r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$", description="app.kubernetes.io/component: its role in HyperStudy"
+    )
+    port: int = Field(ge=1024, le=65535, description="container port (unprivileged: no capability to bind below 1024)")
+    port_name: str = Field(
+        pattern=_PORT_NAME, max_length=15, description="name of the container port, used by probes and Services"
+    )
+    service_port: int | None = Field(
+        None, ge=1, le=65535, description="port the Service exposes (None: the container port)"
+    )
+    service_type: Literal["ClusterIP", "LoadBalancer"] = Field(
+        "ClusterIP", description="LoadBalancer only for the entry point of external traffic"
+    )
+    probes: Probes = Field(description="readiness, liveness and optional startup probes")
+    command: tuple[str, ...] = Field((), description="container command (empty: the image's entrypoint)")
+    args: tuple[str, ...] = Field((), description="arguments before the sizing plan's runtime arguments")
+    run_as_user: int = Field(ge=1, description="non-root UID the image's process runs as")
+    run_as_group: int = Field(ge=1, description="primary GID, also the fsGroup that owns mounted volumes")
+    read_only_root_filesystem: bool = Field(True, description="the image writes only to scratch volumes or storage")
+    scratch: tuple[ScratchVolume, ...] = Field((), description="writable emptyDirs under a read-only root")
+    storage: Storage | None = Field(None, description="persistent volume per pod (StatefulSets only)")
+    clients: tuple[str, ...] = Field(
+        (), description="workloads (app.kubernetes.io/name) allowed to connect to the port; all others are denied"
+    )
+    public: bool = Field(False, description="any source may connect to the port (the external entry point)")
+    kubernetes_api: bool = Field(
+        False, description="the process calls the Kubernetes API, so its service account token is mounted"
+    )
+    parallel_pods: bool = Field(
+        False,
+        description="StatefulSet podManagementPolicy Parallel: pods start and stop without waiting for each other",
+    )
+    min_ready_seconds: int = Field(
+        10, ge=0, description="seconds a new pod must stay ready before the rollout moves on"
+    )
+
+    @model_validator(mode="after")
+    def _consistent(self) -> WorkloadSpec:
+        if self.storage is not None and self.kind != "StatefulSet":
+            raise ValueError("storage needs kind StatefulSet (a Deployment's pods would share one claim)")
+        if self.parallel_pods and self.kind != "StatefulSet":
+            raise ValueError("parallel_pods applies to StatefulSets only")
+        if self.public and self.clients:
+            raise ValueError("a public workload admits every source: clients would be ignored")
+        if not self.public and not self.clients:
+            raise ValueError("no client may reach the workload: give clients or set public")
+        paths = [v.path for v in self.scratch] + ([self.storage.path] if self.storage else [])
+        if len(set(paths)) != len(paths):
+            raise ValueError(f"a path is mounted twice: {paths}")
+        return self
+
+    @property
+    def exposed_port(self) -> int:
+        """The Service's port."""
+        return self.service_port or self.port
+
+
+def _http(path: str, **timing: int) -> Probe:
+    return Probe(check=HttpCheck(path=path), **timing)
+
+
+# UIDs/GIDs are the images' own non-root users: node images run as `node` (1000:1000), nginx-unprivileged as
+# `nginx` (101:101), the Alpine redis image as `redis` (999, group 1000: Alpine already uses GID 999), and Traefik
+# as 65532 (the UID of its Helm chart; the image itself has no user and runs as whoever the pod says).
+_NODE_USER = {"run_as_user": 1000, "run_as_group": 1000}
+_NODE_SCRATCH = (ScratchVolume(path="/tmp", size_limit="64Mi"),)
+
+
+def _node_probes(path: str) -> Probes:
+    # Node.js loads and compiles its bundle before listening; the startup probe grants 60 s for it so that the
+    # liveness probe can stay strict (30 s of silence) once the server is up.
+    return Probes(
+        readiness=_http(path, period_seconds=5),
+        liveness=_http(path, failure_threshold=3),
+        startup=_http(path, period_seconds=2, failure_threshold=30),
+    )
+
+
+SPECS: Mapping[str, WorkloadSpec] = MappingProxyType(
+    {
+        # The API and WebSocket server. A StatefulSet: the pod-router addresses each pod by its stable name
+        # (backend-0, backend-1) to keep an experiment's users on one pod. Pods do not coordinate with each other,
+        # so they may start in parallel.
+        "backend": WorkloadSpec(
+            kind="StatefulSet",
+            component="api",
+            port=3000,
+            port_name="http",
+            probes=_node_probes("/health"),
+            **_NODE_USER,
+            scratch=_NODE_SCRATCH,
+            clients=("traefik", "pod-router"),
+            parallel_pods=True,
+        ),
+        # The single-page app, served by nginx-unprivileged on 8080; nginx keeps its pid and temp files in /tmp.
+        "frontend": WorkloadSpec(
+            kind="Deployment",
+            component="frontend",
+            port=8080,
+            port_name="http",
+            probes=Probes(readiness=_http("/", period_seconds=5), liveness=_http("/")),
+            run_as_user=101,
+            run_as_group=101,
+            scratch=(ScratchVolume(path="/tmp", size_limit="64Mi"),),
+            clients=("traefik",),
+        ),
+        # Session state and pub/sub. `redis-server` goes through the image's entrypoint (as non-root it only sets
+        # umask 0077 for /data and execs); the plan's --maxmemory/--maxmemory-policy follow it. OrderedReady (no
+        # parallel_pods): a future replica must not start before the primary is ready.
+        "redis": WorkloadSpec(
+            kind="StatefulSet",
+            component="cache",
+            port=6379,
+            port_name="redis",
+            probes=Probes(
+                readiness=Probe(check=ExecCheck(command=("redis-cli", "ping")), period_seconds=5),
+                liveness=Probe(check=ExecCheck(command=("redis-cli", "ping"))),
+                # Loading the RDB snapshot from /data blocks PING with LOADING; give it a minute before liveness.
+                startup=Probe(check=ExecCheck(command=("redis-cli", "ping")), period_seconds=2, failure_threshold=30),
+            ),
+            args=("redis-server",),
+            run_as_user=999,
+            run_as_group=1000,
+            storage=Storage(volume="data", path="/data", size="1Gi"),
+            clients=("backend", "pod-router"),
+        ),
+        # Routes each participant to the backend pod that holds the experiment.
+        "pod-router": WorkloadSpec(
+            kind="Deployment",
+            component="router",
+            port=8080,
+            port_name="http",
+            probes=_node_probes("/health"),
+            **_NODE_USER,
+            scratch=_NODE_SCRATCH,
+            clients=("traefik",),
+        ),
+        # The ingress controller: the only LoadBalancer. It watches Services, EndpointSlices, Ingresses and its
+        # CRDs, so it keeps its service account token. Listens on 8000 (no NET_BIND_SERVICE); the LoadBalancer
+        # exposes it as 80. Ping is served on the web entry point so one port carries traffic and probes.
+        "traefik": WorkloadSpec(
+            kind="Deployment",
+            component="ingress",
+            port=8000,
+            port_name="web",
+            service_port=80,
+            service_type="LoadBalancer",
+            probes=Probes(readiness=_http("/ping", period_seconds=5), liveness=_http("/ping")),
+            args=(
+                "--entryPoints.web.address=:8000",
+                "--ping=true",
+                "--ping.entryPoint=web",
+                "--providers.kubernetescrd=true",
+                "--providers.kubernetesingress=true",
+                "--global.checkNewVersion=false",
+                "--global.sendAnonymousUsage=false",
+            ),
+            run_as_user=65532,
+            run_as_group=65532,
+            scratch=(ScratchVolume(path="/tmp", size_limit="64Mi"),),
+            public=True,
+            kubernetes_api=True,
+        ),
+        # Memory and capacity metrics for the dashboards.
+        "metrics-service": WorkloadSpec(
+            kind="Deployment",
+            component="metrics",
+            port=9090,
+            port_name="http",
+            probes=_node_probes("/health"),
+            **_NODE_USER,
+            scratch=_NODE_SCRATCH,
+            clients=("traefik",),
+        ),
+    }
+)

@@ -1,0 +1,602 @@
+"""The HyperStudy workloads on Kubernetes: one `Workload` per sized workload, and `HyperStudyApp` for all of them.
+
+A `Workload` turns a `WorkloadPlan` (sizes: memory, CPU, replicas, runtime memory settings) and a `WorkloadSpec`
+(application facts: kind, port, probes, user, network clients) into its controller, ServiceAccount, Service(s),
+PodDisruptionBudget, NetworkPolicy and a recommendation-only VerticalPodAutoscaler. `HyperStudyApp` owns the
+namespace, its default-deny ingress policy, Traefik's cluster RBAC and one `Workload` per plan entry.
+
+Every size comes from the plan, every image and the namespace from the stack config: a profile switch (the
+rollback) changes container resources, runtime settings and VPA bounds, and nothing that forces a replacement
+(selectors, serviceName, volumeClaimTemplates, podManagementPolicy).
+"""
+
+from __future__ import annotations
+
+import re
+
+import pulumi
+from pulumi_kubernetes.apiextensions import CustomResource
+from pulumi_kubernetes.apps.v1 import (
+    Deployment,
+    DeploymentSpecArgs,
+    DeploymentStrategyArgs,
+    RollingUpdateDeploymentArgs,
+    RollingUpdateStatefulSetStrategyArgs,
+    StatefulSet,
+    StatefulSetSpecArgs,
+    StatefulSetUpdateStrategyArgs,
+)
+from pulumi_kubernetes.core.v1 import (
+    CapabilitiesArgs,
+    ContainerArgs,
+    ContainerPortArgs,
+    EmptyDirVolumeSourceArgs,
+    EnvVarArgs,
+    ExecActionArgs,
+    HTTPGetActionArgs,
+    Namespace,
+    PersistentVolumeClaimArgs,
+    PersistentVolumeClaimSpecArgs,
+    PodSecurityContextArgs,
+    PodSpecArgs,
+    PodTemplateSpecArgs,
+    ProbeArgs,
+    ResourceRequirementsArgs,
+    SeccompProfileArgs,
+    SecurityContextArgs,
+    Service,
+    ServiceAccount,
+    ServicePortArgs,
+    ServiceSpecArgs,
+    TCPSocketActionArgs,
+    TopologySpreadConstraintArgs,
+    VolumeArgs,
+    VolumeMountArgs,
+    VolumeResourceRequirementsArgs,
+)
+from pulumi_kubernetes.meta.v1 import LabelSelectorArgs, ObjectMetaArgs
+from pulumi_kubernetes.networking.v1 import (
+    NetworkPolicy,
+    NetworkPolicyIngressRuleArgs,
+    NetworkPolicyPeerArgs,
+    NetworkPolicyPortArgs,
+    NetworkPolicySpecArgs,
+)
+from pulumi_kubernetes.policy.v1 import PodDisruptionBudget, PodDisruptionBudgetSpecArgs
+from pulumi_kubernetes.rbac.v1 import (
+    ClusterRole,
+    ClusterRoleBinding,
+    PolicyRuleArgs,
+    RoleRefArgs,
+    SubjectArgs,
+)
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from components.workload_specs import SPECS, ExecCheck, HttpCheck, Probe, TcpCheck, WorkloadSpec
+from sizing.config import StackConfig
+from sizing.errors import ConfigError
+from sizing.plan import Plan, WorkloadPlan
+from sizing.quantity import format_mib
+
+WORKLOAD_TYPE = "hyperstudy:workloads:Workload"
+APP_TYPE = "hyperstudy:workloads:HyperStudyApp"
+
+# The Kubernetes recommended labels (https://kubernetes.io/docs/concepts/overview/working-with-objects/common-labels/).
+NAME = "app.kubernetes.io/name"
+INSTANCE = "app.kubernetes.io/instance"
+COMPONENT = "app.kubernetes.io/component"
+PART_OF = "app.kubernetes.io/part-of"
+VERSION = "app.kubernetes.io/version"
+MANAGED_BY = "app.kubernetes.io/managed-by"
+
+PART_OF_VALUE = "hyperstudy"
+MANAGED_BY_VALUE = "pulumi"
+HOSTNAME_TOPOLOGY = "kubernetes.io/hostname"
+
+_LABEL_VALUE = r"^[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$"
+
+
+def image_version(image: str) -> str | None:
+    """The tag of an image reference, for app.kubernetes.io/version; None for a digest-only reference or a tag
+    that is no valid label value (labels allow 63 characters, tags 128)."""
+    reference = image.split("@", 1)[0]
+    last = reference.rsplit("/", 1)[-1]
+    if ":" not in last:
+        return None
+    tag = last.rsplit(":", 1)[1]
+    return tag if re.fullmatch(_LABEL_VALUE, tag) else None
+
+
+class WorkloadArgs(BaseModel):
+    """One workload: its sizes from the plan, its application facts from the spec table, its image and place."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    name: str = Field(
+        pattern=r"^[a-z]([-a-z0-9]{0,38}[a-z0-9])?$", description="workload name: object names and app label"
+    )
+    plan: WorkloadPlan = Field(description="sizes: replicas, memory request/limit, CPU request, runtime settings")
+    spec: WorkloadSpec = Field(description="application facts: kind, port, probes, user, network clients")
+    image: str = Field(min_length=1, description="pinned container image (from StackConfig.images)")
+    namespace: str = Field(
+        pattern=r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$", description="namespace of every namespaced object"
+    )
+    instance: str = Field(
+        pattern=_LABEL_VALUE, description="app.kubernetes.io/instance: which installation (part of selectors)"
+    )
+
+    @model_validator(mode="after")
+    def _plan_is_this_workload(self) -> WorkloadArgs:
+        if self.plan.name != self.name:
+            raise ValueError(f"plan is for workload {self.plan.name!r}, not {self.name!r}")
+        return self
+
+    @property
+    def selector(self) -> dict[str, str]:
+        """Labels that select the pods: only those that never change (selectors are immutable on StatefulSets and
+        a changed Deployment selector orphans the old ReplicaSets)."""
+        return {NAME: self.name, INSTANCE: self.instance}
+
+    @property
+    def labels(self) -> dict[str, str]:
+        """The recommended labels of every object of the workload."""
+        labels = {
+            **self.selector,
+            COMPONENT: self.spec.component,
+            PART_OF: PART_OF_VALUE,
+            MANAGED_BY: MANAGED_BY_VALUE,
+        }
+        version = image_version(self.image)
+        if version is not None:
+            labels[VERSION] = version
+        return labels
+
+
+def _probe(probe: Probe | None, port_name: str) -> ProbeArgs | None:
+    if probe is None:
+        return None
+    timing = {
+        "period_seconds": probe.period_seconds,
+        "timeout_seconds": probe.timeout_seconds,
+        "failure_threshold": probe.failure_threshold,
+    }
+    match probe.check:
+        case HttpCheck(path=path):
+            return ProbeArgs(http_get=HTTPGetActionArgs(path=path, port=port_name), **timing)
+        case TcpCheck():
+            return ProbeArgs(tcp_socket=TCPSocketActionArgs(port=port_name), **timing)
+        case ExecCheck(command=command):
+            return ProbeArgs(exec_=ExecActionArgs(command=list(command)), **timing)
+    raise AssertionError(f"unknown check {probe.check!r}")
+
+
+def _volume_name(path: str) -> str:
+    return "scratch-" + (re.sub(r"[^a-z0-9]+", "-", path.lower()).strip("-") or "root")
+
+
+class Workload(pulumi.ComponentResource):
+    """One HyperStudy workload: controller, ServiceAccount, Service(s), PDB, NetworkPolicy and VPA."""
+
+    service_account: ServiceAccount
+    controller: Deployment | StatefulSet
+    service: Service
+    headless_service: Service | None
+    pod_disruption_budget: PodDisruptionBudget | None
+    network_policy: NetworkPolicy
+    vertical_pod_autoscaler: CustomResource
+
+    def __init__(self, name: str, args: WorkloadArgs, opts: pulumi.ResourceOptions | None = None) -> None:
+        super().__init__(WORKLOAD_TYPE, name, None, opts)
+        plan, spec = args.plan, args.spec
+        child = pulumi.ResourceOptions(parent=self)
+
+        def metadata(object_name: str) -> ObjectMetaArgs:
+            return ObjectMetaArgs(name=object_name, namespace=args.namespace, labels=args.labels)
+
+        self.service_account = ServiceAccount(
+            args.name,
+            metadata=metadata(args.name),
+            # Only a workload that calls the API server gets a token: a stolen token is a foothold in the cluster.
+            automount_service_account_token=spec.kubernetes_api,
+            opts=child,
+        )
+
+        self.headless_service = None
+        if spec.kind == "StatefulSet":
+            # The StatefulSet's governing Service: gives each pod its DNS name (backend-0.backend-headless...).
+            self.headless_service = Service(
+                f"{args.name}-headless",
+                metadata=metadata(f"{args.name}-headless"),
+                spec=ServiceSpecArgs(
+                    cluster_ip="None",
+                    selector=args.selector,
+                    ports=[ServicePortArgs(name=spec.port_name, port=spec.port, target_port=spec.port_name)],
+                ),
+                opts=child,
+            )
+
+        pod_template = self._pod_template(args)
+        if spec.kind == "StatefulSet":
+            self.controller = StatefulSet(
+                args.name,
+                metadata=metadata(args.name),
+                spec=StatefulSetSpecArgs(
+                    replicas=plan.replicas,
+                    selector=LabelSelectorArgs(match_labels=args.selector),
+                    service_name=f"{args.name}-headless",
+                    # Parallel only where pods never wait for each other (spec.parallel_pods); it changes scaling
+                    # and recovery order, not rolling updates, which always replace one pod at a time.
+                    pod_management_policy="Parallel" if spec.parallel_pods else "OrderedReady",
+                    # A StatefulSet cannot surge (a pod's name is its identity): it replaces one pod at a time,
+                    # highest ordinal first, and waits min_ready_seconds of readiness before the next one.
+                    update_strategy=StatefulSetUpdateStrategyArgs(
+                        type="RollingUpdate", rolling_update=RollingUpdateStatefulSetStrategyArgs(partition=0)
+                    ),
+                    min_ready_seconds=spec.min_ready_seconds,
+                    template=pod_template,
+                    volume_claim_templates=self._claims(args),
+                ),
+                opts=child,
+            )
+        else:
+            self.controller = Deployment(
+                args.name,
+                metadata=metadata(args.name),
+                spec=DeploymentSpecArgs(
+                    replicas=plan.replicas,
+                    selector=LabelSelectorArgs(match_labels=args.selector),
+                    # Never below the desired count: a new pod must be ready before an old one goes. The surge pod
+                    # is what the node plan's surge_nodes leave room for.
+                    strategy=DeploymentStrategyArgs(
+                        type="RollingUpdate",
+                        rolling_update=RollingUpdateDeploymentArgs(max_unavailable=0, max_surge=1),
+                    ),
+                    min_ready_seconds=spec.min_ready_seconds,
+                    template=pod_template,
+                ),
+                opts=child,
+            )
+
+        self.service = Service(
+            args.name,
+            metadata=metadata(args.name),
+            spec=ServiceSpecArgs(
+                type=spec.service_type,
+                selector=args.selector,
+                ports=[ServicePortArgs(name=spec.port_name, port=spec.exposed_port, target_port=spec.port_name)],
+            ),
+            opts=child,
+        )
+
+        self.pod_disruption_budget = None
+        if plan.replicas > 1:
+            self.pod_disruption_budget = PodDisruptionBudget(
+                args.name,
+                metadata=metadata(args.name),
+                spec=PodDisruptionBudgetSpecArgs(
+                    max_unavailable=1,
+                    selector=LabelSelectorArgs(match_labels=args.selector),
+                    # A crash-looping pod must not block a node drain: it serves nothing, evicting it costs nothing.
+                    unhealthy_pod_eviction_policy="AlwaysAllow",
+                ),
+                opts=child,
+            )
+
+        if spec.public:
+            sources = None  # no `from`: every source, but still only the one port
+        else:
+            sources = [
+                NetworkPolicyPeerArgs(pod_selector=LabelSelectorArgs(match_labels={NAME: client}))
+                for client in spec.clients
+            ]
+        self.network_policy = NetworkPolicy(
+            args.name,
+            metadata=metadata(args.name),
+            spec=NetworkPolicySpecArgs(
+                pod_selector=LabelSelectorArgs(match_labels=args.selector),
+                policy_types=["Ingress"],
+                ingress=[
+                    NetworkPolicyIngressRuleArgs(
+                        from_=sources, ports=[NetworkPolicyPortArgs(port=spec.port, protocol="TCP")]
+                    )
+                ],
+            ),
+            opts=child,
+        )
+
+        self.vertical_pod_autoscaler = CustomResource(
+            args.name,
+            api_version="autoscaling.k8s.io/v1",
+            kind="VerticalPodAutoscaler",
+            metadata=metadata(args.name),
+            spec={
+                "targetRef": {"apiVersion": "apps/v1", "kind": spec.kind, "name": args.name},
+                # Recommendation only: the sizes are the plan's, reviewed in config. An acting VPA would evict
+                # pods to resize them and drift from the plan the node pool was sized for.
+                "updatePolicy": {"updateMode": "Off"},
+                # Bounded to the plan's request..limit: a recommendation pinned at maxAllowed says the limit is too
+                # low, one pinned at minAllowed that the request is too high.
+                "resourcePolicy": {
+                    "containerPolicies": [
+                        {
+                            "containerName": args.name,
+                            "minAllowed": {"memory": plan.memory_request},
+                            "maxAllowed": {"memory": plan.memory_limit},
+                        }
+                    ]
+                },
+            },
+            opts=child,
+        )
+
+        self.register_outputs(
+            {
+                "kind": spec.kind,
+                "replicas": plan.replicas,
+                "memory_request": plan.memory_request,
+                "memory_limit": plan.memory_limit,
+                "cpu_request": plan.cpu_request,
+                "image": args.image,
+                "service": self.service.metadata.apply(lambda m: m.name),
+            }
+        )
+
+    @staticmethod
+    def _pod_template(args: WorkloadArgs) -> PodTemplateSpecArgs:
+        plan, spec = args.plan, args.spec
+        mounts = [VolumeMountArgs(name=_volume_name(v.path), mount_path=v.path) for v in spec.scratch]
+        volumes = [
+            VolumeArgs(
+                name=_volume_name(v.path), empty_dir=EmptyDirVolumeSourceArgs(size_limit=format_mib(v.size_limit))
+            )
+            for v in spec.scratch
+        ]
+        if spec.storage is not None:
+            mounts.append(VolumeMountArgs(name=spec.storage.volume, mount_path=spec.storage.path))
+
+        container = ContainerArgs(
+            name=args.name,
+            image=args.image,
+            command=list(spec.command) or None,
+            args=[*spec.args, *plan.runtime.args] or None,
+            env=[EnvVarArgs(name=key, value=value) for key, value in plan.runtime.env.items()] or None,
+            ports=[ContainerPortArgs(name=spec.port_name, container_port=spec.port, protocol="TCP")],
+            resources=ResourceRequirementsArgs(
+                requests={"memory": plan.memory_request, "cpu": plan.cpu_request},
+                # No CPU limit: CPU is compressible and the request already guarantees each pod its share; a CFS
+                # quota would throttle the Node.js event loops in bursts (WebSocket fan-out, GC) while the node
+                # has idle cores. Memory is not compressible: its limit is the plan's, and the runtime settings
+                # keep each process below it.
+                limits={"memory": plan.memory_limit},
+            ),
+            readiness_probe=_probe(spec.probes.readiness, spec.port_name),
+            liveness_probe=_probe(spec.probes.liveness, spec.port_name),
+            startup_probe=_probe(spec.probes.startup, spec.port_name),
+            security_context=SecurityContextArgs(
+                allow_privilege_escalation=False,
+                capabilities=CapabilitiesArgs(drop=["ALL"]),
+                read_only_root_filesystem=spec.read_only_root_filesystem,
+            ),
+            volume_mounts=mounts or None,
+        )
+
+        spread = None
+        if plan.replicas > 1:
+            # One pod per node while there are nodes to spare: losing a node must not take every replica. The
+            # node plan's spread bound provisions enough nodes for this hard constraint.
+            spread = [
+                TopologySpreadConstraintArgs(
+                    max_skew=1,
+                    topology_key=HOSTNAME_TOPOLOGY,
+                    when_unsatisfiable="DoNotSchedule",
+                    label_selector=LabelSelectorArgs(match_labels=args.selector),
+                    # A Deployment's rollout counts only the new ReplicaSet's pods, so the new revision is spread
+                    # too (counting the old pods could put every new pod on one node). StatefulSet pods keep
+                    # their names across revisions and need no such key.
+                    match_label_keys=["pod-template-hash"] if spec.kind == "Deployment" else None,
+                )
+            ]
+
+        return PodTemplateSpecArgs(
+            # The pod labels carry no sizing profile: a profile switch must change resources, not identity.
+            metadata=ObjectMetaArgs(labels=args.labels),
+            spec=PodSpecArgs(
+                service_account_name=args.name,
+                automount_service_account_token=spec.kubernetes_api,
+                # No docker-link variables: a Service named redis would inject REDIS_PORT=tcp://... into every pod.
+                enable_service_links=False,
+                security_context=PodSecurityContextArgs(
+                    run_as_non_root=True,
+                    run_as_user=spec.run_as_user,
+                    run_as_group=spec.run_as_group,
+                    fs_group=spec.run_as_group,
+                    # Re-own a volume only when its root is not the pod's group yet, not on every start.
+                    fs_group_change_policy="OnRootMismatch",
+                    seccomp_profile=SeccompProfileArgs(type="RuntimeDefault"),
+                ),
+                containers=[container],
+                volumes=volumes or None,
+                topology_spread_constraints=spread,
+            ),
+        )
+
+    @staticmethod
+    def _claims(args: WorkloadArgs) -> list[PersistentVolumeClaimArgs] | None:
+        storage = args.spec.storage
+        if storage is None:
+            return None
+        return [
+            PersistentVolumeClaimArgs(
+                # Only the stable selector labels: volumeClaimTemplates are immutable, a version label here would
+                # force the StatefulSet to be replaced on every image bump.
+                metadata=ObjectMetaArgs(name=storage.volume, labels=args.selector),
+                spec=PersistentVolumeClaimSpecArgs(
+                    access_modes=["ReadWriteOnce"],
+                    resources=VolumeResourceRequirementsArgs(requests={"storage": format_mib(storage.size)}),
+                ),
+            )
+        ]
+
+
+class HyperStudyAppArgs(BaseModel):
+    """The whole platform: the stack config (images, namespace) and its sizing plan (every size)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    config: StackConfig = Field(description="validated stack config: images, namespace, Kubernetes version")
+    plan: Plan = Field(description="the sizing plan of the same config: one Workload per entry")
+
+    @model_validator(mode="after")
+    def _plan_of_this_config(self) -> HyperStudyAppArgs:
+        if self.plan.profile != self.config.profile:
+            raise ValueError(f"plan is for profile {self.plan.profile!r}, config for {self.config.profile!r}")
+        unknown = sorted(set(self.plan.workloads) - set(self.config.workloads))
+        if unknown:
+            raise ValueError(f"plan has workloads the config does not: {', '.join(unknown)}")
+        return self
+
+    @property
+    def instance(self) -> str:
+        """app.kubernetes.io/instance of every object: the stack, so that two stacks never select each other."""
+        return f"{PART_OF_VALUE}-{self.plan.stack}"
+
+    def workload_args(self) -> dict[str, WorkloadArgs]:
+        """WorkloadArgs of every plan entry; ConfigError for the first without a spec or an image."""
+        for name in self.plan.workloads:
+            if name not in SPECS:
+                known = ", ".join(sorted(SPECS))
+                raise ConfigError(
+                    f"workloads.{name}", f"no application spec in components/workload_specs.py (known: {known})"
+                )
+            if name not in self.config.images:
+                raise ConfigError(f"workloads.{name}", f"no image: add images.{name} to the stack config")
+        return {
+            name: WorkloadArgs(
+                name=name,
+                plan=plan,
+                spec=SPECS[name],
+                image=self.config.images[name],
+                namespace=self.config.kubernetes.namespace,
+                instance=self.instance,
+            )
+            for name, plan in self.plan.workloads.items()
+        }
+
+
+# What Traefik's Kubernetes Ingress and CRD providers read, cluster-wide.
+_TRAEFIK_RULES = (
+    PolicyRuleArgs(api_groups=[""], resources=["services", "secrets"], verbs=["get", "list", "watch"]),
+    PolicyRuleArgs(api_groups=["discovery.k8s.io"], resources=["endpointslices"], verbs=["get", "list", "watch"]),
+    PolicyRuleArgs(
+        api_groups=["networking.k8s.io"], resources=["ingresses", "ingressclasses"], verbs=["get", "list", "watch"]
+    ),
+    PolicyRuleArgs(
+        api_groups=["traefik.io"],
+        resources=[
+            "ingressroutes",
+            "ingressroutetcps",
+            "ingressrouteudps",
+            "middlewares",
+            "middlewaretcps",
+            "serverstransports",
+            "serverstransporttcps",
+            "tlsoptions",
+            "tlsstores",
+            "traefikservices",
+        ],
+        verbs=["get", "list", "watch"],
+    ),
+)
+TRAEFIK = "traefik"
+
+
+class HyperStudyApp(pulumi.ComponentResource):
+    """The HyperStudy platform: its namespace, default-deny ingress, Traefik's RBAC and every Workload."""
+
+    namespace: Namespace
+    default_deny: NetworkPolicy
+    workloads: dict[str, Workload]
+    traefik_role: ClusterRole | None
+    traefik_binding: ClusterRoleBinding | None
+
+    def __init__(self, name: str, args: HyperStudyAppArgs, opts: pulumi.ResourceOptions | None = None) -> None:
+        # Every workload is checked before anything is registered: a bad stack creates nothing.
+        workload_args = args.workload_args()
+        super().__init__(APP_TYPE, name, None, opts)
+        config, plan = args.config, args.plan
+        namespace = config.kubernetes.namespace
+        common = {PART_OF: PART_OF_VALUE, INSTANCE: args.instance, MANAGED_BY: MANAGED_BY_VALUE}
+        pss_version = "v" + ".".join(config.kubernetes.version.split(".")[:2])
+
+        self.namespace = Namespace(
+            namespace,
+            metadata=ObjectMetaArgs(
+                name=namespace,
+                labels={
+                    **common,
+                    # Enforced at the version the manifests are validated against, so a cluster upgrade cannot
+                    # start rejecting pods; warn/audit at latest show what the next version would reject.
+                    "pod-security.kubernetes.io/enforce": "restricted",
+                    "pod-security.kubernetes.io/enforce-version": pss_version,
+                    "pod-security.kubernetes.io/warn": "restricted",
+                    "pod-security.kubernetes.io/warn-version": "latest",
+                    "pod-security.kubernetes.io/audit": "restricted",
+                    "pod-security.kubernetes.io/audit-version": "latest",
+                },
+            ),
+            opts=pulumi.ResourceOptions(parent=self),
+        )
+        # Namespaced objects wait for the namespace. The Workload components take it as depends_on: the SDK
+        # registers a component only once its dependencies exist, and its children only after their parent.
+        in_namespace = pulumi.ResourceOptions(parent=self, depends_on=[self.namespace])
+
+        self.default_deny = NetworkPolicy(
+            "default-deny-ingress",
+            metadata=ObjectMetaArgs(name="default-deny-ingress", namespace=namespace, labels=common),
+            # Every pod, no ingress rule: only what a Workload's own policy admits gets in.
+            spec=NetworkPolicySpecArgs(pod_selector=LabelSelectorArgs(), policy_types=["Ingress"]),
+            opts=in_namespace,
+        )
+
+        self.workloads = {
+            workload: Workload(workload, wargs, opts=in_namespace) for workload, wargs in workload_args.items()
+        }
+
+        self.traefik_role = self.traefik_binding = None
+        if TRAEFIK in self.workloads:
+            # Cluster-scoped names carry the namespace: two stacks in one cluster must not share a role.
+            rbac_name = f"{namespace}-{TRAEFIK}"
+            rbac_labels = workload_args[TRAEFIK].labels
+            self.traefik_role = ClusterRole(
+                rbac_name,
+                metadata=ObjectMetaArgs(name=rbac_name, labels=rbac_labels),
+                rules=list(_TRAEFIK_RULES),
+                opts=pulumi.ResourceOptions(parent=self),
+            )
+            self.traefik_binding = ClusterRoleBinding(
+                rbac_name,
+                metadata=ObjectMetaArgs(name=rbac_name, labels=rbac_labels),
+                role_ref=RoleRefArgs(
+                    api_group="rbac.authorization.k8s.io",
+                    kind="ClusterRole",
+                    name=self.traefik_role.metadata.apply(lambda m: m.name),
+                ),
+                subjects=[SubjectArgs(kind="ServiceAccount", name=TRAEFIK, namespace=namespace)],
+                opts=pulumi.ResourceOptions(parent=self),
+            )
+
+        self.register_outputs(
+            {
+                "namespace": self.namespace.metadata.apply(lambda m: m.name),
+                "profile": plan.profile,
+                "workloads": {
+                    w.name: {
+                        "replicas": w.replicas,
+                        "memory_request": w.memory_request,
+                        "memory_limit": w.memory_limit,
+                        "cpu_request": w.cpu_request,
+                    }
+                    for w in plan.workloads.values()
+                },
+            }
+        )

@@ -1,0 +1,610 @@
+"""The workloads component under Pulumi mocks: every manifest carries the plan's sizes and the spec's facts.
+
+Checks run inside `.apply()` of a `@pulumi.runtime.test` test (the decorator makes a failing check fail the
+test; `test_guard_*` proves it) and record that they ran (the `ran` fixture fails a test whose check never ran).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+import kubernetes_validate
+import pulumi
+import pytest
+from pydantic import ValidationError
+
+from components.workload_specs import SPECS, WorkloadSpec
+from components.workloads import (
+    COMPONENT,
+    INSTANCE,
+    MANAGED_BY,
+    NAME,
+    PART_OF,
+    VERSION,
+    HyperStudyApp,
+    HyperStudyAppArgs,
+    Workload,
+    WorkloadArgs,
+    image_version,
+)
+from sizing.config import StackConfig
+from sizing.errors import ConfigError
+from sizing.plan import Plan, build_plan
+
+if TYPE_CHECKING:  # importing conftest at run time would load it twice and install a second set of mocks
+    from tests.conftest import RecordingMocks, Registered
+
+DEPLOYMENT = "kubernetes:apps/v1:Deployment"
+STATEFULSET = "kubernetes:apps/v1:StatefulSet"
+SERVICE = "kubernetes:core/v1:Service"
+SERVICE_ACCOUNT = "kubernetes:core/v1:ServiceAccount"
+NAMESPACE = "kubernetes:core/v1:Namespace"
+PDB = "kubernetes:policy/v1:PodDisruptionBudget"
+NETPOL = "kubernetes:networking.k8s.io/v1:NetworkPolicy"
+VPA = "kubernetes:autoscaling.k8s.io/v1:VerticalPodAutoscaler"
+CLUSTER_ROLE = "kubernetes:rbac.authorization.k8s.io/v1:ClusterRole"
+CLUSTER_ROLE_BINDING = "kubernetes:rbac.authorization.k8s.io/v1:ClusterRoleBinding"
+CONTROLLERS = (DEPLOYMENT, STATEFULSET)
+
+
+# --- fixtures and helpers ---------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def baseline_config(prod_config: StackConfig) -> StackConfig:
+    return prod_config.with_profile("baseline")
+
+
+@pytest.fixture(scope="module")
+def baseline_plan(baseline_config: StackConfig) -> Plan:
+    return build_plan(baseline_config, "prod")
+
+
+@pytest.fixture(params=["optimized", "baseline"])
+def stack(request, prod_config, prod_plan, baseline_config, baseline_plan) -> tuple[StackConfig, Plan]:
+    """The prod stack in each profile: the optimized sizes and the rollback."""
+    if request.param == "optimized":
+        return prod_config, prod_plan
+    return baseline_config, baseline_plan
+
+
+@pytest.fixture
+def ran() -> list[bool]:
+    """Filled by every check that ran; a test whose check never ran (an unknown output skips it) fails."""
+    calls: list[bool] = []
+    yield calls
+    assert calls, "the check inside apply() never ran"
+
+
+def build(config: StackConfig, plan: Plan) -> HyperStudyApp:
+    return HyperStudyApp("hyperstudy", HyperStudyAppArgs(config=config, plan=plan))
+
+
+def children(app: HyperStudyApp) -> list[pulumi.Resource]:
+    resources = [app.namespace, app.default_deny, app.traefik_role, app.traefik_binding]
+    for w in app.workloads.values():
+        resources += [
+            w.service_account,
+            w.controller,
+            w.service,
+            w.headless_service,
+            w.pod_disruption_budget,
+            w.network_policy,
+            w.vertical_pod_autoscaler,
+        ]
+    return [r for r in resources if r is not None]
+
+
+def settled(app: HyperStudyApp, ran: list[bool], check: Callable[[], None]) -> pulumi.Output:
+    """An output that runs `check` once every child of `app` is registered with the mocks."""
+
+    def run(_: Any) -> None:
+        check()
+        ran.append(True)
+
+    return pulumi.Output.all(*[r.urn for r in children(app)]).apply(run)
+
+
+def controller(mocks: RecordingMocks, name: str) -> Registered:
+    matches = [r for r in mocks.resources if r.typ in CONTROLLERS and r.name == name]
+    assert len(matches) == 1, f"expected one controller named {name}, got {len(matches)}"
+    return matches[0]
+
+
+def pod_spec(resource: Registered) -> dict[str, Any]:
+    return resource.inputs["spec"]["template"]["spec"]
+
+
+def main_container(resource: Registered) -> dict[str, Any]:
+    containers = pod_spec(resource)["containers"]
+    assert len(containers) == 1, f"{resource.name}: expected one container"
+    return containers[0]
+
+
+def render(mocks: RecordingMocks, config: StackConfig, plan: Plan) -> list[Registered]:
+    """Every resource the app registers, once all are registered (asserts run outside apply, on the copy)."""
+    done: list[bool] = []
+
+    @pulumi.runtime.test
+    def program() -> pulumi.Output:
+        mocks.resources.clear()
+        return settled(build(config, plan), done, lambda: None)
+
+    program()
+    assert done, "the app never settled"
+    return list(mocks.resources)
+
+
+# --- the guard ----------------------------------------------------------------------------------------------------
+
+
+def test_guard_false_assertion_inside_apply_fails_under_the_decorator() -> None:
+    @pulumi.runtime.test
+    def failing() -> pulumi.Output:
+        def check(value: int) -> None:
+            assert value == 2, "deliberately false"
+
+        return pulumi.Output.from_input(1).apply(check)
+
+    with pytest.raises(AssertionError, match="deliberately false"):
+        failing()
+
+
+# --- sizes from the plan ------------------------------------------------------------------------------------------
+
+
+@pulumi.runtime.test
+def test_containers_carry_exactly_the_plan_sizes_and_runtime_settings(mocks, ran, stack):
+    config, plan = stack
+    app = build(config, plan)
+
+    def check() -> None:
+        assert set(app.workloads) == set(plan.workloads)
+        for name, w in plan.workloads.items():
+            ctrl = controller(mocks, name)
+            assert ctrl.inputs["spec"]["replicas"] == w.replicas
+            container = main_container(ctrl)
+            assert container["resources"] == {
+                "requests": {"memory": w.memory_request, "cpu": w.cpu_request},
+                "limits": {"memory": w.memory_limit},
+            }, name
+            env = {e["name"]: e["value"] for e in container.get("env", [])}
+            assert env == w.runtime.env, name
+            args = container.get("args", [])
+            assert args[len(args) - len(w.runtime.args) :] == list(w.runtime.args), name
+
+        node_heap = {n: w.runtime.env["NODE_OPTIONS"] for n, w in plan.workloads.items() if w.runtime.kind == "nodejs"}
+        assert set(node_heap) == {"backend", "pod-router", "metrics-service"}
+        for name, value in node_heap.items():
+            assert value == f"--max-old-space-size={plan.workloads[name].runtime.memory_mib}"
+        redis = plan.workloads["redis"].runtime
+        assert main_container(controller(mocks, "redis"))["args"] == [
+            "redis-server",
+            "--maxmemory",
+            f"{redis.memory_mib}mb",
+            "--maxmemory-policy",
+            config.runtime.redis_eviction_policy,
+        ]
+        traefik = plan.workloads["traefik"].runtime
+        assert {e["name"]: e["value"] for e in main_container(controller(mocks, "traefik"))["env"]} == {
+            "GOMEMLIMIT": f"{traefik.memory_mib}MiB"
+        }
+
+    return settled(app, ran, check)
+
+
+def test_the_two_profiles_size_differently(prod_plan, baseline_plan):
+    """The profile test above compares with two different plans, not one plan twice."""
+    assert prod_plan.workloads["backend"].memory_limit != baseline_plan.workloads["backend"].memory_limit
+    assert prod_plan.workloads["redis"].runtime.args != baseline_plan.workloads["redis"].runtime.args
+
+
+@pulumi.runtime.test
+def test_no_container_without_memory_request_and_limit(mocks, ran, stack):
+    app = build(*stack)
+
+    def check() -> None:
+        controllers = [r for r in mocks.resources if r.typ in CONTROLLERS]
+        assert len(controllers) == len(stack[1].workloads)
+        for ctrl in controllers:
+            spec = pod_spec(ctrl)
+            for container in [*spec.get("initContainers", []), *spec["containers"]]:
+                resources = container.get("resources", {})
+                assert resources.get("requests", {}).get("memory"), f"{ctrl.name}/{container['name']}: no request"
+                assert resources.get("limits", {}).get("memory"), f"{ctrl.name}/{container['name']}: no limit"
+                assert resources["requests"].get("cpu"), f"{ctrl.name}/{container['name']}: no CPU request"
+                assert "cpu" not in resources["limits"], f"{ctrl.name}/{container['name']}: CPU limit"
+
+    return settled(app, ran, check)
+
+
+@pulumi.runtime.test
+def test_pdb_and_topology_spread_exactly_where_replicas_above_one(mocks, ran, stack):
+    config, plan = stack
+    app = build(config, plan)
+
+    def check() -> None:
+        multi = {n for n, w in plan.workloads.items() if w.replicas > 1}
+        assert multi and multi != set(plan.workloads), "prod must exercise both cases"
+        assert {r.name for r in mocks.of_type(PDB)} == multi
+        for pdb in mocks.of_type(PDB):
+            assert pdb.inputs["spec"]["maxUnavailable"] == 1
+            assert pdb.inputs["spec"]["selector"] == {"matchLabels": {NAME: pdb.name, INSTANCE: "hyperstudy-prod"}}
+        for name in plan.workloads:
+            ctrl = controller(mocks, name)
+            spread = pod_spec(ctrl).get("topologySpreadConstraints")
+            if name not in multi:
+                assert spread is None, name
+                continue
+            assert len(spread) == 1, name
+            assert spread[0]["maxSkew"] == 1
+            assert spread[0]["topologyKey"] == "kubernetes.io/hostname"
+            assert spread[0]["whenUnsatisfiable"] == "DoNotSchedule"
+            assert spread[0]["labelSelector"] == ctrl.inputs["spec"]["selector"]
+
+    return settled(app, ran, check)
+
+
+# --- controllers and Services -------------------------------------------------------------------------------------
+
+
+@pulumi.runtime.test
+def test_backend_and_redis_are_statefulsets_with_a_headless_service(mocks, ran, prod_config, prod_plan):
+    app = build(prod_config, prod_plan)
+
+    def check() -> None:
+        assert {r.name for r in mocks.of_type(STATEFULSET)} == {"backend", "redis"}
+        assert {r.name for r in mocks.of_type(DEPLOYMENT)} == {"frontend", "pod-router", "traefik", "metrics-service"}
+        for name in ("backend", "redis"):
+            sts = mocks.named(STATEFULSET, name)
+            assert sts.inputs["metadata"]["name"] == name  # pods are backend-0, redis-0
+            service_name = sts.inputs["spec"]["serviceName"]
+            headless = mocks.named(SERVICE, service_name)
+            assert headless.inputs["spec"]["clusterIP"] == "None"
+            assert headless.inputs["metadata"]["name"] == service_name
+            assert headless.inputs["spec"]["selector"] == sts.inputs["spec"]["selector"]["matchLabels"]
+            assert sts.inputs["spec"]["updateStrategy"]["type"] == "RollingUpdate"
+            assert sts.inputs["spec"]["minReadySeconds"] > 0
+        assert mocks.named(STATEFULSET, "backend").inputs["spec"]["podManagementPolicy"] == "Parallel"
+        assert mocks.named(STATEFULSET, "redis").inputs["spec"]["podManagementPolicy"] == "OrderedReady"
+        claims = mocks.named(STATEFULSET, "redis").inputs["spec"]["volumeClaimTemplates"]
+        assert [c["spec"]["resources"]["requests"]["storage"] for c in claims] == ["1Gi"]
+        mounts = main_container(mocks.named(STATEFULSET, "redis"))["volumeMounts"]
+        assert {"name": claims[0]["metadata"]["name"], "mountPath": "/data"} in mounts
+        for deployment in mocks.of_type(DEPLOYMENT):
+            assert deployment.inputs["spec"]["strategy"] == {
+                "type": "RollingUpdate",
+                "rollingUpdate": {"maxUnavailable": 0, "maxSurge": 1},
+            }
+
+    return settled(app, ran, check)
+
+
+@pulumi.runtime.test
+def test_only_traefik_service_is_a_load_balancer(mocks, ran, prod_config, prod_plan):
+    app = build(prod_config, prod_plan)
+
+    def check() -> None:
+        services = mocks.of_type(SERVICE)
+        assert {s.name for s in services} == {*prod_plan.workloads, "backend-headless", "redis-headless"}
+        balancers = {s.name for s in services if s.inputs["spec"].get("type") == "LoadBalancer"}
+        assert balancers == {"traefik"}
+        for s in services:
+            if s.name != "traefik":
+                assert s.inputs["spec"].get("type", "ClusterIP") == "ClusterIP", s.name
+        assert mocks.named(SERVICE, "traefik").inputs["spec"]["ports"] == [
+            {"name": "web", "port": 80, "targetPort": "web"}
+        ]
+
+    return settled(app, ran, check)
+
+
+# --- network policy -----------------------------------------------------------------------------------------------
+
+
+def _sources(policy: Registered) -> list[str] | None:
+    """Names of the workloads a one-rule policy admits; None when it admits every source."""
+    rules = policy.inputs["spec"]["ingress"]
+    assert len(rules) == 1, policy.name
+    peers = rules[0].get("from")
+    if peers is None:
+        return None
+    return sorted(peer["podSelector"]["matchLabels"][NAME] for peer in peers)
+
+
+@pulumi.runtime.test
+def test_redis_admits_only_backend_and_pod_router(mocks, ran, prod_config, prod_plan):
+    app = build(prod_config, prod_plan)
+
+    def check() -> None:
+        redis = mocks.named(NETPOL, "redis")
+        assert redis.inputs["spec"]["podSelector"] == {"matchLabels": {NAME: "redis", INSTANCE: "hyperstudy-prod"}}
+        assert redis.inputs["spec"]["policyTypes"] == ["Ingress"]
+        assert _sources(redis) == ["backend", "pod-router"]
+        assert redis.inputs["spec"]["ingress"][0]["ports"] == [{"port": 6379, "protocol": "TCP"}]
+        assert _sources(mocks.named(NETPOL, "backend")) == ["pod-router", "traefik"]
+        for name in ("frontend", "pod-router", "metrics-service"):
+            assert _sources(mocks.named(NETPOL, name)) == ["traefik"], name
+        traefik = mocks.named(NETPOL, "traefik")
+        assert _sources(traefik) is None  # from anywhere...
+        assert traefik.inputs["spec"]["ingress"][0]["ports"] == [{"port": 8000, "protocol": "TCP"}]  # ...one port
+        deny = mocks.named(NETPOL, "default-deny-ingress")
+        assert deny.inputs["spec"]["podSelector"] == {}
+        assert deny.inputs["spec"]["policyTypes"] == ["Ingress"]
+        assert "ingress" not in deny.inputs["spec"]
+
+    return settled(app, ran, check)
+
+
+def test_every_client_of_the_spec_table_is_a_workload_of_it():
+    for name, spec in SPECS.items():
+        assert set(spec.clients) <= set(SPECS) - {name}, name
+
+
+# --- security -----------------------------------------------------------------------------------------------------
+
+
+@pulumi.runtime.test
+def test_security_context_is_restricted_everywhere(mocks, ran, prod_config, prod_plan):
+    app = build(prod_config, prod_plan)
+
+    def check() -> None:
+        for ctrl in (r for r in mocks.resources if r.typ in CONTROLLERS):
+            spec, facts = pod_spec(ctrl), SPECS[ctrl.name]
+            pod = spec["securityContext"]
+            assert pod["runAsNonRoot"] is True, ctrl.name
+            assert pod["runAsUser"] == facts.run_as_user > 0, ctrl.name
+            assert pod["fsGroup"] == facts.run_as_group, ctrl.name
+            assert pod["seccompProfile"] == {"type": "RuntimeDefault"}, ctrl.name
+            assert spec["automountServiceAccountToken"] is (ctrl.name == "traefik"), ctrl.name
+            assert spec["serviceAccountName"] == ctrl.name
+            mounted = set()
+            for container in [*spec.get("initContainers", []), *spec["containers"]]:
+                sc = container["securityContext"]
+                assert sc["allowPrivilegeEscalation"] is False, ctrl.name
+                assert sc["capabilities"] == {"drop": ["ALL"]}, ctrl.name
+                assert sc["readOnlyRootFilesystem"] is facts.read_only_root_filesystem, ctrl.name
+                mounted |= {m["mountPath"] for m in container.get("volumeMounts", [])}
+            assert {v.path for v in facts.scratch} <= mounted, ctrl.name
+            empty_dirs = [v for v in spec.get("volumes", []) if "emptyDir" in v]
+            assert len(empty_dirs) == len(facts.scratch), ctrl.name
+        accounts = {r.name: r.inputs["automountServiceAccountToken"] for r in mocks.of_type(SERVICE_ACCOUNT)}
+        assert accounts == {name: name == "traefik" for name in prod_plan.workloads}
+        labels = mocks.named(NAMESPACE, "hyperstudy").inputs["metadata"]["labels"]
+        assert labels["pod-security.kubernetes.io/enforce"] == "restricted"
+        assert labels["pod-security.kubernetes.io/enforce-version"] == "v1.33"
+
+    return settled(app, ran, check)
+
+
+@pulumi.runtime.test
+def test_traefik_rbac_reads_what_its_providers_watch(mocks, ran, prod_config, prod_plan):
+    app = build(prod_config, prod_plan)
+
+    def check() -> None:
+        role = mocks.named(CLUSTER_ROLE, "hyperstudy-traefik")
+        readable = {
+            (group, resource)
+            for rule in role.inputs["rules"]
+            if {"get", "list", "watch"} <= set(rule["verbs"])
+            for group in rule["apiGroups"]
+            for resource in rule["resources"]
+        }
+        for needed in [
+            ("", "services"),
+            ("", "secrets"),
+            ("discovery.k8s.io", "endpointslices"),
+            ("networking.k8s.io", "ingresses"),
+            ("networking.k8s.io", "ingressclasses"),
+            ("traefik.io", "ingressroutes"),
+            ("traefik.io", "middlewares"),
+        ]:
+            assert needed in readable, needed
+        assert all(set(rule["verbs"]) <= {"get", "list", "watch"} for rule in role.inputs["rules"])
+        binding = mocks.named(CLUSTER_ROLE_BINDING, "hyperstudy-traefik")
+        assert binding.inputs["roleRef"] == {
+            "apiGroup": "rbac.authorization.k8s.io",
+            "kind": "ClusterRole",
+            "name": "hyperstudy-traefik",
+        }
+        assert binding.inputs["subjects"] == [{"kind": "ServiceAccount", "name": "traefik", "namespace": "hyperstudy"}]
+
+    return settled(app, ran, check)
+
+
+# --- VPA, images, labels ------------------------------------------------------------------------------------------
+
+
+@pulumi.runtime.test
+def test_vpa_recommends_only_within_the_plan(mocks, ran, stack):
+    config, plan = stack
+    app = build(config, plan)
+
+    def check() -> None:
+        vpas = mocks.of_type(VPA)
+        assert {v.name for v in vpas} == set(plan.workloads)
+        for vpa in vpas:
+            w = plan.workloads[vpa.name]
+            assert vpa.inputs["apiVersion"] == "autoscaling.k8s.io/v1"
+            spec = vpa.inputs["spec"]
+            assert spec["updatePolicy"] == {"updateMode": "Off"}
+            assert spec["targetRef"] == {"apiVersion": "apps/v1", "kind": SPECS[vpa.name].kind, "name": vpa.name}
+            [policy] = spec["resourcePolicy"]["containerPolicies"]
+            assert policy["containerName"] == vpa.name
+            assert policy["minAllowed"] == {"memory": w.memory_request}
+            assert policy["maxAllowed"] == {"memory": w.memory_limit}
+
+    return settled(app, ran, check)
+
+
+@pulumi.runtime.test
+def test_images_come_from_the_config(mocks, ran, prod_config, prod_plan):
+    app = build(prod_config, prod_plan)
+
+    def check() -> None:
+        for name in prod_plan.workloads:
+            ctrl = controller(mocks, name)
+            image = prod_config.images[name]
+            assert main_container(ctrl)["image"] == image
+            assert ctrl.inputs["spec"]["template"]["metadata"]["labels"][VERSION] == image.rsplit(":", 1)[1]
+            assert ctrl.inputs["metadata"]["namespace"] == prod_config.kubernetes.namespace
+
+    return settled(app, ran, check)
+
+
+@pulumi.runtime.test
+def test_recommended_labels_and_stable_selectors(mocks, ran, prod_config, prod_plan):
+    app = build(prod_config, prod_plan)
+
+    def check() -> None:
+        stable = {NAME, INSTANCE}
+        for r in (r for r in mocks.resources if r.custom):
+            labels = r.inputs["metadata"].get("labels", {})
+            assert labels[PART_OF] == "hyperstudy", r
+            assert labels[MANAGED_BY] == "pulumi", r
+            assert labels[INSTANCE] == "hyperstudy-prod", r
+        for name in prod_plan.workloads:
+            ctrl = controller(mocks, name)
+            template_labels = ctrl.inputs["spec"]["template"]["metadata"]["labels"]
+            assert set(template_labels) == {NAME, INSTANCE, COMPONENT, PART_OF, VERSION, MANAGED_BY}
+            assert template_labels[NAME] == name
+            assert set(ctrl.inputs["spec"]["selector"]["matchLabels"]) == stable
+            assert set(mocks.named(SERVICE, name).inputs["spec"]["selector"]) == stable
+            for claim in ctrl.inputs["spec"].get("volumeClaimTemplates", []):
+                assert set(claim["metadata"]["labels"]) == stable
+        text = json.dumps([r.inputs for r in mocks.resources])
+        assert "optimized" not in text and "baseline" not in text, "the profile leaked into a manifest"
+
+    return settled(app, ran, check)
+
+
+@pulumi.runtime.test
+def test_children_are_parented_to_their_component(mocks, ran, prod_config, prod_plan):
+    app = build(prod_config, prod_plan)
+    backend = app.workloads["backend"]
+    workload, app_type = "hyperstudy:workloads:Workload", "hyperstudy:workloads:HyperStudyApp"
+
+    def check(urns: list[str]) -> None:
+        # A mock URN names the parent's type before `$` (the engine's names every ancestor): enough to see the chain.
+        statefulset, service, workload_urn, app_urn = (urn.split("::", 2)[2] for urn in urns)
+        assert statefulset == f"{workload}$kubernetes:apps/v1:StatefulSet::backend"
+        assert service == f"{workload}$kubernetes:core/v1:Service::backend"
+        assert workload_urn == f"{app_type}${workload}::backend"
+        assert app_urn == f"pulumi:pulumi:Stack${app_type}::hyperstudy"
+        assert all(r.provider is None for r in mocks.resources)  # the provider comes through the parent chain
+        ran.append(True)
+
+    assert isinstance(backend, Workload)
+    return pulumi.Output.all(backend.controller.urn, backend.service.urn, backend.urn, app.urn).apply(check)
+
+
+# --- whole-manifest properties ------------------------------------------------------------------------------------
+
+
+def _strip_sizes(resources: list[Registered]) -> dict[tuple[str, str], Any]:
+    """The manifests without what a profile switch may change: container resources and runtime settings."""
+    out = {}
+    for r in resources:
+        inputs = json.loads(json.dumps(r.inputs))
+        if r.typ in CONTROLLERS:
+            for container in inputs["spec"]["template"]["spec"]["containers"]:
+                container.pop("resources")
+                container.pop("env", None)
+                container.pop("args", None)
+        if r.typ == VPA:
+            inputs["spec"].pop("resourcePolicy")
+        out[(r.typ, r.name)] = inputs
+    return out
+
+
+def test_profile_switch_changes_only_sizes(mocks, prod_config, prod_plan, baseline_config, baseline_plan):
+    optimized = render(mocks, prod_config, prod_plan)
+    baseline = render(mocks, baseline_config, baseline_plan)
+    assert _strip_sizes(optimized) == _strip_sizes(baseline)
+    assert optimized != baseline  # and the sizes did change
+
+
+def test_manifests_validate_against_the_kubernetes_schema(mocks, stack):
+    config, plan = stack
+    version = config.kubernetes.version
+    resources = render(mocks, config, plan)
+    checked = 0
+    for r in (r for r in resources if r.custom):
+        if r.typ == VPA:
+            continue  # a CRD: kubernetes-validate has no schema for it
+        try:
+            kubernetes_validate.validate(r.inputs, version, strict=True)
+        except kubernetes_validate.ValidationError as err:
+            pytest.fail(f"{r.typ} {r.name}: {str(err).splitlines()[0]}")
+        checked += 1
+    assert checked == len([r for r in resources if r.custom]) - len(plan.workloads)
+
+
+# --- bad input ----------------------------------------------------------------------------------------------------
+
+
+def _config(base: StackConfig, **changes: Any) -> StackConfig:
+    return StackConfig.model_validate({**base.model_dump(), **changes})
+
+
+def _assert_nothing_registered(mocks: RecordingMocks, config: StackConfig, plan: Plan, key: str) -> None:
+    @pulumi.runtime.test
+    def program() -> None:
+        with pytest.raises(ConfigError) as err:
+            build(config, plan)
+        assert err.value.key == key
+
+    program()  # the decorator waits for every pending registration before returning
+    assert mocks.resources == []
+
+
+def test_missing_image_raises_before_anything_is_registered(mocks, prod_config):
+    images = {name: image for name, image in prod_config.images.items() if name != "redis"}
+    config = _config(prod_config, images=images)
+    _assert_nothing_registered(mocks, config, build_plan(config, "prod"), "workloads.redis")
+
+
+def test_missing_spec_raises_before_anything_is_registered(mocks, prod_config):
+    workloads = {**prod_config.model_dump()["workloads"], "worker": prod_config.model_dump()["workloads"]["frontend"]}
+    images = {**prod_config.images, "worker": "ghcr.io/hyperstudy/worker:1.0.0"}
+    config = _config(prod_config, workloads=workloads, images=images)
+    _assert_nothing_registered(mocks, config, build_plan(config, "prod"), "workloads.worker")
+
+
+def test_app_args_refuse_a_plan_of_another_profile(prod_config, baseline_plan):
+    with pytest.raises(ValidationError, match="profile"):
+        HyperStudyAppArgs(config=prod_config, plan=baseline_plan)
+
+
+def test_workload_args_refuse_the_plan_of_another_workload(prod_config, prod_plan):
+    with pytest.raises(ValidationError, match="plan is for workload 'redis'"):
+        WorkloadArgs(
+            name="backend",
+            plan=prod_plan.workloads["redis"],
+            spec=SPECS["backend"],
+            image=prod_config.images["backend"],
+            namespace="hyperstudy",
+            instance="hyperstudy-prod",
+        )
+
+
+def test_spec_table_refuses_storage_on_a_deployment():
+    facts = SPECS["redis"].model_dump()
+    with pytest.raises(ValidationError, match="storage needs kind StatefulSet"):
+        WorkloadSpec.model_validate({**facts, "kind": "Deployment"})
+
+
+@pytest.mark.parametrize(
+    ("image", "version"),
+    [
+        ("ghcr.io/hyperstudy/backend:2.14.0", "2.14.0"),
+        ("localhost:5000/redis:7.4.2-alpine", "7.4.2-alpine"),
+        ("ghcr.io/hyperstudy/backend:2.14.0@sha256:" + "a" * 64, "2.14.0"),
+        ("ghcr.io/hyperstudy/backend@sha256:" + "a" * 64, None),
+        ("localhost:5000/redis", None),
+    ],
+)
+def test_image_version_is_the_tag(image, version):
+    assert image_version(image) == version
