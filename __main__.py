@@ -1,1 +1,72 @@
-"""The Pulumi program of hyperstudy-infra (grown by the program issue: node pool, workloads, monitoring)."""
+"""The Pulumi program of hyperstudy-infra: the sizing plan of the selected stack, made into GKE and Kubernetes
+resources. Config is validated once, before any resource is registered; a bad stack registers nothing.
+"""
+
+import pulumi
+
+from components.cluster import GkeCluster, GkeClusterArgs
+from components.monitoring.component import Monitoring, MonitoringArgs
+from components.node_pool import NodePool, NodePoolArgs
+from components.stack_config import load_program_config
+from components.workloads import HyperStudyApp, HyperStudyAppArgs
+from sizing.errors import ConfigError
+from sizing.plan import build_plan
+
+try:
+    config = load_program_config()
+    plan = build_plan(config, pulumi.get_stack())
+    app_args = HyperStudyAppArgs(config=config, plan=plan)
+    app_args.workload_args()
+except ConfigError as err:
+    raise pulumi.RunError(f"invalid stack config: {err}") from None
+
+gcp_project = pulumi.Config("gcp").get("project")
+cluster = GkeCluster("hyperstudy", GkeClusterArgs(config=config.cluster, project=gcp_project))
+node_pool = NodePool(
+    "hyperstudy",
+    NodePoolArgs(
+        cluster_name=cluster.name,
+        location=cluster.location,
+        regional=config.cluster.regional,
+        nodes=plan.nodes,
+        pool=config.nodes,
+        project=gcp_project,
+    ),
+)
+# Pods need nodes: the workloads wait for the pool, and reach the cluster through its provider.
+on_cluster = pulumi.ResourceOptions(providers=[cluster.provider], depends_on=[node_pool])
+app = HyperStudyApp("hyperstudy", app_args, opts=on_cluster)
+monitoring = Monitoring("hyperstudy", MonitoringArgs(config=config, plan=plan), opts=on_cluster)
+
+pulumi.export("profile", plan.profile)
+pulumi.export(
+    "workloads",
+    {
+        w.name: {"replicas": w.replicas, "memory_request": w.memory_request, "memory_limit": w.memory_limit}
+        for w in plan.workloads.values()
+    },
+)
+pulumi.export(
+    "totals", {"memory_request_mib": plan.totals.memory_request_mib, "memory_limit_mib": plan.totals.memory_limit_mib}
+)
+pulumi.export(
+    "nodes",
+    {
+        "machine_type": plan.nodes.machine_type,
+        "min": plan.nodes.min,
+        "max": plan.nodes.max,
+        "lower_bound": plan.nodes.lower_bound,
+        "binding": plan.nodes.binding,
+    },
+)
+pulumi.export(
+    "cost",
+    {
+        "monthly_usd": plan.cost.monthly_usd,
+        "baseline_monthly_usd": plan.cost.baseline_monthly_usd,
+        "savings_pct": plan.cost.savings_pct,
+    },
+)
+pulumi.export("cluster_name", cluster.name)
+if cluster.kubeconfig is not None:
+    pulumi.export("kubeconfig", cluster.kubeconfig)

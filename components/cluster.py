@@ -90,7 +90,7 @@ class GkeCluster(pulumi.ComponentResource):
 
         if config.create:
             self.cluster = self._create_cluster(name, config, args.project)
-            if config.private_nodes:
+            if config.private_nodes and config.cloud_nat:
                 self._create_nat(name, config, args.project)
             self.name = self.cluster.name
             kubeconfig = pulumi.Output.all(

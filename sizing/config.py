@@ -309,6 +309,10 @@ class ClusterConfig(Model):
         description="/28 for the control plane's private endpoint peering (created cluster with private nodes)",
     )
     deletion_protection: bool = Field(True, description="refuse `pulumi destroy` of a created cluster")
+    cloud_nat: bool = Field(
+        True,
+        description="create a Cloud Router + NAT on the network for private nodes' egress (false: the network has one)",
+    )
     authorized_networks: list[Annotated[str, Field(pattern=r"^([0-9]{1,3}\.){3}[0-9]{1,3}/[0-9]{1,2}$")]] = Field(
         default_factory=list,
         description="CIDRs allowed to reach the control plane of a created cluster (empty: any, with credentials)",

@@ -139,6 +139,19 @@ def test_private_nodes_get_cloud_nat_in_the_clusters_region(mocks, ran, prod_con
     return pulumi.Output.all(component.name, component.nat.urn).apply(check)
 
 
+@pulumi.runtime.test
+def test_no_nat_when_the_network_already_has_one(mocks, ran, prod_config):
+    config = prod_config.cluster.model_copy(update={"cloud_nat": False})
+    component = GkeCluster("hyperstudy", GkeClusterArgs(config=config))
+    assert component.nat is None and component.router is None
+
+    def check(_):
+        assert mocks.of_type(CLUSTER) and not mocks.of_type(ROUTER) and not mocks.of_type(ROUTER_NAT)
+        ran.append("no-nat")
+
+    return pulumi.Output.all(component.name).apply(check)
+
+
 @pytest.mark.parametrize("networks", [[], ["203.0.113.0/24", "198.51.100.7/32"]])
 @pulumi.runtime.test
 def test_authorized_networks_restrict_the_control_plane(mocks, ran, prod_config, networks):

@@ -1,0 +1,102 @@
+"""Ships the monitoring to the cluster: the rule groups as a PrometheusRule (and, behind a switch, as GKE Managed
+Prometheus ClusterRules), and each dashboard as a ConfigMap the Grafana sidecar imports.
+
+The PrometheusRule and ClusterRules kinds come from CRDs this program does not install: kube-prometheus-stack
+(or GKE Managed Prometheus) must be in the cluster first, or the API server answers "no matches for kind".
+"""
+
+from __future__ import annotations
+
+import pulumi
+import pulumi_kubernetes as k8s
+from pydantic import BaseModel, ConfigDict, Field
+
+from components.monitoring.dashboards import dashboard_json, dashboards
+from components.monitoring.rules import rule_groups
+from sizing.config import StackConfig
+from sizing.plan import Plan
+
+RULE_NAME = "hyperstudy-memory"
+PART_OF = "hyperstudy"
+
+
+class MonitoringArgs(BaseModel):
+    """The validated stack config and its sizing plan: every threshold and coefficient comes from them."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    config: StackConfig = Field(description="the stack's config (namespace, monitoring settings, formula)")
+    plan: Plan = Field(description="the sizing plan (limits, heap ceilings, node max, prices)")
+
+
+def _labels(component: str) -> dict[str, str]:
+    return {
+        "app.kubernetes.io/name": RULE_NAME,
+        "app.kubernetes.io/component": component,
+        "app.kubernetes.io/part-of": PART_OF,
+        "app.kubernetes.io/managed-by": "pulumi",
+    }
+
+
+class Monitoring(pulumi.ComponentResource):
+    """Prometheus rules and alerts, and the three Grafana dashboards, of one stack."""
+
+    prometheus_rule: k8s.apiextensions.CustomResource
+    cluster_rules: k8s.apiextensions.CustomResource | None
+    dashboards: dict[str, k8s.core.v1.ConfigMap]
+
+    def __init__(self, name: str, args: MonitoringArgs, opts: pulumi.ResourceOptions | None = None) -> None:
+        super().__init__("hyperstudy:monitoring:Monitoring", name, None, opts)
+        config, plan = args.config, args.plan
+        monitoring = config.monitoring
+        groups = rule_groups(config, plan)
+
+        self.prometheus_rule = k8s.apiextensions.CustomResource(
+            f"{name}-rules",
+            api_version="monitoring.coreos.com/v1",
+            kind="PrometheusRule",
+            metadata=k8s.meta.v1.ObjectMetaArgs(
+                name=RULE_NAME,
+                namespace=config.kubernetes.namespace,
+                # kube-prometheus-stack's Prometheus only loads rules carrying its release label.
+                labels={**_labels("rules"), "release": monitoring.release},
+            ),
+            spec={"groups": groups},
+            opts=pulumi.ResourceOptions(parent=self),
+        )
+
+        self.cluster_rules = None
+        if monitoring.managed_prometheus:
+            # ClusterRules, not namespaced Rules: the overcommit and node-pool alerts read cluster-wide series.
+            self.cluster_rules = k8s.apiextensions.CustomResource(
+                f"{name}-managed-rules",
+                api_version="monitoring.googleapis.com/v1",
+                kind="ClusterRules",
+                metadata=k8s.meta.v1.ObjectMetaArgs(
+                    name=f"{config.kubernetes.namespace}-{RULE_NAME}", labels=_labels("rules")
+                ),
+                spec={"groups": groups},
+                opts=pulumi.ResourceOptions(parent=self),
+            )
+
+        self.dashboards = {
+            uid: k8s.core.v1.ConfigMap(
+                f"{name}-{uid}",
+                metadata=k8s.meta.v1.ObjectMetaArgs(
+                    name=f"{uid}-dashboard",
+                    namespace=monitoring.dashboards_namespace,
+                    labels={**_labels("dashboard"), "grafana_dashboard": "1"},
+                    annotations={"grafana_folder": monitoring.dashboards_folder},
+                ),
+                data={f"{uid}.json": dashboard_json(model)},
+                opts=pulumi.ResourceOptions(parent=self),
+            )
+            for uid, model in sorted(dashboards(config, plan).items())
+        }
+
+        self.register_outputs(
+            {
+                "rule_groups": [group["name"] for group in groups],
+                "dashboards": sorted(self.dashboards),
+            }
+        )

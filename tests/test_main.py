@@ -1,0 +1,135 @@
+"""The whole program (`__main__.py`) under mocks: what a stack deploys, what it exports, and what bad config stops."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pulumi
+import pytest
+
+from offline.render import REDACTED, run_program, stack_config_values
+from sizing.config import load_stack, project_name
+from sizing.plan import build_plan
+
+ROOT = Path(__file__).resolve().parent.parent
+PROJECT = project_name(ROOT)
+
+NODE_POOL = "gcp:container/nodePool:NodePool"
+CONTAINERS = ("kubernetes:apps/v1:Deployment", "kubernetes:apps/v1:StatefulSet")
+
+
+def _sizing_cli_plan(profile: str) -> dict:
+    out = subprocess.run(
+        [sys.executable, "-m", "sizing", "plan", "--stack", "prod", "--profile", profile, "--json"],
+        cwd=ROOT,
+        check=True,
+        capture_output=True,
+        text=True,
+    )
+    return json.loads(out.stdout)
+
+
+@pytest.mark.parametrize("profile", ["optimized", "baseline"])
+def test_outputs_are_the_figures_of_the_sizing_cli(mocks, profile):
+    rendered = run_program("prod", ROOT, profile=profile, mocks=mocks)
+    cli = _sizing_cli_plan(profile)
+    out = rendered.outputs
+    assert out["profile"] == cli["profile"] == profile
+    assert out["workloads"] == {
+        name: {k: w[k] for k in ("replicas", "memory_request", "memory_limit")} for name, w in cli["workloads"].items()
+    }
+    assert out["totals"] == {k: cli["totals"][k] for k in ("memory_request_mib", "memory_limit_mib")}
+    assert out["nodes"] == {k: cli["nodes"][k] for k in ("machine_type", "min", "max", "lower_bound", "binding")}
+    assert out["cost"] == {k: cli["cost"][k] for k in ("monthly_usd", "baseline_monthly_usd", "savings_pct")}
+    assert out["kubeconfig"] == REDACTED
+
+
+@pytest.mark.parametrize("profile", ["optimized", "baseline"])
+def test_every_container_carries_the_plans_sizes_and_the_pool_its_bounds(mocks, profile):
+    rendered = run_program("prod", ROOT, profile=profile, mocks=mocks)
+    plan = build_plan(load_stack("prod", ROOT, profile), "prod")
+    controllers = [r for r in rendered.resources if r.typ in CONTAINERS]
+    assert sorted(c.inputs["metadata"]["name"] for c in controllers) == sorted(plan.workloads)
+    for controller in controllers:
+        w = plan.workloads[controller.inputs["metadata"]["name"]]
+        assert controller.inputs["spec"]["replicas"] == w.replicas
+        (container,) = controller.inputs["spec"]["template"]["spec"]["containers"]
+        assert container["resources"]["requests"]["memory"] == w.memory_request
+        assert container["resources"]["limits"] == {"memory": w.memory_limit}
+        env = {e["name"]: e["value"] for e in container.get("env", [])}
+        assert env == w.runtime.env
+        if w.runtime.args:
+            assert tuple(container["args"][-len(w.runtime.args) :]) == w.runtime.args
+    (pool,) = [r for r in rendered.resources if r.typ == NODE_POOL]
+    autoscaling = pool.inputs["autoscaling"]
+    assert (autoscaling["totalMinNodeCount"], autoscaling["totalMaxNodeCount"]) == (plan.nodes.min, plan.nodes.max)
+    assert pool.inputs["nodeConfig"]["machineType"] == plan.nodes.machine_type
+
+
+def test_a_profile_switch_changes_no_gcp_resource(mocks):
+    optimized = run_program("prod", ROOT, profile="optimized", mocks=mocks)
+    baseline = run_program("prod", ROOT, profile="baseline", mocks=mocks)
+    assert [(r.typ, r.name, r.inputs) for r in optimized.gcp_resources()] == [
+        (r.typ, r.name, r.inputs) for r in baseline.gcp_resources()
+    ]
+
+
+def _bad(mutate) -> dict[str, str]:
+    values = stack_config_values("prod", ROOT)
+    mutate(values)
+    return values
+
+
+def _set_object(key: str, path: list[str], value):
+    def mutate(values: dict[str, str]) -> None:
+        data = json.loads(values[f"{PROJECT}:{key}"])
+        node = data
+        for part in path[:-1]:
+            node = node[part]
+        if value is KeyError:
+            del node[path[-1]]
+        else:
+            node[path[-1]] = value
+        values[f"{PROJECT}:{key}"] = json.dumps(data)
+
+    return mutate
+
+
+BAD_CONFIGS = {
+    "unknown key": (lambda v: v.update({f"{PROJECT}:colour": "red"}), "hyperstudy-infra:colour: unknown key"),
+    "malformed quantity": (
+        _set_object("workloads", ["frontend", "memory", "optimized", "request"], "32MB"),
+        "hyperstudy-infra:workloads.frontend.memory.optimized.request",
+    ),
+    "request above limit": (
+        _set_object("workloads", ["redis", "memory", "baseline", "request"], "1Gi"),
+        "request 1Gi is above limit 512Mi",
+    ),
+    "unknown machine type": (
+        _set_object("nodes", ["machine_type"], "n9-huge"),
+        "hyperstudy-infra:nodes.machine_type: unknown machine type 'n9-huge'",
+    ),
+    "unknown profile": (lambda v: v.update({f"{PROJECT}:profile": "cheap"}), "hyperstudy-infra:profile"),
+    "missing image": (_set_object("images", ["redis"], KeyError), "hyperstudy-infra:images.redis: required"),
+    "latest image": (_set_object("images", ["redis"], "redis:latest"), "is not pinned"),
+    "missing cluster": (lambda v: v.pop(f"{PROJECT}:cluster"), "hyperstudy-infra:cluster: required"),
+    "negative load": (
+        _set_object("capacity", ["load", "typical", "small"], -1),
+        "hyperstudy-infra:capacity.load.typical.small",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", sorted(BAD_CONFIGS))
+def test_bad_config_stops_with_one_line_before_any_resource(mocks, case):
+    mutate, expected = BAD_CONFIGS[case]
+    with pytest.raises(pulumi.RunError) as raised:
+        run_program("prod", ROOT, config=_bad(mutate), mocks=mocks)
+    message = str(raised.value)
+    assert message.startswith("invalid stack config: ")
+    assert expected in message
+    assert "\n" not in message
+    assert mocks.resources == []
