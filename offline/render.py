@@ -1,7 +1,8 @@
 """The offline render: run the Pulumi program of a stack under mocks and write what it would create.
 
 `python -m offline.render --stack prod` writes `build/prod/`: every Kubernetes object as one YAML file (stable
-names, stable order), `gcp.md` summarising the GCP resources, and `outputs.json` with the stack outputs.
+names, stable order), `gcp.md` summarising the GCP resources, `outputs.json` with the stack outputs, and, taken
+from those objects, `prometheus-rules.yaml` (for `promtool check rules`) and `dashboards/<uid>.json`.
 Secrets are redacted. The same function feeds the artifact tests, so what is reviewed is what is tested.
 """
 
@@ -198,12 +199,23 @@ def write(rendered: Rendered, out_dir: Path) -> list[Path]:
         path = k8s_dir / _file_name(index, obj)
         path.write_text(yaml.safe_dump(_redact_object(obj), sort_keys=True, default_flow_style=False))
         written.append(path)
-    for name, text in (
-        ("gcp.md", gcp_summary(rendered)),
-        ("outputs.json", json.dumps(rendered.outputs, indent=2, sort_keys=True) + "\n"),
-    ):
-        (out_dir / name).write_text(text)
-        written.append(out_dir / name)
+    files = {
+        "gcp.md": gcp_summary(rendered),
+        "outputs.json": json.dumps(rendered.outputs, indent=2, sort_keys=True) + "\n",
+    }
+    rules = [obj for obj in rendered.kubernetes_objects() if obj.get("kind") == "PrometheusRule"]
+    if rules:
+        groups = [group for rule in rules for group in rule["spec"]["groups"]]
+        files["prometheus-rules.yaml"] = yaml.safe_dump({"groups": groups}, sort_keys=False, width=1000)
+    for obj in rendered.kubernetes_objects():
+        if obj.get("kind") == "ConfigMap" and (obj["metadata"].get("labels") or {}).get("grafana_dashboard") == "1":
+            for key, text in sorted(obj["data"].items()):
+                files[f"dashboards/{key}"] = text
+    for name, text in files.items():
+        path = out_dir / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text)
+        written.append(path)
     return written
 
 
@@ -224,7 +236,8 @@ def main(argv: list[str] | None = None) -> int:
     name = Path(args.stack).stem.removeprefix("Pulumi.") + (f"-{args.profile}" if args.profile else "")
     out = args.out or ROOT / "build" / name
     files = write(rendered, out)
-    print(f"{len(files) - 2} Kubernetes objects, {len(rendered.gcp_resources())} GCP resources → {out}")
+    objects = len(rendered.kubernetes_objects())
+    print(f"{objects} Kubernetes objects, {len(rendered.gcp_resources())} GCP resources → {out} ({len(files)} files)")
     return 0
 
 

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
-from typing import Any
 
 import pulumi
 import pytest
@@ -19,20 +17,17 @@ MOCKS = RecordingMocks()
 pulumi.runtime.set_mocks(MOCKS, project=PROJECT, stack="prod", preview=False)
 
 
-@pytest.fixture
-def mocks() -> RecordingMocks:
-    """The recorder, emptied for this test."""
-    MOCKS.resources.clear()
+@pytest.fixture(scope="session")
+def recording_mocks() -> RecordingMocks:
+    """The one mocks instance the runtime uses, for module-scoped fixtures that run the program once."""
     return MOCKS
 
 
-def pulumi_config(values: dict[str, Any], project: str = PROJECT) -> dict[str, str]:
-    """Stack values (namespace stripped, as in the stack file) as the engine hands them to the program."""
-    out = {}
-    for key, value in values.items():
-        full = key if ":" in key else f"{project}:{key}"
-        out[full] = value if isinstance(value, str) else json.dumps(value)
-    return out
+@pytest.fixture
+def mocks(recording_mocks: RecordingMocks) -> RecordingMocks:
+    """The recorder, emptied for this test."""
+    recording_mocks.resources.clear()
+    return recording_mocks
 
 
 @pytest.fixture(scope="session")

@@ -1,0 +1,191 @@
+"""The offline render of every stack checked by the validators operators use: kubernetes-validate (strict) for
+built-in kinds, the quantity grammar (which kubernetes-validate does not check), the VPA and PrometheusRule
+schemas, promtool on the rules file; plus determinism and redaction of the render itself.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+import kubernetes_validate
+import pytest
+import yaml
+from cloudcoil.models.prometheus_operator.v1 import PrometheusRule
+
+from offline.render import REDACTED, Rendered, run_program, write
+from sizing.config import load_stack
+from sizing.quantity import format_mib, format_millicores, is_quantity, to_mib, to_millicores
+
+ROOT = Path(__file__).resolve().parents[2]
+SCHEMAS = Path(__file__).resolve().parent / "schemas"
+PROMTOOL = ROOT / ".bin" / "promtool"
+# Every stack file of the project is rendered, so a new stack is checked without touching the tests.
+STACKS = sorted(p.name.removeprefix("Pulumi.").removesuffix(".yaml") for p in ROOT.glob("Pulumi.*.yaml"))
+CASES = [(stack, profile) for stack in STACKS for profile in ("optimized", "baseline")]
+CRD_KINDS = {"VerticalPodAutoscaler", "PrometheusRule", "ClusterRules"}
+
+
+@pytest.fixture(scope="module", params=CASES, ids=[f"{s}-{p}" for s, p in CASES])
+def rendered(request, tmp_path_factory, recording_mocks) -> tuple[Rendered, Path, str]:
+    stack, profile = request.param
+    result = run_program(stack, ROOT, profile=profile, mocks=recording_mocks)
+    out = tmp_path_factory.mktemp(f"{stack}-{profile}")
+    write(result, out)
+    return result, out, load_stack(stack, ROOT, profile).kubernetes.version
+
+
+def _walk(node: Any, path: str = "") -> Iterator[tuple[str, Any]]:
+    yield path, node
+    if isinstance(node, dict):
+        for key, value in node.items():
+            yield from _walk(value, f"{path}.{key}")
+    elif isinstance(node, list):
+        for i, value in enumerate(node):
+            yield from _walk(value, f"{path}[{i}]")
+
+
+def _quantities(obj: dict[str, Any]) -> Iterator[tuple[str, str, Any]]:
+    """(path, resource name, value) of every resource quantity in an object."""
+    for path, node in _walk(obj):
+        leaf = path.rsplit(".", 1)[-1]
+        if leaf in ("requests", "limits", "minAllowed", "maxAllowed") and isinstance(node, dict):
+            for resource, value in node.items():
+                yield f"{path}.{resource}", resource, value
+        if leaf == "sizeLimit":
+            yield path, "storage", node
+
+
+def test_every_builtin_object_validates_strictly(rendered):
+    result, _, version = rendered
+    builtins = [o for o in result.kubernetes_objects() if o["kind"] not in CRD_KINDS]
+    assert len(builtins) >= 30
+    for obj in builtins:
+        kubernetes_validate.validate(obj, version, strict=True)
+
+
+def test_strict_validation_would_catch_an_unknown_field(rendered):
+    result, _, version = rendered
+    deployment = next(o for o in result.kubernetes_objects() if o["kind"] == "Deployment")
+    broken = json.loads(json.dumps(deployment))
+    broken["spec"]["template"]["spec"]["containers"][0]["memoryLimit"] = "1Gi"
+    with pytest.raises(kubernetes_validate.ValidationError):
+        kubernetes_validate.validate(broken, version, strict=True)
+
+
+def test_every_quantity_is_grammatical_and_canonical(rendered):
+    result, _, _ = rendered
+    seen = 0
+    for obj in result.kubernetes_objects():
+        for path, resource, value in _quantities(obj):
+            where = f"{obj['kind']}/{obj['metadata']['name']}{path}"
+            assert isinstance(value, str) and is_quantity(value), f"{where}: {value!r} is not a quantity"
+            canonical = format_millicores(to_millicores(value)) if resource == "cpu" else format_mib(to_mib(value))
+            assert value == canonical, f"{where}: {value!r} is not canonical ({canonical!r})"
+            seen += 1
+    assert seen >= 20
+
+
+def test_every_container_has_memory_request_and_limit(rendered):
+    result, _, _ = rendered
+    for obj in result.kubernetes_objects():
+        if obj["kind"] not in ("Deployment", "StatefulSet"):
+            continue
+        pod = obj["spec"]["template"]["spec"]
+        for container in pod["containers"] + pod.get("initContainers", []):
+            resources = container.get("resources", {})
+            assert "memory" in resources.get("requests", {}), f"{obj['metadata']['name']}: no memory request"
+            assert "memory" in resources.get("limits", {}), f"{obj['metadata']['name']}: no memory limit"
+
+
+def test_vertical_pod_autoscalers_match_their_schema(rendered):
+    result, _, _ = rendered
+    schema = json.loads((SCHEMAS / "verticalpodautoscaler-v1.json").read_text())
+    vpas = [o for o in result.kubernetes_objects() if o["kind"] == "VerticalPodAutoscaler"]
+    controllers = {
+        o["metadata"]["name"] for o in result.kubernetes_objects() if o["kind"] in ("Deployment", "StatefulSet")
+    }
+    assert {v["spec"]["targetRef"]["name"] for v in vpas} == controllers
+    for vpa in vpas:
+        jsonschema.validate(vpa, schema)
+        assert vpa["spec"]["updatePolicy"]["updateMode"] == "Off"
+    broken = json.loads(json.dumps(vpas[0]))
+    broken["spec"]["updatePolicy"]["updateMode"] = "Sometimes"
+    with pytest.raises(jsonschema.ValidationError):
+        jsonschema.validate(broken, schema)
+
+
+def test_prometheus_rules_match_the_crd_models_without_unknown_fields(rendered):
+    result, _, _ = rendered
+    rules = [o for o in result.kubernetes_objects() if o["kind"] == "PrometheusRule"]
+    assert len(rules) == 1
+    for rule in rules:
+        model = PrometheusRule.model_validate(rule)
+        # The models ignore unknown fields; a round trip that loses nothing proves there were none.
+        assert model.model_dump(by_alias=True, exclude_unset=True, mode="json") == rule
+        assert rule["metadata"]["labels"]["release"]
+
+
+def _promtool() -> Path | None:
+    if PROMTOOL.is_file():
+        return PROMTOOL
+    if os.environ.get("CI") == "true":
+        pytest.fail("promtool is missing: tools/install-promtool must run before the tests in CI")
+    pytest.skip("promtool not installed (run tools/install-promtool)")
+    return None
+
+
+def test_rendered_rules_file_passes_promtool(rendered):
+    _, out, _ = rendered
+    promtool = _promtool()
+    check = subprocess.run(
+        [str(promtool), "check", "rules", "--lint=all", "--lint-fatal", str(out / "prometheus-rules.yaml")],
+        capture_output=True,
+        text=True,
+    )
+    assert check.returncode == 0, check.stdout + check.stderr
+
+
+def test_dashboards_are_written_as_json_from_their_configmaps(rendered):
+    result, out, _ = rendered
+    maps = [o for o in result.kubernetes_objects() if o["kind"] == "ConfigMap"]
+    files = sorted(p.name for p in (out / "dashboards").glob("*.json"))
+    assert files == sorted(key for m in maps for key in m["data"])
+    for path in (out / "dashboards").glob("*.json"):
+        assert json.loads(path.read_text())["uid"] == path.stem
+
+
+def test_render_is_deterministic(rendered, tmp_path, recording_mocks):
+    result, out, _ = rendered
+    again = run_program(result.stack, ROOT, profile=result.outputs["profile"], mocks=recording_mocks)
+    second = tmp_path / "again"
+    write(again, second)
+    first_files = {p.relative_to(out): p.read_bytes() for p in sorted(out.rglob("*")) if p.is_file()}
+    second_files = {p.relative_to(second): p.read_bytes() for p in sorted(second.rglob("*")) if p.is_file()}
+    assert first_files == second_files
+
+
+def test_secrets_are_redacted(rendered):
+    _, out, _ = rendered
+    assert json.loads((out / "outputs.json").read_text())["kubeconfig"] == REDACTED
+    text = "".join(p.read_text() for p in out.rglob("*") if p.is_file())
+    assert "certificate-authority-data" not in text and "Y2EtY2VydA==" not in text
+    for path in (out / "kubernetes").glob("*.yaml"):
+        obj = yaml.safe_load(path.read_text())
+        if obj["kind"] == "Secret":
+            assert set((obj.get("data") or {}).values()) <= {REDACTED}
+
+
+def test_gcp_summary_names_every_gcp_resource(rendered):
+    result, out, _ = rendered
+    summary = (out / "gcp.md").read_text()
+    for resource in result.gcp_resources():
+        assert f"## {resource.typ} `{resource.name}`" in summary
+    assert {"gcp:container/nodePool:NodePool", "gcp:serviceaccount/account:Account"} <= {
+        r.typ for r in result.gcp_resources()
+    }
