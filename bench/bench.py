@@ -2,6 +2,9 @@
 
 - `python -m sizing plan --stack prod` as a whole process (target ≤ 0.5 s: the CLI keeps heavy imports out).
 - `build_plan` on a synthetic stack of 200 workloads with up to 50 replicas each (target ≤ 1 s).
+- the offline render of prod as a whole process, next to a bare `import pulumi_kubernetes.apps.v1,
+  pulumi_gcp.container` in the same run (target: render ≤ 2× the bare import), and next to an import that
+  also loads the provider classes the program registers (the floor any render of this program pays).
 """
 
 from __future__ import annotations
@@ -60,7 +63,20 @@ def synthetic_stack(workloads: int = 200, max_replicas: int = 50, seed: int = 7)
     )
 
 
+# The provider classes the program registers: importing them is the floor of any run of the program.
+_PROVIDER_CLASSES = (
+    "import pulumi_gcp as gcp, pulumi_kubernetes as k8s; "
+    "gcp.container.Cluster, gcp.container.NodePool, gcp.compute.RouterNat, gcp.serviceaccount.Account, "
+    "gcp.projects.IAMMember, k8s.apps.v1.Deployment, k8s.core.v1.Service, k8s.networking.v1.NetworkPolicy, "
+    "k8s.policy.v1.PodDisruptionBudget, k8s.rbac.v1.ClusterRole, k8s.apiextensions.CustomResource"
+)
+
+
 def main() -> None:
+    python = sys.executable
+    render = _process_seconds([python, "-m", "offline.render", "--stack", "prod", "--out", "build/bench"], runs=3)
+    bare = _process_seconds([python, "-c", "import pulumi_kubernetes.apps.v1, pulumi_gcp.container"], runs=3)
+    classes = _process_seconds([python, "-c", _PROVIDER_CLASSES], runs=3)
     cli = _process_seconds([sys.executable, "-m", "sizing", "plan", "--stack", "prod"], runs=10)
     config = synthetic_stack()
     pods = sum(w.replicas for w in config.workloads.values())
@@ -78,6 +94,13 @@ def main() -> None:
         f"({plan.nodes.min}..{plan.nodes.max} nodes), 5 runs: "
         f"median {statistics.median(planning):.3f} s, max {max(planning):.3f} s   [target ≤ 1 s]"
     )
+    r, b, c = statistics.median(render), statistics.median(bare), statistics.median(classes)
+    print(f"offline render of prod (whole process, 3 runs): median {r:.3f} s")
+    print(
+        f"  bare `import pulumi_kubernetes.apps.v1, pulumi_gcp.container`: median {b:.3f} s, "
+        f"render/bare {r / b:.1f}×   [target ≤ 2×]"
+    )
+    print(f"  import of the provider classes the program registers: median {c:.3f} s, render/classes {r / c:.1f}×")
 
 
 if __name__ == "__main__":
