@@ -1,0 +1,465 @@
+"""sizing/plan.py and sizing/catalogue.py: workload sizes, runtime settings, the node plan and the cost."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import pytest
+
+from sizing.catalogue import DISK_USD_GB_MONTH, MACHINE_TYPES, MachineType
+from sizing.errors import ConfigError
+from sizing.plan import Plan, build_plan
+from sizing.quantity import QuantityError
+
+NS = "hyperstudy-infra"
+
+# The memory optimisation document: (request, limit) per workload in each profile.
+OPTIMIZED = {
+    "backend": ("256Mi", "512Mi"),
+    "frontend": ("32Mi", "128Mi"),
+    "redis": ("32Mi", "128Mi"),
+    "pod-router": ("64Mi", "64Mi"),
+    "traefik": ("64Mi", "128Mi"),
+    "metrics-service": ("64Mi", "128Mi"),
+}
+BASELINE = {
+    "backend": ("512Mi", "1Gi"),
+    "frontend": ("256Mi", "512Mi"),
+    "redis": ("256Mi", "512Mi"),
+    "pod-router": ("256Mi", "512Mi"),
+    "traefik": ("64Mi", "128Mi"),
+    "metrics-service": ("64Mi", "128Mi"),
+}
+REPLICAS = {"backend": 2, "frontend": 2, "redis": 1, "pod-router": 2, "traefik": 2, "metrics-service": 1}
+
+
+def synthetic(
+    workloads: dict[str, tuple[int, str, str, str] | tuple[int, str, str, str, str, str]],
+    machine_type: str = "e2-medium",
+    overhead: tuple[str, str] = ("512Mi", "200m"),
+    **nodes: Any,
+) -> dict[str, Any]:
+    """Minimal stack values: workloads as (replicas, cpu, request, limit[, baseline request, baseline limit])."""
+
+    def workload(spec: tuple[Any, ...]) -> dict[str, Any]:
+        replicas, cpu, request, limit, *baseline = spec
+        base = baseline or [request, limit]
+        return {
+            "replicas": replicas,
+            "cpu_request": cpu,
+            "memory": {
+                "optimized": {"request": request, "limit": limit},
+                "baseline": {"request": base[0], "limit": base[1]},
+            },
+        }
+
+    return {
+        "capacity": {"load": {"typical": {"small": 1}, "peak": {"medium": 1}}},
+        "workloads": {name: workload(spec) for name, spec in workloads.items()},
+        "nodes": {
+            "machine_type": machine_type,
+            "overhead": {"memory": overhead[0], "cpu": overhead[1]},
+            **nodes,
+        },
+    }
+
+
+def plan_of(parse, values: dict[str, Any]) -> Plan:
+    return build_plan(parse(values), "test")
+
+
+def plan_error(parse, values: dict[str, Any]) -> ConfigError:
+    config = parse(values)  # the config itself is valid: the plan is what fails
+    with pytest.raises(ConfigError) as err:
+        build_plan(config, "test")
+    return err.value
+
+
+# --- workload sizes ------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("plan_fixture", "expected"), [("prod_optimized", OPTIMIZED), ("prod_baseline", BASELINE)])
+def test_prod_sizes_reproduce_the_document(request, plan_fixture: str, expected) -> None:
+    plan: Plan = request.getfixturevalue(plan_fixture)
+    sizes = {name: (w.memory_request, w.memory_limit) for name, w in plan.workloads.items()}
+    assert sizes == expected
+    assert {name: w.replicas for name, w in plan.workloads.items()} == REPLICAS
+
+
+@pytest.mark.parametrize(("plan_fixture", "requests_mib"), [("prod_optimized", 928), ("prod_baseline", 2496)])
+def test_totals_are_replicas_times_sizes(request, plan_fixture: str, requests_mib: int) -> None:
+    plan: Plan = request.getfixturevalue(plan_fixture)
+    ws = plan.workloads.values()
+    assert plan.totals.memory_request_mib == sum(w.replicas * w.memory_request_mib for w in ws)
+    assert plan.totals.memory_limit_mib == sum(w.replicas * w.memory_limit_mib for w in ws)
+    assert plan.totals.cpu_request_m == sum(w.replicas * w.cpu_request_m for w in ws)
+    assert plan.totals.pods == sum(w.replicas for w in ws) == 10
+    assert plan.totals.memory_request_mib == requests_mib  # the document's totals
+
+
+def test_backend_derivation(prod_optimized: Plan) -> None:
+    backend = prod_optimized.workloads["backend"]
+    d = backend.derivation
+    assert d is not None
+    assert (d.typical_mib, d.peak_mib) == (165, 300)
+    assert d.request_unrounded_mib == pytest.approx(165 * 1.15) == pytest.approx(189.75)
+    assert d.limit_unrounded_mib == pytest.approx(300 * 1.25) == pytest.approx(375)
+    assert backend.explain().splitlines() == [
+        "request: 100 + 8×5 + 25×1 = 165 MiB ×1.15 = 189.75 MiB → power of two → 256Mi",
+        "limit: 100 + 15×10 + 25×2 = 300 MiB ×1.25 = 375 MiB → power of two → 512Mi",
+    ]
+
+
+def test_baseline_profile_uses_the_configured_sizes_for_formula_workloads(prod_baseline: Plan) -> None:
+    backend = prod_baseline.workloads["backend"]
+    assert backend.derivation is None
+    assert backend.explain() == "sized in config"
+    assert all(w.derivation is None for w in prod_baseline.workloads.values())
+
+
+def test_only_formula_workloads_carry_a_derivation(prod_optimized: Plan) -> None:
+    derived = {name for name, w in prod_optimized.workloads.items() if w.derivation is not None}
+    assert derived == {"backend"}
+
+
+@pytest.mark.parametrize(
+    ("rounding", "request_mib", "limit_mib", "name"),
+    [
+        ({"mode": "step", "step_mib": 64}, 192, 384, "step 64 MiB"),  # 189.75 → 190 → 192; 375 → 384
+        ({"mode": "step", "step_mib": 100}, 200, 400, "step 100 MiB"),
+        ({"mode": "step", "step_mib": 1}, 190, 375, "step 1 MiB"),
+        ({"mode": "power_of_two"}, 256, 512, "power of two"),
+    ],
+)
+def test_rounding_modes(prod_values, parse, rounding, request_mib: int, limit_mib: int, name: str) -> None:
+    prod_values["capacity"]["rounding"] = rounding
+    backend = plan_of(parse, prod_values).workloads["backend"]
+    assert (backend.memory_request_mib, backend.memory_limit_mib) == (request_mib, limit_mib)
+    assert backend.derivation.rounding == name
+
+
+def test_whole_headroom_is_not_pushed_up_by_float_noise(prod_values, parse) -> None:
+    # 200 × 1.1 = 220.00000000000003 in floats: it must round as 220, i.e. to 224 with a 32 MiB step.
+    prod_values["capacity"].update(
+        formula={
+            "base_mib": 200,
+            "per_role_mib": {"participant_video": 0, "participant_no_video": 0, "experimenter": 0},
+        },
+        headroom={"request_pct": 10, "limit_pct": 10},
+        rounding={"mode": "step", "step_mib": 4},
+    )
+    backend = plan_of(parse, prod_values).workloads["backend"]
+    assert (backend.memory_request_mib, backend.memory_limit_mib) == (220, 220)
+
+
+# --- runtime settings ----------------------------------------------------------------------------------------
+
+
+def test_prod_runtime_settings(prod_optimized: Plan, prod_baseline: Plan) -> None:
+    w = prod_optimized.workloads
+    assert w["backend"].runtime.env == {"NODE_OPTIONS": "--max-old-space-size=384"}  # 512 × 0.75
+    assert w["pod-router"].runtime.env == {"NODE_OPTIONS": "--max-old-space-size=48"}  # 64 × 0.75
+    assert w["redis"].runtime.args == ("--maxmemory", "89mb", "--maxmemory-policy", "allkeys-lru")  # ⌊128 × 0.7⌋
+    assert w["traefik"].runtime.env == {"GOMEMLIMIT": "115MiB"}  # ⌊128 × 0.9⌋
+    assert w["frontend"].runtime.memory_mib is None
+    assert w["frontend"].runtime.describe() == "-"
+    assert prod_baseline.workloads["backend"].runtime.env == {"NODE_OPTIONS": "--max-old-space-size=768"}
+    assert prod_baseline.workloads["redis"].runtime.args[1] == "358mb"  # ⌊512 × 0.7⌋
+
+
+@pytest.mark.parametrize("plan_fixture", ["prod_optimized", "prod_baseline"])
+def test_every_runtime_ceiling_is_below_the_limit(request, plan_fixture: str) -> None:
+    plan: Plan = request.getfixturevalue(plan_fixture)
+    for w in plan.workloads.values():
+        if w.runtime.memory_mib is not None:
+            assert 0 < w.runtime.memory_mib < w.memory_limit_mib, w.name
+
+
+def test_runtime_fractions_and_policy_are_configurable(prod_values, parse) -> None:
+    prod_values["runtime"] = {
+        "nodejs_heap_fraction": 0.5,
+        "redis_maxmemory_fraction": 0.5,
+        "redis_eviction_policy": "noeviction",
+        "go_memlimit_fraction": 0.5,
+    }
+    w = plan_of(parse, prod_values).workloads
+    assert w["backend"].runtime.describe() == "NODE_OPTIONS=--max-old-space-size=256"
+    assert w["redis"].runtime.describe() == "--maxmemory 64mb --maxmemory-policy noeviction"
+    assert w["traefik"].runtime.describe() == "GOMEMLIMIT=64MiB"
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="BUG sizing/plan.py runtime_setting: floor(limit × fraction) can be 0; Redis reads `--maxmemory 0mb` "
+    "as no limit at all (Node/Go get a 0 ceiling)",
+    raises=AssertionError,
+)
+def test_runtime_ceiling_is_never_zero(prod_values, parse) -> None:
+    prod_values["runtime"] = {"redis_maxmemory_fraction": 0.001}  # allowed: gt 0, lt 1
+    redis = plan_of(parse, prod_values).workloads["redis"]
+    assert redis.runtime.args[1] != "0mb"
+
+
+# --- catalogue -----------------------------------------------------------------------------------------------
+
+
+def gke_allocatable_mib(memory_mib: int) -> int:
+    """GKE's published reservation: 255 MiB under 1 GiB, else 25 % of the first 4 GiB, 20 % of the next 4,
+    10 % of the next 8, 6 % of the next 112, 2 % above; minus the 100 MiB eviction threshold; floored."""
+    if memory_mib < 1024:
+        return memory_mib - 255 - 100
+    tiers = [(4096, 0.25), (4096, 0.20), (8192, 0.10), (112 * 1024, 0.06), (math.inf, 0.02)]
+    reserved, start = 0.0, 0
+    for size, fraction in tiers:
+        reserved += max(0, min(memory_mib, start + size) - start) * fraction
+        start += size
+    return math.floor(memory_mib - reserved - 100)
+
+
+@pytest.mark.parametrize(
+    ("machine_type", "memory_mib", "cpu_m"),
+    [("e2-medium", 2972, 1930), ("e2-standard-2", 6248, 1930), ("e2-standard-4", 13621, 3920)],
+)
+def test_gke_allocatable_of_the_documented_machines(machine_type: str, memory_mib: int, cpu_m: int) -> None:
+    machine = MACHINE_TYPES[machine_type]
+    assert machine.allocatable_memory_mib() == memory_mib
+    assert machine.allocatable_cpu_m() == cpu_m
+
+
+@pytest.mark.parametrize("machine_type", sorted(MACHINE_TYPES))
+def test_gke_allocatable_memory_follows_the_tiers(machine_type: str) -> None:
+    machine = MACHINE_TYPES[machine_type]
+    assert machine.allocatable_memory_mib() == gke_allocatable_mib(machine.memory_mib)
+
+
+@pytest.mark.parametrize(("memory_mib", "expected"), [(768, 413), (1024, 668), (256 * 1024, 249_878)])
+def test_gke_allocatable_memory_edges(memory_mib: int, expected: int) -> None:
+    machine = MachineType(vcpu=2, memory_mib=memory_mib, on_demand_usd_month=1, spot_usd_month=1)
+    assert machine.allocatable_memory_mib() == expected == gke_allocatable_mib(memory_mib)
+
+
+@pytest.mark.parametrize(("vcpu", "cpu_m"), [(1, 940), (2, 1930), (4, 3920), (8, 7910), (16, 15890)])
+def test_gke_allocatable_cpu_tiers(vcpu: int, cpu_m: int) -> None:
+    # 6 % of the first core, 1 % of the second, 0.5 % of the next two, 0.25 % of every core above four
+    machine = MachineType(vcpu=vcpu, memory_mib=8192, on_demand_usd_month=1, spot_usd_month=1)
+    assert machine.allocatable_cpu_m() == cpu_m
+
+
+# --- node plan -----------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("plan_fixture", ["prod_optimized", "prod_baseline"])
+def test_prod_node_plan_invariants(request, plan_fixture: str, check_placement) -> None:
+    plan: Plan = request.getfixturevalue(plan_fixture)
+    n = plan.nodes
+    assert n.machine_type == "e2-standard-2"
+    assert (n.allocatable_memory_mib, n.allocatable_cpu_m) == (6248, 1930)
+    assert (n.free_memory_mib, n.free_cpu_m) == (6248 - 1024, 1930 - 400)
+    assert n.bounds == {
+        "memory": max(1, math.ceil(plan.totals.memory_request_mib / n.free_memory_mib)),
+        "cpu": max(1, math.ceil(plan.totals.cpu_request_m / n.free_cpu_m)),
+        "spread": max(w.replicas for w in plan.workloads.values()),
+    }
+    assert n.lower_bound == max(n.bounds.values())
+    assert n.lower_bound <= n.min <= n.peak <= n.max
+    assert n.max >= n.min + 1  # surge_nodes: 1
+    assert (n.min, n.max, n.binding) == (2, 3, "spread")
+    assert n.survives_node_loss
+    check_placement(plan)
+
+
+def test_memory_bound(parse, check_placement) -> None:
+    # e2-medium: 2972 - 512 = 2460 MiB free; three 2000 MiB pods need three nodes, one replica each
+    plan = plan_of(parse, synthetic({n: (1, "100m", "2000Mi", "2000Mi") for n in ("a", "b", "c")}))
+    assert plan.nodes.bounds == {"memory": 3, "cpu": 1, "spread": 1}
+    assert (plan.nodes.min, plan.nodes.binding) == (3, "memory")
+    check_placement(plan)
+
+
+def test_spread_bound(parse, check_placement) -> None:
+    plan = plan_of(parse, synthetic({"web": (4, "50m", "64Mi", "128Mi"), "db": (1, "50m", "64Mi", "128Mi")}))
+    assert plan.nodes.bounds == {"memory": 1, "cpu": 1, "spread": 4}
+    assert (plan.nodes.min, plan.nodes.binding) == (4, "spread")
+    check_placement(plan)
+
+
+def test_cpu_bound(parse, check_placement) -> None:
+    # 1930 - 200 = 1730m free: four 700m pods, two per node
+    plan = plan_of(parse, synthetic({n: (1, "700m", "64Mi", "64Mi") for n in ("a", "b", "c", "d")}))
+    assert plan.nodes.bounds == {"memory": 1, "cpu": 2, "spread": 1}
+    assert (plan.nodes.min, plan.nodes.binding) == (2, "cpu")
+    check_placement(plan)
+
+
+def test_packing_bound(parse, check_placement) -> None:
+    # 3 × 1300 MiB = 3900 MiB needs 2 nodes by the sum, but two of them never share a 2460 MiB node
+    plan = plan_of(parse, synthetic({n: (1, "100m", "1300Mi", "1300Mi") for n in ("a", "b", "c")}))
+    assert plan.nodes.lower_bound == 2
+    assert (plan.nodes.min, plan.nodes.binding) == (3, "packing")
+    check_placement(plan)
+
+
+def test_peak_sets_max_when_limits_need_more_nodes(parse, check_placement) -> None:
+    plan = plan_of(parse, synthetic({n: (1, "100m", "500Mi", "2000Mi") for n in ("a", "b", "c")}))
+    n = plan.nodes
+    assert (n.min, n.peak, n.max) == (1, 3, 3)
+    assert not n.survives_node_loss  # one node: nothing left after losing it
+    check_placement(plan)
+
+
+@pytest.mark.parametrize(("surge", "expected_max"), [(0, 2), (1, 3), (5, 7)])
+def test_surge_nodes_raise_max_above_min(prod_values, parse, surge: int, expected_max: int) -> None:
+    prod_values["nodes"]["surge_nodes"] = surge
+    plan = plan_of(parse, prod_values)
+    assert (plan.nodes.min, plan.nodes.peak, plan.nodes.max) == (2, 2, expected_max)
+
+
+def test_survives_node_loss_counts_the_sum(parse) -> None:
+    # 2 nodes at 2460 MiB free: 2 × 1000 + 1 × 400 fits on one survivor; add 1100 and it does not
+    fits = plan_of(parse, synthetic({"a": (2, "100m", "1000Mi", "1000Mi"), "b": (1, "100m", "400Mi", "400Mi")}))
+    assert fits.nodes.min == 2
+    assert fits.nodes.survives_node_loss
+    tight = plan_of(parse, synthetic({"a": (2, "100m", "1000Mi", "1000Mi"), "b": (1, "100m", "1100Mi", "1100Mi")}))
+    assert tight.nodes.min == 2
+    assert not tight.nodes.survives_node_loss
+
+
+# --- cost ----------------------------------------------------------------------------------------------------
+
+
+def test_prod_cost(prod_optimized: Plan, prod_baseline: Plan) -> None:
+    per_node = MACHINE_TYPES["e2-standard-2"].on_demand_usd_month + 100 * DISK_USD_GB_MONTH["pd-balanced"]
+    for plan in (prod_optimized, prod_baseline):
+        c = plan.cost
+        assert c.node_usd_month == pytest.approx(per_node, abs=0.005)
+        assert c.monthly_usd == pytest.approx(plan.nodes.min * per_node, abs=0.005)
+        assert c.max_monthly_usd == pytest.approx(plan.nodes.max * per_node, abs=0.005)
+        assert c.baseline_monthly_usd == pytest.approx(prod_baseline.nodes.min * per_node, abs=0.005)
+    # both profiles need two nodes (the spread of two replicas binds): no saving in node cost
+    assert prod_optimized.cost.savings_pct == 0.0
+
+
+def test_spot_and_disk_pricing(prod_values, parse) -> None:
+    prod_values["nodes"].update(spot=True, disk_type="pd-ssd", disk_size_gb=50)
+    plan = plan_of(parse, prod_values)
+    per_node = MACHINE_TYPES["e2-standard-2"].spot_usd_month + 50 * DISK_USD_GB_MONTH["pd-ssd"]
+    assert plan.nodes.spot
+    assert plan.cost.node_usd_month == pytest.approx(per_node, abs=0.005)
+    assert plan.cost.monthly_usd == pytest.approx(plan.nodes.min * per_node, abs=0.005)
+
+
+def test_savings_against_the_baseline(parse) -> None:
+    # optimized 1000 MiB pods pack two per node; the baseline's 2000 MiB pods need a node each
+    values = synthetic({n: (1, "100m", "1000Mi", "1000Mi", "2000Mi", "2000Mi") for n in ("a", "b", "c")})
+    plan = plan_of(parse, values)
+    per_node = MACHINE_TYPES["e2-medium"].on_demand_usd_month + 100 * DISK_USD_GB_MONTH["pd-balanced"]
+    assert plan.nodes.min == 2
+    assert plan.cost.monthly_usd == pytest.approx(2 * per_node, abs=0.005)
+    assert plan.cost.baseline_monthly_usd == pytest.approx(3 * per_node, abs=0.005)
+    c = plan.cost
+    assert c.savings_pct == pytest.approx(
+        100 * (c.baseline_monthly_usd - c.monthly_usd) / c.baseline_monthly_usd, abs=0.05
+    )
+    assert c.savings_pct == pytest.approx(33.3)
+    # the baseline profile of the same stack costs what the optimized plan calls its baseline
+    baseline = plan_of(parse, {**values, "profile": "baseline"})
+    assert baseline.cost.monthly_usd == plan.cost.baseline_monthly_usd
+    assert baseline.cost.savings_pct == 0.0
+
+
+# --- plan-time errors ----------------------------------------------------------------------------------------
+
+
+def test_overhead_above_allocatable_memory(prod_values, parse) -> None:
+    prod_values["nodes"]["overhead"]["memory"] = "7Gi"
+    err = plan_error(parse, prod_values)
+    assert err.key.endswith("nodes.overhead.memory")
+    assert err.problem == "leaves no memory on one e2-standard-2 node (6248Mi allocatable)"
+    assert "\n" not in str(err)
+
+
+def test_overhead_above_allocatable_cpu(prod_values, parse) -> None:
+    prod_values["nodes"]["overhead"]["cpu"] = "2"
+    err = plan_error(parse, prod_values)
+    assert err.key.endswith("nodes.overhead.cpu")
+    assert err.problem == "leaves no CPU on one e2-standard-2 node (1930m allocatable)"
+
+
+def test_workload_limit_above_a_node(prod_values, parse) -> None:
+    prod_values["workloads"]["frontend"]["memory"]["optimized"]["limit"] = "6Gi"
+    err = plan_error(parse, prod_values)
+    assert err.key.endswith("workloads.frontend")
+    assert err.problem == "memory limit 6Gi is more than one e2-standard-2 node offers (5224Mi after overhead)"
+
+
+def test_workload_limit_equal_to_a_node_fits(prod_values, parse, check_placement) -> None:
+    prod_values["workloads"]["frontend"]["memory"]["optimized"]["limit"] = "5224Mi"
+    plan = plan_of(parse, prod_values)
+    assert plan.workloads["frontend"].memory_limit_mib == plan.nodes.free_memory_mib
+    check_placement(plan)
+
+
+def test_workload_limit_one_mib_above_a_node(prod_values, parse) -> None:
+    prod_values["workloads"]["frontend"]["memory"]["optimized"]["limit"] = "5225Mi"
+    err = plan_error(parse, prod_values)
+    assert err.key.endswith("workloads.frontend")
+    assert err.problem.startswith("memory limit 5225Mi is more than one e2-standard-2 node offers")
+
+
+def test_workload_cpu_above_a_node(prod_values, parse) -> None:
+    prod_values["workloads"]["redis"]["cpu_request"] = "2"
+    err = plan_error(parse, prod_values)
+    assert err.key.endswith("workloads.redis.cpu_request")
+    assert err.problem == "2 is more than one e2-standard-2 node offers (1530m after overhead)"
+
+
+def test_formula_request_above_limit(prod_values, parse) -> None:
+    prod_values["capacity"]["headroom"]["request_pct"] = 300  # 165 × 4 = 660 → 1Gi, above the 512Mi limit
+    err = plan_error(parse, prod_values)
+    assert err.key.endswith("workloads.backend")
+    assert err.problem.startswith("formula gives request 1Gi above limit 512Mi")
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="BUG sizing/plan.py: ConfigErrors raised while planning (plan_nodes, size_workloads) are keyed without "
+    "the namespace ('nodes.overhead.memory'), unlike every config error ('hyperstudy-infra:...', errors.py docstring)",
+    raises=AssertionError,
+)
+def test_plan_errors_name_the_namespaced_key(prod_values, parse) -> None:
+    prod_values["nodes"]["overhead"]["memory"] = "7Gi"
+    assert plan_error(parse, prod_values).key == f"{NS}:nodes.overhead.memory"
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="BUG sizing/plan.py plan_nodes: with negative allocatable memory (machine under ~355 MiB) the error "
+    "message calls format_mib(alloc_mib) on a negative number, raising QuantityError instead of ConfigError",
+    raises=QuantityError,
+)
+def test_machine_with_no_allocatable_memory_is_a_config_error(prod_values, parse, monkeypatch) -> None:
+    monkeypatch.setitem(
+        MACHINE_TYPES, "e2-tiny", MachineType(vcpu=1, memory_mib=256, on_demand_usd_month=1, spot_usd_month=1)
+    )
+    prod_values["nodes"]["machine_type"] = "e2-tiny"
+    prod_values["nodes"]["overhead"]["memory"] = "0"
+    err = plan_error(parse, prod_values)
+    assert err.key.endswith("nodes.overhead.memory")
+
+
+# --- JSON ----------------------------------------------------------------------------------------------------
+
+
+def test_plan_json_matches_the_plan(prod_optimized: Plan) -> None:
+    data = prod_optimized.to_json()
+    assert (data["stack"], data["profile"]) == ("prod", "optimized")
+    for name, w in prod_optimized.workloads.items():
+        entry = data["workloads"][name]
+        assert (entry["memory_request"], entry["memory_limit"]) == OPTIMIZED[name]
+        assert (entry["memory_request_mib"], entry["memory_limit_mib"]) == (w.memory_request_mib, w.memory_limit_mib)
+        assert entry["runtime"]["setting"] == w.runtime.describe()
+    assert data["workloads"]["backend"]["derivation"] == prod_optimized.workloads["backend"].explain().splitlines()
+    assert data["workloads"]["frontend"]["derivation"] is None
+    assert data["totals"]["memory_request_mib"] == 928
+    assert data["nodes"]["placement"] == [list(node) for node in prod_optimized.nodes.placement]
