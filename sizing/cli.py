@@ -29,9 +29,9 @@ def _count(flag: str):
         try:
             value = int(text)
         except ValueError:
-            raise argparse.ArgumentTypeError(f"{flag}: {text!r} is not a whole number") from None
+            raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
         if value < 0:
-            raise argparse.ArgumentTypeError(f"{flag}: must be 0 or more, got {value}")
+            raise argparse.ArgumentTypeError(f"must be 0 or more, got {value}")
         return value
 
     return parse
@@ -142,7 +142,7 @@ def _slots(config: StackConfig, mix: UserMix, stack: str) -> dict[str, Any]:
     plan = build_plan(config, stack)
     sized = [w for w in plan.workloads.values() if config.workloads[w.name].sized_by == "formula"]
     if not sized:
-        raise ConfigError("workloads", "no workload has sized_by: formula, so none serves experiments")
+        raise ConfigError(config.key("workloads"), "no workload has sized_by: formula, so none serves experiments")
     typical_mib = capacity.memory_mib("typical")
     workloads = {
         w.name: {

@@ -7,12 +7,22 @@
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated, Any, Literal, get_args
 
 import yaml
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, PlainSerializer, ValidationError, model_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    PlainSerializer,
+    PrivateAttr,
+    ValidationError,
+    model_validator,
+)
 
 from sizing import quantity
 from sizing.catalogue import DISK_USD_GB_MONTH, MACHINE_TYPES, MachineType
@@ -274,9 +284,14 @@ class CatalogueConfig(Model):
     def machine_types_merged(self) -> dict[str, MachineType]:
         merged = dict(MACHINE_TYPES)
         for name, override in self.machine_types.items():
-            fields = override.model_dump(exclude_none=True)
-            if "memory" in fields:
-                fields["memory_mib"] = fields.pop("memory")
+            # Attributes, not model_dump(): the dump would turn memory back into a quantity string.
+            given = {
+                "vcpu": override.vcpu,
+                "memory_mib": override.memory,
+                "on_demand_usd_month": override.on_demand_usd_month,
+                "spot_usd_month": override.spot_usd_month,
+            }
+            fields = {key: value for key, value in given.items() if value is not None}
             base = merged.get(name)
             values = {**(base.model_dump() if base else {}), **fields}
             missing = [f for f in MachineType.model_fields if f not in values]
@@ -407,8 +422,15 @@ class MonitoringConfig(Model):
     alerts: AlertsConfig = Field(default_factory=AlertsConfig, description="thresholds and pending times")
 
 
+_WORKLOAD_NAME = re.compile(r"[a-z]([-a-z0-9]{0,38}[a-z0-9])?")
+DEFAULT_NAMESPACE = "hyperstudy-infra"
+
+
 class StackConfig(Model):
     """Every key of the project's namespace in a stack's config."""
+
+    # The config namespace the values were read under, so errors found later (while planning) name the full key.
+    _namespace: str = PrivateAttr(default=DEFAULT_NAMESPACE)
 
     profile: Profile = Field("optimized", description="sizing profile; baseline is the rollback")
     capacity: CapacityConfig = Field(description="capacity formula, experiment shapes, load, headroom, rounding")
@@ -426,8 +448,10 @@ class StackConfig(Model):
         if not self.workloads:
             raise PathError("workloads", "at least one workload is required")
         for name in self.workloads:
-            if not name.replace("-", "").isalnum() or not name[0].isalpha() or len(name) > 40 or name != name.lower():
-                raise PathError(f"workloads.{name}", "name must be a lowercase DNS label (a-z, 0-9, -)")
+            if not _WORKLOAD_NAME.fullmatch(name):
+                raise PathError(
+                    f"workloads.{name}", "name must be a lowercase DNS label (a-z, 0-9 and -, at most 40 characters)"
+                )
         try:
             known = self.catalogue.machine_types_merged()
         except PathError as err:
@@ -445,6 +469,10 @@ class StackConfig(Model):
             )
         return self
 
+    def key(self, path: str) -> str:
+        """The full config key of a dotted path, e.g. `hyperstudy-infra:workloads.redis`."""
+        return f"{self._namespace}:{path}"
+
     def machine(self) -> MachineType:
         return self.catalogue.machine_types_merged()[self.nodes.machine_type]
 
@@ -455,18 +483,20 @@ class StackConfig(Model):
 def parse_stack_config(values: Mapping[str, Any], namespace: str) -> StackConfig:
     """Validate the project's config values (namespace already stripped) into a StackConfig, or raise ConfigError."""
     try:
-        return StackConfig.model_validate(dict(values))
+        config = StackConfig.model_validate(dict(values))
     except ValidationError as err:
         raise from_validation_error(err, namespace) from None
+    config._namespace = namespace
+    return config
 
 
 def project_name(project_dir: Path) -> str:
     """The `name` of Pulumi.yaml: the namespace of the project's config keys."""
     path = project_dir / "Pulumi.yaml"
     try:
-        data = yaml.safe_load(path.read_text())
-    except (OSError, yaml.YAMLError) as err:
-        raise ConfigError(str(path), f"cannot read the project file: {err}") from None
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, yaml.YAMLError) as err:
+        raise ConfigError(str(path), f"cannot read the project file: {type(err).__name__}") from None
     if not isinstance(data, dict) or not isinstance(data.get("name"), str):
         raise ConfigError(f"{path}:name", "the project file has no name")
     return data["name"]
@@ -483,9 +513,11 @@ def stack_file(stack: str, project_dir: Path) -> Path:
 def read_stack_values(path: Path, namespace: str) -> dict[str, Any]:
     """The project's keys of a stack file, namespace stripped; other namespaces (gcp:, kubernetes:) are skipped."""
     try:
-        text = path.read_text()
+        text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
         raise ConfigError(str(path), "stack file not found") from None
+    except UnicodeDecodeError:
+        raise ConfigError(str(path), "the stack file is not UTF-8 text") from None
     except OSError as err:
         raise ConfigError(str(path), f"cannot read the stack file: {err.strerror}") from None
     try:

@@ -40,5 +40,7 @@ def from_validation_error(err: ValidationError, namespace: str) -> ConfigError:
         problem = "required key is missing"
     else:
         problem = first["msg"].removeprefix("Value error, ")
+    # A key from YAML may hold a newline or a control character: repr keeps the message on one line.
+    parts = [p if p.isprintable() else repr(p) for p in parts]
     path = ".".join(p for p in parts if p)
     return ConfigError(f"{namespace}:{path}" if path else namespace, problem)

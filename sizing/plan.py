@@ -107,6 +107,9 @@ class WorkloadPlan(_Frozen):
         )
 
 
+_FRACTION_KEYS = {"nodejs": "nodejs_heap_fraction", "redis": "redis_maxmemory_fraction", "go": "go_memlimit_fraction"}
+
+
 def size_workloads(config: StackConfig) -> dict[str, WorkloadPlan]:
     """Requests, limits and runtime settings of every workload in the config's profile."""
     capacity = config.capacity
@@ -123,7 +126,7 @@ def size_workloads(config: StackConfig) -> dict[str, WorkloadPlan]:
             request, limit = rounding.apply(request_raw), rounding.apply(limit_raw)
             if request > limit:
                 raise ConfigError(
-                    f"workloads.{name}",
+                    config.key(f"workloads.{name}"),
                     f"formula gives request {format_mib(request)} above limit {format_mib(limit)}: "
                     "raise capacity.headroom.limit_pct or the peak load",
                 )
@@ -143,13 +146,21 @@ def size_workloads(config: StackConfig) -> dict[str, WorkloadPlan]:
         else:
             sizes = getattr(workload.memory, config.profile) or workload.memory.baseline
             request, limit = sizes.request, sizes.limit
+        runtime = runtime_setting(workload.runtime, limit, config.runtime)
+        if runtime.memory_mib is not None and runtime.memory_mib < 1:
+            # 0 is no ceiling at all for Redis (maxmemory 0) and a broken one for Node.js and Go.
+            raise ConfigError(
+                config.key(f"runtime.{_FRACTION_KEYS[workload.runtime]}"),
+                f"gives workloads.{name} a {workload.runtime} memory setting of 0 MiB under its "
+                f"{format_mib(limit)} limit: raise the fraction or the limit",
+            )
         plans[name] = WorkloadPlan(
             name=name,
             replicas=workload.replicas,
             cpu_request_m=workload.cpu_request,
             memory_request_mib=request,
             memory_limit_mib=limit,
-            runtime=runtime_setting(workload.runtime, limit, config.runtime),
+            runtime=runtime,
             derivation=derivation,
         )
     return plans
@@ -220,18 +231,24 @@ def plan_nodes(config: StackConfig, workloads: dict[str, WorkloadPlan]) -> NodeP
     free_mib, free_m = alloc_mib - pool.overhead.memory, alloc_m - pool.overhead.cpu
     where = f"one {pool.machine_type} node"
     if free_mib <= 0:
-        raise ConfigError("nodes.overhead.memory", f"leaves no memory on {where} ({format_mib(alloc_mib)} allocatable)")
+        raise ConfigError(
+            config.key("nodes.overhead.memory"),
+            f"leaves no memory on {where} ({format_mib(max(alloc_mib, 0))} allocatable)",
+        )
     if free_m <= 0:
-        raise ConfigError("nodes.overhead.cpu", f"leaves no CPU on {where} ({format_millicores(alloc_m)} allocatable)")
+        raise ConfigError(
+            config.key("nodes.overhead.cpu"),
+            f"leaves no CPU on {where} ({format_millicores(max(alloc_m, 0))} allocatable)",
+        )
     for w in workloads.values():
         if w.memory_limit_mib > free_mib:
             raise ConfigError(
-                f"workloads.{w.name}",
+                config.key(f"workloads.{w.name}"),
                 f"memory limit {w.memory_limit} is more than {where} offers ({format_mib(free_mib)} after overhead)",
             )
         if w.cpu_request_m > free_m:
             raise ConfigError(
-                f"workloads.{w.name}.cpu_request",
+                config.key(f"workloads.{w.name}.cpu_request"),
                 f"{w.cpu_request} is more than {where} offers ({format_millicores(free_m)} after overhead)",
             )
     typical = [(w.name, w.replicas, w.memory_request_mib, w.cpu_request_m) for w in workloads.values()]

@@ -46,7 +46,7 @@ def _library_parse_quantity() -> Callable[[str], Decimal]:
 
 def is_quantity(text: str) -> bool:
     """True when `text` matches the Kubernetes quantity grammar."""
-    return bool(_QUANTITY_GRAMMAR.match(text))
+    return bool(_QUANTITY_GRAMMAR.fullmatch(text))
 
 
 def parse(value: object) -> Decimal:
@@ -61,17 +61,21 @@ def parse(value: object) -> Decimal:
         raise QuantityError(f"{value!r} is not a Kubernetes quantity (e.g. '256Mi', '1Gi', '250m')")
     try:
         return _library_parse_quantity()(value)
-    except ValueError as err:
-        raise QuantityError(f"{value!r} is not a Kubernetes quantity: {err}") from None
+    except (ValueError, ArithmeticError) as err:  # decimal.Overflow is an ArithmeticError, not a ValueError
+        raise QuantityError(f"{value!r} is not a Kubernetes quantity: {type(err).__name__}") from None
 
 
 def to_mib(value: object) -> int:
     """A memory quantity as whole MiB; fractions of a MiB are refused rather than rounded silently."""
     amount = parse(value)
-    mib = amount / MIB_BYTES
+    try:
+        mib = amount / MIB_BYTES
+        whole = mib == mib.to_integral_value() and (mib != 0 or amount == 0)
+    except ArithmeticError:
+        raise QuantityError(f"{value!r} is out of range") from None
     if amount < 0:
         raise QuantityError(f"{value!r} is negative")
-    if mib != mib.to_integral_value():
+    if not whole:
         raise QuantityError(f"{value!r} is not a whole number of MiB (use Mi or Gi, e.g. '256Mi')")
     return int(mib)
 
@@ -79,10 +83,14 @@ def to_mib(value: object) -> int:
 def to_millicores(value: object) -> int:
     """A CPU quantity as whole millicores."""
     amount = parse(value)
-    milli = amount * 1000
+    try:
+        milli = amount * 1000
+        whole = milli == milli.to_integral_value() and (milli != 0 or amount == 0)
+    except ArithmeticError:
+        raise QuantityError(f"{value!r} is out of range") from None
     if amount < 0:
         raise QuantityError(f"{value!r} is negative")
-    if milli != milli.to_integral_value():
+    if not whole:
         raise QuantityError(f"{value!r} is finer than a millicore")
     return int(milli)
 
@@ -93,7 +101,7 @@ def format_mib(mib: int) -> str:
         raise QuantityError(f"{mib} MiB is negative")
     if mib == 0:
         return "0"
-    for suffix, factor in (("Pi", 1024**3), ("Ti", 1024**2), ("Gi", 1024)):
+    for suffix, factor in (("Ei", 1024**4), ("Pi", 1024**3), ("Ti", 1024**2), ("Gi", 1024)):
         if mib % factor == 0:
             return f"{mib // factor}{suffix}"
     return f"{mib}Mi"

@@ -322,34 +322,17 @@ def test_missing_project_file(tmp_path: Path) -> None:
     assert_bad_input(run_cli("--project-dir", str(tmp_path), "plan", "--stack", "prod"), "Pulumi.yaml")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG sizing/config.py read_stack_values/project_name: a stack file that is not UTF-8 raises "
-    "UnicodeDecodeError (not OSError), a traceback instead of exit 2",
-    raises=AssertionError,
-)
 def test_stack_file_not_utf8(write_stack, prod_values) -> None:
     project = write_stack(prod_values)
     (project / "Pulumi.bad.yaml").write_bytes(b"config:\n  hyperstudy-infra:profile: \xff\xfe\n")
     assert_bad_input(run_cli("--project-dir", str(project), "plan", "--stack", "bad"), "Pulumi.bad.yaml")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG sizing/quantity.py: '128Mi\\n' (a YAML block scalar) passes the grammar; the library's message "
-    "keeps the newline, so stderr has two lines",
-    raises=AssertionError,
-)
 def test_quantity_with_newline_is_one_line(write_stack, prod_values) -> None:
     project = write_stack(_mutated(prod_values, "workloads.frontend.memory.optimized.limit", "128Mi\n"))
     assert_bad_input(run_cli("--project-dir", str(project), "plan", "--stack", "test"), "optimized.limit")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG sizing/quantity.py to_mib: decimal.Overflow for '1e999999999999999999' is a traceback, not exit 2",
-    raises=AssertionError,
-)
 def test_quantity_overflow_is_one_line(write_stack, prod_values) -> None:
     project = write_stack(_mutated(prod_values, "workloads.frontend.memory.optimized.limit", "1e999999999999999999"))
     assert_bad_input(run_cli("--project-dir", str(project), "plan", "--stack", "test"), "optimized.limit")

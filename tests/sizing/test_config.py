@@ -261,12 +261,6 @@ def test_disk_price_override(prod_values, parse) -> None:
     assert build_plan(parse(prod_values), "test").cost.node_usd_month == pytest.approx(48.91 + 100 * 0.5)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG sizing/config.py CatalogueConfig.machine_types_merged: model_dump() serialises memory to '8Gi', "
-    "MachineType(memory_mib='8Gi') fails; the error is keyed 'hyperstudy-infra:memory_mib'",
-    raises=ConfigError,
-)
 def test_new_machine_type_with_every_field(prod_values, parse) -> None:
     prod_values["catalogue"] = {
         "machine_types": {
@@ -278,9 +272,6 @@ def test_new_machine_type_with_every_field(prod_values, parse) -> None:
     assert (machine.vcpu, machine.memory_mib, machine.on_demand_usd_month) == (2, 8192, 70.0)
 
 
-@pytest.mark.xfail(
-    strict=True, reason="BUG sizing/config.py machine_types_merged: same as above, for an override", raises=ConfigError
-)
 def test_memory_override_of_a_known_machine_type(prod_values, parse) -> None:
     prod_values["catalogue"] = {"machine_types": {"e2-standard-2": {"memory": "16Gi"}}}
     machine = parse(prod_values).machine()
@@ -288,12 +279,6 @@ def test_memory_override_of_a_known_machine_type(prod_values, parse) -> None:
     assert machine.vcpu == MACHINE_TYPES["e2-standard-2"].vcpu
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG sizing/config.py StackConfig._references_resolve: str.isalnum() takes non-ASCII letters and a "
-    "trailing '-' passes, neither is a DNS label",
-    raises=pytest.fail.Exception,
-)
 @pytest.mark.parametrize("name", ["café", "redis-", "rédis"])
 def test_workload_name_must_be_a_dns_label(prod_values, parse, name: str) -> None:
     _rename_workload("redis", name)(prod_values)
@@ -301,12 +286,6 @@ def test_workload_name_must_be_a_dns_label(prod_values, parse, name: str) -> Non
     assert err.key == f"{NS}:workloads.{name}"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG sizing/quantity.py: '32Mi\\n' passes the grammar and the library's message keeps the newline, "
-    "so the ConfigError is two lines",
-    raises=AssertionError,
-)
 def test_quantity_with_trailing_newline_is_a_one_line_error(prod_values, parse) -> None:
     prod_values["workloads"]["frontend"]["memory"]["optimized"]["request"] = "32Mi\n"
     err = _error(parse, prod_values)
@@ -314,11 +293,6 @@ def test_quantity_with_trailing_newline_is_a_one_line_error(prod_values, parse) 
     assert "\n" not in str(err)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG sizing/quantity.py to_mib/to_millicores: decimal.Overflow escapes pydantic (not a ValueError)",
-    raises=ArithmeticError,
-)
 def test_quantity_with_a_huge_exponent_is_a_config_error(prod_values, parse) -> None:
     prod_values["workloads"]["frontend"]["memory"]["optimized"]["limit"] = "1e999999999999999999"
     err = _error(parse, prod_values)

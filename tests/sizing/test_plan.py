@@ -10,7 +10,6 @@ import pytest
 from sizing.catalogue import DISK_USD_GB_MONTH, MACHINE_TYPES, MachineType
 from sizing.errors import ConfigError
 from sizing.plan import Plan, build_plan
-from sizing.quantity import QuantityError
 
 NS = "hyperstudy-infra"
 
@@ -189,16 +188,14 @@ def test_runtime_fractions_and_policy_are_configurable(prod_values, parse) -> No
     assert w["traefik"].runtime.describe() == "GOMEMLIMIT=64MiB"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG sizing/plan.py runtime_setting: floor(limit × fraction) can be 0; Redis reads `--maxmemory 0mb` "
-    "as no limit at all (Node/Go get a 0 ceiling)",
-    raises=AssertionError,
-)
 def test_runtime_ceiling_is_never_zero(prod_values, parse) -> None:
-    prod_values["runtime"] = {"redis_maxmemory_fraction": 0.001}  # allowed: gt 0, lt 1
-    redis = plan_of(parse, prod_values).workloads["redis"]
-    assert redis.runtime.args[1] != "0mb"
+    # The fraction is valid on its own (0 < f < 1); under a 128Mi limit it rounds to `--maxmemory 0mb`, which
+    # Redis reads as no limit at all. The plan refuses it and names the key to change.
+    prod_values["runtime"] = {"redis_maxmemory_fraction": 0.001}
+    with pytest.raises(ConfigError) as raised:
+        plan_of(parse, prod_values)
+    assert raised.value.key == "hyperstudy-infra:runtime.redis_maxmemory_fraction"
+    assert "workloads.redis" in raised.value.problem and "0 MiB" in raised.value.problem
 
 
 # --- catalogue -----------------------------------------------------------------------------------------------
@@ -421,23 +418,11 @@ def test_formula_request_above_limit(prod_values, parse) -> None:
     assert err.problem.startswith("formula gives request 1Gi above limit 512Mi")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG sizing/plan.py: ConfigErrors raised while planning (plan_nodes, size_workloads) are keyed without "
-    "the namespace ('nodes.overhead.memory'), unlike every config error ('hyperstudy-infra:...', errors.py docstring)",
-    raises=AssertionError,
-)
 def test_plan_errors_name_the_namespaced_key(prod_values, parse) -> None:
     prod_values["nodes"]["overhead"]["memory"] = "7Gi"
     assert plan_error(parse, prod_values).key == f"{NS}:nodes.overhead.memory"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG sizing/plan.py plan_nodes: with negative allocatable memory (machine under ~355 MiB) the error "
-    "message calls format_mib(alloc_mib) on a negative number, raising QuantityError instead of ConfigError",
-    raises=QuantityError,
-)
 def test_machine_with_no_allocatable_memory_is_a_config_error(prod_values, parse, monkeypatch) -> None:
     monkeypatch.setitem(
         MACHINE_TYPES, "e2-tiny", MachineType(vcpu=1, memory_mib=256, on_demand_usd_month=1, spot_usd_month=1)

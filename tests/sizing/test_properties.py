@@ -25,7 +25,8 @@ MACHINES = ("e2-standard-4", "e2-standard-8", "e2-highmem-2")
 
 
 def _memory_pair(draw: st.DrawFn) -> dict[str, str]:
-    limit = draw(st.integers(1, 2048))
+    # Every runtime gets at least 1 MiB (fractions ≥ 0.5 of ≥ 4 MiB); smaller limits are config errors.
+    limit = draw(st.integers(4, 2048))
     request = draw(st.integers(1, limit))
     return {"request": f"{request}Mi", "limit": f"{limit}Mi"}
 
@@ -63,7 +64,7 @@ def stack_values(draw: st.DrawFn) -> dict[str, Any]:
         "profile": draw(st.sampled_from(["optimized", "baseline"])),
         "capacity": {
             "formula": {
-                "base_mib": draw(st.integers(0, 300)),
+                "base_mib": draw(st.integers(4, 300)),
                 "per_role_mib": draw(st.fixed_dictionaries({r: st.integers(0, 20) for r in ROLES})),
             },
             "shapes": shapes,
