@@ -21,6 +21,7 @@ RESTARTS = "kube_pod_container_status_restarts_total"
 LAST_TERMINATED = "kube_pod_container_status_last_terminated_reason"
 NODE_ALLOCATABLE = "kube_node_status_allocatable"
 NODE_INFO = "kube_node_info"
+POD_STATUS_PHASE = "kube_pod_status_phase"  # phase=Pending|Running: the pods whose requests hold memory
 
 CONTRACT: dict[str, str] = {
     CONNECTED_USERS: "backend: connected users per role (label role)",
@@ -35,6 +36,7 @@ CONTRACT: dict[str, str] = {
     LAST_TERMINATED: "kube-state-metrics: reason of the last termination (reason=OOMKilled)",
     NODE_ALLOCATABLE: "kube-state-metrics: node allocatable (resource=memory)",
     NODE_INFO: "kube-state-metrics: one series per node",
+    POD_STATUS_PHASE: "kube-state-metrics: pod phase (Pending and Running pods hold their memory requests)",
 }
 
 # --- Recording rules (level:metric:operations). The first two names are fixed by the issue. ---

@@ -1,0 +1,227 @@
+"""HyperStudy / Capacity Planning: experiment slots per shape, load by role, memory by role, the formula's accuracy."""
+
+from __future__ import annotations
+
+from grafana_foundation_sdk.builders import dashboard, stat, timeseries
+
+from components.monitoring import names
+from components.monitoring.dashboards.common import (
+    MEMORY,
+    MIB,
+    POD,
+    Color,
+    Query,
+    Section,
+    Unit,
+    build_dashboard,
+    dashboard_selectors,
+    dedup,
+    number,
+    stat_panel,
+    thresholds,
+    tile_width,
+    timeseries_panel,
+)
+from components.monitoring.rules import shape_bytes
+from components.monitoring.selectors import Selectors, eq, selector
+from sizing.config import ROLES, StackConfig, UserMix
+from sizing.plan import Plan, WorkloadPlan
+
+UID = "hyperstudy-capacity"
+TITLE = "Capacity Planning"
+
+
+def _describe(mix: UserMix) -> str:
+    return ", ".join(f"{getattr(mix, role)} {role}" for role in ROLES if getattr(mix, role)) or "no users"
+
+
+def _slots_floor(config: StackConfig, shape: str) -> float:
+    """Slots below which a shape is short: the alert's threshold for the alerting shape, one for the others."""
+    if shape == config.monitoring.capacity_shape:
+        return config.monitoring.alerts.capacity_low.threshold
+    return 1
+
+
+# --- Slots ---
+def slots_stat(config: StackConfig, s: Selectors, shape: str, width: int) -> stat.Panel:
+    mix = config.capacity.shapes[shape]
+    floor = _slots_floor(config, shape)
+    alerting = (
+        f" {names.ALERT_CAPACITY_LOW} watches this shape (config monitoring.capacity_shape)."
+        if shape == config.monitoring.capacity_shape
+        else ""
+    )
+    return stat_panel(
+        f"Slots: {shape}",
+        f"More {shape} experiments ({_describe(mix)}) that still fit (`{names.SLOTS}`); each needs "
+        f"{config.capacity.formula.users_mib(mix)} MiB on a backend pod by the capacity formula. "
+        f"Red below {number(floor)}.{alerting}",
+        Unit.COUNT,
+        Query(selector(names.SLOTS, s.ns, eq("shape", shape)), shape),
+        thresholds(Color.RED, (floor, Color.GREEN)),
+        width=width,
+        decimals=0,
+    )
+
+
+def slots_timeseries(config: StackConfig, s: Selectors) -> timeseries.Panel:
+    floor = config.monitoring.alerts.capacity_low.threshold
+    return timeseries_panel(
+        "Available experiment slots by shape",
+        f"`{names.SLOTS}`; the dashed line is the {names.ALERT_CAPACITY_LOW} threshold for the "
+        f"{config.monitoring.capacity_shape} shape.",
+        Unit.COUNT,
+        [Query(selector(names.SLOTS, s.ns), "{{shape}}")],
+        width=24,
+        threshold_config=thresholds(Color.RED, (floor, Color.GREEN)),
+        threshold_lines=True,
+        min_value=0,
+    )
+
+
+def slots(config: StackConfig, s: Selectors) -> Section:
+    """A stat per shape the rules count slots of (shapes whose users need memory), then all shapes over time."""
+    shapes = list(shape_bytes(config))
+    width = tile_width(len(shapes))
+    return Section(
+        "Experiment slots", [*(slots_stat(config, s, shape, width) for shape in shapes), slots_timeseries(config, s)]
+    )
+
+
+# --- Load ---
+def _backend(s: Selectors) -> tuple[str, ...]:
+    """The backend pods' matcher, when a workload is sized by the formula."""
+    return (s.backend_pods,) if s.has_backend else ()
+
+
+def connected_users_timeseries(s: Selectors) -> timeseries.Panel:
+    return timeseries_panel(
+        "Connected users by role",
+        f"`{names.CONNECTED_USERS}` summed over the backend pods, by role.",
+        Unit.COUNT,
+        [Query(f"sum by (role) ({s.app(names.CONNECTED_USERS, *_backend(s))})", "{{role}}")],
+        stacked=True,
+        min_value=0,
+    )
+
+
+def active_experiments_timeseries(s: Selectors) -> timeseries.Panel:
+    return timeseries_panel(
+        "Active experiments",
+        f"`{names.ACTIVE_EXPERIMENTS}` summed over the backend pods.",
+        Unit.COUNT,
+        [Query(f"sum({s.app(names.ACTIVE_EXPERIMENTS, *_backend(s))})", "experiments")],
+        min_value=0,
+    )
+
+
+def load(s: Selectors) -> Section:
+    return Section("Load", [connected_users_timeseries(s), active_experiments_timeseries(s)])
+
+
+# --- Memory ---
+def memory_by_role_timeseries(s: Selectors) -> timeseries.Panel:
+    return timeseries_panel(
+        "Memory by role",
+        f"`{names.MEMORY_BY_ROLE}`: backend memory attributed to each role by the capacity formula.",
+        Unit.BYTES,
+        [Query(selector(names.MEMORY_BY_ROLE, s.ns), "{{role}}")],
+        stacked=True,
+        min_value=0,
+    )
+
+
+def requests_vs_allocatable_timeseries(s: Selectors) -> timeseries.Panel:
+    """The overcommit check of HyperStudyMemoryOvercommit, drawn: requests against allocatable minus a node."""
+    requests = f"sum({dedup(s.ksm(names.REQUESTS, MEMORY, namespaced=False))})"
+    allocatable = s.ksm(names.NODE_ALLOCATABLE, MEMORY, namespaced=False)
+    return timeseries_panel(
+        "Cluster memory requests vs allocatable",
+        f"Memory requests of every pod against node allocatable; requests above the last line do not fit once "
+        f"the largest node is lost ({names.ALERT_MEMORY_OVERCOMMIT}).",
+        Unit.BYTES,
+        [
+            Query(requests, "requests"),
+            Query(f"sum(max by (node) ({allocatable}))", "allocatable"),
+            Query(f"sum(max by (node) ({allocatable})) - max({allocatable})", "allocatable without the largest node"),
+        ],
+        min_value=0,
+    )
+
+
+def memory(s: Selectors) -> Section:
+    return Section("Memory", [memory_by_role_timeseries(s), requests_vs_allocatable_timeseries(s)])
+
+
+# --- Formula accuracy ---
+def _formula_workload(plan: Plan, s: Selectors) -> WorkloadPlan | None:
+    """A workload sized by the formula: they all get the same request and limit from it."""
+    return plan.workloads[s.backend[0]] if s.has_backend else None
+
+
+def predicted_vs_actual_timeseries(config: StackConfig, plan: Plan, s: Selectors) -> timeseries.Panel:
+    """Formula prediction against working set for each backend pod; plan request and limit as dashed lines."""
+    predicted = selector(names.PREDICTED, s.ns)
+    actual = f"sum by ({', '.join(POD)}) ({dedup(s.cadvisor(names.WORKING_SET, *_backend(s)))})"
+    formula = config.capacity.formula
+    description = (
+        f"`{names.PREDICTED}` (memory = {formula.base_mib} MiB + Σ MiB per role × connected users) against the "
+        f"pod's working set (`{names.WORKING_SET}`)."
+    )
+    workload = _formula_workload(plan, s)
+    steps: list[tuple[float, str]] = []
+    if workload is not None:
+        steps = [(workload.memory_request_mib * MIB, Color.YELLOW), (workload.memory_limit_mib * MIB, Color.RED)]
+        description += (
+            f" Dashed: the plan's {workload.name} request {workload.memory_request} and limit {workload.memory_limit}."
+        )
+    return timeseries_panel(
+        "Predicted vs actual memory per backend pod",
+        description,
+        Unit.BYTES,
+        [
+            Query(predicted, "{{pod}} predicted"),
+            Query(actual, "{{pod}} working set"),
+        ],
+        threshold_config=thresholds(Color.GREEN, *steps),
+        threshold_lines=bool(steps),
+        min_value=0,
+    )
+
+
+def prediction_accuracy_timeseries(config: StackConfig, s: Selectors) -> timeseries.Panel:
+    drift = config.monitoring.alerts.prediction_drift.threshold
+    return timeseries_panel(
+        "Prediction accuracy (working set ÷ predicted)",
+        f"`{names.PREDICTION_ACCURACY}` per backend pod: 100 % means the formula is exact. Outside "
+        f"{1 - drift:.0%}–{1 + drift:.0%} ({names.ALERT_PREDICTION_DRIFT}) the formula needs re-measuring.",
+        Unit.RATIO,
+        [Query(selector(names.PREDICTION_ACCURACY, s.ns), "{{pod}}")],
+        threshold_config=thresholds(Color.RED, (1 - drift, Color.GREEN), (1 + drift, Color.RED)),
+        threshold_lines=True,
+        min_value=0,
+    )
+
+
+def accuracy(config: StackConfig, plan: Plan, s: Selectors) -> Section:
+    return Section(
+        "Capacity formula",
+        [predicted_vs_actual_timeseries(config, plan, s), prediction_accuracy_timeseries(config, s)],
+    )
+
+
+def build(config: StackConfig, plan: Plan) -> dashboard.Dashboard:
+    s = dashboard_selectors(config, plan)
+    return build_dashboard(
+        UID,
+        TITLE,
+        "How many more experiments of each shape fit, the load by role, and how well the capacity formula "
+        f"predicts backend memory (plan {plan.stack}, profile {plan.profile}).",
+        ["capacity"],
+        "now-24h",
+        config,
+        [slots(config, s), load(s), memory(s), accuracy(config, plan, s)],
+    )
+
+
+__all__ = ["TITLE", "UID", "build"]

@@ -1,0 +1,352 @@
+"""Shared dashboard defaults: variables, units, thresholds, selectors, typed panel factories, grid layout.
+
+Every panel and every query reads the `datasource` template variable. Selectors are the rules' own
+(`components.monitoring.selectors`), with the namespace replaced by the `namespace` variable, whose default is the
+stack's `kubernetes.namespace`. Panels are placed by the SDK's grid layout (rows, then panels left to right) and
+numbered here, so the same input always gives the same JSON.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+from grafana_foundation_sdk.builders import common as common_builder
+from grafana_foundation_sdk.builders import dashboard, gauge, prometheus, stat, timeseries
+from grafana_foundation_sdk.cog import builder as cogbuilder
+from grafana_foundation_sdk.models import common as common_model
+from grafana_foundation_sdk.models import dashboard as dashboard_model
+
+from components.monitoring import names
+from components.monitoring.selectors import Selectors, build_selectors, eq, selector
+from sizing.config import StackConfig
+from sizing.plan import Plan
+
+# --- Dashboard-wide defaults ---
+TITLE_PREFIX = "HyperStudy / "
+TAGS: tuple[str, ...] = ("hyperstudy", "generated")
+REFRESH = "1m"
+TIMEZONE = "utc"
+REFRESH_INTERVALS: tuple[str, ...] = ("30s", "1m", "5m", "15m", "30m", "1h")
+
+DATASOURCE_VARIABLE = "datasource"
+NAMESPACE_VARIABLE = "namespace"
+DATASOURCE = dashboard_model.DataSourceRef(type_val="prometheus", uid="${" + DATASOURCE_VARIABLE + "}")
+NAMESPACE = "$" + NAMESPACE_VARIABLE
+RATE_INTERVAL = "$__rate_interval"
+
+MIB = 1024 * 1024
+
+
+class Unit:
+    """Grafana unit ids used by the dashboards."""
+
+    BYTES = "bytes"
+    RATIO = "percentunit"
+    USD = "currencyUSD"
+    COUNT = "short"
+
+
+class Color:
+    GREEN = "green"
+    YELLOW = "yellow"
+    ORANGE = "orange"
+    RED = "red"
+    BLUE = "blue"
+
+
+# Memory efficiency (Σ working set ÷ Σ requests) bands: below 40 % the requests are mostly idle reservation.
+EFFICIENCY_STEPS: tuple[tuple[float, str], ...] = ((0.4, Color.ORANGE), (0.6, Color.GREEN))
+
+
+# --- PromQL: the rules' selectors, read through the dashboard's namespace variable ---
+MEMORY = eq("resource", "memory")
+CONTAINER = ("namespace", "pod", "container")
+POD = ("namespace", "pod")
+
+
+def dashboard_selectors(config: StackConfig, plan: Plan) -> Selectors:
+    """The selectors the rules use, with `namespace="$namespace"` instead of the stack's namespace."""
+    return dataclasses.replace(build_selectors(config, plan), namespace=NAMESPACE)
+
+
+def dedup(series: str, labels: tuple[str, ...] = CONTAINER) -> str:
+    """One series per container (or `labels`): duplicate scrapes, e.g. two kube-state-metrics replicas, collapse."""
+    return f"max by ({', '.join(labels)}) ({series})"
+
+
+def over_rate_interval(selector_text: str) -> str:
+    """A range selector over Grafana's `$__rate_interval`, the only window `rate()`/`increase()` get here."""
+    return f"{selector_text}[{RATE_INTERVAL}]"
+
+
+def number(value: float) -> str:
+    """A number literal for PromQL: integers without a trailing `.0`."""
+    return str(int(value)) if float(value).is_integer() else repr(float(value))
+
+
+# --- Queries and thresholds ---
+@dataclass(frozen=True)
+class Query:
+    """One PromQL target: the expression and its legend."""
+
+    expr: str
+    legend: str
+
+
+def _target(query: Query, ref_id: str, instant: bool) -> prometheus.Dataquery:
+    target = prometheus.Dataquery().expr(query.expr).legend_format(query.legend).ref_id(ref_id).datasource(DATASOURCE)
+    return target.instant() if instant else target.range()
+
+
+def _ref_id(index: int) -> str:
+    return chr(ord("A") + index)
+
+
+def thresholds(base: str, *steps: tuple[float, str]) -> dashboard.ThresholdsConfig:
+    """Absolute thresholds: `base` below the first step, then each (value, color) upwards (sorted by value)."""
+    by_value = {float(value): color for value, color in steps}  # a repeated value: the later color wins
+    ordered = sorted(by_value.items())
+    return (
+        dashboard.ThresholdsConfig()
+        .mode(dashboard_model.ThresholdsMode.ABSOLUTE)
+        .steps(
+            [
+                dashboard_model.Threshold(value=None, color=base),
+                *(dashboard_model.Threshold(value=v, color=c) for v, c in ordered),
+            ]
+        )
+    )
+
+
+def efficiency_thresholds() -> dashboard.ThresholdsConfig:
+    return thresholds(Color.RED, *EFFICIENCY_STEPS)
+
+
+# --- Panel factories: typed builders with the shared defaults ---
+
+
+def _last_value() -> common_builder.ReduceDataOptions:
+    return common_builder.ReduceDataOptions().calcs(["lastNotNull"]).values(False)
+
+
+def timeseries_panel(
+    title: str,
+    description: str,
+    unit: str,
+    queries: Sequence[Query],
+    *,
+    width: int = 12,
+    height: int = 8,
+    threshold_config: dashboard.ThresholdsConfig | None = None,
+    threshold_lines: bool = False,
+    stacked: bool = False,
+    bars: bool = False,
+    min_value: float | None = None,
+) -> timeseries.Panel:
+    """A time series: lines (or bars), legend as a table with last and max, thresholds optionally drawn dashed."""
+    panel = (
+        timeseries.Panel()
+        .title(title)
+        .description(description)
+        .datasource(DATASOURCE)
+        .unit(unit)
+        .span(width)
+        .height(height)
+        .line_width(1)
+        .fill_opacity(40 if stacked or bars else 10)
+        .draw_style(common_model.GraphDrawStyle.BARS if bars else common_model.GraphDrawStyle.LINE)
+        .show_points(common_model.VisibilityMode.NEVER)
+        .span_nulls(False)
+        .stacking(
+            common_builder.StackingConfig().mode(
+                common_model.StackingMode.NORMAL if stacked else common_model.StackingMode.NONE
+            )
+        )
+        .legend(
+            common_builder.VizLegendOptions()
+            .display_mode(common_model.LegendDisplayMode.TABLE)
+            .placement(common_model.LegendPlacement.BOTTOM)
+            .show_legend(True)
+            .calcs(["lastNotNull", "max"])
+        )
+        .tooltip(
+            common_builder.VizTooltipOptions()
+            .mode(common_model.TooltipDisplayMode.MULTI)
+            .sort(common_model.SortOrder.DESCENDING)
+        )
+        .thresholds_style(
+            common_builder.GraphThresholdsStyleConfig().mode(
+                common_model.GraphThresholdsStyleMode.DASHED
+                if threshold_lines
+                else common_model.GraphThresholdsStyleMode.OFF
+            )
+        )
+    )
+    if threshold_config is not None:
+        panel = panel.thresholds(threshold_config)
+    if min_value is not None:
+        panel = panel.min(min_value)
+    for index, query in enumerate(queries):
+        panel = panel.with_target(_target(query, _ref_id(index), instant=False))
+    return panel
+
+
+def stat_panel(
+    title: str,
+    description: str,
+    unit: str,
+    query: Query,
+    threshold_config: dashboard.ThresholdsConfig,
+    *,
+    width: int = 6,
+    height: int = 4,
+    decimals: float | None = None,
+) -> stat.Panel:
+    """A single value (last non-null), coloured by thresholds, with a sparkline."""
+    panel = (
+        stat.Panel()
+        .title(title)
+        .description(description)
+        .datasource(DATASOURCE)
+        .unit(unit)
+        .span(width)
+        .height(height)
+        .thresholds(threshold_config)
+        .reduce_options(_last_value())
+        .color_mode(common_model.BigValueColorMode.VALUE)
+        .graph_mode(common_model.BigValueGraphMode.AREA)
+        .text_mode(common_model.BigValueTextMode.AUTO)
+        .with_target(_target(query, _ref_id(0), instant=False))
+    )
+    if decimals is not None:
+        panel = panel.decimals(decimals)
+    return panel
+
+
+def gauge_panel(
+    title: str,
+    description: str,
+    unit: str,
+    query: Query,
+    threshold_config: dashboard.ThresholdsConfig,
+    *,
+    min_value: float,
+    max_value: float,
+    width: int = 6,
+    height: int = 6,
+) -> gauge.Panel:
+    """A gauge of the last value between `min_value` and `max_value`, threshold markers shown."""
+    return (
+        gauge.Panel()
+        .title(title)
+        .description(description)
+        .datasource(DATASOURCE)
+        .unit(unit)
+        .span(width)
+        .height(height)
+        .min(min_value)
+        .max(max_value)
+        .decimals(0 if unit != Unit.RATIO else 1)
+        .thresholds(threshold_config)
+        .reduce_options(_last_value())
+        .show_threshold_markers(True)
+        .show_threshold_labels(False)
+        .with_target(_target(query, _ref_id(0), instant=True))
+    )
+
+
+def efficiency_gauge(s: Selectors, width: int = 6, height: int = 6) -> gauge.Panel:
+    return gauge_panel(
+        "Memory efficiency",
+        f"Σ working set ÷ Σ memory requests in the namespace (`{names.EFFICIENCY}`). Low: requests reserve memory "
+        "the pods do not use; above 100 %: pods use more than they reserve.",
+        Unit.RATIO,
+        Query(selector(names.EFFICIENCY, s.ns), "efficiency"),
+        efficiency_thresholds(),
+        min_value=0,
+        max_value=1,
+        width=width,
+        height=height,
+    )
+
+
+def tile_width(count: int, minimum: int = 4, maximum: int = 8) -> int:
+    """Width of each of `count` panels sharing rows of the 24-column grid."""
+    return max(minimum, min(maximum, 24 // max(1, count)))
+
+
+# --- Dashboard assembly ---
+@dataclass(frozen=True)
+class Section:
+    """A row of the dashboard and the panels under it, in reading order."""
+
+    title: str
+    panels: Sequence[cogbuilder.Builder[dashboard_model.Panel]]
+
+
+def datasource_variable() -> dashboard.DatasourceVariable:
+    return (
+        dashboard.DatasourceVariable(DATASOURCE_VARIABLE)
+        .label("Data source")
+        .type("prometheus")
+        .multi(False)
+        .include_all(False)
+    )
+
+
+def namespace_variable(namespace: str) -> dashboard.CustomVariable:
+    option = dashboard_model.VariableOption(selected=True, text=namespace, value=namespace)
+    return (
+        dashboard.CustomVariable(NAMESPACE_VARIABLE)
+        .label("Namespace")
+        .description("namespace of the HyperStudy workloads (stack config kubernetes.namespace)")
+        .values(namespace)
+        .current(option)
+        .options([option])
+        .multi(False)
+        .include_all(False)
+    )
+
+
+def build_dashboard(
+    uid: str,
+    title: str,
+    description: str,
+    tags: Iterable[str],
+    time_from: str,
+    config: StackConfig,
+    sections: Sequence[Section],
+) -> dashboard.Dashboard:
+    """The dashboard with the shared settings and variables, rows and panels laid out and numbered in order."""
+    builder = (
+        dashboard.Dashboard(TITLE_PREFIX + title)
+        .uid(uid)
+        .description(description)
+        .tags([*TAGS, *tags])
+        .readonly()
+        .tooltip(dashboard_model.DashboardCursorSync.CROSSHAIR)
+        .refresh(REFRESH)
+        .time(time_from, "now")
+        .timezone(TIMEZONE)
+        .timepicker(dashboard.TimePicker().refresh_intervals(list(REFRESH_INTERVALS)))
+        .with_variable(datasource_variable())
+        .with_variable(namespace_variable(config.kubernetes.namespace))
+        .link(
+            dashboard.DashboardLink("HyperStudy dashboards")
+            .type(dashboard_model.DashboardLinkType.DASHBOARDS)
+            .tags([TAGS[0]])
+            .as_dropdown(True)
+            .include_vars(True)
+            .keep_time(True)
+        )
+    )
+    panel_id = 0
+    for section in sections:
+        panel_id += 1
+        builder = builder.with_row(dashboard.Row(section.title).id(panel_id))
+        for panel in section.panels:
+            panel_id += 1
+            builder = builder.with_panel(panel.id(panel_id))  # type: ignore[attr-defined]
+    return builder

@@ -1,0 +1,297 @@
+"""HyperStudy / Memory Monitoring: usage vs requests and limits, efficiency, Node.js heap, pressure, OOM kills."""
+
+from __future__ import annotations
+
+from grafana_foundation_sdk.builders import dashboard, gauge, stat, timeseries
+
+from components.monitoring import names
+from components.monitoring.dashboards.common import (
+    CONTAINER,
+    MIB,
+    POD,
+    Color,
+    Query,
+    Section,
+    Unit,
+    build_dashboard,
+    dashboard_selectors,
+    dedup,
+    efficiency_gauge,
+    gauge_panel,
+    number,
+    over_rate_interval,
+    stat_panel,
+    thresholds,
+    tile_width,
+    timeseries_panel,
+)
+from components.monitoring.selectors import Selectors, eq, selector
+from sizing.config import StackConfig
+from sizing.plan import Plan, WorkloadPlan
+
+UID = "hyperstudy-memory"
+TITLE = "Memory Monitoring"
+
+
+def _workloads(plan: Plan) -> list[WorkloadPlan]:
+    return [plan.workloads[name] for name in sorted(plan.workloads)]
+
+
+def _near_limit(config: StackConfig) -> float:
+    return config.monitoring.alerts.memory_near_limit.threshold
+
+
+def _over_near_limit(config: StackConfig, s: Selectors) -> str:
+    return f"{selector(names.LIMIT_UTILISATION, s.ns)} > {number(_near_limit(config))}"
+
+
+def _last_oom_killed(s: Selectors) -> str:
+    return dedup(s.ksm(names.LAST_TERMINATED, eq("reason", "OOMKilled")))
+
+
+def _oom_kills(s: Selectors) -> str:
+    """Restarts in the interval of containers whose last termination was OOMKilled, as HyperStudyContainerOOMKilled."""
+    restarts = dedup(f"increase({over_rate_interval(s.ksm(names.RESTARTS))})")
+    return f"({restarts} > 0) and on ({', '.join(CONTAINER)}) ({_last_oom_killed(s)} == 1)"
+
+
+# --- Overview ---
+def namespace_working_set_stat(plan: Plan, s: Selectors) -> stat.Panel:
+    requests = plan.totals.memory_request_mib * MIB
+    limits = plan.totals.memory_limit_mib * MIB
+    return stat_panel(
+        "Working set (namespace)",
+        f"Σ working set of every workload (`{names.WORKLOAD_WORKING_SET}`). Yellow above the plan's Σ requests "
+        f"({plan.totals.memory_request_mib} MiB), red above its Σ limits ({plan.totals.memory_limit_mib} MiB).",
+        Unit.BYTES,
+        Query(f"sum({selector(names.WORKLOAD_WORKING_SET, s.ns)})", "working set"),
+        thresholds(Color.GREEN, (requests, Color.YELLOW), (limits, Color.RED)),
+        height=6,
+    )
+
+
+def near_limit_count_stat(config: StackConfig, s: Selectors) -> stat.Panel:
+    return stat_panel(
+        "Workloads near their limit",
+        f"Workloads whose working set is above {_near_limit(config):.0%} of their memory limit "
+        f"(`{names.LIMIT_UTILISATION}`; {names.ALERT_MEMORY_NEAR_LIMIT} fires when it lasts).",
+        Unit.COUNT,
+        Query(f"count({_over_near_limit(config, s)}) or vector(0)", "workloads"),
+        thresholds(Color.GREEN, (1, Color.RED)),
+        height=6,
+        decimals=0,
+    )
+
+
+def oom_killed_stat(s: Selectors) -> stat.Panel:
+    return stat_panel(
+        "Containers last OOM-killed",
+        f"Containers whose last termination was OOMKilled (`{names.LAST_TERMINATED}`).",
+        Unit.COUNT,
+        Query(f"count({_last_oom_killed(s)} == 1) or vector(0)", "containers"),
+        thresholds(Color.GREEN, (1, Color.RED)),
+        height=6,
+        decimals=0,
+    )
+
+
+def overview(config: StackConfig, plan: Plan, s: Selectors) -> Section:
+    return Section(
+        "Overview",
+        [
+            efficiency_gauge(s),
+            namespace_working_set_stat(plan, s),
+            near_limit_count_stat(config, s),
+            oom_killed_stat(s),
+        ],
+    )
+
+
+# --- Efficiency ---
+def request_utilisation_gauge(config: StackConfig, s: Selectors, workload: WorkloadPlan, width: int) -> gauge.Panel:
+    """Working set ÷ request of one workload; the gauge ends at its limit, red where the near-limit alert fires."""
+    limit_ratio = workload.memory_limit_mib / workload.memory_request_mib
+    red = _near_limit(config) * limit_ratio
+    steps = [(red, Color.RED)]
+    if red > 1:
+        steps.append((1, Color.YELLOW))
+    return gauge_panel(
+        f"{workload.name}: working set ÷ request",
+        f"`{names.REQUEST_UTILISATION}` of {workload.name}: plan request {workload.memory_request}, limit "
+        f"{workload.memory_limit} per pod, so the gauge ends at the limit ({limit_ratio:g}× the request). Yellow "
+        f"above the request, red at {_near_limit(config):.0%} of the limit ({names.ALERT_MEMORY_NEAR_LIMIT}).",
+        Unit.RATIO,
+        Query(selector(names.REQUEST_UTILISATION, s.ns, eq("workload", workload.name)), workload.name),
+        thresholds(Color.GREEN, *steps),
+        min_value=0,
+        max_value=limit_ratio,
+        width=width,
+    )
+
+
+def request_utilisation_timeseries(s: Selectors) -> timeseries.Panel:
+    return timeseries_panel(
+        "Working set ÷ request by workload",
+        f"`{names.REQUEST_UTILISATION}`: above 100 % a workload uses more than it reserves on its node.",
+        Unit.RATIO,
+        [Query(selector(names.REQUEST_UTILISATION, s.ns), "{{workload}}")],
+        width=24,
+        threshold_config=thresholds(Color.GREEN, (1, Color.YELLOW)),
+        threshold_lines=True,
+        min_value=0,
+    )
+
+
+def efficiency(config: StackConfig, plan: Plan, s: Selectors) -> Section:
+    workloads = _workloads(plan)
+    width = tile_width(len(workloads))
+    return Section(
+        "Efficiency",
+        [*(request_utilisation_gauge(config, s, w, width) for w in workloads), request_utilisation_timeseries(s)],
+    )
+
+
+# --- Usage against requests and limits ---
+def workload_usage_timeseries(s: Selectors, workload: WorkloadPlan, width: int) -> timeseries.Panel:
+    """Working set, its daily peak, request and limit of one workload, each summed over the workload's pods."""
+    match = (s.ns, eq("workload", workload.name))
+    return timeseries_panel(
+        f"{workload.name}: usage vs request and limit",
+        f"Σ over the {workload.name} pods (plan: {workload.replicas} × {workload.memory_request} request, "
+        f"{workload.replicas} × {workload.memory_limit} limit): working set (`{names.WORKLOAD_WORKING_SET}`), "
+        f"its 1-day maximum (`{names.WORKING_SET_MAX_1D}`), requests and limits from kube-state-metrics.",
+        Unit.BYTES,
+        [
+            Query(selector(names.WORKLOAD_WORKING_SET, *match), "working set"),
+            Query(selector(names.WORKING_SET_MAX_1D, *match), "working set, 1d max"),
+            Query(selector(names.WORKLOAD_REQUESTS, *match), "request"),
+            Query(selector(names.WORKLOAD_LIMITS, *match), "limit"),
+        ],
+        width=width,
+        min_value=0,
+    )
+
+
+def daily_working_set_timeseries(s: Selectors) -> timeseries.Panel:
+    return timeseries_panel(
+        "Working set, 1-day average by workload",
+        f"`{names.WORKING_SET_AVG_1D}`: the typical load a request should cover.",
+        Unit.BYTES,
+        [Query(selector(names.WORKING_SET_AVG_1D, s.ns), "{{workload}}")],
+        width=24,
+        min_value=0,
+    )
+
+
+def usage(plan: Plan, s: Selectors) -> Section:
+    workloads = _workloads(plan)
+    width = tile_width(len(workloads), minimum=8, maximum=12)
+    return Section(
+        "Usage vs requests and limits",
+        [*(workload_usage_timeseries(s, w, width) for w in workloads), daily_working_set_timeseries(s)],
+    )
+
+
+# --- Node.js heap ---
+def _nodejs(plan: Plan) -> list[WorkloadPlan]:
+    return [w for w in _workloads(plan) if w.runtime.kind == "nodejs" and w.runtime.memory_mib]
+
+
+def heap_ceiling_timeseries(config: StackConfig, plan: Plan, s: Selectors) -> timeseries.Panel:
+    """Heap in use per pod ÷ the plan's --max-old-space-size of its workload (pods matched by name, as the rules)."""
+    threshold = config.monitoring.alerts.heap_near_limit.threshold
+    queries = []
+    ceilings = []
+    for w in _nodejs(plan):
+        ceiling = w.runtime.memory_mib * MIB
+        used = dedup(s.app(names.NODEJS_HEAP_USED, s.workload_pod_matcher(w.name)), POD)
+        queries.append(Query(f"{used} / {ceiling}", f"{{{{pod}}}} ({w.name})"))
+        ceilings.append(f"{w.name} {w.runtime.memory_mib} MiB")
+    return timeseries_panel(
+        "Heap used ÷ heap ceiling",
+        f"`{names.NODEJS_HEAP_USED}` ÷ the plan's --max-old-space-size ({', '.join(ceilings)}). Past "
+        f"{threshold:.0%} ({names.ALERT_HEAP_NEAR_LIMIT}) V8 spends its time in GC and then aborts.",
+        Unit.RATIO,
+        queries,
+        threshold_config=thresholds(Color.GREEN, (threshold, Color.RED)),
+        threshold_lines=True,
+        min_value=0,
+    )
+
+
+def heap_total_timeseries(config: StackConfig, s: Selectors) -> timeseries.Panel:
+    threshold = config.monitoring.alerts.heap_near_limit.threshold
+    used = dedup(s.app(names.NODEJS_HEAP_USED, s.workload_pods), POD)
+    total = dedup(s.app(names.NODEJS_HEAP_TOTAL, s.workload_pods), POD)
+    return timeseries_panel(
+        "Heap used ÷ heap allocated",
+        f"`{names.NODEJS_HEAP_USED}` ÷ `{names.NODEJS_HEAP_TOTAL}` per pod: how full the heap V8 has allocated is.",
+        Unit.RATIO,
+        [Query(f"{used} / {total}", "{{pod}}")],
+        threshold_config=thresholds(Color.GREEN, (threshold, Color.RED)),
+        threshold_lines=True,
+        min_value=0,
+    )
+
+
+def heap(config: StackConfig, plan: Plan, s: Selectors) -> Section:
+    panels: list[timeseries.Panel] = []
+    if _nodejs(plan):
+        panels.append(heap_ceiling_timeseries(config, plan, s))
+    panels.append(heap_total_timeseries(config, s))
+    return Section("Node.js heap", panels)
+
+
+# --- Pressure and OOM kills ---
+def memory_pressure_timeseries(config: StackConfig, s: Selectors) -> timeseries.Panel:
+    threshold = _near_limit(config)
+    return timeseries_panel(
+        "Memory pressure: working set above the alert threshold of the limit",
+        f"`{names.LIMIT_UTILISATION}` of the workloads above {threshold:.0%} of their limit, the "
+        f"{names.ALERT_MEMORY_NEAR_LIMIT} threshold (config monitoring.alerts.memory_near_limit). Empty is good.",
+        Unit.RATIO,
+        [Query(_over_near_limit(config, s), "{{workload}}")],
+        threshold_config=thresholds(Color.GREEN, (threshold, Color.RED)),
+        threshold_lines=True,
+        min_value=0,
+    )
+
+
+def oom_kills_timeseries(s: Selectors) -> timeseries.Panel:
+    return timeseries_panel(
+        "OOM kills",
+        f"Restarts (`{names.RESTARTS}`) of containers whose last termination was OOMKilled "
+        f"(`{names.LAST_TERMINATED}`), per interval ({names.ALERT_OOM_KILLED}).",
+        Unit.COUNT,
+        [Query(_oom_kills(s), "{{pod}} / {{container}}")],
+        threshold_config=thresholds(Color.RED),
+        bars=True,
+        min_value=0,
+    )
+
+
+def pressure(config: StackConfig, s: Selectors) -> Section:
+    return Section("Memory pressure and OOM kills", [memory_pressure_timeseries(config, s), oom_kills_timeseries(s)])
+
+
+def build(config: StackConfig, plan: Plan) -> dashboard.Dashboard:
+    s = dashboard_selectors(config, plan)
+    return build_dashboard(
+        UID,
+        TITLE,
+        "Memory of the HyperStudy workloads against the sizing plan: usage vs requests and limits, efficiency, "
+        f"Node.js heap, pressure and OOM kills (plan {plan.stack}, profile {plan.profile}).",
+        ["memory"],
+        "now-6h",
+        config,
+        [
+            overview(config, plan, s),
+            efficiency(config, plan, s),
+            usage(plan, s),
+            heap(config, plan, s),
+            pressure(config, s),
+        ],
+    )
+
+
+__all__ = ["TITLE", "UID", "build"]

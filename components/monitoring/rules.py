@@ -1,0 +1,414 @@
+"""Prometheus recording rules and alerts of a stack, built from its config and sizing plan.
+
+`rule_groups(config, plan)` is the `spec.groups` of a PrometheusRule (and of GKE Managed Prometheus `Rules`);
+`rules_file(config, plan)` the same as a plain rules file for `promtool`. Every coefficient, size, price and
+threshold comes from the config or the plan; every metric and rule name from `names`; every matcher from
+`selectors`. Plain data: no pulumi import.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import yaml
+
+from components.monitoring import names
+from components.monitoring.selectors import BYTES_PER_MIB, Selectors, build_selectors, eq, regex, selector
+from sizing.config import ROLES, Alert, StackConfig
+from sizing.errors import ConfigError
+from sizing.plan import Plan
+
+RECORDING_GROUP = "hyperstudy-recording"
+DAILY_GROUP = "hyperstudy-daily"
+ALERTS_GROUP = "hyperstudy-alerts"
+RECORDING_INTERVAL = "30s"
+ALERTS_INTERVAL = "30s"
+DAILY_INTERVAL = "5m"
+OOM_WINDOW = "10m"
+DAILY_WINDOW = "1d"
+
+POD = ("namespace", "pod")
+CONTAINER = ("namespace", "pod", "container")
+WORKLOAD = ("namespace", "workload")
+
+
+def _num(value: float) -> str:
+    """A number as PromQL reads it back exactly: `3`, `58.91`, `0.9`."""
+    if float(value).is_integer():
+        return str(int(value))
+    return repr(float(value))
+
+
+def _percent(ratio: float) -> str:
+    return f"{ratio * 100:g}%"
+
+
+def _by(labels: tuple[str, ...]) -> str:
+    return ", ".join(labels)
+
+
+def _dedup(series: str, labels: tuple[str, ...] = CONTAINER) -> str:
+    """One value per container: duplicate series (restarts, two kube-state-metrics replicas, `image`) collapse."""
+    return f"max by ({_by(labels)}) ({series})"
+
+
+def _per_pod(series: str) -> str:
+    """Summed over a pod's real containers, each deduplicated first."""
+    return f"sum by ({_by(POD)}) ({_dedup(series)})"
+
+
+def _indent(text: str, spaces: int = 2) -> str:
+    return "\n".join(" " * spaces + line if line else line for line in text.splitlines())
+
+
+def runbook_anchor(alert: str) -> str:
+    """The README heading anchor of an alert's runbook: GitHub turns `### HyperStudyX` into `#hyperstudyx`."""
+    return alert.lower()
+
+
+def runbook_url(config: StackConfig, alert: str) -> str:
+    return f"{config.monitoring.runbook_url}#{runbook_anchor(alert)}"
+
+
+def _record(name: str, expr: str, labels: dict[str, str] | None = None) -> dict[str, Any]:
+    rule: dict[str, Any] = {"record": name, "expr": expr}
+    if labels:
+        rule["labels"] = labels
+    return rule
+
+
+def _alert(
+    config: StackConfig, name: str, settings: Alert, expr: str, summary: str, description: str
+) -> dict[str, Any]:
+    return {
+        "alert": name,
+        "expr": expr,
+        "for": settings.for_,
+        "labels": {"severity": settings.severity},
+        "annotations": {
+            "summary": summary,
+            "description": description,
+            "runbook_url": runbook_url(config, name),
+        },
+    }
+
+
+# --- Backend: the capacity formula against the pods that serve experiments. ---
+
+
+def _backend_series(s: Selectors) -> dict[str, str]:
+    users = s.app(names.CONNECTED_USERS, s.backend_pods)
+    return {
+        "working_set": _per_pod(s.cadvisor(names.WORKING_SET, s.backend_pods)),
+        "limit": _per_pod(s.ksm(names.LIMITS, s.backend_pods, eq("resource", "memory"))),
+        # A backend pod is known once it is scraped: a prom-client gauge with labels exports no sample until
+        # set, so the default process metric anchors pods that have no users yet.
+        "anchor": (
+            f"group by ({_by(POD)}) ({users})\nor group by ({_by(POD)}) ({s.app(names.PROCESS_RSS, s.backend_pods)})"
+        ),
+    }
+
+
+def predicted_expr(config: StackConfig, s: Selectors) -> str:
+    """(base + Σ per_role_mib × users{role}) × MiB per backend pod; a role without series counts 0."""
+    formula = config.capacity.formula
+    series = _backend_series(s)
+    lines = [_num(formula.base_mib)]
+    for i, role in enumerate(ROLES):
+        users = s.app(names.CONNECTED_USERS, s.backend_pods, eq("role", role))
+        term = (
+            f"{_num(getattr(formula.per_role_mib, role))} * (\n"
+            f"  sum by ({_by(POD)}) ({users})\n"
+            f"  or on ({_by(POD)}) 0 * (\n{_indent(series['anchor'], 4)}\n  )\n)"
+        )
+        joiner = "+" if i == 0 else f"+ on ({_by(POD)})"
+        lines.append(f"{joiner} {term}")
+    body = _indent("\n".join(lines))
+    return f"(\n{body}\n) * {BYTES_PER_MIB}"
+
+
+def shape_bytes(config: StackConfig) -> dict[str, int]:
+    """Memory one more experiment of each shape costs (no base), bytes; shapes whose users need none are left out."""
+    formula = config.capacity.formula
+    sizes = {name: formula.users_mib(mix) * BYTES_PER_MIB for name, mix in sorted(config.capacity.shapes.items())}
+    return {name: size for name, size in sizes.items() if size > 0}
+
+
+def slots_expr(s: Selectors, size: int) -> str:
+    """Σ over backend pods of max(0, floor((limit − working set) / shape bytes)): `python -m sizing slots`."""
+    series = _backend_series(s)
+    return (
+        "sum by (namespace) (\n"
+        "  clamp_min(\n"
+        "    floor(\n"
+        "      (\n"
+        f"{_indent(series['limit'], 8)}\n"
+        f"        - on ({_by(POD)})\n"
+        f"{_indent(series['working_set'], 8)}\n"
+        "      )\n"
+        f"      / {size}\n"
+        "    ),\n"
+        "    0\n"
+        "  )\n"
+        ")"
+    )
+
+
+def _backend_rules(config: StackConfig, s: Selectors) -> list[dict[str, Any]]:
+    series = _backend_series(s)
+    formula = config.capacity.formula
+    rules = [_record(names.PREDICTED, predicted_expr(config, s))]
+    rules += [_record(names.SLOTS, slots_expr(s, size), {"shape": name}) for name, size in shape_bytes(config).items()]
+    rules.append(
+        _record(
+            names.PREDICTION_ACCURACY,
+            f"{series['working_set']}\n/ on ({_by(POD)})\n({selector(names.PREDICTED, s.ns)} > 0)",
+        )
+    )
+    by_role = [
+        f"sum by (namespace, role) ({s.app(names.CONNECTED_USERS, s.backend_pods, eq('role', role))})"
+        f" * {_num(getattr(formula.per_role_mib, role))} * {BYTES_PER_MIB}"
+        for role in ROLES
+    ]
+    rules.append(_record(names.MEMORY_BY_ROLE, "\nor\n".join(by_role)))
+    return rules
+
+
+# --- Workloads: working set, requests and limits per workload. ---
+
+
+def _workload_sum(series: str, s: Selectors) -> str:
+    return f"sum by ({_by(WORKLOAD)}) (\n  {s.with_workload(_dedup(series))}\n)"
+
+
+def _workload_rules(s: Selectors) -> list[dict[str, Any]]:
+    memory = eq("resource", "memory")
+    ws, req, lim = (
+        selector(n, s.ns) for n in (names.WORKLOAD_WORKING_SET, names.WORKLOAD_REQUESTS, names.WORKLOAD_LIMITS)
+    )
+    on = f"/ on ({_by(WORKLOAD)})"
+    return [
+        _record(names.WORKLOAD_WORKING_SET, _workload_sum(s.cadvisor(names.WORKING_SET, s.workload_pods), s)),
+        _record(names.WORKLOAD_REQUESTS, _workload_sum(s.ksm(names.REQUESTS, s.workload_pods, memory), s)),
+        _record(names.WORKLOAD_LIMITS, _workload_sum(s.ksm(names.LIMITS, s.workload_pods, memory), s)),
+        _record(names.REQUEST_UTILISATION, f"{ws}\n{on}\n({req} > 0)"),
+        _record(names.LIMIT_UTILISATION, f"{ws}\n{on}\n({lim} > 0)"),
+        _record(
+            names.EFFICIENCY,
+            f"sum by (namespace) ({ws})\n/ on (namespace)\n(sum by (namespace) ({req}) > 0)",
+        ),
+    ]
+
+
+# --- Cost: nodes priced from the plan. ---
+
+
+def _cost_rules(s: Selectors, plan: Plan) -> list[dict[str, Any]]:
+    node_info = s.ksm(names.NODE_INFO, namespaced=False)
+    rules = [
+        _record(names.NODES, f"count(count by (node) ({node_info}))"),
+        _record(names.COST, f"{names.NODES} * {_num(plan.cost.node_usd_month)}"),
+    ]
+    if s.has_backend:
+        attributed = selector(names.MEMORY_BY_ROLE, s.ns)
+        rules.append(
+            _record(
+                names.COST_BY_ROLE,
+                f"sum by (role) ({attributed})\n/ on () group_left ()\n(sum({attributed}) > 0)\n"
+                f"* on () group_left ()\n{names.COST}",
+            )
+        )
+    baseline = plan.cost.baseline_monthly_usd
+    rules.append(_record(names.SAVINGS, f"{_num(baseline)} - {names.COST}"))
+    if baseline > 0:
+        rules.append(_record(names.SAVINGS_RATIO, f"{names.SAVINGS} / {_num(baseline)}"))
+    return rules
+
+
+def _daily_rules(s: Selectors) -> list[dict[str, Any]]:
+    ws = selector(names.WORKLOAD_WORKING_SET, s.ns)
+    return [
+        _record(names.COST_MAX_1D, f"max_over_time({names.COST}[{DAILY_WINDOW}])"),
+        _record(names.COST_AVG_1D, f"avg_over_time({names.COST}[{DAILY_WINDOW}])"),
+        _record(names.WORKING_SET_MAX_1D, f"max_over_time({ws}[{DAILY_WINDOW}])"),
+        _record(names.WORKING_SET_AVG_1D, f"avg_over_time({ws}[{DAILY_WINDOW}])"),
+    ]
+
+
+# --- Alerts. ---
+
+
+def memory_overcommit_expr(s: Selectors, threshold: float) -> str:
+    """kubernetes-mixin's KubeMemoryOvercommit: the cluster's requests do not fit after losing its largest node."""
+    ksm = s.ksm
+    memory = eq("resource", "memory")
+    holding = ksm(names.POD_STATUS_PHASE, regex("phase", "Pending|Running"), namespaced=False)
+    requests = (
+        "sum(\n"
+        f"  {_dedup(ksm(names.REQUESTS, memory, namespaced=False))}\n"
+        f"  * on ({_by(POD)}) group_left ()\n"
+        f"  max by ({_by(POD)}) ({holding} == 1)\n"
+        ")"
+    )
+    allocatable = ksm(names.NODE_ALLOCATABLE, memory, namespaced=False)
+    survivors = f"(sum(max by (node) ({allocatable})) - on () max({allocatable}))"
+    return f"(\n{_indent(requests)}\n  - on () {survivors}\n) > {_num(threshold)}\nand on ()\n{survivors} > 0"
+
+
+def heap_expr(s: Selectors, plan: Plan, threshold: float) -> str | None:
+    """Each Node.js workload's heap in use against its own --max-old-space-size from the plan."""
+    parts = []
+    for name in sorted(plan.workloads):
+        runtime = plan.workloads[name].runtime
+        if runtime.kind != "nodejs" or not runtime.memory_mib:
+            continue
+        heap = _dedup(s.app(names.NODEJS_HEAP_USED, s.workload_pod_matcher(name)), POD)
+        parts.append(f"{heap}\n/ ({runtime.memory_mib} * {BYTES_PER_MIB})\n> {_num(threshold)}")
+    return "\nor\n".join(parts) or None
+
+
+def _alerts(config: StackConfig, plan: Plan, s: Selectors) -> list[dict[str, Any]]:
+    a = config.monitoring.alerts
+    memory = eq("resource", "memory")
+    rules = []
+    t = a.memory_near_limit.threshold
+    rules.append(
+        _alert(
+            config,
+            names.ALERT_MEMORY_NEAR_LIMIT,
+            a.memory_near_limit,
+            f"{_dedup(s.cadvisor(names.WORKING_SET))}\n/ on ({_by(CONTAINER)})\n"
+            f"({_dedup(s.ksm(names.LIMITS, memory))} > 0)\n> {_num(t)}",
+            "Container {{ $labels.container }} of {{ $labels.pod }} is near its memory limit",
+            "Container {{ $labels.container }} of pod {{ $labels.namespace }}/{{ $labels.pod }} uses "
+            "{{ $value | humanizePercentage }} of its memory limit (alert above " + _percent(t) + "); "
+            "at the limit the kernel OOM-kills it.",
+        )
+    )
+    t = a.oom_killed.threshold
+    restarts = f"increase({s.ksm(names.RESTARTS)}[{OOM_WINDOW}])"
+    reason = f"min_over_time({s.ksm(names.LAST_TERMINATED, eq('reason', 'OOMKilled'))}[{OOM_WINDOW}])"
+    rules.append(
+        _alert(
+            config,
+            names.ALERT_OOM_KILLED,
+            a.oom_killed,
+            f"{_dedup(restarts)} > {_num(t)}\nand on ({_by(CONTAINER)})\n{_dedup(reason)} == 1",
+            "Container {{ $labels.container }} of {{ $labels.pod }} was OOM-killed",
+            "Container {{ $labels.container }} of pod {{ $labels.namespace }}/{{ $labels.pod }} restarted in the "
+            f"last {OOM_WINDOW} and its last termination was OOMKilled: it reached its memory limit.",
+        )
+    )
+    if s.has_backend:
+        t = a.prediction_drift.threshold
+        rules.append(
+            _alert(
+                config,
+                names.ALERT_PREDICTION_DRIFT,
+                a.prediction_drift,
+                f"abs({selector(names.PREDICTION_ACCURACY, s.ns)} - 1) > {_num(t)}",
+                "Backend pod {{ $labels.pod }} memory differs from the capacity formula",
+                "Backend pod {{ $labels.namespace }}/{{ $labels.pod }} uses memory "
+                "{{ $value | humanizePercentage }} away from the capacity formula's prediction (alert above "
+                + _percent(t)
+                + "): the formula's coefficients may no longer match the backend.",
+            )
+        )
+        t = a.capacity_low.threshold
+        shape = config.monitoring.capacity_shape
+        rules.append(
+            _alert(
+                config,
+                names.ALERT_CAPACITY_LOW,
+                a.capacity_low,
+                f"{selector(names.SLOTS, s.ns, eq('shape', shape))} < {_num(t)}",
+                f"Few {shape} experiments still fit on the backend pods",
+                "The backend pods of {{ $labels.namespace }} can admit {{ $value | humanize }} more "
+                + f"{shape} experiments (alert below {_num(t)}).",
+            )
+        )
+    t = a.memory_overcommit.threshold
+    rules.append(
+        _alert(
+            config,
+            names.ALERT_MEMORY_OVERCOMMIT,
+            a.memory_overcommit,
+            memory_overcommit_expr(s, t),
+            "Memory requests would not fit after losing a node",
+            "The cluster's memory requests exceed by {{ $value | humanize1024 }}B what its nodes hold without "
+            "the largest one: a node failure or drain would leave pods Pending.",
+        )
+    )
+    t = a.node_pool_at_max.threshold
+    at = plan.nodes.max - t
+    rules.append(
+        _alert(
+            config,
+            names.ALERT_NODE_POOL_AT_MAX,
+            a.node_pool_at_max,
+            f"{names.NODES} >= {_num(at)}",
+            "The node pool is at its autoscaling maximum",
+            "The cluster runs {{ $value | humanize }} nodes; the node pool's autoscaling maximum is "
+            + f"{plan.nodes.max}: one more pod that does not fit stays Pending.",
+        )
+    )
+    t = a.heap_near_limit.threshold
+    heap = heap_expr(s, plan, t)
+    if heap is not None:
+        rules.append(
+            _alert(
+                config,
+                names.ALERT_HEAP_NEAR_LIMIT,
+                a.heap_near_limit,
+                heap,
+                "Node.js heap of {{ $labels.pod }} is near its --max-old-space-size",
+                "Pod {{ $labels.namespace }}/{{ $labels.pod }} uses {{ $value | humanizePercentage }} of its V8 "
+                "heap ceiling (alert above " + _percent(t) + "); at the ceiling Node.js aborts with "
+                "'heap out of memory'.",
+            )
+        )
+    return rules
+
+
+def rule_groups(config: StackConfig, plan: Plan) -> list[dict[str, Any]]:
+    """The rule groups of the stack: `spec.groups` of a PrometheusRule, or `groups` of a rules file."""
+    s = build_selectors(config, plan)
+    if s.has_backend and config.monitoring.capacity_shape not in shape_bytes(config):
+        raise ConfigError(
+            "monitoring.capacity_shape",
+            f"experiment shape {config.monitoring.capacity_shape!r} has no users that need memory: no slots to count",
+        )
+    recording = [*(_backend_rules(config, s) if s.has_backend else []), *_workload_rules(s), *_cost_rules(s, plan)]
+    return [
+        {"name": RECORDING_GROUP, "interval": RECORDING_INTERVAL, "rules": recording},
+        {"name": DAILY_GROUP, "interval": DAILY_INTERVAL, "rules": _daily_rules(s)},
+        {"name": ALERTS_GROUP, "interval": ALERTS_INTERVAL, "rules": _alerts(config, plan, s)},
+    ]
+
+
+def recorded_names(groups: list[dict[str, Any]]) -> set[str]:
+    """Every series name the groups record."""
+    return {rule["record"] for group in groups for rule in group["rules"] if "record" in rule}
+
+
+class _Dumper(yaml.SafeDumper):
+    """Multi-line expressions as literal blocks, so the rendered file reads like hand-written rules."""
+
+
+def _str(dumper: yaml.SafeDumper, data: str) -> yaml.ScalarNode:
+    return dumper.represent_scalar("tag:yaml.org,2002:str", data, style="|" if "\n" in data else None)
+
+
+_Dumper.add_representer(str, _str)
+
+
+def rules_file(config: StackConfig, plan: Plan) -> str:
+    """The groups as a Prometheus rules file (YAML, keys sorted): what `promtool check rules` reads."""
+    return yaml.dump(
+        {"groups": rule_groups(config, plan)},
+        Dumper=_Dumper,
+        sort_keys=True,
+        default_flow_style=False,
+        allow_unicode=True,
+        width=120,
+    )

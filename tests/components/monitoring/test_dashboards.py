@@ -1,0 +1,303 @@
+"""The Grafana dashboards: stable uids and titles, deterministic JSON, the datasource variable everywhere, queries that
+parse and read only contract metrics or recorded rules, windows from `$__rate_interval`, a grid without overlaps,
+units on every panel, and the plan's and config's numbers flowing into the JSON."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from datetime import timedelta
+from itertools import combinations
+from typing import Any
+
+import promql_parser
+import pytest
+
+from components.monitoring import names
+from components.monitoring.dashboards import UIDS, dashboard_json, dashboards
+from components.monitoring.rules import recorded_names, rule_groups
+from sizing.config import Alert, UserMix
+from sizing.plan import build_plan
+
+MIB = 1024 * 1024
+EXPECTED = {
+    "hyperstudy-memory": "HyperStudy / Memory Monitoring",
+    "hyperstudy-capacity": "HyperStudy / Capacity Planning",
+    "hyperstudy-cost": "HyperStudy / Cost Analysis",
+}
+DATASOURCE = {"type": "prometheus", "uid": "${datasource}"}
+VALUE_PANELS = {"timeseries", "stat", "gauge"}
+UNITS = {"bytes", "percentunit", "currencyUSD", "short"}
+# Recording rules follow level:metric:operations, the only names in names.py with two colons.
+RULES = {v for k, v in vars(names).items() if k.isupper() and isinstance(v, str) and v.count(":") == 2}
+READABLE = set(names.CONTRACT) | RULES
+# A window nobody types by hand: a rate()/increase() whose range parses to it came from $__rate_interval.
+RATE_SENTINEL, RATE_SENTINEL_DELTA = "17m17s", timedelta(minutes=17, seconds=17)
+
+
+# --- helpers ---
+def panels(model: dict[str, Any]) -> Iterator[dict[str, Any]]:
+    """Every panel, rows' nested panels included."""
+    for panel in model["panels"]:
+        yield panel
+        yield from panel.get("panels", [])
+
+
+def value_panels(model: dict[str, Any]) -> list[dict[str, Any]]:
+    return [p for p in panels(model) if p["type"] != "row"]
+
+
+def exprs(model: dict[str, Any]) -> list[str]:
+    return [t["expr"] for p in value_panels(model) for t in p.get("targets", [])]
+
+
+def panel(model: dict[str, Any], title: str) -> dict[str, Any]:
+    found = [p for p in panels(model) if p.get("title") == title]
+    assert len(found) == 1, f"{len(found)} panels titled {title!r}"
+    return found[0]
+
+
+def steps(p: dict[str, Any]) -> list[float]:
+    return [s["value"] for s in p["fieldConfig"]["defaults"]["thresholds"]["steps"] if s["value"] is not None]
+
+
+def substitute(expr: str, rate_interval: str = "5m") -> str:
+    """Grafana's variables replaced by literals so a PromQL parser can read the query."""
+    expr = expr.replace("$__rate_interval", rate_interval).replace("$__interval", "1m").replace("$__range", "1h")
+    return re.sub(r"\$\{?\w+\}?", "hyperstudy", expr)
+
+
+def nodes(expr: str, rate_interval: str = "5m") -> list[Any]:
+    found: list[Any] = []
+    promql_parser.walk(promql_parser.parse(substitute(expr, rate_interval)), found.append)
+    return found
+
+
+@pytest.fixture(scope="module")
+def models(prod_config, prod_plan) -> dict[str, dict[str, Any]]:
+    return dashboards(prod_config, prod_plan)
+
+
+@pytest.fixture(scope="module")
+def all_exprs(models) -> list[str]:
+    return [e for m in models.values() for e in exprs(m)]
+
+
+# --- identity and determinism ---
+def test_three_dashboards_with_stable_uids_and_prefixed_titles(models):
+    assert tuple(models) == UIDS == tuple(EXPECTED)
+    for uid, model in models.items():
+        assert model["uid"] == uid
+        assert model["title"] == EXPECTED[uid]
+        assert "hyperstudy" in model["tags"]
+        assert model["refresh"] and model["time"]["from"].startswith("now-") and model["time"]["to"] == "now"
+
+
+def test_json_text_is_deterministic(prod_config, prod_plan):
+    first = {uid: dashboard_json(m) for uid, m in dashboards(prod_config, prod_plan).items()}
+    again = {uid: dashboard_json(m) for uid, m in dashboards(prod_config.model_copy(), prod_plan.model_copy()).items()}
+    assert first == again
+    assert all(text.endswith("}\n") and '\n  "panels": [' in text for text in first.values())
+
+
+# --- variables and datasources ---
+def test_datasource_and_namespace_variables(models, prod_config):
+    for model in models.values():
+        variables = {v["name"]: v for v in model["templating"]["list"]}
+        assert variables["datasource"]["type"] == "datasource"
+        assert variables["datasource"]["query"] == "prometheus"
+        assert variables["namespace"]["current"]["value"] == prod_config.kubernetes.namespace
+
+
+def test_every_panel_and_query_uses_the_datasource_variable(models):
+    for model in models.values():
+        for p in value_panels(model):
+            assert p["datasource"] == DATASOURCE, p["title"]
+            assert p["targets"], f"{p['title']} has no query"
+            for target in p["targets"]:
+                assert target["datasource"] == DATASOURCE, p["title"]
+
+
+def test_panel_ids_titles_and_query_ref_ids_are_unique(models):
+    for model in models.values():
+        ids = [p["id"] for p in panels(model)]
+        assert len(ids) == len(set(ids)) and 0 not in ids
+        titles = [p["title"] for p in panels(model)]
+        assert len(titles) == len(set(titles)), sorted(t for t in titles if titles.count(t) > 1)
+        for p in value_panels(model):
+            refs = [t["refId"] for t in p["targets"]]
+            assert all(refs) and len(refs) == len(set(refs)), p["title"]
+
+
+def test_namespaced_queries_read_the_namespace_variable(all_exprs):
+    namespaced = [e for e in all_exprs if "namespace=" in e]
+    assert namespaced
+    assert all('namespace="$namespace"' in e for e in namespaced)
+    assert not any('namespace="hyperstudy"' in e for e in all_exprs), "namespace hard-coded instead of $namespace"
+
+
+# --- PromQL ---
+def test_every_query_parses(all_exprs):
+    for expr in all_exprs:
+        try:
+            promql_parser.parse(substitute(expr))
+        except Exception as err:  # the parser raises a bare Exception subclass
+            pytest.fail(f"{expr!r} does not parse: {err}")
+
+
+def test_queries_read_only_contract_metrics_and_recording_rules(all_exprs):
+    read = set()
+    for expr in all_exprs:
+        for node in nodes(expr):
+            if isinstance(node, promql_parser.VectorSelector):
+                assert node.name, f"selector without a metric name in {expr!r}"
+                read.add(node.name)
+    assert read <= READABLE, f"not in names.CONTRACT nor a recording rule: {sorted(read - READABLE)}"
+    # The dashboards show what the rules record: most of the rule names are read somewhere.
+    assert {names.SLOTS, names.PREDICTED, names.COST, names.SAVINGS, names.EFFICIENCY} <= read
+
+
+def test_every_rule_a_dashboard_reads_is_recorded(all_exprs, prod_config, prod_plan):
+    read = {n.name for e in all_exprs for n in nodes(e) if isinstance(n, promql_parser.VectorSelector)}
+    missing = (read & RULES) - recorded_names(rule_groups(prod_config, prod_plan))
+    assert not missing, f"dashboards read rules nobody records: {sorted(missing)}"
+
+
+def test_rate_and_increase_use_the_rate_interval(all_exprs):
+    windowed = 0
+    for expr in all_exprs:
+        for node in nodes(expr, rate_interval=RATE_SENTINEL):
+            if isinstance(node, promql_parser.Call) and node.func.name in {"rate", "increase", "irate", "delta"}:
+                (matrix,) = [a for a in node.args if isinstance(a, promql_parser.MatrixSelector)]
+                assert matrix.range == RATE_SENTINEL_DELTA, f"{expr!r}: window is not $__rate_interval"
+                windowed += 1
+            if isinstance(node, promql_parser.MatrixSelector | promql_parser.SubqueryExpr):
+                assert node.range == RATE_SENTINEL_DELTA, f"{expr!r}: a range that is not $__rate_interval"
+    assert windowed, "the OOM-kill query uses increase(): it should have been checked"
+
+
+def test_oom_query_joins_restarts_with_last_terminated_reason(models):
+    (expr,) = exprs({"panels": [panel(models["hyperstudy-memory"], "OOM kills")]})
+    assert f"increase({names.RESTARTS}" in expr and names.LAST_TERMINATED in expr and 'reason="OOMKilled"' in expr
+
+
+# --- layout and units ---
+def test_panels_do_not_overlap_and_stay_on_the_grid(models):
+    for uid, model in models.items():
+        boxes = [(p["title"], p["gridPos"]) for p in panels(model)]
+        for title, g in boxes:
+            assert g["w"] > 0 and g["h"] > 0 and g["x"] >= 0 and g["y"] >= 0 and g["x"] + g["w"] <= 24, (uid, title)
+        for (t1, a), (t2, b) in combinations(boxes, 2):
+            apart = (
+                a["x"] + a["w"] <= b["x"]
+                or b["x"] + b["w"] <= a["x"]
+                or a["y"] + a["h"] <= b["y"]
+                or b["y"] + b["h"] <= a["y"]
+            )
+            assert apart, f"{uid}: {t1!r} overlaps {t2!r}"
+
+
+def test_every_value_panel_has_a_unit(models):
+    for model in models.values():
+        for p in value_panels(model):
+            assert p["type"] in VALUE_PANELS, p["title"]
+            assert p["fieldConfig"]["defaults"].get("unit") in UNITS, p["title"]
+
+
+def test_money_is_in_dollars_and_memory_in_bytes(models):
+    cost = models["hyperstudy-cost"]
+    assert panel(cost, "Monthly cost now")["fieldConfig"]["defaults"]["unit"] == "currencyUSD"
+    assert panel(cost, "Savings vs baseline now")["fieldConfig"]["defaults"]["unit"] == "currencyUSD"
+    assert panel(cost, "Savings ratio now")["fieldConfig"]["defaults"]["unit"] == "percentunit"
+    memory = models["hyperstudy-memory"]
+    assert panel(memory, "backend: usage vs request and limit")["fieldConfig"]["defaults"]["unit"] == "bytes"
+    assert panel(memory, "Memory efficiency")["fieldConfig"]["defaults"]["unit"] == "percentunit"
+
+
+# --- content from the plan and the config ---
+def test_a_slots_stat_per_configured_shape(models, prod_config, prod_plan):
+    capacity = models["hyperstudy-capacity"]
+    for shape in prod_config.capacity.shapes:
+        assert f'shape="{shape}"' in panel(capacity, f"Slots: {shape}")["targets"][0]["expr"]
+    # A new shape gets its stat; a shape whose users need no memory has no slots series (the rules skip it).
+    shapes = {**prod_config.capacity.shapes, "huge": UserMix(participant_video=40, experimenter=4), "idle": UserMix()}
+    bigger = prod_config.model_copy(update={"capacity": prod_config.capacity.model_copy(update={"shapes": shapes})})
+    titles = {p["title"] for p in panels(dashboards(bigger, prod_plan)["hyperstudy-capacity"])}
+    assert "Slots: huge" in titles and "Slots: idle" not in titles
+
+
+def test_a_usage_panel_and_a_request_gauge_per_workload(models, prod_plan):
+    memory = models["hyperstudy-memory"]
+    for name, workload in prod_plan.workloads.items():
+        queries = [t["expr"] for t in panel(memory, f"{name}: usage vs request and limit")["targets"]]
+        assert {names.WORKLOAD_WORKING_SET, names.WORKLOAD_REQUESTS, names.WORKLOAD_LIMITS} <= {
+            q.split("{")[0] for q in queries
+        }
+        gauge = panel(memory, f"{name}: working set ÷ request")
+        assert gauge["fieldConfig"]["defaults"]["max"] == pytest.approx(
+            workload.memory_limit_mib / workload.memory_request_mib
+        )
+
+
+def test_heap_ceiling_comes_from_the_plan(prod_config, prod_plan):
+    def backend_divisor(config, plan) -> int:
+        heap = panel(dashboards(config, plan)["hyperstudy-memory"], "Heap used ÷ heap ceiling")
+        (expr,) = [t["expr"] for t in heap["targets"] if "(backend)" in t["expr"]]
+        return int(expr.rsplit("/", 1)[1])
+
+    baseline_config = prod_config.with_profile("baseline")
+    baseline_plan = build_plan(baseline_config, "prod")
+    optimized = backend_divisor(prod_config, prod_plan)
+    assert optimized == prod_plan.workloads["backend"].runtime.memory_mib * MIB
+    rolled_back = backend_divisor(baseline_config, baseline_plan)
+    assert rolled_back == baseline_plan.workloads["backend"].runtime.memory_mib * MIB != optimized
+
+
+def test_memory_pressure_threshold_comes_from_the_alert_config(models, prod_config, prod_plan):
+    current = prod_config.monitoring.alerts.memory_near_limit.threshold
+    title = "Memory pressure: working set above the alert threshold of the limit"
+    before = panel(models["hyperstudy-memory"], title)
+    assert before["targets"][0]["expr"].endswith(f"> {current:g}") and current in steps(before)
+
+    alerts = prod_config.monitoring.alerts.model_copy(update={"memory_near_limit": Alert(threshold=0.8, for_="5m")})
+    changed = prod_config.model_copy(
+        update={"monitoring": prod_config.monitoring.model_copy(update={"alerts": alerts})}
+    )
+    after = panel(dashboards(changed, prod_plan)["hyperstudy-memory"], title)
+    assert after["targets"][0]["expr"].endswith("> 0.8") and 0.8 in steps(after) and current not in steps(after)
+
+
+def test_baseline_cost_is_a_reference_line(models, prod_config, prod_plan):
+    title = "Monthly cost vs baseline"
+    before = panel(models["hyperstudy-cost"], title)
+    assert prod_plan.cost.baseline_monthly_usd in steps(before)
+    assert before["fieldConfig"]["defaults"]["custom"]["thresholdsStyle"]["mode"] != "off"
+
+    cost = prod_plan.cost.model_copy(update={"baseline_monthly_usd": 176.73})
+    after = panel(dashboards(prod_config, prod_plan.model_copy(update={"cost": cost}))["hyperstudy-cost"], title)
+    assert 176.73 in steps(after) and prod_plan.cost.baseline_monthly_usd not in steps(after)
+
+
+def test_node_bounds_come_from_the_plan(models, prod_config, prod_plan):
+    title = "Nodes vs autoscaler bounds"
+    before = panel(models["hyperstudy-cost"], title)
+    assert steps(before) == [prod_plan.nodes.min, prod_plan.nodes.max]
+
+    bounds = prod_plan.nodes.model_copy(update={"min": 3, "max": 7})
+    after = dashboards(prod_config, prod_plan.model_copy(update={"nodes": bounds}))["hyperstudy-cost"]
+    assert steps(panel(after, title)) == steps(panel(after, "Nodes now")) == [3, 7]
+
+
+def test_namespace_default_follows_the_config(prod_config, prod_plan):
+    kubernetes = prod_config.kubernetes.model_copy(update={"namespace": "study-staging"})
+    model = dashboards(prod_config.model_copy(update={"kubernetes": kubernetes}), prod_plan)["hyperstudy-cost"]
+    (namespace,) = [v for v in model["templating"]["list"] if v["name"] == "namespace"]
+    assert namespace["query"] == "study-staging" and namespace["current"]["value"] == "study-staging"
+
+
+def test_prometheus_itself_parses_every_query(all_exprs, run_promtool):
+    """promtool (Prometheus' own parser) reads each query wrapped as a recording rule, variables substituted."""
+    rules = [{"record": f"dashboard:query_{i}:check", "expr": substitute(e)} for i, e in enumerate(all_exprs)]
+    run_promtool(
+        "check", "rules", "dashboards.yaml", files={"dashboards.yaml": {"groups": [{"name": "d", "rules": rules}]}}
+    )

@@ -1,0 +1,405 @@
+"""The rule groups as data: promtool's lint, names, alert metadata, runbook anchors, the metric contract, scoping.
+
+What the rules compute is tested by `promtool test rules` in test_rules_promtool.py.
+"""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import promql_parser
+import pytest
+import yaml
+from cloudcoil.models.prometheus_operator.v1 import PrometheusRule
+
+from components.monitoring import names
+from components.monitoring.rules import (
+    ALERTS_GROUP,
+    DAILY_GROUP,
+    RECORDING_GROUP,
+    recorded_names,
+    rule_groups,
+    rules_file,
+    runbook_anchor,
+    shape_bytes,
+)
+from components.monitoring.selectors import (
+    KUBE_STATE_METRICS_JOB,
+    build_selectors,
+    label_replace_workload,
+    longest_first,
+    pod_regex,
+    real_containers,
+    statefulset_pod_regex,
+)
+from sizing.config import UserMix, WorkloadConfig
+from sizing.errors import ConfigError
+from sizing.plan import build_plan
+
+ROOT = Path(__file__).resolve().parents[3]
+README = ROOT / "README.md"
+# level:metric:operations (Prometheus' recording rule naming convention).
+RECORD_NAME = re.compile(r"^[a-z][a-z0-9_]*:[a-z][a-z0-9_]*:[a-z][a-z0-9_]*$")
+ALERT_NAME = re.compile(r"^HyperStudy[A-Z][A-Za-z]+$")
+ALERT_SETTINGS = {
+    names.ALERT_MEMORY_NEAR_LIMIT: "memory_near_limit",
+    names.ALERT_OOM_KILLED: "oom_killed",
+    names.ALERT_PREDICTION_DRIFT: "prediction_drift",
+    names.ALERT_CAPACITY_LOW: "capacity_low",
+    names.ALERT_MEMORY_OVERCOMMIT: "memory_overcommit",
+    names.ALERT_NODE_POOL_AT_MAX: "node_pool_at_max",
+    names.ALERT_HEAP_NEAR_LIMIT: "heap_near_limit",
+}
+# Node-level series carry no namespace of their own: they are selected by the kube-state-metrics job.
+NODE_LEVEL = {names.NODE_INFO, names.NODE_ALLOCATABLE}
+# HyperStudyMemoryOvercommit counts every namespace's requests, as kubernetes-mixin does.
+CLUSTER_WIDE = {
+    (names.ALERT_MEMORY_OVERCOMMIT, names.REQUESTS),
+    (names.ALERT_MEMORY_OVERCOMMIT, names.POD_STATUS_PHASE),
+}
+KSM_SERIES = {names.REQUESTS, names.LIMITS, names.RESTARTS, names.LAST_TERMINATED, names.POD_STATUS_PHASE, *NODE_LEVEL}
+
+
+def rule_names_in(module: Any, prefix: str = "") -> set[str]:
+    return {v for k, v in vars(module).items() if k.isupper() and isinstance(v, str) and k.startswith(prefix)}
+
+
+RECORDING_NAMES = {v for v in rule_names_in(names) if RECORD_NAME.match(v) and v not in names.CONTRACT}
+ALERT_NAMES = rule_names_in(names, "ALERT_")
+
+
+@pytest.fixture(params=["prod", "prod-baseline", "staging"])
+def stack(request: pytest.FixtureRequest, prod_config, prod_plan, staging_config, staging_plan):
+    if request.param == "prod":
+        return prod_config, prod_plan
+    if request.param == "staging":
+        return staging_config, staging_plan
+    baseline = prod_config.with_profile("baseline")
+    return baseline, build_plan(baseline, "prod")
+
+
+def rules(groups: list[dict[str, Any]]) -> Iterator[dict[str, Any]]:
+    for group in groups:
+        yield from group["rules"]
+
+
+def alerts(groups: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    return {r["alert"]: r for r in rules(groups) if "alert" in r}
+
+
+def selectors_read(expr: str) -> list[promql_parser.VectorSelector]:
+    found: list[promql_parser.VectorSelector] = []
+
+    def visit(node: Any) -> None:
+        if isinstance(node, promql_parser.VectorSelector):
+            found.append(node)
+
+    promql_parser.walk(promql_parser.parse(expr), visit)
+    return found
+
+
+def matchers(vs: promql_parser.VectorSelector) -> dict[str, tuple[str, str]]:
+    return {m.name: (str(m.op), m.value) for m in vs.matchers.matchers}
+
+
+# --- promtool and the CRD. ---
+
+
+def test_promtool_check_rules_with_every_lint(stack, run_promtool):
+    config, plan = stack
+    done = run_promtool(
+        "check", "rules", "--lint=all", "--lint-fatal", "rules.yaml", files={"rules.yaml": rules_file(config, plan)}
+    )
+    assert "SUCCESS" in done.stdout
+
+
+def test_promtool_would_catch_a_broken_rule(prod_config, prod_plan, run_promtool):
+    groups = rule_groups(prod_config, prod_plan)
+    groups[0]["rules"].append(dict(groups[0]["rules"][0]))  # a duplicate rule
+    done = run_promtool(
+        "check",
+        "rules",
+        "--lint=all",
+        "--lint-fatal",
+        "dup.yaml",
+        files={"dup.yaml": {"groups": groups}},
+        expect_ok=False,
+    )
+    assert done.returncode != 0
+    groups = rule_groups(prod_config, prod_plan)
+    groups[0]["rules"][0]["expr"] += " +"
+    done = run_promtool("check", "rules", "bad.yaml", files={"bad.yaml": {"groups": groups}}, expect_ok=False)
+    assert done.returncode != 0
+
+
+def test_groups_are_a_valid_prometheus_rule_spec(stack):
+    config, plan = stack
+    obj = {
+        "apiVersion": "monitoring.coreos.com/v1",
+        "kind": "PrometheusRule",
+        "metadata": {"name": "hyperstudy-memory", "namespace": config.kubernetes.namespace},
+        "spec": {"groups": rule_groups(config, plan)},
+    }
+    model = PrometheusRule.model_validate(obj)
+    # The models ignore unknown fields; a round trip that loses nothing proves there were none.
+    assert model.model_dump(by_alias=True, exclude_unset=True, mode="json") == obj
+
+
+# --- Determinism and the file form. ---
+
+
+def test_rules_are_deterministic_and_the_file_holds_the_groups(prod_config, prod_plan):
+    assert rule_groups(prod_config, prod_plan) == rule_groups(prod_config, prod_plan)
+    text = rules_file(prod_config, prod_plan)
+    assert text == rules_file(prod_config, prod_plan)
+    assert yaml.safe_load(text) == {"groups": rule_groups(prod_config, prod_plan)}
+    assert "|-\n" in text, "multi-line expressions are literal blocks"
+
+
+def test_groups_and_intervals(prod_config, prod_plan):
+    groups = {g["name"]: g for g in rule_groups(prod_config, prod_plan)}
+    assert list(groups) == [RECORDING_GROUP, DAILY_GROUP, ALERTS_GROUP]
+    daily = {r["record"] for r in groups[DAILY_GROUP]["rules"]}
+    assert daily == {names.COST_MAX_1D, names.COST_AVG_1D, names.WORKING_SET_MAX_1D, names.WORKING_SET_AVG_1D}
+    assert all("[1d]" in r["expr"] for r in groups[DAILY_GROUP]["rules"])
+    assert groups[DAILY_GROUP]["interval"] == "5m"
+    assert groups[RECORDING_GROUP]["interval"] in ("30s", "1m")
+    assert all("alert" in r for r in groups[ALERTS_GROUP]["rules"])
+    assert not any("[1d]" in r["expr"] for r in groups[RECORDING_GROUP]["rules"])
+
+
+# --- Names. ---
+
+
+def test_recorded_names_follow_level_metric_operations_and_come_from_names(stack):
+    config, plan = stack
+    groups = rule_groups(config, plan)
+    for rule in rules(groups):
+        if "record" in rule:
+            assert RECORD_NAME.match(rule["record"]), rule["record"]
+            assert rule["record"] in RECORDING_NAMES
+        else:
+            assert ALERT_NAME.match(rule["alert"]) and rule["alert"] in ALERT_NAMES
+    assert recorded_names(groups) == RECORDING_NAMES, "every recording rule of names.py is recorded"
+    assert set(alerts(groups)) == ALERT_NAMES
+
+
+def test_every_shape_has_slots_and_shapes_without_memory_are_left_out(staging_config, staging_plan, prod_config):
+    assert "observers" in staging_config.capacity.shapes
+    slots = [r for r in rules(rule_groups(staging_config, staging_plan)) if r.get("record") == names.SLOTS]
+    shapes = {name for name, mix in staging_config.capacity.shapes.items() if mix.users}
+    assert sorted(r["labels"]["shape"] for r in slots) == sorted(shapes)
+    assert set(shape_bytes(staging_config)) == shapes
+    formula = prod_config.capacity.formula
+    assert shape_bytes(prod_config) == {
+        name: formula.users_mib(mix) * 1048576 for name, mix in prod_config.capacity.shapes.items()
+    }
+    assert shape_bytes(prod_config)["medium"] == 200 * 1048576
+
+
+def test_a_capacity_shape_without_memory_is_refused(prod_config, prod_plan):
+    shapes = {**prod_config.capacity.shapes, "observers": UserMix()}
+    config = prod_config.model_copy(
+        update={
+            "capacity": prod_config.capacity.model_copy(update={"shapes": shapes}),
+            "monitoring": prod_config.monitoring.model_copy(update={"capacity_shape": "observers"}),
+        }
+    )
+    with pytest.raises(ConfigError, match=r"monitoring\.capacity_shape"):
+        rule_groups(config, prod_plan)
+
+
+def test_without_a_formula_sized_workload_the_backend_rules_are_left_out(prod_config, run_promtool):
+    backend = prod_config.workloads["backend"]
+    static = WorkloadConfig.model_validate(
+        {**backend.model_dump(by_alias=True), "sized_by": "config", "memory": {
+            "optimized": {"request": "256Mi", "limit": "512Mi"}, "baseline": {"request": "512Mi", "limit": "1Gi"}}}
+    )  # fmt: skip
+    config = prod_config.model_copy(update={"workloads": {**prod_config.workloads, "backend": static}})
+    plan = build_plan(config, "prod")
+    groups = rule_groups(config, plan)
+    recorded = recorded_names(groups)
+    assert not recorded & {names.PREDICTED, names.SLOTS, names.PREDICTION_ACCURACY, names.MEMORY_BY_ROLE}
+    assert names.ALERT_CAPACITY_LOW not in alerts(groups) and names.ALERT_MEMORY_NEAR_LIMIT in alerts(groups)
+    run_promtool("check", "rules", "--lint=all", "--lint-fatal", "r.yaml", files={"r.yaml": rules_file(config, plan)})
+
+
+# --- Alerts: metadata from config. ---
+
+
+def test_every_alert_has_config_severity_for_and_annotations(stack):
+    config, plan = stack
+    for name, rule in alerts(rule_groups(config, plan)).items():
+        settings = getattr(config.monitoring.alerts, ALERT_SETTINGS[name])
+        assert rule["labels"] == {"severity": settings.severity}
+        assert rule["for"] == settings.for_
+        annotations = rule["annotations"]
+        assert set(annotations) == {"summary", "description", "runbook_url"}
+        assert annotations["summary"].strip() and annotations["description"].strip()
+        assert annotations["runbook_url"] == f"{config.monitoring.runbook_url}#{name.lower()}"
+        assert "{{" in annotations["description"], "the description names what fired"
+
+
+def test_thresholds_and_sizes_come_from_config_and_plan(staging_config, staging_plan):
+    rules_by_name = alerts(rule_groups(staging_config, staging_plan))
+    a = staging_config.monitoring.alerts
+    assert rules_by_name[names.ALERT_MEMORY_NEAR_LIMIT]["expr"].endswith(f"> {a.memory_near_limit.threshold}")
+    assert rules_by_name[names.ALERT_PREDICTION_DRIFT]["expr"].endswith(f"> {a.prediction_drift.threshold}")
+    assert 'shape="small"' in rules_by_name[names.ALERT_CAPACITY_LOW]["expr"]
+    assert rules_by_name[names.ALERT_NODE_POOL_AT_MAX]["expr"].endswith(f">= {staging_plan.nodes.max - 1}")
+    assert "(768 * 1048576)" in rules_by_name[names.ALERT_HEAP_NEAR_LIMIT]["expr"]
+    text = rules_file(staging_config, staging_plan)
+    assert 'namespace="hyperstudy"' not in text and 'namespace="study-staging"' in text
+    assert "58.91" not in text and f"* {staging_plan.cost.node_usd_month}" in text
+
+
+# --- Runbooks and README. ---
+
+
+def github_anchor(heading: str) -> str:
+    """GitHub's heading slug: lowercase, punctuation dropped, spaces to hyphens."""
+    return re.sub(r"[^\w\- ]", "", heading.strip().lower()).replace(" ", "-")
+
+
+def test_runbook_anchors_match_the_readme_headings(prod_config, prod_plan):
+    text = README.read_text()
+    runbooks = text.split("## Runbooks", 1)[1]
+    headings = {github_anchor(h): h for h in re.findall(r"^### (.+)$", runbooks, flags=re.M)}
+    for name, rule in alerts(rule_groups(prod_config, prod_plan)).items():
+        anchor = rule["annotations"]["runbook_url"].rsplit("#", 1)[1]
+        assert anchor == runbook_anchor(name)
+        assert anchor in headings, f"no '### {name}' runbook in {README.name}"
+        assert headings[anchor] == name
+    assert set(headings) == {runbook_anchor(n) for n in ALERT_NAMES}
+
+
+def test_readme_tables_list_the_contract_and_every_recording_rule():
+    text = README.read_text()
+    for metric in names.CONTRACT:
+        assert f"| `{metric}`" in text, metric
+    for record in RECORDING_NAMES:
+        assert f"| `{record}`" in text, record
+
+
+# --- The metric contract and scoping, read from the PromQL AST. ---
+
+
+def test_every_metric_read_is_recorded_here_or_in_the_contract(stack):
+    config, plan = stack
+    groups = rule_groups(config, plan)
+    known = recorded_names(groups) | set(names.CONTRACT)
+    read = set()
+    for rule in rules(groups):
+        for vs in selectors_read(rule["expr"]):
+            assert vs.name, f"selector without a metric name in {rule.get('record') or rule.get('alert')}"
+            read.add(vs.name)
+    assert read <= known, read - known
+
+
+def rule_name(rule: dict[str, Any]) -> str:
+    return rule.get("record") or rule["alert"]
+
+
+def test_raw_series_are_selected_by_namespace_or_kube_state_metrics_job(stack):
+    config, plan = stack
+    equal = "MatchOp.Equal"
+    for rule in rules(rule_groups(config, plan)):
+        for vs in selectors_read(rule["expr"]):
+            m = matchers(vs)
+            raw = vs.name in names.CONTRACT
+            cluster_wide = vs.name in NODE_LEVEL or (rule_name(rule), vs.name) in CLUSTER_WIDE
+            if raw and not cluster_wide:
+                assert m.get("namespace") == (equal, config.kubernetes.namespace), f"{vs.name} in {rule_name(rule)}"
+            if cluster_wide:
+                assert "namespace" not in m, f"{vs.name} in {rule_name(rule)}"
+            if vs.name in KSM_SERIES:
+                assert m.get("job") == (equal, KUBE_STATE_METRICS_JOB), f"{vs.name} in {rule_name(rule)}"
+            if vs.name in (names.REQUESTS, names.LIMITS, names.NODE_ALLOCATABLE):
+                assert m.get("resource") == (equal, "memory"), f"{vs.name} in {rule_name(rule)}"
+            if not raw:
+                assert vs.name in recorded_names(rule_groups(config, plan))
+
+
+def test_cadvisor_selectors_drop_the_pod_cgroup_and_the_pause_container(prod_config, prod_plan):
+    for rule in rules(rule_groups(prod_config, prod_plan)):
+        for vs in selectors_read(rule["expr"]):
+            if vs.name == names.WORKING_SET:
+                pairs = {(m.name, str(m.op), m.value) for m in vs.matchers.matchers}
+                assert {("container", "MatchOp.NotEqual", ""), ("container", "MatchOp.NotEqual", "POD")} <= pairs
+
+
+def test_every_vector_join_names_its_labels(stack):
+    """Arithmetic, comparison and `and` between two vectors say `on (...)`, so extra scrape labels cannot break them."""
+    config, plan = stack
+    joins = 0
+    for rule in rules(rule_groups(config, plan)):
+        for node in vector_binary_ops(promql_parser.parse(rule["expr"])):
+            if str(node.op).strip() == "or":
+                continue  # a union: series of both sides are kept, there is nothing to match
+            joins += 1
+            matching = node.modifier.matching if node.modifier is not None else None
+            assert matching is not None and str(matching.type) == "LabelModifierType.Include", (
+                f"{node.op} without on (...) in {rule_name(rule)}"
+            )
+    assert joins >= 10
+
+
+def vector_binary_ops(expr: Any) -> list[Any]:
+    found = []
+
+    def visit(node: Any) -> None:
+        if isinstance(node, promql_parser.BinaryExpr) and is_vector(node.lhs) and is_vector(node.rhs):
+            found.append(node)
+
+    promql_parser.walk(expr, visit)
+    return found
+
+
+def is_vector(node: Any) -> bool:
+    while isinstance(node, promql_parser.ParenExpr):
+        node = node.expr
+    if isinstance(node, promql_parser.NumberLiteral):
+        return False
+    if isinstance(node, promql_parser.BinaryExpr):
+        return is_vector(node.lhs) or is_vector(node.rhs)
+    if isinstance(node, promql_parser.UnaryExpr):
+        return is_vector(node.expr)
+    return True
+
+
+# --- Selectors. ---
+
+
+def test_pod_regexes_put_the_longest_workload_first():
+    assert longest_first(["pod", "backend", "pod-router", "redis"]) == ("pod-router", "backend", "redis", "pod")
+    assert statefulset_pod_regex(["backend"]) == "^(backend)-[0-9]+$"
+    assert pod_regex(["pod", "pod-router"]).startswith("^(pod-router|pod)-")
+    with pytest.raises(ValueError):
+        pod_regex([])
+    assert real_containers() == ('container!=""', 'container!="POD"')
+    assert label_replace_workload("up", ["a"]).startswith('label_replace(up, "workload", "$1", "pod", "^(a)-')
+
+
+def test_selectors_come_from_the_config_and_plan(prod_config, prod_plan, staging_config, staging_plan):
+    s = build_selectors(prod_config, prod_plan)
+    assert s.ns == 'namespace="hyperstudy"'
+    assert s.backend == ("backend",) and s.backend_pods == 'pod=~"^(backend)-[0-9]+$"'
+    assert set(s.workloads) == set(prod_plan.workloads)
+    assert s.workloads.index("pod-router") < s.workloads.index("backend")
+    assert s.ksm("m", namespaced=False) == 'm{job="kube-state-metrics"}'
+    assert s.cadvisor("m") == 'm{namespace="hyperstudy", container!="", container!="POD"}'
+    assert build_selectors(staging_config, staging_plan).ns == 'namespace="study-staging"'
+
+
+def test_the_rules_and_selectors_import_no_pulumi():
+    code = (
+        "import sys; import components.monitoring.rules, components.monitoring.selectors; "
+        "sys.exit(1 if any(m == 'pulumi' or m.startswith('pulumi.') for m in sys.modules) else 0)"
+    )
+    done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=False)
+    assert done.returncode == 0, done.stderr or "pulumi was imported"
