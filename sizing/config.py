@@ -407,7 +407,14 @@ class AlertsConfig(Model):
 class MonitoringConfig(Model):
     """Prometheus rules, alerts and Grafana dashboards generated from the sizing model."""
 
-    release: str = Field("kube-prometheus-stack", description="`release` label kube-prometheus-stack selects rules by")
+    release: str = Field(
+        "kube-prometheus-stack", description="`release` label kube-prometheus-stack selects rules and monitors by"
+    )
+    prometheus_namespace: str = Field(
+        "monitoring",
+        pattern=r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$",
+        description="namespace Prometheus scrapes from: the workloads' NetworkPolicies admit it on the metrics port",
+    )
     managed_prometheus: bool = Field(False, description="also ship the groups as GKE Managed Prometheus `Rules`")
     capacity_shape: str = Field("medium", description="experiment shape HyperStudyCapacityLow counts slots of")
     dashboards_namespace: str = Field(
