@@ -11,10 +11,12 @@ import sys
 from pathlib import Path
 from typing import Any, NoReturn
 
+from sizing.compare import compare, render_comparison
 from sizing.config import PROFILES, Formula, StackConfig, UserMix, load_stack
 from sizing.errors import ConfigError
 from sizing.plan import Plan, build_plan
 from sizing.quantity import format_mib, format_millicores
+from sizing.tables import table
 
 EXIT_BAD_INPUT = 2
 
@@ -51,6 +53,11 @@ def _parser() -> argparse.ArgumentParser:
     plan.add_argument("--stack", required=True, help="stack name (Pulumi.<stack>.yaml) or a stack file path")
     plan.add_argument("--profile", help=f"override the stack's profile ({', '.join(PROFILES)})")
     plan.add_argument("--json", action="store_true", help="one JSON object instead of tables")
+    plan.add_argument(
+        "--compare",
+        metavar="PROFILE|STACK",
+        help="show before → after against a profile of the same stack (a rollback) or another stack/stack file",
+    )
 
     def users(p: argparse.ArgumentParser) -> None:
         p.add_argument("--video", type=_count("--video"), default=0, help="participants with video")
@@ -70,13 +77,6 @@ def _parser() -> argparse.ArgumentParser:
 
 def _mix(args: argparse.Namespace) -> UserMix:
     return UserMix(participant_video=args.video, participant_no_video=args.no_video, experimenter=args.experimenters)
-
-
-def _table(headers: list[str], rows: list[list[str]]) -> str:
-    widths = [max(len(str(c)) for c in column) for column in zip(headers, *rows, strict=True)]
-    lines = ["  ".join(str(c).ljust(w) for c, w in zip(row, widths, strict=True)).rstrip() for row in [headers, *rows]]
-    lines.insert(1, "  ".join("-" * w for w in widths))
-    return "\n".join(lines)
 
 
 def render_plan(plan: Plan) -> str:
@@ -99,7 +99,7 @@ def render_plan(plan: Plan) -> str:
     out = [
         f"stack {plan.stack} · profile {plan.profile}",
         "",
-        _table(["workload", "replicas", "cpu", "memory request", "memory limit", "runtime setting"], rows),
+        table(["workload", "replicas", "cpu", "memory request", "memory limit", "runtime setting"], rows),
     ]
     for w in plan.workloads.values():
         if w.derivation is not None:
@@ -169,7 +169,15 @@ def run(argv: list[str] | None = None) -> int:
     project_dir = args.project_dir or _default_project_dir()
     if args.command == "plan":
         plan = build_plan(load_stack(args.stack, project_dir, args.profile), args.stack)
-        print(json.dumps(plan.to_json(), indent=2) if args.json else render_plan(plan))
+        if args.compare is None:
+            print(json.dumps(plan.to_json(), indent=2) if args.json else render_plan(plan))
+            return 0
+        if args.compare in PROFILES:
+            target = build_plan(load_stack(args.stack, project_dir, args.compare), args.stack)
+        else:
+            target = build_plan(load_stack(args.compare, project_dir, args.profile), args.compare)
+        result = compare(plan, target)
+        print(json.dumps(result, indent=2) if args.json else render_comparison(result))
     elif args.command == "project":
         formula, _ = _formula(args, project_dir)
         mix = _mix(args)
