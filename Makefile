@@ -4,7 +4,7 @@ VENV := venv
 PY := $(VENV)/bin/python
 STACK ?= prod
 
-.PHONY: plan render test lint bench clean
+.PHONY: plan render diff test lint bench clean
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)
@@ -21,6 +21,12 @@ render: $(VENV)/.installed
 
 .bin/promtool:
 	tools/install-promtool || echo "promtool could not be installed: rule tests will skip (CI fails instead)"
+
+## diff: object-by-object diff of two renders, replacements flagged (A=prod B=prod:baseline)
+A ?= prod
+B ?= prod:baseline
+diff: $(VENV)/.installed
+	$(PY) -m offline.diff $(A) $(B)
 
 ## test: every test layer (pure, mocks, artifacts) and the linter
 test: $(VENV)/.installed .bin/promtool

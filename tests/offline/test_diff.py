@@ -1,0 +1,223 @@
+"""The change-safety proof: a profile switch (the rollback) changes only what is safe to change, and the diff
+flags every change that would replace a resource.
+"""
+
+from __future__ import annotations
+
+import copy
+import re
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+
+from offline.diff import diff, main, render_diff, render_target
+from offline.render import Rendered
+
+ROOT = Path(__file__).resolve().parents[2]
+STACKS = sorted(p.name.removeprefix("Pulumi.").removesuffix(".yaml") for p in ROOT.glob("Pulumi.*.yaml"))
+RUNTIME_ENV = {"NODE_OPTIONS", "GOMEMLIMIT"}
+CONTAINER = r"spec\.template\.spec\.containers\[\d+\]"
+# What a rollback may change: sizes, runtime memory settings, and what is derived from them for people
+# (VPA bounds, dashboards, alert expressions and texts). Each is an in-place update.
+SAFE = {
+    "Deployment": (
+        rf"{CONTAINER}\.resources\.(requests|limits)\.memory",
+        rf"{CONTAINER}\.(env\[\d+\]\.value|args\[\d+\])",
+    ),
+    "StatefulSet": (
+        rf"{CONTAINER}\.resources\.(requests|limits)\.memory",
+        rf"{CONTAINER}\.(env\[\d+\]\.value|args\[\d+\])",
+    ),
+    "VerticalPodAutoscaler": (r"spec\.resourcePolicy\.containerPolicies\[\d+\]\.(min|max)Allowed\.memory",),
+    "ConfigMap": (r"data\..*",),
+    "PrometheusRule": (r"spec\.groups\[\d+\]\.rules\[\d+\]\.(expr|annotations\..*)",),
+    "ClusterRules": (r"spec\.groups\[\d+\]\.rules\[\d+\]\.(expr|annotations\..*)",),
+    "*": (r"metadata\.annotations\..*",),
+}
+
+
+@pytest.fixture(scope="module", params=STACKS)
+def both_profiles(request, recording_mocks) -> tuple[Rendered, Rendered]:
+    stack = request.param
+    return (
+        render_target(f"{stack}:optimized", mocks=recording_mocks),
+        render_target(f"{stack}:baseline", mocks=recording_mocks),
+    )
+
+
+def _object(rendered: Rendered, kind: str, name: str) -> dict:
+    for obj in rendered.kubernetes_objects():
+        meta = obj["metadata"]
+        if obj["kind"] == kind and f"{meta.get('namespace')}/{meta['name']}".removeprefix("None/") == name:
+            return obj
+    raise AssertionError(f"{kind} {name} not rendered")
+
+
+def test_a_profile_switch_changes_only_sizes_and_what_is_derived_from_them(both_profiles):
+    optimized, baseline = both_profiles
+    diffs = diff(optimized, baseline)
+    assert diffs, "the profiles differ in sizes, so the diff cannot be empty"
+    assert {d.status for d in diffs} == {"changed"}, "a rollback adds or removes nothing"
+    assert not any(d.replaces for d in diffs), render_diff(diffs)
+    assert not any(d.kind.startswith("gcp:") for d in diffs), "a rollback leaves GCP untouched"
+    for d in diffs:
+        allowed = SAFE.get(d.kind, ()) + SAFE["*"]
+        for change in d.changes:
+            assert not change.forcing
+            assert any(re.fullmatch(p, change.path) for p in allowed), f"{d.kind} {d.name}: {change.path}"
+            env = re.fullmatch(rf"({CONTAINER})\.env\[(\d+)\]\.value", change.path)
+            if env:
+                container = _object(optimized, d.kind, d.name)["spec"]["template"]["spec"]["containers"]
+                index = int(re.search(r"containers\[(\d+)\]", change.path).group(1))
+                assert container[index]["env"][int(env.group(2))]["name"] in RUNTIME_ENV, change.path
+
+
+def test_a_profile_switch_keeps_every_workload_serving_while_it_rolls(both_profiles):
+    """Simulate each multi-replica rollout: pods go one at a time only once the replacement is ready."""
+    optimized, _ = both_profiles
+    for obj in optimized.kubernetes_objects():
+        if obj["kind"] not in ("Deployment", "StatefulSet") or obj["spec"]["replicas"] < 2:
+            continue
+        spec = obj["spec"]
+        replicas = spec["replicas"]
+        containers = spec["template"]["spec"]["containers"]
+        assert all("readinessProbe" in c for c in containers), obj["metadata"]["name"]
+        if obj["kind"] == "Deployment":
+            rolling = spec["strategy"]["rollingUpdate"]
+            assert rolling["maxUnavailable"] == 0
+            assert _deployment_rollout_min_ready(replicas, rolling["maxUnavailable"], rolling["maxSurge"]) == replicas
+        else:
+            assert spec["updateStrategy"]["type"] == "RollingUpdate"
+            assert spec["updateStrategy"].get("rollingUpdate", {}).get("maxUnavailable", 1) == 1
+            # One pod at a time, the next only after the new one is ready for minReadySeconds.
+            ready = [True] * replicas
+            lowest = replicas
+            for ordinal in reversed(range(replicas)):
+                ready[ordinal] = False
+                lowest = min(lowest, sum(ready))
+                ready[ordinal] = True
+            assert lowest == replicas - 1 >= 1 and spec.get("minReadySeconds", 0) > 0
+        pdbs = [
+            o
+            for o in optimized.kubernetes_objects()
+            if o["kind"] == "PodDisruptionBudget"
+            and o["spec"]["selector"]["matchLabels"].items() <= spec["template"]["metadata"]["labels"].items()
+        ]
+        assert len(pdbs) == 1 and pdbs[0]["spec"]["maxUnavailable"] == 1, obj["metadata"]["name"]
+
+
+def _deployment_rollout_min_ready(replicas: int, max_unavailable: int, max_surge: int) -> int:
+    """The fewest ready pods during a Deployment rollout (new pods count once ready; old ones go only while the
+    ready count stays at replicas - maxUnavailable or more)."""
+    old, new, lowest = replicas, 0, replicas
+    while old:
+        added = min(replicas + max_surge - (old + new), replicas - new)
+        new += added
+        removed = min(old, old + new - (replicas - max_unavailable))
+        assert added or removed, "the rollout cannot progress (maxSurge and maxUnavailable both 0)"
+        old -= removed
+        lowest = min(lowest, old + new)
+    return lowest
+
+
+def test_the_rollout_simulation_can_see_capacity_drop():
+    assert _deployment_rollout_min_ready(3, 0, 1) == 3
+    assert _deployment_rollout_min_ready(3, 1, 0) == 2
+
+
+def _with(rendered: Rendered, kind: str, name: str, mutate) -> Rendered:
+    """A copy of a render with one Kubernetes object (or GCP resource) changed."""
+    resources = []
+    for r in rendered.resources:
+        inputs = r.inputs
+        meta = inputs.get("metadata") or {}
+        if (inputs.get("kind") == kind and meta.get("name") == name) or (r.typ == kind and r.name == name):
+            inputs = copy.deepcopy(inputs)
+            mutate(inputs)
+        resources.append(replace(r, inputs=inputs))
+    return replace(rendered, resources=resources)
+
+
+def _set(path: str, value):
+    """Set a dotted path; `app.kubernetes.io/<x>` label keys count as one part despite their dots."""
+
+    def mutate(obj: dict) -> None:
+        *parents, leaf = path.replace("app.kubernetes.io/", "app\0kubernetes\0io/").split(".")
+        node = obj
+        for part in parents:
+            node = node[int(part)] if part.isdigit() else node[part.replace("\0", ".")]
+        node[int(leaf) if leaf.isdigit() else leaf.replace("\0", ".")] = value
+
+    return mutate
+
+
+FORCING_CASES = {
+    "statefulset serviceName": ("StatefulSet", "backend", "spec.serviceName", "backend-v2", True),
+    "statefulset claim size": (
+        "StatefulSet",
+        "redis",
+        "spec.volumeClaimTemplates.0.spec.resources.requests.storage",
+        "2Gi",
+        True,
+    ),
+    "deployment selector": ("Deployment", "frontend", "spec.selector.matchLabels.app.kubernetes.io/name", "x", True),
+    "selecting pod label": (
+        "Deployment",
+        "frontend",
+        "spec.template.metadata.labels.app.kubernetes.io/name",
+        "x",
+        True,
+    ),
+    "service selector": ("Service", "redis", "spec.selector.app.kubernetes.io/name", "other", True),
+    "node pool machine type": (
+        "gcp:container/nodePool:NodePool",
+        "hyperstudy",
+        "nodeConfig.machineType",
+        "e2-standard-4",
+        True,
+    ),
+    "node pool autoscaling": (
+        "gcp:container/nodePool:NodePool",
+        "hyperstudy",
+        "autoscaling.totalMaxNodeCount",
+        9,
+        False,
+    ),
+    "deployment replicas": ("Deployment", "frontend", "spec.replicas", 5, False),
+    "non-selecting pod label": (
+        "Deployment",
+        "frontend",
+        "spec.template.metadata.labels.app.kubernetes.io/version",
+        "9",
+        False,
+    ),
+}
+
+
+@pytest.mark.parametrize("case", sorted(FORCING_CASES))
+def test_the_diff_flags_exactly_the_changes_that_replace(recording_mocks, case):
+    kind, name, path, value, forcing = FORCING_CASES[case]
+    before = render_target("prod", mocks=recording_mocks)
+    after = _with(before, kind, name, _set(path, value))
+    (changed,) = diff(before, after)
+    assert changed.replaces is forcing, render_diff([changed])
+    assert "[REPLACE]" in render_diff([changed]) if forcing else "[REPLACE]" not in render_diff([changed])
+
+
+def test_initial_node_count_is_shown_as_ignored_not_as_a_replacement(recording_mocks):
+    before = render_target("prod", mocks=recording_mocks)
+    after = _with(before, "gcp:container/nodePool:NodePool", "hyperstudy", _set("initialNodeCount", 7))
+    (changed,) = diff(before, after)
+    assert not changed.replaces
+    assert "[ignored by the program]" in render_diff([changed])
+
+
+def test_cli_exit_codes_and_summary(capsys):
+    assert main(["prod", "prod:baseline", "--fail-on-replace"]) == 0
+    out = capsys.readouterr().out
+    assert out.rstrip().endswith("0 replacements")
+    assert main(["prod", "staging", "--fail-on-replace"]) == 3
+    assert "[REPLACE]" in capsys.readouterr().out
+    assert main(["prod", "prod:cheap"]) == 2
+    assert "unknown profile 'cheap'" in capsys.readouterr().err
