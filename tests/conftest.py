@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
 import pulumi
@@ -28,6 +29,15 @@ def mocks(recording_mocks: RecordingMocks) -> RecordingMocks:
     """The recorder, emptied for this test."""
     recording_mocks.resources.clear()
     return recording_mocks
+
+
+@pytest.fixture
+def ran() -> Iterator[list]:
+    """Checks inside `.apply()` append here: a test whose check never ran (an unknown output skips the callback
+    silently) fails at teardown instead of passing."""
+    calls: list = []
+    yield calls
+    assert calls, "the check inside apply never ran"
 
 
 @pytest.fixture(scope="session")

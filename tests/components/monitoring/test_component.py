@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import pulumi
-import pytest
 
 from components.monitoring.component import Monitoring, MonitoringArgs
 from components.monitoring.dashboards import dashboard_json, dashboards
@@ -14,20 +13,13 @@ CONFIG_MAP = "kubernetes:core/v1:ConfigMap"
 COMPONENT = "hyperstudy:monitoring:Monitoring"
 
 
-@pytest.fixture
-def checked() -> list[str]:
-    calls: list[str] = []
-    yield calls
-    assert calls, "the check never ran"
-
-
 def _kind(mocks, kind: str) -> list:
     # A CustomResource registers as `kubernetes:<apiVersion>:<kind>`.
     return [r for r in mocks.resources if r.typ.startswith("kubernetes:") and r.typ.endswith(f":{kind}")]
 
 
 @pulumi.runtime.test
-def test_rules_ship_as_one_prometheus_rule_selected_by_the_release_label(mocks, checked, prod_config, prod_plan):
+def test_rules_ship_as_one_prometheus_rule_selected_by_the_release_label(mocks, ran, prod_config, prod_plan):
     component = Monitoring("hyperstudy", MonitoringArgs(config=prod_config, plan=prod_plan))
     assert component.cluster_rules is None
 
@@ -38,13 +30,13 @@ def test_rules_ship_as_one_prometheus_rule_selected_by_the_release_label(mocks, 
         assert rule.inputs["metadata"]["labels"]["release"] == prod_config.monitoring.release
         assert rule.inputs["spec"] == {"groups": rule_groups(prod_config, prod_plan)}
         assert _kind(mocks, "ClusterRules") == []
-        checked.append("rules")
+        ran.append("rules")
 
     return pulumi.Output.all(component.prometheus_rule.urn).apply(check)
 
 
 @pulumi.runtime.test
-def test_managed_prometheus_gets_the_same_groups_cluster_wide(mocks, checked, prod_config, prod_plan):
+def test_managed_prometheus_gets_the_same_groups_cluster_wide(mocks, ran, prod_config, prod_plan):
     monitoring = prod_config.monitoring.model_copy(update={"managed_prometheus": True, "release": "kps"})
     config = prod_config.model_copy(update={"monitoring": monitoring})
     component = Monitoring("hyperstudy", MonitoringArgs(config=config, plan=prod_plan))
@@ -57,15 +49,13 @@ def test_managed_prometheus_gets_the_same_groups_cluster_wide(mocks, checked, pr
         assert "namespace" not in managed.inputs["metadata"]
         assert managed.inputs["spec"] == rule.inputs["spec"]
         assert rule.inputs["metadata"]["labels"]["release"] == "kps"
-        checked.append("managed")
+        ran.append("managed")
 
     return pulumi.Output.all(component.cluster_rules.urn).apply(check)
 
 
 @pulumi.runtime.test
-def test_dashboards_are_sidecar_configmaps_in_the_configured_namespace_and_folder(
-    mocks, checked, prod_config, prod_plan
-):
+def test_dashboards_are_sidecar_configmaps_in_the_configured_namespace_and_folder(mocks, ran, prod_config, prod_plan):
     monitoring = prod_config.monitoring.model_copy(
         update={"dashboards_namespace": "grafana", "dashboards_folder": "Research platform"}
     )
@@ -86,13 +76,13 @@ def test_dashboards_are_sidecar_configmaps_in_the_configured_namespace_and_folde
             uid = key.removesuffix(".json")
             assert text == dashboard_json(models[uid])
             assert meta["name"] == f"{uid}-dashboard"
-        checked.append("dashboards")
+        ran.append("dashboards")
 
     return pulumi.Output.all(*(cm.urn for cm in component.dashboards.values())).apply(check)
 
 
 @pulumi.runtime.test
-def test_a_profile_switch_updates_dashboards_in_place(mocks, checked, prod_config, prod_plan):
+def test_a_profile_switch_updates_dashboards_in_place(mocks, ran, prod_config, prod_plan):
     """Names stay, data changes: with the provider's mutable ConfigMaps that is an update, not a replacement."""
     baseline = prod_config.with_profile("baseline")
     first = Monitoring("optimized", MonitoringArgs(config=prod_config, plan=prod_plan))
@@ -105,20 +95,20 @@ def test_a_profile_switch_updates_dashboards_in_place(mocks, checked, prod_confi
             by_component[prefix][cm.inputs["metadata"]["name"]] = cm.inputs["data"]
         assert by_component["optimized"].keys() == by_component["baseline"].keys()
         assert by_component["optimized"] != by_component["baseline"], "the heap ceilings differ between profiles"
-        checked.append("in-place")
+        ran.append("in-place")
 
     urns = [cm.urn for cm in (*first.dashboards.values(), *second.dashboards.values())]
     return pulumi.Output.all(*urns).apply(check)
 
 
 @pulumi.runtime.test
-def test_every_child_is_parented_to_the_component(mocks, checked, prod_config, prod_plan):
+def test_every_child_is_parented_to_the_component(mocks, ran, prod_config, prod_plan):
     component = Monitoring("hyperstudy", MonitoringArgs(config=prod_config, plan=prod_plan))
     children = [component.prometheus_rule, *component.dashboards.values()]
 
     def check(urns):
         for urn in urns:
             assert f"{COMPONENT}$" in urn, urn
-        checked.append("parents")
+        ran.append("parents")
 
     return pulumi.Output.all(*(child.urn for child in children)).apply(check)
