@@ -1,9 +1,10 @@
 """The application facts of each HyperStudy workload that are not sizes: the `SPECS` table.
 
 How a workload runs (controller kind, port, probes, user, writable paths, storage, who may call it, how it is
-exposed) is a property of the application and its image; it does not change with the sizing profile. Sizes
-(memory, CPU, replicas, runtime memory settings) live only in `sizing.plan.WorkloadPlan`; nothing here is a size
-of a running process. `components.workloads` combines one `WorkloadSpec` with one `WorkloadPlan`.
+exposed, where it serves Prometheus metrics) is a property of the application and its image; it does not change
+with the sizing profile. Sizes (memory, CPU, replicas, runtime memory settings) live only in
+`sizing.plan.WorkloadPlan`; nothing here is a size of a running process. `components.workloads` combines one
+`WorkloadSpec` with one `WorkloadPlan`.
 """
 
 from __future__ import annotations
@@ -142,6 +143,23 @@ class WorkloadSpec(_Model):
     min_ready_seconds: int = Field(
         10, ge=0, description="seconds a new pod must stay ready before the rollout moves on"
     )
+    metrics_path: str | None = Field(
+        None,
+        pattern=_ABSOLUTE_PATH,
+        description="HTTP path of the Prometheus metrics (None: the workload exports no Prometheus metrics)",
+    )
+    metrics_port: int | None = Field(
+        None,
+        ge=1024,
+        le=65535,
+        description="container port of a separate metrics listener (None: the metrics are served on `port`)",
+    )
+    metrics_port_name: str = Field(
+        "metrics",
+        pattern=_PORT_NAME,
+        max_length=15,
+        description="name of the container port `metrics_port` (unused without a separate metrics listener)",
+    )
 
     @model_validator(mode="after")
     def _consistent(self) -> WorkloadSpec:
@@ -156,12 +174,33 @@ class WorkloadSpec(_Model):
         paths = [v.path for v in self.scratch] + ([self.storage.path] if self.storage else [])
         if len(set(paths)) != len(paths):
             raise ValueError(f"a path is mounted twice: {paths}")
+        if self.metrics_port is not None:
+            if self.metrics_path is None:
+                raise ValueError("metrics_port without metrics_path: nothing would scrape the port")
+            if self.metrics_port == self.port:
+                raise ValueError("metrics_port is the workload's port: leave metrics_port None to scrape `port`")
+            if self.metrics_port_name == self.port_name:
+                raise ValueError(f"metrics_port_name {self.metrics_port_name!r} is already the name of `port`")
         return self
 
     @property
     def exposed_port(self) -> int:
         """The Service's port."""
         return self.service_port or self.port
+
+    @property
+    def scrape_port(self) -> int | None:
+        """The container port Prometheus scrapes (None: no metrics)."""
+        if self.metrics_path is None:
+            return None
+        return self.metrics_port or self.port
+
+    @property
+    def scrape_port_name(self) -> str | None:
+        """The name of the container port Prometheus scrapes (None: no metrics)."""
+        if self.metrics_path is None:
+            return None
+        return self.metrics_port_name if self.metrics_port is not None else self.port_name
 
 
 def _http(path: str, **timing: int) -> Probe:
@@ -173,6 +212,9 @@ def _http(path: str, **timing: int) -> Probe:
 # as 65532 (the UID of its Helm chart; the image itself has no user and runs as whoever the pod says).
 _NODE_USER = {"run_as_user": 1000, "run_as_group": 1000}
 _NODE_SCRATCH = (ScratchVolume(path="/tmp", size_limit="64Mi"),)
+# The Node.js services register prom-client's default metrics (heap, RSS, event loop) and serve the registry at
+# /metrics on their HTTP port; the heap alert reads them for every Node.js workload, the capacity rules the backend.
+_NODE_METRICS = "/metrics"
 
 
 def _node_probes(path: str) -> Probes:
@@ -200,8 +242,12 @@ SPECS: Mapping[str, WorkloadSpec] = MappingProxyType(
             scratch=_NODE_SCRATCH,
             clients=("traefik", "pod-router"),
             parallel_pods=True,
+            # Also the metric contract's hyperstudy_connected_users{role} and hyperstudy_active_experiments.
+            metrics_path=_NODE_METRICS,
         ),
         # The single-page app, served by nginx-unprivileged on 8080; nginx keeps its pid and temp files in /tmp.
+        # No metrics_path: nginx has no Prometheus endpoint and the pod runs no exporter sidecar; its memory is
+        # watched through cAdvisor and kube-state-metrics, which need no scrape of the pod.
         "frontend": WorkloadSpec(
             kind="Deployment",
             component="frontend",
@@ -215,7 +261,9 @@ SPECS: Mapping[str, WorkloadSpec] = MappingProxyType(
         ),
         # Session state and pub/sub. `redis-server` goes through the image's entrypoint (as non-root it only sets
         # umask 0077 for /data and execs); the plan's --maxmemory/--maxmemory-policy follow it. OrderedReady (no
-        # parallel_pods): a future replica must not start before the primary is ready.
+        # parallel_pods): a future replica must not start before the primary is ready. No metrics_path: redis
+        # speaks RESP, not Prometheus, and the pod runs no redis_exporter sidecar; cAdvisor and kube-state-metrics
+        # cover its memory and restarts.
         "redis": WorkloadSpec(
             kind="StatefulSet",
             component="cache",
@@ -243,10 +291,15 @@ SPECS: Mapping[str, WorkloadSpec] = MappingProxyType(
             **_NODE_USER,
             scratch=_NODE_SCRATCH,
             clients=("traefik",),
+            metrics_path=_NODE_METRICS,
         ),
         # The ingress controller: the only LoadBalancer. It watches Services, EndpointSlices, Ingresses and its
         # CRDs, so it keeps its service account token. Listens on 8000 (no NET_BIND_SERVICE); the LoadBalancer
         # exposes it as 80. Ping is served on the web entry point so one port carries traffic and probes.
+        # Its request metrics get their own entry point on 9100 (the port of Traefik's Helm chart): on `web` they
+        # would be public, since anyone may reach that port. `web` is the only default entry point, so routes that
+        # name none (plain Ingresses) are not also served on the metrics port. The Service does not expose 9100:
+        # Prometheus scrapes each pod directly.
         "traefik": WorkloadSpec(
             kind="Deployment",
             component="ingress",
@@ -257,8 +310,12 @@ SPECS: Mapping[str, WorkloadSpec] = MappingProxyType(
             probes=Probes(readiness=_http("/ping", period_seconds=5), liveness=_http("/ping")),
             args=(
                 "--entryPoints.web.address=:8000",
+                "--entryPoints.web.asDefault=true",
+                "--entryPoints.metrics.address=:9100",
                 "--ping=true",
                 "--ping.entryPoint=web",
+                "--metrics.prometheus=true",
+                "--metrics.prometheus.entryPoint=metrics",
                 "--providers.kubernetescrd=true",
                 "--providers.kubernetesingress=true",
                 "--global.checkNewVersion=false",
@@ -269,6 +326,9 @@ SPECS: Mapping[str, WorkloadSpec] = MappingProxyType(
             scratch=(ScratchVolume(path="/tmp", size_limit="64Mi"),),
             public=True,
             kubernetes_api=True,
+            metrics_path="/metrics",
+            metrics_port=9100,
+            metrics_port_name="metrics",
         ),
         # Memory and capacity metrics for the dashboards.
         "metrics-service": WorkloadSpec(
@@ -280,6 +340,7 @@ SPECS: Mapping[str, WorkloadSpec] = MappingProxyType(
             **_NODE_USER,
             scratch=_NODE_SCRATCH,
             clients=("traefik",),
+            metrics_path=_NODE_METRICS,
         ),
     }
 )

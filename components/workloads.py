@@ -1,9 +1,14 @@
 """The HyperStudy workloads on Kubernetes: one `Workload` per sized workload, and `HyperStudyApp` for all of them.
 
 A `Workload` turns a `WorkloadPlan` (sizes: memory, CPU, replicas, runtime memory settings) and a `WorkloadSpec`
-(application facts: kind, port, probes, user, network clients) into its controller, ServiceAccount, Service(s),
-PodDisruptionBudget, NetworkPolicy and a recommendation-only VerticalPodAutoscaler. `HyperStudyApp` owns the
-namespace, its default-deny ingress policy, Traefik's cluster RBAC and one `Workload` per plan entry.
+(application facts: kind, port, probes, user, network clients, metrics endpoint) into its controller,
+ServiceAccount, Service(s), PodDisruptionBudget, NetworkPolicy, a recommendation-only VerticalPodAutoscaler and,
+for a workload that exports Prometheus metrics, the scrape config: a PodMonitor (kube-prometheus-stack) and, with
+`monitoring.managed_prometheus`, a GKE Managed Prometheus PodMonitoring. `HyperStudyApp` owns the namespace, its
+default-deny ingress policy, Traefik's cluster RBAC and one `Workload` per plan entry.
+
+PodMonitor and PodMonitoring are CRDs this program does not install, like the VPA: kube-prometheus-stack (and GKE
+Managed Prometheus, when enabled) must be in the cluster first.
 
 Every size comes from the plan, every image and the namespace from the stack config: a profile switch (the
 rollback) changes container resources, runtime settings and VPA bounds, and nothing that forces a replacement
@@ -92,8 +97,20 @@ MANAGED_BY = "app.kubernetes.io/managed-by"
 PART_OF_VALUE = "hyperstudy"
 MANAGED_BY_VALUE = "pulumi"
 HOSTNAME_TOPOLOGY = "kubernetes.io/hostname"
+# The API server keeps this label on every namespace equal to the namespace's own name (Kubernetes 1.22+), so a
+# NetworkPolicy peer selected by it cannot be some other namespace that copied a label.
+NAMESPACE_NAME = "kubernetes.io/metadata.name"
+# kube-prometheus-stack's Prometheus selects PodMonitors (like rules) by this label's value: its Helm release.
+RELEASE = "release"
+# GKE Managed Prometheus runs its collectors (a DaemonSet on the pod network) in this namespace, whatever
+# `monitoring.prometheus_namespace` says: that one names kube-prometheus-stack's Prometheus.
+GMP_NAMESPACE = "gmp-system"
+# kube-prometheus-stack scrapes every 30s by default, Managed Prometheus every 60s. Both are pinned to the rule
+# groups' 30s evaluation, so each evaluation sees a fresh sample and an alert's `for` means the same on both.
+SCRAPE_INTERVAL = "30s"
 
 _LABEL_VALUE = r"^[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$"
+_DNS_LABEL = r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$"
 
 
 def image_version(image: str) -> str | None:
@@ -118,11 +135,21 @@ class WorkloadArgs(BaseModel):
     plan: WorkloadPlan = Field(description="sizes: replicas, memory request/limit, CPU request, runtime settings")
     spec: WorkloadSpec = Field(description="application facts: kind, port, probes, user, network clients")
     image: str = Field(min_length=1, description="pinned container image (from StackConfig.images)")
-    namespace: str = Field(
-        pattern=r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$", description="namespace of every namespaced object"
-    )
+    namespace: str = Field(pattern=_DNS_LABEL, description="namespace of every namespaced object")
     instance: str = Field(
         pattern=_LABEL_VALUE, description="app.kubernetes.io/instance: which installation (part of selectors)"
+    )
+    release: str = Field(
+        pattern=_LABEL_VALUE,
+        description="`release` label of the PodMonitor: kube-prometheus-stack's Helm release (monitoring.release)",
+    )
+    prometheus_namespace: str = Field(
+        pattern=_DNS_LABEL,
+        description="namespace of the Prometheus that scrapes the workload (monitoring.prometheus_namespace)",
+    )
+    managed_prometheus: bool = Field(
+        description="GKE Managed Prometheus scrapes too: add a PodMonitoring and admit its collectors "
+        "(monitoring.managed_prometheus)"
     )
 
     @model_validator(mode="after")
@@ -151,6 +178,14 @@ class WorkloadArgs(BaseModel):
             labels[VERSION] = version
         return labels
 
+    @property
+    def scraper_namespaces(self) -> tuple[str, ...]:
+        """Namespaces whose pods scrape the metrics port: Prometheus's, and Managed Prometheus's when enabled."""
+        namespaces = {self.prometheus_namespace}
+        if self.managed_prometheus:
+            namespaces.add(GMP_NAMESPACE)
+        return tuple(sorted(namespaces))
+
 
 def _probe(probe: Probe | None, port_name: str) -> ProbeArgs | None:
     if probe is None:
@@ -175,7 +210,8 @@ def _volume_name(path: str) -> str:
 
 
 class Workload(pulumi.ComponentResource):
-    """One HyperStudy workload: controller, ServiceAccount, Service(s), PDB, NetworkPolicy and VPA."""
+    """One HyperStudy workload: controller, ServiceAccount, Service(s), PDB, NetworkPolicy, VPA and, when it exports
+    metrics, its PodMonitor (and PodMonitoring under Managed Prometheus)."""
 
     service_account: ServiceAccount
     controller: Deployment | StatefulSet
@@ -184,6 +220,8 @@ class Workload(pulumi.ComponentResource):
     pod_disruption_budget: PodDisruptionBudget | None
     network_policy: NetworkPolicy
     vertical_pod_autoscaler: CustomResource
+    pod_monitor: CustomResource | None
+    pod_monitoring: CustomResource | None
 
     def __init__(self, name: str, args: WorkloadArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__(WORKLOAD_TYPE, name, None, opts)
@@ -289,17 +327,29 @@ class Workload(pulumi.ComponentResource):
                 NetworkPolicyPeerArgs(pod_selector=LabelSelectorArgs(match_labels={NAME: client}))
                 for client in spec.clients
             ]
+        ingress = [
+            NetworkPolicyIngressRuleArgs(from_=sources, ports=[NetworkPolicyPortArgs(port=spec.port, protocol="TCP")])
+        ]
+        if spec.scrape_port is not None:
+            # A rule of its own, so the scrapers reach the metrics port and nothing else, and the clients do not
+            # gain the metrics port. Any pod of the scraper namespaces is admitted: Prometheus's pod labels belong
+            # to its chart, the namespace name to the API server.
+            ingress.append(
+                NetworkPolicyIngressRuleArgs(
+                    from_=[
+                        NetworkPolicyPeerArgs(
+                            namespace_selector=LabelSelectorArgs(match_labels={NAMESPACE_NAME: namespace})
+                        )
+                        for namespace in args.scraper_namespaces
+                    ],
+                    ports=[NetworkPolicyPortArgs(port=spec.scrape_port, protocol="TCP")],
+                )
+            )
         self.network_policy = NetworkPolicy(
             args.name,
             metadata=metadata(args.name),
             spec=NetworkPolicySpecArgs(
-                pod_selector=LabelSelectorArgs(match_labels=args.selector),
-                policy_types=["Ingress"],
-                ingress=[
-                    NetworkPolicyIngressRuleArgs(
-                        from_=sources, ports=[NetworkPolicyPortArgs(port=spec.port, protocol="TCP")]
-                    )
-                ],
+                pod_selector=LabelSelectorArgs(match_labels=args.selector), policy_types=["Ingress"], ingress=ingress
             ),
             opts=child,
         )
@@ -329,6 +379,44 @@ class Workload(pulumi.ComponentResource):
             opts=child,
         )
 
+        self.pod_monitor = self.pod_monitoring = None
+        if spec.metrics_path is not None:
+            # Pods, not a Service: a ServiceMonitor would need the metrics port on the Service, which for Traefik
+            # is the public LoadBalancer; and per-pod targets are what the rules join on anyway.
+            endpoint = {"port": spec.scrape_port_name, "path": spec.metrics_path, "interval": SCRAPE_INTERVAL}
+            self.pod_monitor = CustomResource(
+                args.name,
+                api_version="monitoring.coreos.com/v1",
+                kind="PodMonitor",
+                metadata=ObjectMetaArgs(
+                    name=args.name, namespace=args.namespace, labels={**args.labels, RELEASE: args.release}
+                ),
+                # No namespaceSelector: a PodMonitor looks in its own namespace, the workload's. No relabelings and
+                # honorLabels left false: the operator's own relabelings set `namespace`, `pod` and `container` from
+                # the target, and the rules join on exactly those.
+                spec={"selector": {"matchLabels": args.selector}, "podMetricsEndpoints": [endpoint]},
+                opts=child,
+            )
+            if args.managed_prometheus:
+                # In addition to the PodMonitor, not instead: Managed Prometheus ignores PodMonitors and
+                # kube-prometheus-stack ignores PodMonitorings, and the Monitoring component ships the rules to
+                # both as well (PrometheusRule always, ClusterRules with the switch). Each backend stores its own
+                # samples, so scraping twice duplicates no series within either.
+                self.pod_monitoring = CustomResource(
+                    args.name,
+                    api_version="monitoring.googleapis.com/v1",
+                    kind="PodMonitoring",
+                    metadata=metadata(args.name),
+                    spec={
+                        "selector": {"matchLabels": args.selector},
+                        "endpoints": [endpoint],
+                        # Explicitly the default (`namespace` is always set): `container` is only filled because
+                        # the port is referenced by name, and the rules join on namespace, pod and container.
+                        "targetLabels": {"metadata": ["pod", "container"]},
+                    },
+                    opts=child,
+                )
+
         self.register_outputs(
             {
                 "kind": spec.kind,
@@ -338,6 +426,7 @@ class Workload(pulumi.ComponentResource):
                 "cpu_request": plan.cpu_request,
                 "image": args.image,
                 "service": self.service.metadata.apply(lambda m: m.name),
+                "metrics_path": spec.metrics_path,
             }
         )
 
@@ -353,6 +442,12 @@ class Workload(pulumi.ComponentResource):
         ]
         if spec.storage is not None:
             mounts.append(VolumeMountArgs(name=spec.storage.volume, mount_path=spec.storage.path))
+        ports = [ContainerPortArgs(name=spec.port_name, container_port=spec.port, protocol="TCP")]
+        if spec.metrics_port is not None:
+            # A separate metrics listener is declared too: the PodMonitor and PodMonitoring scrape it by name.
+            ports.append(
+                ContainerPortArgs(name=spec.metrics_port_name, container_port=spec.metrics_port, protocol="TCP")
+            )
 
         container = ContainerArgs(
             name=args.name,
@@ -360,7 +455,7 @@ class Workload(pulumi.ComponentResource):
             command=list(spec.command) or None,
             args=[*spec.args, *plan.runtime.args] or None,
             env=[EnvVarArgs(name=key, value=value) for key, value in plan.runtime.env.items()] or None,
-            ports=[ContainerPortArgs(name=spec.port_name, container_port=spec.port, protocol="TCP")],
+            ports=ports,
             resources=ResourceRequirementsArgs(
                 requests={"memory": plan.memory_request, "cpu": plan.cpu_request},
                 # No CPU limit: CPU is compressible and the request already guarantees each pod its share; a CFS
@@ -443,7 +538,9 @@ class HyperStudyAppArgs(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    config: StackConfig = Field(description="validated stack config: images, namespace, Kubernetes version")
+    config: StackConfig = Field(
+        description="validated stack config: images, namespace, Kubernetes version, where Prometheus runs"
+    )
     plan: Plan = Field(description="the sizing plan of the same config: one Workload per entry")
 
     @model_validator(mode="after")
@@ -470,6 +567,13 @@ class HyperStudyAppArgs(BaseModel):
                 )
             if name not in self.config.images:
                 raise ConfigError(f"workloads.{name}", f"no image: add images.{name} to the stack config")
+        monitoring = self.config.monitoring
+        # The config accepts any string; a label value it must be, or every PodMonitor would be refused.
+        if not re.fullmatch(_LABEL_VALUE, monitoring.release):
+            raise ConfigError(
+                "monitoring.release",
+                f"{monitoring.release!r} is not a label value (letters, digits, -_. inside, at most 63 characters)",
+            )
         return {
             name: WorkloadArgs(
                 name=name,
@@ -478,6 +582,9 @@ class HyperStudyAppArgs(BaseModel):
                 image=self.config.images[name],
                 namespace=self.config.kubernetes.namespace,
                 instance=self.instance,
+                release=monitoring.release,
+                prometheus_namespace=monitoring.prometheus_namespace,
+                managed_prometheus=monitoring.managed_prometheus,
             )
             for name, plan in self.plan.workloads.items()
         }

@@ -16,7 +16,7 @@ import jsonschema
 import kubernetes_validate
 import pytest
 import yaml
-from cloudcoil.models.prometheus_operator.v1 import PrometheusRule
+from cloudcoil.models.prometheus_operator.v1 import PodMonitor, PrometheusRule
 
 from offline.render import REDACTED, Rendered, run_program, write
 from sizing.config import load_stack
@@ -28,7 +28,7 @@ PROMTOOL = ROOT / ".bin" / "promtool"
 # Every stack file of the project is rendered, so a new stack is checked without touching the tests.
 STACKS = sorted(p.name.removeprefix("Pulumi.").removesuffix(".yaml") for p in ROOT.glob("Pulumi.*.yaml"))
 CASES = [(stack, profile) for stack in STACKS for profile in ("optimized", "baseline")]
-CRD_KINDS = {"VerticalPodAutoscaler", "PrometheusRule", "ClusterRules"}
+CRD_KINDS = {"VerticalPodAutoscaler", "PrometheusRule", "ClusterRules", "PodMonitor", "PodMonitoring"}
 
 
 @pytest.fixture(scope="module", params=CASES, ids=[f"{s}-{p}" for s, p in CASES])
@@ -120,15 +120,16 @@ def test_vertical_pod_autoscalers_match_their_schema(rendered):
         jsonschema.validate(broken, schema)
 
 
-def test_prometheus_rules_match_the_crd_models_without_unknown_fields(rendered):
+@pytest.mark.parametrize(("kind", "model"), [("PrometheusRule", PrometheusRule), ("PodMonitor", PodMonitor)])
+def test_operator_objects_match_the_crd_models_without_unknown_fields(rendered, kind, model):
     result, _, _ = rendered
-    rules = [o for o in result.kubernetes_objects() if o["kind"] == "PrometheusRule"]
-    assert len(rules) == 1
-    for rule in rules:
-        model = PrometheusRule.model_validate(rule)
+    objects = [o for o in result.kubernetes_objects() if o["kind"] == kind]
+    assert objects
+    release = load_stack(result.stack, ROOT).monitoring.release
+    for obj in objects:
         # The models ignore unknown fields; a round trip that loses nothing proves there were none.
-        assert model.model_dump(by_alias=True, exclude_unset=True, mode="json") == rule
-        assert rule["metadata"]["labels"]["release"]
+        assert model.model_validate(obj).model_dump(by_alias=True, exclude_unset=True, mode="json") == obj
+        assert obj["metadata"]["labels"]["release"] == release
 
 
 def test_managed_prometheus_rules_match_their_schema_and_the_operator_rules(rendered):

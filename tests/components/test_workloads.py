@@ -13,15 +13,20 @@ from typing import TYPE_CHECKING, Any
 import kubernetes_validate
 import pulumi
 import pytest
+from cloudcoil.models.prometheus_operator.v1 import PodMonitor
 from pydantic import ValidationError
 
 from components.workload_specs import SPECS, WorkloadSpec
 from components.workloads import (
     COMPONENT,
+    GMP_NAMESPACE,
     INSTANCE,
     MANAGED_BY,
     NAME,
+    NAMESPACE_NAME,
     PART_OF,
+    RELEASE,
+    SCRAPE_INTERVAL,
     VERSION,
     HyperStudyApp,
     HyperStudyAppArgs,
@@ -46,7 +51,19 @@ NETPOL = "kubernetes:networking.k8s.io/v1:NetworkPolicy"
 VPA = "kubernetes:autoscaling.k8s.io/v1:VerticalPodAutoscaler"
 CLUSTER_ROLE = "kubernetes:rbac.authorization.k8s.io/v1:ClusterRole"
 CLUSTER_ROLE_BINDING = "kubernetes:rbac.authorization.k8s.io/v1:ClusterRoleBinding"
+POD_MONITOR = "kubernetes:monitoring.coreos.com/v1:PodMonitor"
+POD_MONITORING = "kubernetes:monitoring.googleapis.com/v1:PodMonitoring"
 CONTROLLERS = (DEPLOYMENT, STATEFULSET)
+CRDS = (VPA, POD_MONITOR, POD_MONITORING)
+
+# What Prometheus must scrape, written out rather than read back from SPECS: (port name, port, path). The Node.js
+# services serve prom-client's registry on their HTTP port, Traefik on its own metrics entry point.
+SCRAPES = {
+    "backend": ("http", 3000, "/metrics"),
+    "pod-router": ("http", 8080, "/metrics"),
+    "metrics-service": ("http", 9090, "/metrics"),
+    "traefik": ("metrics", 9100, "/metrics"),
+}
 
 
 # --- fixtures and helpers ---------------------------------------------------------------------------------------
@@ -70,14 +87,6 @@ def stack(request, prod_config, prod_plan, baseline_config, baseline_plan) -> tu
     return baseline_config, baseline_plan
 
 
-@pytest.fixture
-def ran() -> list[bool]:
-    """Filled by every check that ran; a test whose check never ran (an unknown output skips it) fails."""
-    calls: list[bool] = []
-    yield calls
-    assert calls, "the check inside apply() never ran"
-
-
 def build(config: StackConfig, plan: Plan) -> HyperStudyApp:
     return HyperStudyApp("hyperstudy", HyperStudyAppArgs(config=config, plan=plan))
 
@@ -93,6 +102,8 @@ def children(app: HyperStudyApp) -> list[pulumi.Resource]:
             w.pod_disruption_budget,
             w.network_policy,
             w.vertical_pod_autoscaler,
+            w.pod_monitor,
+            w.pod_monitoring,
         ]
     return [r for r in resources if r is not None]
 
@@ -121,6 +132,11 @@ def main_container(resource: Registered) -> dict[str, Any]:
     containers = pod_spec(resource)["containers"]
     assert len(containers) == 1, f"{resource.name}: expected one container"
     return containers[0]
+
+
+def with_monitoring(base: StackConfig, **changes: Any) -> StackConfig:
+    """`base` with other `monitoring` settings; everything else stays the validated prod config."""
+    return base.model_copy(update={"monitoring": base.monitoring.model_copy(update=changes)})
 
 
 def render(mocks: RecordingMocks, config: StackConfig, plan: Plan) -> list[Registered]:
@@ -304,14 +320,36 @@ def test_only_traefik_service_is_a_load_balancer(mocks, ran, prod_config, prod_p
 # --- network policy -----------------------------------------------------------------------------------------------
 
 
-def _sources(policy: Registered) -> list[str] | None:
-    """Names of the workloads a one-rule policy admits; None when it admits every source."""
-    rules = policy.inputs["spec"]["ingress"]
+def _is_scrape_rule(rule: dict[str, Any]) -> bool:
+    return any("namespaceSelector" in peer for peer in rule.get("from", []))
+
+
+def _client_rule(policy: Registered) -> dict[str, Any]:
+    """The one rule of a policy that admits the workload's clients (the other rules admit scrapers)."""
+    rules = [rule for rule in policy.inputs["spec"]["ingress"] if not _is_scrape_rule(rule)]
     assert len(rules) == 1, policy.name
-    peers = rules[0].get("from")
+    return rules[0]
+
+
+def _scrape_rules(policy: Registered) -> list[dict[str, Any]]:
+    """The rules of a policy that admit pods of other namespaces (the scrapers)."""
+    return [rule for rule in policy.inputs["spec"]["ingress"] if _is_scrape_rule(rule)]
+
+
+def _sources(policy: Registered) -> list[str] | None:
+    """Names of the workloads a policy admits as clients; None when it admits every source."""
+    peers = _client_rule(policy).get("from")
     if peers is None:
         return None
     return sorted(peer["podSelector"]["matchLabels"][NAME] for peer in peers)
+
+
+def _scraper_rule(port: int, *namespaces: str) -> dict[str, Any]:
+    """The rule admitting every pod of `namespaces` on `port` only."""
+    return {
+        "from": [{"namespaceSelector": {"matchLabels": {NAMESPACE_NAME: ns}}} for ns in namespaces],
+        "ports": [{"port": port, "protocol": "TCP"}],
+    }
 
 
 @pulumi.runtime.test
@@ -334,6 +372,31 @@ def test_redis_admits_only_backend_and_pod_router(mocks, ran, prod_config, prod_
         assert deny.inputs["spec"]["podSelector"] == {}
         assert deny.inputs["spec"]["policyTypes"] == ["Ingress"]
         assert "ingress" not in deny.inputs["spec"]
+
+    return settled(app, ran, check)
+
+
+@pulumi.runtime.test
+def test_prometheus_is_admitted_only_on_the_metrics_port_of_the_scraped_workloads(mocks, ran, stack):
+    config, plan = stack
+    app = build(config, plan)
+
+    def check() -> None:
+        assert config.monitoring.prometheus_namespace == "monitoring"
+        for name in plan.workloads:
+            policy, facts = mocks.named(NETPOL, name), SPECS[name]
+            # The clients keep exactly their rule: the service port, from the spec's clients (or anyone if public).
+            assert _client_rule(policy)["ports"] == [{"port": facts.port, "protocol": "TCP"}], name
+            assert _sources(policy) == (None if facts.public else sorted(facts.clients)), name
+            if name not in SCRAPES:
+                assert _scrape_rules(policy) == [], name
+                assert "namespaceSelector" not in json.dumps(policy.inputs), name
+                continue
+            assert _scrape_rules(policy) == [_scraper_rule(SCRAPES[name][1], "monitoring")], name
+        # Traefik's metrics port is not public: only its web port is open to every source.
+        traefik = mocks.named(NETPOL, "traefik")
+        assert _client_rule(traefik)["ports"] == [{"port": 8000, "protocol": "TCP"}]
+        assert {p["port"] for r in _scrape_rules(traefik) for p in r["ports"]} == {9100}
 
     return settled(app, ran, check)
 
@@ -488,16 +551,174 @@ def test_children_are_parented_to_their_component(mocks, ran, prod_config, prod_
 
     def check(urns: list[str]) -> None:
         # A mock URN names the parent's type before `$` (the engine's names every ancestor): enough to see the chain.
-        statefulset, service, workload_urn, app_urn = (urn.split("::", 2)[2] for urn in urns)
+        statefulset, service, monitor, workload_urn, app_urn = (urn.split("::", 2)[2] for urn in urns)
         assert statefulset == f"{workload}$kubernetes:apps/v1:StatefulSet::backend"
         assert service == f"{workload}$kubernetes:core/v1:Service::backend"
+        assert monitor == f"{workload}${POD_MONITOR}::backend"
         assert workload_urn == f"{app_type}${workload}::backend"
         assert app_urn == f"pulumi:pulumi:Stack${app_type}::hyperstudy"
         assert all(r.provider is None for r in mocks.resources)  # the provider comes through the parent chain
         ran.append(True)
 
     assert isinstance(backend, Workload)
-    return pulumi.Output.all(backend.controller.urn, backend.service.urn, backend.urn, app.urn).apply(check)
+    assert backend.pod_monitor is not None
+    return pulumi.Output.all(
+        backend.controller.urn, backend.service.urn, backend.pod_monitor.urn, backend.urn, app.urn
+    ).apply(check)
+
+
+# --- scraping: PodMonitor, PodMonitoring -------------------------------------------------------------------------
+
+
+def test_exactly_the_node_services_and_traefik_export_metrics():
+    assert {name for name, facts in SPECS.items() if facts.metrics_path is not None} == set(SCRAPES)
+    for name, (port_name, port, path) in SCRAPES.items():
+        facts = SPECS[name]
+        assert (facts.scrape_port_name, facts.scrape_port, facts.metrics_path) == (port_name, port, path), name
+    for name in ("frontend", "redis"):
+        assert (SPECS[name].scrape_port, SPECS[name].scrape_port_name) == (None, None), name
+
+
+@pulumi.runtime.test
+def test_scraped_workloads_get_a_pod_monitor_with_the_release_label_port_and_path(mocks, ran, stack):
+    config, plan = stack
+    app = build(config, plan)
+
+    def check() -> None:
+        monitors = mocks.of_type(POD_MONITOR)
+        assert {m.name for m in monitors} == set(SCRAPES) & set(plan.workloads) == set(SCRAPES)
+        assert mocks.of_type(POD_MONITORING) == []  # prod runs no Managed Prometheus
+        for monitor in monitors:
+            port_name, port, path = SCRAPES[monitor.name]
+            assert monitor.inputs["apiVersion"] == "monitoring.coreos.com/v1"
+            assert monitor.inputs["kind"] == "PodMonitor"
+            meta = monitor.inputs["metadata"]
+            assert meta["name"] == monitor.name
+            assert meta["namespace"] == config.kubernetes.namespace
+            assert meta["labels"][RELEASE] == config.monitoring.release == "kube-prometheus-stack"
+            spec = monitor.inputs["spec"]
+            assert spec["podMetricsEndpoints"] == [{"port": port_name, "path": path, "interval": SCRAPE_INTERVAL}]
+            # The port is scraped by name: it must be a port of the workload's container, with the expected number.
+            ports = {p["name"]: p["containerPort"] for p in main_container(controller(mocks, monitor.name))["ports"]}
+            assert ports[port_name] == port, monitor.name
+            # The rules join on namespace, pod and container: the operator sets them, and nothing here may drop,
+            # rename or override them (no relabelings, no honorLabels, no other namespace).
+            assert set(spec) == {"selector", "podMetricsEndpoints"}, monitor.name
+            # The object is a PodMonitor the operator's schema knows, field for field.
+            model = PodMonitor.model_validate(monitor.inputs)
+            assert model.model_dump(by_alias=True, exclude_unset=True, mode="json") == monitor.inputs
+        for name, workload in app.workloads.items():
+            if name not in SCRAPES:
+                assert workload.pod_monitor is None and workload.pod_monitoring is None, name
+
+    return settled(app, ran, check)
+
+
+@pulumi.runtime.test
+def test_pod_monitors_select_exactly_their_workloads_pods(mocks, ran, prod_config, prod_plan):
+    app = build(prod_config, prod_plan)
+
+    def check() -> None:
+        pods = {
+            ctrl.name: ctrl.inputs["spec"]["template"]["metadata"]["labels"]
+            for ctrl in mocks.resources
+            if ctrl.typ in CONTROLLERS
+        }
+        for monitor in mocks.of_type(POD_MONITOR):
+            selector = monitor.inputs["spec"]["selector"]
+            assert selector == {"matchLabels": {NAME: monitor.name, INSTANCE: "hyperstudy-prod"}}
+            assert selector == controller(mocks, monitor.name).inputs["spec"]["selector"]
+            matched = {name for name, labels in pods.items() if selector["matchLabels"].items() <= labels.items()}
+            assert matched == {monitor.name}
+
+    return settled(app, ran, check)
+
+
+@pulumi.runtime.test
+def test_traefik_serves_metrics_on_its_own_entry_point_not_on_the_public_one(mocks, ran, prod_config, prod_plan):
+    app = build(prod_config, prod_plan)
+
+    def check() -> None:
+        container = main_container(controller(mocks, "traefik"))
+        assert container["ports"] == [
+            {"name": "web", "containerPort": 8000, "protocol": "TCP"},
+            {"name": "metrics", "containerPort": 9100, "protocol": "TCP"},
+        ]
+        args = container["args"]
+        for flag in (
+            "--metrics.prometheus=true",
+            "--metrics.prometheus.entryPoint=metrics",
+            "--entryPoints.metrics.address=:9100",
+            # Routes that name no entry point stay on web, not also on the metrics port.
+            "--entryPoints.web.asDefault=true",
+        ):
+            assert flag in args, flag
+        # The LoadBalancer exposes web only; Prometheus scrapes the pods.
+        assert [p["name"] for p in mocks.named(SERVICE, "traefik").inputs["spec"]["ports"]] == ["web"]
+        for name in set(prod_plan.workloads) - {"traefik"}:
+            assert len(main_container(controller(mocks, name))["ports"]) == 1, name
+
+    return settled(app, ran, check)
+
+
+@pulumi.runtime.test
+def test_managed_prometheus_adds_a_pod_monitoring_and_admits_its_collectors(mocks, ran, prod_config, prod_plan):
+    config = with_monitoring(prod_config, managed_prometheus=True)
+    app = build(config, prod_plan)
+
+    def check() -> None:
+        # In addition to the PodMonitors: kube-prometheus-stack still scrapes what Managed Prometheus does.
+        assert {m.name for m in mocks.of_type(POD_MONITOR)} == set(SCRAPES)
+        monitorings = mocks.of_type(POD_MONITORING)
+        assert {m.name for m in monitorings} == set(SCRAPES)
+        for monitoring in monitorings:
+            port_name, _, path = SCRAPES[monitoring.name]
+            assert monitoring.inputs["apiVersion"] == "monitoring.googleapis.com/v1"
+            assert monitoring.inputs["kind"] == "PodMonitoring"
+            assert monitoring.inputs["metadata"]["namespace"] == config.kubernetes.namespace
+            spec = monitoring.inputs["spec"]
+            assert spec["selector"] == controller(mocks, monitoring.name).inputs["spec"]["selector"]
+            assert spec["endpoints"] == [{"port": port_name, "path": path, "interval": SCRAPE_INTERVAL}]
+            assert spec["targetLabels"] == {"metadata": ["pod", "container"]}  # namespace is always set
+            assert app.workloads[monitoring.name].pod_monitoring is not None
+        for name in SCRAPES:
+            rules = _scrape_rules(mocks.named(NETPOL, name))
+            assert rules == [_scraper_rule(SCRAPES[name][1], GMP_NAMESPACE, "monitoring")], name
+        for name in ("frontend", "redis"):
+            assert _scrape_rules(mocks.named(NETPOL, name)) == [], name
+
+    return settled(app, ran, check)
+
+
+@pulumi.runtime.test
+def test_release_and_prometheus_namespace_come_from_the_config(mocks, ran, prod_config, prod_plan):
+    config = with_monitoring(prod_config, release="kps-prod", prometheus_namespace="observability")
+    app = build(config, prod_plan)
+
+    def check() -> None:
+        monitors = mocks.of_type(POD_MONITOR)
+        assert {m.name for m in monitors} == set(SCRAPES)
+        assert {m.inputs["metadata"]["labels"][RELEASE] for m in monitors} == {"kps-prod"}
+        for name in SCRAPES:
+            policy = mocks.named(NETPOL, name)
+            assert _scrape_rules(policy) == [_scraper_rule(SCRAPES[name][1], "observability")], name
+        policies = json.dumps([p.inputs for p in mocks.of_type(NETPOL)])
+        assert '"monitoring"' not in policies and "kube-prometheus-stack" not in json.dumps(
+            [m.inputs for m in monitors]
+        )
+
+    return settled(app, ran, check)
+
+
+def test_profile_switch_changes_no_scrape_config(mocks, prod_config, prod_plan, baseline_config, baseline_plan):
+    def scrape_config(resources: list[Registered]) -> dict[tuple[str, str], Any]:
+        return {(r.typ, r.name): r.inputs for r in resources if r.typ in (POD_MONITOR, POD_MONITORING)}
+
+    optimized = scrape_config(render(mocks, with_monitoring(prod_config, managed_prometheus=True), prod_plan))
+    baseline = scrape_config(render(mocks, with_monitoring(baseline_config, managed_prometheus=True), baseline_plan))
+    assert optimized == baseline
+    assert {name for _, name in optimized} == set(SCRAPES)
+    assert {typ for typ, _ in optimized} == {POD_MONITOR, POD_MONITORING}
 
 
 # --- whole-manifest properties ------------------------------------------------------------------------------------
@@ -532,14 +753,15 @@ def test_manifests_validate_against_the_kubernetes_schema(mocks, stack):
     resources = render(mocks, config, plan)
     checked = 0
     for r in (r for r in resources if r.custom):
-        if r.typ == VPA:
-            continue  # a CRD: kubernetes-validate has no schema for it
+        if r.typ in CRDS:
+            continue  # kubernetes-validate has no schema for CRDs (PodMonitors: see the scrape tests)
         try:
             kubernetes_validate.validate(r.inputs, version, strict=True)
         except kubernetes_validate.ValidationError as err:
             pytest.fail(f"{r.typ} {r.name}: {str(err).splitlines()[0]}")
         checked += 1
-    assert checked == len([r for r in resources if r.custom]) - len(plan.workloads)
+    # Every object but one VPA per workload and one PodMonitor per scraped workload (no Managed Prometheus in prod).
+    assert checked == len([r for r in resources if r.custom]) - len(plan.workloads) - len(SCRAPES)
 
 
 # --- bad input ----------------------------------------------------------------------------------------------------
@@ -573,6 +795,11 @@ def test_missing_spec_raises_before_anything_is_registered(mocks, prod_config):
     _assert_nothing_registered(mocks, config, build_plan(config, "prod"), "workloads.worker")
 
 
+def test_a_release_that_is_no_label_value_raises_before_anything_is_registered(mocks, prod_config, prod_plan):
+    config = with_monitoring(prod_config, release="kube prometheus stack")
+    _assert_nothing_registered(mocks, config, prod_plan, "monitoring.release")
+
+
 def test_app_args_refuse_a_plan_of_another_profile(prod_config, baseline_plan):
     with pytest.raises(ValidationError, match="profile"):
         HyperStudyAppArgs(config=prod_config, plan=baseline_plan)
@@ -587,7 +814,25 @@ def test_workload_args_refuse_the_plan_of_another_workload(prod_config, prod_pla
             image=prod_config.images["backend"],
             namespace="hyperstudy",
             instance="hyperstudy-prod",
+            release="kube-prometheus-stack",
+            prometheus_namespace="monitoring",
+            managed_prometheus=False,
         )
+
+
+@pytest.mark.parametrize(
+    ("changes", "message"),
+    [
+        ({"metrics_port": 9100}, "metrics_port without metrics_path"),
+        ({"metrics_path": "/metrics", "metrics_port": 3000}, "metrics_port is the workload's port"),
+        ({"metrics_path": "/metrics", "metrics_port": 9100, "metrics_port_name": "http"}, "already the name"),
+        ({"metrics_path": "metrics"}, "should match pattern"),
+    ],
+)
+def test_spec_table_refuses_an_inconsistent_metrics_endpoint(changes, message):
+    facts = {**SPECS["backend"].model_dump(), "metrics_path": None}
+    with pytest.raises(ValidationError, match=message):
+        WorkloadSpec.model_validate({**facts, **changes})
 
 
 def test_spec_table_refuses_storage_on_a_deployment():
