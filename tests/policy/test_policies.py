@@ -473,6 +473,16 @@ CASES = {
         _set("spec.strategy", {"type": "Recreate"}),
         ["Deployment hyperstudy/pod-router: strategy.type is Recreate, so all 2 replicas stop before any new one"],
     ),
+    "deployment-no-surge-no-unavailable": Case(
+        ROLLOUT,
+        DEPLOYMENT,
+        "frontend",
+        _set("spec.strategy.rollingUpdate.maxSurge", "0%"),
+        [
+            "Deployment hyperstudy/frontend: strategy.rollingUpdate.maxSurge is 0 with maxUnavailable 0, "
+            "so no pod can move"
+        ],
+    ),
     "statefulset-on-delete": Case(
         ROLLOUT,
         STATEFULSET,
