@@ -33,7 +33,7 @@ def mocks(recording_mocks: RecordingMocks) -> RecordingMocks:
 
 @pytest.fixture
 def ran() -> Iterator[list]:
-    """Checks inside `.apply()` append here: a test whose check never ran (an unknown output skips the callback
+    """Checks inside apply callbacks append here: a test whose check never ran (an unknown output skips the callback
     silently) fails at teardown instead of passing."""
     calls: list = []
     yield calls
