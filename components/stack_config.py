@@ -1,7 +1,5 @@
-"""The program's one config loader: every key of the project's namespace, read through Pulumi, into StackConfig.
-
-Keys reach a Pulumi program as strings (objects JSON-encoded); this module decodes them and hands them to the
-same validation `python -m sizing` uses, so a stack that plans offline deploys with the same meaning.
+"""The program's one config loader: every key of the project's namespace, read through `pulumi.Config`, validated
+into the same `StackConfig` as `python -m sizing`, so a stack that plans offline deploys with the same meaning.
 """
 
 from __future__ import annotations
@@ -16,30 +14,39 @@ from sizing.config import StackConfig, parse_stack_config
 from sizing.errors import ConfigError
 
 
-def _decode(raw: Any) -> Any:
-    if not isinstance(raw, str):
-        return raw
+def _decode(raw: str) -> Any:
     try:
-        return json.loads(raw)
+        return json.loads(raw)  # objects and numbers arrive JSON-encoded
     except ValueError:
         return raw  # a plain string value such as `optimized`
 
 
-def project_values(project: str) -> dict[str, Any]:
-    """All config values of `project`'s namespace, decoded, namespace stripped (other namespaces skipped)."""
-    # pulumi.Config can only look keys up; listing them is what lets an unknown key be refused instead of ignored.
+def _keys_set(namespace: str) -> set[str]:
+    # pulumi.Config can only look keys up. Listing what the engine passed is what lets a misspelt key be refused
+    # rather than silently ignored.
+    prefix = f"{namespace}:"
     merged = {**runtime_config.get_config_env(), **runtime_config.CONFIG.get()}
-    prefix = f"{project}:"
-    return {key.removeprefix(prefix): _decode(value) for key, value in merged.items() if key.startswith(prefix)}
+    return {key.removeprefix(prefix) for key in merged if key.startswith(prefix)}
 
 
-def load_program_config(project: str | None = None) -> StackConfig:
+def project_values(namespace: str) -> dict[str, Any]:
+    """The project's config values, decoded, namespace stripped; other namespaces (gcp:, kubernetes:) skipped."""
+    config = pulumi.Config(namespace)
+    values = {}
+    for key in sorted(_keys_set(namespace) | set(StackConfig.model_fields)):
+        raw = config.get(key)
+        if raw is not None:
+            values[key] = _decode(raw)
+    return values
+
+
+def load_program_config(namespace: str | None = None) -> StackConfig:
     """The validated config of the running stack, with what the program needs beyond sizing required."""
-    namespace = project or pulumi.get_project()
+    namespace = namespace or pulumi.get_project()
     config = parse_stack_config(project_values(namespace), namespace)
     if config.cluster is None:
-        raise ConfigError(f"{namespace}:cluster", "required key is missing (the cluster to deploy to)")
+        raise ConfigError(config.key("cluster"), "required key is missing (the cluster to deploy to)")
     for name in config.workloads:
         if name not in config.images:
-            raise ConfigError(f"{namespace}:images.{name}", "required key is missing (a pinned image per workload)")
+            raise ConfigError(config.key(f"images.{name}"), "required key is missing (a pinned image per workload)")
     return config
