@@ -263,7 +263,12 @@ class NodePoolConfig(Model):
     disk_size_gb: int = Field(100, ge=10, le=65536, description="boot disk per node, GB")
     disk_type: DiskType = Field("pd-balanced", description="boot disk type")
     overhead: NodeOverhead = Field(description="per-node system and DaemonSet requests")
-    surge_nodes: int = Field(1, ge=0, le=100, description="nodes above the minimum kept for rolling-update surges")
+    surge_nodes: int = Field(
+        1,
+        ge=1,
+        le=100,
+        description="nodes GKE adds during a node upgrade (nothing drained first); the plan keeps room above min",
+    )
 
 
 class MachineTypeOverride(Model):
@@ -311,7 +316,7 @@ class ClusterConfig(Model):
     create: bool = Field(False, description="create the cluster (true) or reference an existing one (false)")
     name: str = Field(pattern=r"^[a-z]([-a-z0-9]{0,38}[a-z0-9])?$", description="cluster name (created or existing)")
     location: str = Field(
-        pattern=r"^[a-z]+-[a-z]+[0-9](-[a-z])?$",
+        pattern=r"^[a-z]+-[a-z]+[0-9]+(-[a-z])?$",
         description="region (regional cluster, e.g. us-central1) or zone (zonal, e.g. us-central1-a)",
     )
     release_channel: Literal["RAPID", "REGULAR", "STABLE"] = Field("REGULAR", description="GKE release channel")
@@ -388,27 +393,47 @@ class Alert(Model):
     model_config = ConfigDict(frozen=True, extra="forbid", populate_by_name=True)
 
 
-def _alert(threshold: float, for_: str, severity: str = "warning"):
-    return Field(default_factory=lambda: Alert(threshold=threshold, for_=for_, severity=severity))
+def _alert(threshold: float, for_: str, description: str, severity: str = "warning"):
+    return Field(
+        default_factory=lambda: Alert(threshold=threshold, for_=for_, severity=severity), description=description
+    )
 
 
 class AlertsConfig(Model):
     """Every alert's threshold, pending time and severity."""
 
-    memory_near_limit: Alert = _alert(0.9, "5m")
-    oom_killed: Alert = _alert(0, "0m", "critical")
-    prediction_drift: Alert = _alert(0.25, "30m")
-    capacity_low: Alert = _alert(1, "10m")
-    memory_overcommit: Alert = _alert(0, "10m")
-    node_pool_at_max: Alert = _alert(0, "15m")
-    heap_near_limit: Alert = _alert(0.9, "5m")
+    memory_near_limit: Alert = _alert(0.9, "5m", "HyperStudyMemoryNearLimit: working set ÷ limit above this ratio")
+    oom_killed: Alert = _alert(0, "0m", "HyperStudyContainerOOMKilled: more OOM restarts than this in 10m", "critical")
+    prediction_drift: Alert = _alert(
+        0.25, "30m", "HyperStudyMemoryPredictionDrift: |working set ÷ formula − 1| above this ratio"
+    )
+    capacity_low: Alert = _alert(1, "10m", "HyperStudyCapacityLow: fewer slots of monitoring.capacity_shape than this")
+    memory_overcommit: Alert = _alert(
+        0, "10m", "HyperStudyMemoryOvercommit: requests above what survives losing a node by more than this, bytes"
+    )
+    node_pool_at_max: Alert = _alert(0, "15m", "HyperStudyNodePoolAtMax: nodes within this many of the plan's max")
+    heap_near_limit: Alert = _alert(0.9, "5m", "HyperStudyHeapNearLimit: Node heap ÷ its configured maximum above this")
+
+    @model_validator(mode="after")
+    def _ratios_can_fire(self) -> AlertsConfig:
+        # A usage ratio never exceeds 1 for long (the kernel or the runtime acts first): a threshold ≥ 1 never fires.
+        for name in ("memory_near_limit", "heap_near_limit"):
+            if not 0 < getattr(self, name).threshold < 1:
+                raise PathError(f"{name}.threshold", "must be between 0 and 1 (a ratio of the limit)")
+        return self
 
 
 class MonitoringConfig(Model):
     """Prometheus rules, alerts and Grafana dashboards generated from the sizing model."""
 
     release: str = Field(
-        "kube-prometheus-stack", description="`release` label kube-prometheus-stack selects rules and monitors by"
+        "kube-prometheus-stack",
+        pattern=r"^[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$",
+        description="`release` label kube-prometheus-stack selects rules and monitors by (a label value)",
+    )
+    prometheus_operator: bool = Field(
+        True,
+        description="ship PrometheusRule and PodMonitors (needs the prometheus-operator CRDs, kube-prometheus-stack)",
     )
     prometheus_namespace: str = Field(
         "monitoring",
@@ -466,8 +491,13 @@ class StackConfig(Model):
         for name in self.images:
             if name not in self.workloads:
                 raise PathError(f"images.{name}", "no workload of that name")
-        if self.monitoring.capacity_shape not in self.capacity.shapes:
-            raise PathError("monitoring.capacity_shape", f"unknown experiment shape {self.monitoring.capacity_shape!r}")
+        shape = self.monitoring.capacity_shape
+        if shape not in self.capacity.shapes:
+            raise PathError("monitoring.capacity_shape", f"unknown experiment shape {shape!r}")
+        if self.capacity.formula.users_mib(self.capacity.shapes[shape]) <= 0:
+            raise PathError("monitoring.capacity_shape", f"shape {shape!r} needs no memory: no slots to count")
+        if not (self.monitoring.prometheus_operator or self.monitoring.managed_prometheus):
+            raise PathError("monitoring", "prometheus_operator or managed_prometheus must be true (who runs the rules)")
         if self.nodes.machine_type not in known:
             raise PathError(
                 "nodes.machine_type",

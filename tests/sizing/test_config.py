@@ -10,7 +10,7 @@ import pytest
 from pydantic import ValidationError
 
 from sizing.catalogue import MACHINE_TYPES
-from sizing.config import StackConfig, load_stack, read_stack_values
+from sizing.config import StackConfig, load_stack, parse_stack_config, read_stack_values
 from sizing.errors import ConfigError
 from sizing.plan import build_plan
 
@@ -340,3 +340,33 @@ def test_namespace_comes_from_the_project_file(write_stack, prod_values) -> None
         load_stack("test", project)
     assert err.value.key.startswith("other-project:")
     assert err.value.problem == "required key is missing"
+
+
+# --- rules the program used to find only after registering resources ------------------------------------------
+
+MONITORING_CASES = [
+    ({"capacity_shape": "idle"}, "monitoring.capacity_shape", "needs no memory"),
+    (
+        {"alerts": {"memory_near_limit": {"threshold": 1.5, "for": "5m"}}},
+        "alerts.memory_near_limit.threshold",
+        "0 and 1",
+    ),
+    ({"release": "kube prometheus"}, "monitoring.release", "pattern"),
+    ({"prometheus_operator": False, "managed_prometheus": False}, "monitoring", "must be true"),
+]
+
+
+@pytest.mark.parametrize(("monitoring", "key", "problem"), MONITORING_CASES)
+def test_monitoring_settings_that_could_never_work_are_refused(prod_values, monitoring, key, problem) -> None:
+    prod_values["capacity"]["shapes"]["idle"] = {}
+    prod_values["monitoring"] = monitoring
+    with pytest.raises(ConfigError) as raised:
+        parse_stack_config(prod_values, NS)
+    assert raised.value.key.endswith(key)
+    assert problem in raised.value.problem
+
+
+@pytest.mark.parametrize("location", ["europe-west10", "europe-west12-b", "us-central1", "asia-southeast1-a"])
+def test_every_gcp_region_and_zone_form_is_accepted(prod_values, location) -> None:
+    prod_values["cluster"]["location"] = location
+    assert parse_stack_config(prod_values, NS).cluster.location == location

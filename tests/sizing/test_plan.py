@@ -148,6 +148,10 @@ def test_whole_headroom_is_not_pushed_up_by_float_noise(prod_values, parse) -> N
         headroom={"request_pct": 10, "limit_pct": 10},
         rounding={"mode": "step", "step_mib": 4},
     )
+    # Only the base counts; the alerting shape still needs memory for its slots, so the experimenter keeps some.
+    prod_values["capacity"]["formula"]["per_role_mib"]["experimenter"] = 25
+    prod_values["capacity"]["shapes"]["idle"] = {}
+    prod_values["capacity"]["load"] = {"typical": {"idle": 1}, "peak": {"idle": 1}}
     backend = plan_of(parse, prod_values).workloads["backend"]
     assert (backend.memory_request_mib, backend.memory_limit_mib) == (220, 220)
 
@@ -305,11 +309,19 @@ def test_peak_sets_max_when_limits_need_more_nodes(parse, check_placement) -> No
     check_placement(plan)
 
 
-@pytest.mark.parametrize(("surge", "expected_max"), [(0, 2), (1, 3), (5, 7)])
+@pytest.mark.parametrize(("surge", "expected_max"), [(1, 3), (5, 7)])
 def test_surge_nodes_raise_max_above_min(prod_values, parse, surge: int, expected_max: int) -> None:
     prod_values["nodes"]["surge_nodes"] = surge
     plan = plan_of(parse, prod_values)
     assert (plan.nodes.min, plan.nodes.peak, plan.nodes.max) == (2, 2, expected_max)
+
+
+def test_zero_surge_nodes_is_refused(prod_values, parse) -> None:
+    # Node upgrades surge (nothing is drained first), so the pool always needs room for at least one more node.
+    prod_values["nodes"]["surge_nodes"] = 0
+    with pytest.raises(ConfigError) as raised:
+        parse(prod_values)
+    assert raised.value.key == "hyperstudy-infra:nodes.surge_nodes"
 
 
 def test_survives_node_loss_counts_the_sum(parse) -> None:

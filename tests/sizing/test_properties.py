@@ -65,14 +65,18 @@ def stack_values(draw: st.DrawFn) -> dict[str, Any]:
         "capacity": {
             "formula": {
                 "base_mib": draw(st.integers(4, 300)),
-                "per_role_mib": draw(st.fixed_dictionaries({r: st.integers(0, 20) for r in ROLES})),
+                # The experimenter costs memory so the alerting shape below has slots to count.
+                "per_role_mib": draw(
+                    st.fixed_dictionaries({r: st.integers(1 if r == "experimenter" else 0, 20) for r in ROLES})
+                ),
             },
-            "shapes": shapes,
+            "shapes": {**shapes, "one-experimenter": {"experimenter": 1}},
             "load": {"typical": typical, "peak": peak},
             "headroom": {"request_pct": request_pct, "limit_pct": draw(st.integers(request_pct, 100))},
             "rounding": rounding,
         },
         "workloads": workloads,
+        "monitoring": {"capacity_shape": "one-experimenter"},
         "runtime": {
             "nodejs_heap_fraction": draw(st.sampled_from([0.5, 0.75, 0.9])),
             "redis_maxmemory_fraction": draw(st.sampled_from([0.5, 0.7, 0.9])),
@@ -83,7 +87,7 @@ def stack_values(draw: st.DrawFn) -> dict[str, Any]:
             "spot": draw(st.booleans()),
             "disk_size_gb": draw(st.integers(10, 500)),
             "overhead": {"memory": f"{draw(st.integers(0, 1024))}Mi", "cpu": f"{draw(st.integers(0, 400))}m"},
-            "surge_nodes": draw(st.integers(0, 3)),
+            "surge_nodes": draw(st.integers(1, 3)),
         },
     }
 
