@@ -27,6 +27,10 @@ class GkeClusterArgs(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     config: ClusterConfig = Field(description="the stack's cluster config: created or referenced, where, how")
+    managed_prometheus: bool = Field(
+        False,
+        description="enable GKE Managed Service for Prometheus on a created cluster (its PodMonitoring/Rules CRDs)",
+    )
     project: str | None = Field(
         None, description="GCP project of a created cluster (None: the gcp provider's project, gcp:project)"
     )
@@ -89,7 +93,7 @@ class GkeCluster(pulumi.ComponentResource):
         self.router, self.nat = None, None
 
         if config.create:
-            self.cluster = self._create_cluster(name, config, args.project)
+            self.cluster = self._create_cluster(name, config, args.project, args.managed_prometheus)
             if config.private_nodes and config.cloud_nat:
                 self._create_nat(name, config, args.project)
             self.name = self.cluster.name
@@ -136,7 +140,9 @@ class GkeCluster(pulumi.ComponentResource):
             opts=pulumi.ResourceOptions(parent=self),
         )
 
-    def _create_cluster(self, name: str, config: ClusterConfig, project: str | None) -> gcp.container.Cluster:
+    def _create_cluster(
+        self, name: str, config: ClusterConfig, project: str | None, managed_prometheus: bool
+    ) -> gcp.container.Cluster:
         workload_pool = pulumi.Output.from_input(project_id(project)).apply(lambda p: f"{p}.svc.id.goog")
         private_cluster_config = (
             gcp.container.ClusterPrivateClusterConfigArgs(
@@ -182,6 +188,17 @@ class GkeCluster(pulumi.ComponentResource):
                 enabled=False, autoscaling_profile="OPTIMIZE_UTILIZATION"
             ),
             enable_shielded_nodes=True,
+            # What the workloads' objects need from the cluster itself: the VPA recommender for their
+            # VerticalPodAutoscalers, Dataplane V2 to enforce their NetworkPolicies (default deny, redis only from
+            # its clients), and, behind the stack's switch, Managed Prometheus for PodMonitoring and ClusterRules.
+            vertical_pod_autoscaling=gcp.container.ClusterVerticalPodAutoscalingArgs(enabled=True),
+            datapath_provider="ADVANCED_DATAPATH",
+            monitoring_config=gcp.container.ClusterMonitoringConfigArgs(
+                enable_components=["SYSTEM_COMPONENTS"],
+                managed_prometheus=gcp.container.ClusterMonitoringConfigManagedPrometheusArgs(
+                    enabled=managed_prometheus
+                ),
+            ),
             deletion_protection=config.deletion_protection,
             opts=pulumi.ResourceOptions(parent=self),
         )

@@ -143,6 +143,21 @@ def test_no_nat_when_the_network_already_has_one(mocks, ran, prod_config):
     return pulumi.Output.all(component.name).apply(check)
 
 
+@pytest.mark.parametrize("managed", [False, True])
+@pulumi.runtime.test
+def test_created_cluster_provides_what_the_workloads_need(mocks, ran, prod_config, managed):
+    component = GkeCluster("hyperstudy", GkeClusterArgs(config=prod_config.cluster, managed_prometheus=managed))
+
+    def check(_):
+        inputs = mocks.named(CLUSTER, "hyperstudy").inputs
+        assert inputs["verticalPodAutoscaling"] == {"enabled": True}
+        assert inputs["datapathProvider"] == "ADVANCED_DATAPATH"
+        assert inputs["monitoringConfig"]["managedPrometheus"] == {"enabled": managed}
+        ran.append(managed)
+
+    return pulumi.Output.all(component.name).apply(check)
+
+
 @pytest.mark.parametrize("networks", [[], ["203.0.113.0/24", "198.51.100.7/32"]])
 @pulumi.runtime.test
 def test_authorized_networks_restrict_the_control_plane(mocks, ran, prod_config, networks):
