@@ -435,6 +435,14 @@ class MonitoringConfig(Model):
         True,
         description="ship PrometheusRule and PodMonitors (needs the prometheus-operator CRDs, kube-prometheus-stack)",
     )
+    install_stack: bool = Field(
+        False,
+        description="install kube-prometheus-stack with the program (Helm release `release` in prometheus_namespace); "
+        "a cluster the program creates has none",
+    )
+    stack_chart_version: str = Field(
+        "75.15.0", pattern=r"^[0-9]+\.[0-9]+\.[0-9]+$", description="kube-prometheus-stack chart version, pinned"
+    )
     prometheus_namespace: str = Field(
         "monitoring",
         pattern=r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$",
@@ -496,6 +504,8 @@ class StackConfig(Model):
             raise PathError("monitoring.capacity_shape", f"unknown experiment shape {shape!r}")
         if self.capacity.formula.users_mib(self.capacity.shapes[shape]) <= 0:
             raise PathError("monitoring.capacity_shape", f"shape {shape!r} needs no memory: no slots to count")
+        if self.monitoring.install_stack and not self.monitoring.prometheus_operator:
+            raise PathError("monitoring.install_stack", "needs prometheus_operator: the stack is what runs the rules")
         if not (self.monitoring.prometheus_operator or self.monitoring.managed_prometheus):
             raise PathError("monitoring", "prometheus_operator or managed_prometheus must be true (who runs the rules)")
         if self.nodes.machine_type not in known:
