@@ -1,8 +1,9 @@
 """The offline render: run the Pulumi program of a stack under mocks and write what it would create.
 
 `python -m offline.render --stack prod` writes `build/prod/`: every Kubernetes object as one YAML file (stable
-names, stable order), `gcp.md` summarising the GCP resources, `outputs.json` with the stack outputs, and, taken
-from those objects, `prometheus-rules.yaml` (for `promtool check rules`) and `dashboards/<uid>.json`.
+names, stable order), `gcp.md` summarising the GCP resources (`helm.md` the Helm releases, if any), `outputs.json`
+with the stack outputs, and, taken from those objects, `prometheus-rules.yaml` (for `promtool check rules`) and
+`dashboards/<uid>.json`.
 Secrets are redacted. The same function feeds the artifact tests, so what is reviewed is what is tested.
 """
 
@@ -27,6 +28,7 @@ from sizing.errors import ConfigError
 
 ROOT = Path(__file__).resolve().parent.parent
 REDACTED = "<redacted>"
+HELM_RELEASE = "kubernetes:helm.sh/v3:Release"
 # Apply order a reader expects: what others depend on first.
 _KIND_ORDER = [
     "Namespace",
@@ -81,9 +83,13 @@ class Rendered:
                 )
             }
             for r in self.resources
-            if r.custom and r.typ.startswith("kubernetes:") and not r.typ.startswith("pulumi:providers")
+            if r.custom and r.typ.startswith("kubernetes:") and r.typ != HELM_RELEASE
         ]
         return sorted(objects, key=_object_sort_key)
+
+    def helm_releases(self) -> list[Registered]:
+        """Helm releases: charts the program installs (their objects are rendered by Helm, not here)."""
+        return sorted((r for r in self.resources if r.typ == HELM_RELEASE), key=lambda r: r.name)
 
     def gcp_resources(self) -> list[Registered]:
         return sorted(
@@ -130,6 +136,8 @@ def run_program(
     mocks.resources.clear()
     project = project_name(project_dir)
     values = config if config is not None else stack_config_values(stack, project_dir, profile)
+    # A stack file path stands for the stack it configures: Pulumi.<name>.yaml is stack <name>.
+    stack = stack_name(stack)
     pulumi.runtime.set_mocks(mocks, project=project, stack=stack, preview=False)
     pulumi.runtime.set_all_config(values)
     root = pulumi.runtime.settings.get_root_resource()
@@ -142,6 +150,14 @@ def run_program(
         sys.path.remove(str(project_dir))
     outputs = {name: _resolve(value) for name, value in sorted(root.outputs.items())}
     return Rendered(stack=stack, resources=list(mocks.resources), outputs=outputs)
+
+
+def stack_name(stack: str) -> str:
+    """The stack's name, also when given as the path of its stack file."""
+    path = Path(stack)
+    if path.suffix in (".yaml", ".yml"):
+        return path.stem.removeprefix("Pulumi.")
+    return stack
 
 
 def _resolve(value: Any) -> Any:
@@ -175,8 +191,12 @@ def _file_name(index: int, obj: dict[str, Any]) -> str:
 
 def gcp_summary(rendered: Rendered) -> str:
     """A readable list of the GCP resources and their inputs."""
-    lines = [f"# GCP resources of stack {rendered.stack}", ""]
-    for r in rendered.gcp_resources():
+    return _summary(f"GCP resources of stack {rendered.stack}", rendered.gcp_resources())
+
+
+def _summary(title: str, resources: list[Registered]) -> str:
+    lines = [f"# {title}", ""]
+    for r in resources:
         lines += [
             f"## {r.typ} `{r.name}`",
             "",
@@ -203,7 +223,13 @@ def write(rendered: Rendered, out_dir: Path) -> list[Path]:
         "gcp.md": gcp_summary(rendered),
         "outputs.json": json.dumps(rendered.outputs, indent=2, sort_keys=True) + "\n",
     }
-    rules = [obj for obj in rendered.kubernetes_objects() if obj.get("kind") == "PrometheusRule"]
+    if rendered.helm_releases():
+        files["helm.md"] = _summary(f"Helm releases of stack {rendered.stack}", rendered.helm_releases())
+    # The same groups ship as a PrometheusRule and/or Managed Prometheus ClusterRules: one rules file either way.
+    objects = rendered.kubernetes_objects()
+    rules = [o for o in objects if o.get("kind") == "PrometheusRule"] or [
+        o for o in objects if o.get("kind") == "ClusterRules"
+    ]
     if rules:
         groups = [group for rule in rules for group in rule["spec"]["groups"]]
         files["prometheus-rules.yaml"] = yaml.safe_dump({"groups": groups}, sort_keys=False, width=1000)
