@@ -88,16 +88,14 @@ def test_a_profile_switch_keeps_every_workload_serving_while_it_rolls(both_profi
             assert rolling["maxUnavailable"] == 0
             assert _deployment_rollout_min_ready(replicas, rolling["maxUnavailable"], rolling["maxSurge"]) == replicas
         else:
-            assert spec["updateStrategy"]["type"] == "RollingUpdate"
-            assert spec["updateStrategy"].get("rollingUpdate", {}).get("maxUnavailable", 1) == 1
-            # One pod at a time, the next only after the new one is ready for minReadySeconds.
-            ready = [True] * replicas
-            lowest = replicas
-            for ordinal in reversed(range(replicas)):
-                ready[ordinal] = False
-                lowest = min(lowest, sum(ready))
-                ready[ordinal] = True
-            assert lowest == replicas - 1 >= 1 and spec.get("minReadySeconds", 0) > 0
+            strategy = spec["updateStrategy"]
+            assert strategy["type"] == "RollingUpdate"
+            rolling = strategy.get("rollingUpdate") or {}
+            lowest = _statefulset_rollout_min_ready(
+                replicas, rolling.get("maxUnavailable", 1), rolling.get("partition", 0)
+            )
+            # A StatefulSet cannot surge: the equivalent is one pod at a time behind readiness and minReadySeconds.
+            assert lowest == replicas - 1 >= 1 and spec.get("minReadySeconds", 0) > 0, obj["metadata"]["name"]
         pdbs = [
             o
             for o in optimized.kubernetes_objects()
@@ -121,9 +119,22 @@ def _deployment_rollout_min_ready(replicas: int, max_unavailable: int, max_surge
     return lowest
 
 
-def test_the_rollout_simulation_can_see_capacity_drop():
+def _statefulset_rollout_min_ready(replicas: int, max_unavailable: int, partition: int) -> int:
+    """The fewest ready pods during a StatefulSet rollout: ordinals ≥ partition are replaced from the highest down,
+    `maxUnavailable` at a time, each batch ready before the next."""
+    ordinals = list(range(replicas - 1, partition - 1, -1))
+    lowest = replicas
+    for start in range(0, len(ordinals), max_unavailable):
+        lowest = min(lowest, replicas - len(ordinals[start : start + max_unavailable]))
+    return lowest
+
+
+def test_the_rollout_simulations_can_see_capacity_drop():
     assert _deployment_rollout_min_ready(3, 0, 1) == 3
     assert _deployment_rollout_min_ready(3, 1, 0) == 2
+    assert _statefulset_rollout_min_ready(2, 1, 0) == 1
+    assert _statefulset_rollout_min_ready(2, 2, 0) == 0
+    assert _statefulset_rollout_min_ready(3, 1, 3) == 3  # partitioned: nothing rolls
 
 
 def _with(rendered: Rendered, kind: str, name: str, mutate) -> Rendered:
