@@ -1,5 +1,6 @@
 """The Pulumi program of hyperstudy-infra: the sizing plan of the selected stack, made into GKE and Kubernetes
-resources. Config is validated once, before any resource is registered; a bad stack registers nothing.
+resources. Everything is validated and derived before the first resource is registered: a bad stack stops with
+one line and registers nothing.
 """
 
 import pulumi
@@ -7,23 +8,30 @@ import pulumi
 from components.cluster import GkeCluster, GkeClusterArgs
 from components.monitoring.component import Monitoring, MonitoringArgs
 from components.node_pool import NodePool, NodePoolArgs
+from components.prometheus_stack import PrometheusStack, PrometheusStackArgs
 from components.stack_config import load_program_config
 from components.workloads import HyperStudyApp, HyperStudyAppArgs
 from sizing.errors import ConfigError
 from sizing.plan import build_plan
 
+NAME = "hyperstudy"
+
 try:
     config = load_program_config()
     plan = build_plan(config, pulumi.get_stack())
-    app_args = HyperStudyAppArgs(config=config, plan=plan)
+    app_args = HyperStudyAppArgs(config=config, plan=plan, node_pool=NAME)
     app_args.workload_args()
+    monitoring_args = MonitoringArgs.derive(config, plan)
 except ConfigError as err:
     raise pulumi.RunError(f"invalid stack config: {err}") from None
 
 gcp_project = pulumi.Config("gcp").get("project")
-cluster = GkeCluster("hyperstudy", GkeClusterArgs(config=config.cluster, project=gcp_project))
+cluster = GkeCluster(
+    NAME,
+    GkeClusterArgs(config=config.cluster, project=gcp_project, managed_prometheus=config.monitoring.managed_prometheus),
+)
 node_pool = NodePool(
-    "hyperstudy",
+    NAME,
     NodePoolArgs(
         cluster_name=cluster.name,
         location=cluster.location,
@@ -31,12 +39,23 @@ node_pool = NodePool(
         nodes=plan.nodes,
         pool=config.nodes,
         project=gcp_project,
+        pool_name=NAME,
     ),
 )
-# Pods need nodes: the workloads wait for the pool, and reach the cluster through its provider.
-on_cluster = pulumi.ResourceOptions(providers=[cluster.provider], depends_on=[node_pool])
-app = HyperStudyApp("hyperstudy", app_args, opts=on_cluster)
-monitoring = Monitoring("hyperstudy", MonitoringArgs(config=config, plan=plan), opts=on_cluster)
+# Pods need nodes, and the operator's CRDs must exist before rules and monitors: everything in the cluster waits
+# for the pool (and the stack, when the program installs it) and reaches the cluster through its provider.
+ready: list[pulumi.Resource] = [node_pool]
+if config.monitoring.install_stack:
+    ready.append(
+        PrometheusStack(
+            NAME,
+            PrometheusStackArgs(monitoring=config.monitoring),
+            opts=pulumi.ResourceOptions(providers=[cluster.provider], depends_on=[node_pool]),
+        )
+    )
+on_cluster = pulumi.ResourceOptions(providers=[cluster.provider], depends_on=ready)
+app = HyperStudyApp(NAME, app_args, opts=on_cluster)
+monitoring = Monitoring(NAME, monitoring_args, opts=on_cluster)
 
 pulumi.export("profile", plan.profile)
 pulumi.export(
@@ -47,7 +66,8 @@ pulumi.export(
     },
 )
 pulumi.export(
-    "totals", {"memory_request_mib": plan.totals.memory_request_mib, "memory_limit_mib": plan.totals.memory_limit_mib}
+    "totals",
+    {"memory_request_mib": plan.totals.memory_request_mib, "memory_limit_mib": plan.totals.memory_limit_mib},
 )
 pulumi.export(
     "nodes",

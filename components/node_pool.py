@@ -2,6 +2,10 @@
 
 The component owns the node pool, a service account dedicated to its nodes and that account's project roles: the
 minimum GKE documents for a node service account, so a compromised node holds no more than it needs.
+
+The pool has an explicit GKE name (`NodePool.pool_name`, not a Pulumi auto-name with a random suffix), so the
+workloads can be pinned to it: GKE labels every node `cloud.google.com/gke-nodepool=<pool name>`, and on a shared
+cluster a pod without that nodeSelector may land on another team's pool the plan never sized.
 """
 
 from __future__ import annotations
@@ -31,6 +35,10 @@ NODE_ROLES: tuple[str, ...] = (
 OAUTH_SCOPES: tuple[str, ...] = ("https://www.googleapis.com/auth/cloud-platform",)
 
 _ACCOUNT_ID = re.compile(r"^[a-z]([-a-z0-9]{4,28}[a-z0-9])$")
+# A GKE node pool name: an RFC 1035 label of at most 40 characters. It is also the value of the node label below.
+POOL_NAME_PATTERN = r"^[a-z]([-a-z0-9]{0,38}[a-z0-9])?$"
+# The label GKE sets on every node to the name of its node pool: what a pod's nodeSelector pins it to a pool with.
+GKE_NODE_POOL_LABEL = "cloud.google.com/gke-nodepool"
 
 
 class NodePoolArgs(BaseModel):
@@ -44,6 +52,13 @@ class NodePoolArgs(BaseModel):
     nodes: NodePlan = Field(description="the sizing plan's node pool: autoscaler minimum and maximum")
     pool: NodePoolConfig = Field(description="the stack's node pool config: machine type, disk, spot, surge")
     project: str | None = Field(None, description="GCP project (None: the gcp provider's project, gcp:project)")
+    pool_name: str | None = Field(
+        None,
+        pattern=POOL_NAME_PATTERN,
+        description="GKE name of the node pool, the value of its nodes' cloud.google.com/gke-nodepool label "
+        "(None: the component name). Changing it replaces the pool; change it along with any other change that "
+        "replaces the pool, since the new pool is created before the old one goes and two cannot share a name",
+    )
 
     @model_validator(mode="after")
     def _plan_is_of_this_pool(self) -> NodePoolArgs:
@@ -61,6 +76,7 @@ class NodePoolArgs(BaseModel):
 class NodePool(pulumi.ComponentResource):
     """An autoscaled GKE node pool sized by the sizing plan, run by its own least-privilege service account."""
 
+    pool_name: str
     service_account: gcp.serviceaccount.Account
     iam_members: dict[str, gcp.projects.IAMMember]
     node_pool: gcp.container.NodePool
@@ -73,8 +89,16 @@ class NodePool(pulumi.ComponentResource):
                 f"node pool name {name!r} gives service account id {account_id!r}: it must be 6 to 30 characters "
                 "of a-z, 0-9 and -, start with a letter and end with a letter or digit"
             )
+        pool_name = args.pool_name or name
+        if not re.match(POOL_NAME_PATTERN, pool_name):
+            raise ValueError(
+                f"node pool name {pool_name!r} is no GKE node pool name: at most 40 characters of a-z, 0-9 and -, "
+                "starting with a letter and ending with a letter or digit (give pool_name)"
+            )
         super().__init__("hyperstudy:nodepool:NodePool", name, None, opts)
         nodes, pool = args.nodes, args.pool
+        # Known before deployment (not an output): the workloads' nodeSelector is built from it.
+        self.pool_name = pool_name
         project = project_id(args.project)
 
         self.service_account = gcp.serviceaccount.Account(
@@ -112,6 +136,8 @@ class NodePool(pulumi.ComponentResource):
 
         self.node_pool = gcp.container.NodePool(
             name,
+            # Explicit, not auto-named: the pods' nodeSelector names the pool, so its name must be known and stable.
+            name=pool_name,
             cluster=args.cluster_name,
             location=args.location,
             project=args.project,

@@ -16,12 +16,11 @@ import pulumi
 import pulumi_kubernetes as k8s
 from pydantic import BaseModel, ConfigDict, Field
 
+from components.monitoring.names import DASHBOARD_LABEL, FOLDER_ANNOTATION
 from sizing.config import MonitoringConfig
 
 CHART = "kube-prometheus-stack"
 CHART_REPOSITORY = "https://prometheus-community.github.io/helm-charts"
-DASHBOARD_LABEL = "grafana_dashboard"
-FOLDER_ANNOTATION = "grafana_folder"
 
 
 class PrometheusStackArgs(BaseModel):

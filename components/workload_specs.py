@@ -1,10 +1,11 @@
 """The application facts of each HyperStudy workload that are not sizes: the `SPECS` table.
 
-How a workload runs (controller kind, port, probes, user, writable paths, storage, who may call it, how it is
-exposed, where it serves Prometheus metrics) is a property of the application and its image; it does not change
-with the sizing profile. Sizes (memory, CPU, replicas, runtime memory settings) live only in
-`sizing.plan.WorkloadPlan`; nothing here is a size of a running process. `components.workloads` combines one
-`WorkloadSpec` with one `WorkloadPlan`.
+How a workload runs (controller kind, what runtime the image runs, how many pods it supports, port, probes, user,
+writable paths, storage, who may call it, how it is exposed, where it serves Prometheus metrics) is a property of
+the application and its image; it does not change with the sizing profile. Where the stack config repeats such a
+fact (`workloads.<name>.runtime`), this table is the truth and the config is checked against it. Sizes (memory,
+CPU, replicas, runtime memory settings) live only in `sizing.plan.WorkloadPlan`; nothing here is a size of a
+running process. `components.workloads` combines one `WorkloadSpec` with one `WorkloadPlan`.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, PlainSerializer, model_validator
 
 from sizing import quantity
+from sizing.config import Runtime
 
 # Kubernetes port names are IANA service names: at most 15 characters (max_length), lowercase letters, digits
 # and dashes, at least one letter (here: the first character).
@@ -110,6 +112,13 @@ class WorkloadSpec(_Model):
     )
     component: str = Field(
         pattern=r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$", description="app.kubernetes.io/component: its role in HyperStudy"
+    )
+    runtime: Runtime = Field(
+        description="what the image runs, so which memory setting it reads (nodejs heap, redis maxmemory, go "
+        "GOMEMLIMIT, none); the config's workloads.<name>.runtime must say the same"
+    )
+    max_replicas: int | None = Field(
+        None, ge=1, description="most pods the application supports (None: any number); config replicas above it fail"
     )
     port: int = Field(ge=1024, le=65535, description="container port (unprivileged: no capability to bind below 1024)")
     port_name: str = Field(
@@ -235,6 +244,7 @@ SPECS: Mapping[str, WorkloadSpec] = MappingProxyType(
         "backend": WorkloadSpec(
             kind="StatefulSet",
             component="api",
+            runtime="nodejs",
             port=3000,
             port_name="http",
             probes=_node_probes("/health"),
@@ -251,6 +261,7 @@ SPECS: Mapping[str, WorkloadSpec] = MappingProxyType(
         "frontend": WorkloadSpec(
             kind="Deployment",
             component="frontend",
+            runtime="none",
             port=8080,
             port_name="http",
             probes=Probes(readiness=_http("/", period_seconds=5), liveness=_http("/")),
@@ -263,10 +274,13 @@ SPECS: Mapping[str, WorkloadSpec] = MappingProxyType(
         # umask 0077 for /data and execs); the plan's --maxmemory/--maxmemory-policy follow it. OrderedReady (no
         # parallel_pods): a future replica must not start before the primary is ready. No metrics_path: redis
         # speaks RESP, not Prometheus, and the pod runs no redis_exporter sidecar; cAdvisor and kube-state-metrics
-        # cover its memory and restarts.
+        # cover its memory and restarts. One pod only: every redis-N would be an independent primary (no
+        # replication is configured), and the one Service would spread the backends' keys across them.
         "redis": WorkloadSpec(
             kind="StatefulSet",
             component="cache",
+            runtime="redis",
+            max_replicas=1,
             port=6379,
             port_name="redis",
             probes=Probes(
@@ -285,6 +299,7 @@ SPECS: Mapping[str, WorkloadSpec] = MappingProxyType(
         "pod-router": WorkloadSpec(
             kind="Deployment",
             component="router",
+            runtime="nodejs",
             port=8080,
             port_name="http",
             probes=_node_probes("/health"),
@@ -299,10 +314,12 @@ SPECS: Mapping[str, WorkloadSpec] = MappingProxyType(
         # Its request metrics get their own entry point on 9100 (the port of Traefik's Helm chart): on `web` they
         # would be public, since anyone may reach that port. `web` is the only default entry point, so routes that
         # name none (plain Ingresses) are not also served on the metrics port. The Service does not expose 9100:
-        # Prometheus scrapes each pod directly.
+        # Prometheus scrapes each pod directly. The namespace scope of its providers (and its IngressClass) depend
+        # on the stack: HyperStudyAppArgs adds those arguments (components.workloads.traefik_scope_args).
         "traefik": WorkloadSpec(
             kind="Deployment",
             component="ingress",
+            runtime="go",
             port=8000,
             port_name="web",
             service_port=80,
@@ -334,6 +351,7 @@ SPECS: Mapping[str, WorkloadSpec] = MappingProxyType(
         "metrics-service": WorkloadSpec(
             kind="Deployment",
             component="metrics",
+            runtime="nodejs",
             port=9090,
             port_name="http",
             probes=_node_probes("/health"),

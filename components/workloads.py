@@ -1,14 +1,20 @@
 """The HyperStudy workloads on Kubernetes: one `Workload` per sized workload, and `HyperStudyApp` for all of them.
 
 A `Workload` turns a `WorkloadPlan` (sizes: memory, CPU, replicas, runtime memory settings) and a `WorkloadSpec`
-(application facts: kind, port, probes, user, network clients, metrics endpoint) into its controller,
+(application facts: kind, runtime, port, probes, user, network clients, metrics endpoint) into its controller,
 ServiceAccount, Service(s), PodDisruptionBudget, NetworkPolicy, a recommendation-only VerticalPodAutoscaler and,
-for a workload that exports Prometheus metrics, the scrape config: a PodMonitor (kube-prometheus-stack) and, with
-`monitoring.managed_prometheus`, a GKE Managed Prometheus PodMonitoring. `HyperStudyApp` owns the namespace, its
-default-deny ingress policy, Traefik's cluster RBAC and one `Workload` per plan entry.
+for a workload that exports Prometheus metrics, the scrape config: a PodMonitor with
+`monitoring.prometheus_operator` (kube-prometheus-stack) and a PodMonitoring with `monitoring.managed_prometheus`
+(GKE Managed Prometheus). `HyperStudyApp` owns the namespace, its default-deny ingress policy, Traefik's RBAC and
+IngressClass, and one `Workload` per plan entry; with `node_pool` every pod is pinned to that GKE node pool.
 
-PodMonitor and PodMonitoring are CRDs this program does not install, like the VPA: kube-prometheus-stack (and GKE
-Managed Prometheus, when enabled) must be in the cluster first.
+PodMonitor and PodMonitoring are CRDs this program does not install, like the VPA: only the ones of the scraper the
+config names are shipped, so a cluster without kube-prometheus-stack needs no monitoring.coreos.com CRDs.
+
+Traefik is scoped to the stack's namespace, so that on a shared cluster it neither routes nor reads what other
+namespaces hold: its providers watch that namespace only and only Ingresses of its own IngressClass
+(`<namespace>-traefik`); a Role grants what it reads there (Secrets included) and a ClusterRole only what has no
+namespace (IngressClasses, Nodes).
 
 Every size comes from the plan, every image and the namespace from the stack config: a profile switch (the
 rollback) changes container resources, runtime settings and VPA bounds, and nothing that forces a replacement
@@ -61,6 +67,8 @@ from pulumi_kubernetes.core.v1 import (
 )
 from pulumi_kubernetes.meta.v1 import LabelSelectorArgs, ObjectMetaArgs
 from pulumi_kubernetes.networking.v1 import (
+    IngressClass,
+    IngressClassSpecArgs,
     NetworkPolicy,
     NetworkPolicyIngressRuleArgs,
     NetworkPolicyPeerArgs,
@@ -72,11 +80,17 @@ from pulumi_kubernetes.rbac.v1 import (
     ClusterRole,
     ClusterRoleBinding,
     PolicyRuleArgs,
+    Role,
+    RoleBinding,
     RoleRefArgs,
     SubjectArgs,
 )
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+# kube-prometheus-stack scrapes every 30s by default, Managed Prometheus every 60s: both are pinned to the interval
+# the rule groups evaluate at, so each evaluation sees a fresh sample and an alert's `for` means the same on both.
+from components.monitoring.names import SCRAPE_INTERVAL
+from components.node_pool import GKE_NODE_POOL_LABEL, POOL_NAME_PATTERN
 from components.workload_specs import SPECS, ExecCheck, HttpCheck, Probe, TcpCheck, WorkloadSpec
 from sizing.config import StackConfig
 from sizing.errors import ConfigError
@@ -105,9 +119,6 @@ RELEASE = "release"
 # GKE Managed Prometheus runs its collectors (a DaemonSet on the pod network) in this namespace, whatever
 # `monitoring.prometheus_namespace` says: that one names kube-prometheus-stack's Prometheus.
 GMP_NAMESPACE = "gmp-system"
-# kube-prometheus-stack scrapes every 30s by default, Managed Prometheus every 60s. Both are pinned to the rule
-# groups' 30s evaluation, so each evaluation sees a fresh sample and an alert's `for` means the same on both.
-SCRAPE_INTERVAL = "30s"
 
 _LABEL_VALUE = r"^[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$"
 _DNS_LABEL = r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$"
@@ -147,15 +158,36 @@ class WorkloadArgs(BaseModel):
         pattern=_DNS_LABEL,
         description="namespace of the Prometheus that scrapes the workload (monitoring.prometheus_namespace)",
     )
+    prometheus_operator: bool = Field(
+        description="kube-prometheus-stack scrapes: add a PodMonitor and admit `prometheus_namespace` "
+        "(monitoring.prometheus_operator; without it the cluster may have no monitoring.coreos.com CRDs)"
+    )
     managed_prometheus: bool = Field(
-        description="GKE Managed Prometheus scrapes too: add a PodMonitoring and admit its collectors "
+        description="GKE Managed Prometheus scrapes: add a PodMonitoring and admit its collectors "
         "(monitoring.managed_prometheus)"
+    )
+    node_pool: str | None = Field(
+        None,
+        pattern=POOL_NAME_PATTERN,
+        description="GKE node pool the pods run on: a nodeSelector on its cloud.google.com/gke-nodepool label "
+        "(None: any node of the cluster)",
+    )
+    extra_args: tuple[str, ...] = Field(
+        (),
+        description="arguments of this installation, after the spec's and before the plan's runtime arguments "
+        "(Traefik's namespace scope)",
     )
 
     @model_validator(mode="after")
     def _plan_is_this_workload(self) -> WorkloadArgs:
         if self.plan.name != self.name:
             raise ValueError(f"plan is for workload {self.plan.name!r}, not {self.name!r}")
+        if self.plan.runtime.kind != self.spec.runtime:
+            raise ValueError(
+                f"plan derives {self.plan.runtime.kind!r} memory settings, the image runs {self.spec.runtime!r}"
+            )
+        if self.spec.max_replicas is not None and self.plan.replicas > self.spec.max_replicas:
+            raise ValueError(f"{self.plan.replicas} replicas, the application runs at most {self.spec.max_replicas}")
         return self
 
     @property
@@ -180,8 +212,11 @@ class WorkloadArgs(BaseModel):
 
     @property
     def scraper_namespaces(self) -> tuple[str, ...]:
-        """Namespaces whose pods scrape the metrics port: Prometheus's, and Managed Prometheus's when enabled."""
-        namespaces = {self.prometheus_namespace}
+        """Namespaces whose pods scrape the metrics port: kube-prometheus-stack's and Managed Prometheus's, each
+        only when enabled (empty when neither is)."""
+        namespaces = set()
+        if self.prometheus_operator:
+            namespaces.add(self.prometheus_namespace)
         if self.managed_prometheus:
             namespaces.add(GMP_NAMESPACE)
         return tuple(sorted(namespaces))
@@ -211,7 +246,7 @@ def _volume_name(path: str) -> str:
 
 class Workload(pulumi.ComponentResource):
     """One HyperStudy workload: controller, ServiceAccount, Service(s), PDB, NetworkPolicy, VPA and, when it exports
-    metrics, its PodMonitor (and PodMonitoring under Managed Prometheus)."""
+    metrics, its PodMonitor (with the prometheus-operator) and PodMonitoring (with Managed Prometheus)."""
 
     service_account: ServiceAccount
     controller: Deployment | StatefulSet
@@ -330,10 +365,11 @@ class Workload(pulumi.ComponentResource):
         ingress = [
             NetworkPolicyIngressRuleArgs(from_=sources, ports=[NetworkPolicyPortArgs(port=spec.port, protocol="TCP")])
         ]
-        if spec.scrape_port is not None:
+        if spec.scrape_port is not None and args.scraper_namespaces:
             # A rule of its own, so the scrapers reach the metrics port and nothing else, and the clients do not
             # gain the metrics port. Any pod of the scraper namespaces is admitted: Prometheus's pod labels belong
-            # to its chart, the namespace name to the API server.
+            # to its chart, the namespace name to the API server. No scraper, no rule: a rule with an empty
+            # `from` would admit every source.
             ingress.append(
                 NetworkPolicyIngressRuleArgs(
                     from_=[
@@ -384,24 +420,26 @@ class Workload(pulumi.ComponentResource):
             # Pods, not a Service: a ServiceMonitor would need the metrics port on the Service, which for Traefik
             # is the public LoadBalancer; and per-pod targets are what the rules join on anyway.
             endpoint = {"port": spec.scrape_port_name, "path": spec.metrics_path, "interval": SCRAPE_INTERVAL}
-            self.pod_monitor = CustomResource(
-                args.name,
-                api_version="monitoring.coreos.com/v1",
-                kind="PodMonitor",
-                metadata=ObjectMetaArgs(
-                    name=args.name, namespace=args.namespace, labels={**args.labels, RELEASE: args.release}
-                ),
-                # No namespaceSelector: a PodMonitor looks in its own namespace, the workload's. No relabelings and
-                # honorLabels left false: the operator's own relabelings set `namespace`, `pod` and `container` from
-                # the target, and the rules join on exactly those.
-                spec={"selector": {"matchLabels": args.selector}, "podMetricsEndpoints": [endpoint]},
-                opts=child,
-            )
+            # Each scrape config only for a backend the config enables: the API server refuses an object whose
+            # CRD is not installed, and a Managed-Prometheus-only cluster has no monitoring.coreos.com CRDs.
+            if args.prometheus_operator:
+                self.pod_monitor = CustomResource(
+                    args.name,
+                    api_version="monitoring.coreos.com/v1",
+                    kind="PodMonitor",
+                    metadata=ObjectMetaArgs(
+                        name=args.name, namespace=args.namespace, labels={**args.labels, RELEASE: args.release}
+                    ),
+                    # No namespaceSelector: a PodMonitor looks in its own namespace, the workload's. No relabelings
+                    # and honorLabels left false: the operator's own relabelings set `namespace`, `pod` and
+                    # `container` from the target, and the rules join on exactly those.
+                    spec={"selector": {"matchLabels": args.selector}, "podMetricsEndpoints": [endpoint]},
+                    opts=child,
+                )
             if args.managed_prometheus:
-                # In addition to the PodMonitor, not instead: Managed Prometheus ignores PodMonitors and
-                # kube-prometheus-stack ignores PodMonitorings, and the Monitoring component ships the rules to
-                # both as well (PrometheusRule always, ClusterRules with the switch). Each backend stores its own
-                # samples, so scraping twice duplicates no series within either.
+                # Beside the PodMonitor when both run, not instead: Managed Prometheus ignores PodMonitors and
+                # kube-prometheus-stack ignores PodMonitorings. Each backend stores its own samples, so scraping
+                # twice duplicates no series within either.
                 self.pod_monitoring = CustomResource(
                     args.name,
                     api_version="monitoring.googleapis.com/v1",
@@ -453,7 +491,7 @@ class Workload(pulumi.ComponentResource):
             name=args.name,
             image=args.image,
             command=list(spec.command) or None,
-            args=[*spec.args, *plan.runtime.args] or None,
+            args=[*spec.args, *args.extra_args, *plan.runtime.args] or None,
             env=[EnvVarArgs(name=key, value=value) for key, value in plan.runtime.env.items()] or None,
             ports=ports,
             resources=ResourceRequirementsArgs(
@@ -512,6 +550,9 @@ class Workload(pulumi.ComponentResource):
                 containers=[container],
                 volumes=volumes or None,
                 topology_spread_constraints=spread,
+                # The pool the sizing plan sized: on a shared cluster the scheduler would otherwise place pods on
+                # any pool with room, and the plan's node counts would say nothing about where they run.
+                node_selector={GKE_NODE_POOL_LABEL: args.node_pool} if args.node_pool else None,
             ),
         )
 
@@ -542,6 +583,7 @@ class HyperStudyAppArgs(BaseModel):
         description="validated stack config: images, namespace, Kubernetes version, where Prometheus runs"
     )
     plan: Plan = Field(description="the sizing plan of the same config: one Workload per entry")
+    node_pool: str | None = Field(None, pattern=POOL_NAME_PATTERN, description="GKE node pool the pods run on")
 
     @model_validator(mode="after")
     def _plan_of_this_config(self) -> HyperStudyAppArgs:
@@ -558,45 +600,77 @@ class HyperStudyAppArgs(BaseModel):
         return f"{PART_OF_VALUE}-{self.plan.stack}"
 
     def workload_args(self) -> dict[str, WorkloadArgs]:
-        """WorkloadArgs of every plan entry; ConfigError for the first without a spec or an image."""
+        """WorkloadArgs of every plan entry; ConfigError (full config key) for the first workload the application
+        cannot run as configured: no spec, no image, another runtime than its image's, more replicas than it
+        supports, or formula sizing of a workload whose pods have no `<name>-<ordinal>` names."""
+        config = self.config
         for name in self.plan.workloads:
-            if name not in SPECS:
+            spec = SPECS.get(name)
+            if spec is None:
                 known = ", ".join(sorted(SPECS))
                 raise ConfigError(
-                    f"workloads.{name}", f"no application spec in components/workload_specs.py (known: {known})"
+                    config.key(f"workloads.{name}"),
+                    f"no application spec in components/workload_specs.py (known: {known})",
                 )
-            if name not in self.config.images:
-                raise ConfigError(f"workloads.{name}", f"no image: add images.{name} to the stack config")
-        monitoring = self.config.monitoring
+            if name not in config.images:
+                raise ConfigError(config.key(f"workloads.{name}"), f"no image: add images.{name} to the stack config")
+            workload = config.workloads[name]
+            if workload.runtime != spec.runtime:
+                # The runtime picks the memory setting derived from the limit: a wrong one is silently ignored by
+                # the process (no heap cap, no maxmemory), which then grows into the OOM killer.
+                raise ConfigError(
+                    config.key(f"workloads.{name}.runtime"),
+                    f"is {workload.runtime!r}, but the {name} image runs {spec.runtime!r} "
+                    "(components/workload_specs.py): its memory setting would be derived for the wrong runtime",
+                )
+            if spec.max_replicas is not None and workload.replicas > spec.max_replicas:
+                raise ConfigError(
+                    config.key(f"workloads.{name}.replicas"),
+                    f"{workload.replicas} is above {spec.max_replicas}, the most pods {name} can run "
+                    "(components/workload_specs.py): further pods would not share its state",
+                )
+            if workload.sized_by == "formula" and spec.kind != "StatefulSet":
+                raise ConfigError(
+                    config.key(f"workloads.{name}.sized_by"),
+                    f"formula needs a StatefulSet, and {name} is a {spec.kind}: the monitoring matches "
+                    "formula-sized pods by their `<name>-<ordinal>` names, which only StatefulSet pods have",
+                )
+        monitoring = config.monitoring
         # The config accepts any string; a label value it must be, or every PodMonitor would be refused.
         if not re.fullmatch(_LABEL_VALUE, monitoring.release):
             raise ConfigError(
-                "monitoring.release",
+                config.key("monitoring.release"),
                 f"{monitoring.release!r} is not a label value (letters, digits, -_. inside, at most 63 characters)",
             )
+        namespace = config.kubernetes.namespace
         return {
             name: WorkloadArgs(
                 name=name,
                 plan=plan,
                 spec=SPECS[name],
-                image=self.config.images[name],
-                namespace=self.config.kubernetes.namespace,
+                image=config.images[name],
+                namespace=namespace,
                 instance=self.instance,
                 release=monitoring.release,
                 prometheus_namespace=monitoring.prometheus_namespace,
+                prometheus_operator=monitoring.prometheus_operator,
                 managed_prometheus=monitoring.managed_prometheus,
+                node_pool=self.node_pool,
+                extra_args=traefik_scope_args(namespace) if name == TRAEFIK else (),
             )
             for name, plan in self.plan.workloads.items()
         }
 
 
-# What Traefik's Kubernetes Ingress and CRD providers read, cluster-wide.
-_TRAEFIK_RULES = (
-    PolicyRuleArgs(api_groups=[""], resources=["services", "secrets"], verbs=["get", "list", "watch"]),
-    PolicyRuleArgs(api_groups=["discovery.k8s.io"], resources=["endpointslices"], verbs=["get", "list", "watch"]),
-    PolicyRuleArgs(
-        api_groups=["networking.k8s.io"], resources=["ingresses", "ingressclasses"], verbs=["get", "list", "watch"]
-    ),
+TRAEFIK = "traefik"
+# The controller name Traefik's Ingress provider claims IngressClasses by.
+TRAEFIK_CONTROLLER = "traefik.io/ingress-controller"
+_READ = ["get", "list", "watch"]
+# What Traefik's Kubernetes Ingress and CRD providers read in the namespaces they watch: only the stack's.
+_TRAEFIK_NAMESPACE_RULES = (
+    PolicyRuleArgs(api_groups=[""], resources=["services", "secrets"], verbs=_READ),
+    PolicyRuleArgs(api_groups=["discovery.k8s.io"], resources=["endpointslices"], verbs=_READ),
+    PolicyRuleArgs(api_groups=["networking.k8s.io"], resources=["ingresses"], verbs=_READ),
     PolicyRuleArgs(
         api_groups=["traefik.io"],
         resources=[
@@ -611,20 +685,46 @@ _TRAEFIK_RULES = (
             "tlsstores",
             "traefikservices",
         ],
-        verbs=["get", "list", "watch"],
+        verbs=_READ,
     ),
 )
-TRAEFIK = "traefik"
+# What they read that has no namespace: IngressClasses (which classes are Traefik's), and Nodes, which Traefik 3.1+
+# watches for NodePort load-balancing and without which its providers never finish their initial sync (turning
+# that off, disableClusterScopeResources, would turn off the IngressClass lookup too). Read-only, no Secrets.
+_TRAEFIK_CLUSTER_RULES = (
+    PolicyRuleArgs(api_groups=["networking.k8s.io"], resources=["ingressclasses"], verbs=_READ),
+    PolicyRuleArgs(api_groups=[""], resources=["nodes"], verbs=["list", "watch"]),
+)
+
+
+def traefik_ingress_class(namespace: str) -> str:
+    """The IngressClass of the stack's Traefik: cluster-scoped, so it carries the namespace."""
+    return f"{namespace}-{TRAEFIK}"
+
+
+def traefik_scope_args(namespace: str) -> tuple[str, ...]:
+    """Traefik's arguments that confine it to the stack: its providers watch `namespace` only, and its Ingress
+    provider serves only Ingresses of the stack's own IngressClass, not every Ingress of the default `traefik`
+    class a shared cluster may hold."""
+    return (
+        f"--providers.kubernetescrd.namespaces={namespace}",
+        f"--providers.kubernetesingress.namespaces={namespace}",
+        f"--providers.kubernetesingress.ingressclass={traefik_ingress_class(namespace)}",
+    )
 
 
 class HyperStudyApp(pulumi.ComponentResource):
-    """The HyperStudy platform: its namespace, default-deny ingress, Traefik's RBAC and every Workload."""
+    """The HyperStudy platform: its namespace, default-deny ingress, Traefik's RBAC and IngressClass, and every
+    Workload."""
 
     namespace: Namespace
     default_deny: NetworkPolicy
     workloads: dict[str, Workload]
-    traefik_role: ClusterRole | None
-    traefik_binding: ClusterRoleBinding | None
+    traefik_role: Role | None
+    traefik_role_binding: RoleBinding | None
+    traefik_cluster_role: ClusterRole | None
+    traefik_cluster_role_binding: ClusterRoleBinding | None
+    ingress_class: IngressClass | None
 
     def __init__(self, name: str, args: HyperStudyAppArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         # Every workload is checked before anything is registered: a bad stack creates nothing.
@@ -665,37 +765,27 @@ class HyperStudyApp(pulumi.ComponentResource):
             opts=in_namespace,
         )
 
-        self.workloads = {
-            workload: Workload(workload, wargs, opts=in_namespace) for workload, wargs in workload_args.items()
-        }
+        self.traefik_role = self.traefik_role_binding = None
+        self.traefik_cluster_role = self.traefik_cluster_role_binding = self.ingress_class = None
+        traefik_needs: list[pulumi.Resource] = []
+        if TRAEFIK in workload_args:
+            traefik_needs = self._traefik_access(namespace, workload_args[TRAEFIK].labels, in_namespace)
 
-        self.traefik_role = self.traefik_binding = None
-        if TRAEFIK in self.workloads:
-            # Cluster-scoped names carry the namespace: two stacks in one cluster must not share a role.
-            rbac_name = f"{namespace}-{TRAEFIK}"
-            rbac_labels = workload_args[TRAEFIK].labels
-            self.traefik_role = ClusterRole(
-                rbac_name,
-                metadata=ObjectMetaArgs(name=rbac_name, labels=rbac_labels),
-                rules=list(_TRAEFIK_RULES),
-                opts=pulumi.ResourceOptions(parent=self),
-            )
-            self.traefik_binding = ClusterRoleBinding(
-                rbac_name,
-                metadata=ObjectMetaArgs(name=rbac_name, labels=rbac_labels),
-                role_ref=RoleRefArgs(
-                    api_group="rbac.authorization.k8s.io",
-                    kind="ClusterRole",
-                    name=self.traefik_role.metadata.apply(lambda m: m.name),
-                ),
-                subjects=[SubjectArgs(kind="ServiceAccount", name=TRAEFIK, namespace=namespace)],
-                opts=pulumi.ResourceOptions(parent=self),
+        self.workloads = {}
+        for workload, wargs in workload_args.items():
+            # Traefik's pods start once they may read what their providers watch (else the first sync stalls).
+            needs = traefik_needs if workload == TRAEFIK else []
+            self.workloads[workload] = Workload(
+                workload,
+                wargs,
+                opts=pulumi.ResourceOptions.merge(in_namespace, pulumi.ResourceOptions(depends_on=needs)),
             )
 
         self.register_outputs(
             {
                 "namespace": self.namespace.metadata.apply(lambda m: m.name),
                 "profile": plan.profile,
+                "ingress_class": traefik_ingress_class(namespace) if self.ingress_class is not None else None,
                 "workloads": {
                     w.name: {
                         "replicas": w.replicas,
@@ -707,3 +797,57 @@ class HyperStudyApp(pulumi.ComponentResource):
                 },
             }
         )
+
+    def _traefik_access(
+        self, namespace: str, labels: dict[str, str], in_namespace: pulumi.ResourceOptions
+    ) -> list[pulumi.Resource]:
+        """Traefik's Role and ClusterRole with their bindings, and its IngressClass; returns what its pods need."""
+        subjects = [SubjectArgs(kind="ServiceAccount", name=TRAEFIK, namespace=namespace)]
+        # Namespaced: Services, EndpointSlices, Secrets (TLS), Ingresses and Traefik's CRDs of the stack's
+        # namespace only. A Role's name is unique within its namespace, which is the stack's.
+        self.traefik_role = Role(
+            TRAEFIK,
+            metadata=ObjectMetaArgs(name=TRAEFIK, namespace=namespace, labels=labels),
+            rules=list(_TRAEFIK_NAMESPACE_RULES),
+            opts=in_namespace,
+        )
+        self.traefik_role_binding = RoleBinding(
+            TRAEFIK,
+            metadata=ObjectMetaArgs(name=TRAEFIK, namespace=namespace, labels=labels),
+            role_ref=RoleRefArgs(
+                api_group="rbac.authorization.k8s.io",
+                kind="Role",
+                name=self.traefik_role.metadata.apply(lambda m: m.name),
+            ),
+            subjects=subjects,
+            opts=in_namespace,
+        )
+        # Cluster-scoped names carry the namespace: two stacks in one cluster must not share a role or a class.
+        cluster_name = traefik_ingress_class(namespace)
+        self.traefik_cluster_role = ClusterRole(
+            cluster_name,
+            metadata=ObjectMetaArgs(name=cluster_name, labels=labels),
+            rules=list(_TRAEFIK_CLUSTER_RULES),
+            # After the RoleBinding: where this role used to grant the namespaced reads cluster-wide, they are
+            # granted in the namespace before they are taken away here.
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[self.traefik_role_binding]),
+        )
+        self.traefik_cluster_role_binding = ClusterRoleBinding(
+            cluster_name,
+            metadata=ObjectMetaArgs(name=cluster_name, labels=labels),
+            role_ref=RoleRefArgs(
+                api_group="rbac.authorization.k8s.io",
+                kind="ClusterRole",
+                name=self.traefik_cluster_role.metadata.apply(lambda m: m.name),
+            ),
+            subjects=subjects,
+            opts=pulumi.ResourceOptions(parent=self),
+        )
+        # Not the default class: Ingresses name it (ingressClassName) to be served by this stack's Traefik.
+        self.ingress_class = IngressClass(
+            cluster_name,
+            metadata=ObjectMetaArgs(name=cluster_name, labels=labels),
+            spec=IngressClassSpecArgs(controller=TRAEFIK_CONTROLLER),
+            opts=pulumi.ResourceOptions(parent=self),
+        )
+        return [self.traefik_role_binding, self.traefik_cluster_role_binding, self.ingress_class]

@@ -22,6 +22,7 @@ import pulumi
 import yaml
 from pulumi.runtime.sync_await import _sync_await
 
+from components.monitoring.names import DASHBOARD_LABEL
 from offline.mocks import RecordingMocks, Registered, normalise
 from sizing.config import PROFILES, project_name, stack_file
 from sizing.errors import ConfigError
@@ -33,6 +34,7 @@ HELM_RELEASE = "kubernetes:helm.sh/v3:Release"
 _KIND_ORDER = [
     "Namespace",
     "CustomResourceDefinition",
+    "IngressClass",
     "ServiceAccount",
     "ClusterRole",
     "ClusterRoleBinding",
@@ -234,7 +236,7 @@ def write(rendered: Rendered, out_dir: Path) -> list[Path]:
         groups = [group for rule in rules for group in rule["spec"]["groups"]]
         files["prometheus-rules.yaml"] = yaml.safe_dump({"groups": groups}, sort_keys=False, width=1000)
     for obj in rendered.kubernetes_objects():
-        if obj.get("kind") == "ConfigMap" and (obj["metadata"].get("labels") or {}).get("grafana_dashboard") == "1":
+        if obj.get("kind") == "ConfigMap" and (obj["metadata"].get("labels") or {}).get(DASHBOARD_LABEL) == "1":
             for key, text in sorted(obj["data"].items()):
                 files[f"dashboards/{key}"] = text
     for name, text in files.items():

@@ -14,8 +14,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from policy.kube import items
+from sizing.quantity import MIB_BYTES
 
-MIB = 1024 * 1024
+# The name policy.policies reads the MiB size by; the size itself is sizing's, the one the plan computes with.
+MIB = MIB_BYTES
 NODE_HEAP = "Node.js heap"
 REDIS_MAXMEMORY = "Redis maxmemory"
 GO_MEMLIMIT = "Go memory limit"
@@ -70,7 +72,7 @@ def _node_settings(tokens: list[str], where: str) -> Iterator[RuntimeSetting]:
             value = tokens[index + 1] if index + 1 < len(tokens) else ""
             text = f"{token} {value}".rstrip()
         if value.isdigit():
-            yield RuntimeSetting(NODE_HEAP, text, where, int(value) * MIB)
+            yield RuntimeSetting(NODE_HEAP, text, where, int(value) * MIB_BYTES)
         else:
             yield RuntimeSetting(NODE_HEAP, text, where, problem="is not a whole number of MiB")
 

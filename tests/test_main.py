@@ -65,7 +65,16 @@ def test_every_container_carries_the_plans_sizes_and_the_pool_its_bounds(mocks, 
             assert tuple(container["args"][-len(w.runtime.args) :]) == w.runtime.args
     (pool,) = [r for r in rendered.resources if r.typ == NODE_POOL]
     autoscaling = pool.inputs["autoscaling"]
-    assert (autoscaling["totalMinNodeCount"], autoscaling["totalMaxNodeCount"]) == (plan.nodes.min, plan.nodes.max)
+    # Regional pools count totals over their zones, zonal ones per pool: either way the plan's bounds.
+    bounds = (
+        ("totalMinNodeCount", "totalMaxNodeCount")
+        if "totalMinNodeCount" in autoscaling
+        else (
+            "minNodeCount",
+            "maxNodeCount",
+        )
+    )
+    assert (autoscaling[bounds[0]], autoscaling[bounds[1]]) == (plan.nodes.min, plan.nodes.max)
     assert pool.inputs["nodeConfig"]["machineType"] == plan.nodes.machine_type
 
 
@@ -98,6 +107,16 @@ def _set_object(key: str, path: list[str], value):
     return mutate
 
 
+def _rename_workload(old: str, new: str):
+    def mutate(values: dict[str, str]) -> None:
+        for key in ("workloads", "images"):
+            data = json.loads(values[f"{PROJECT}:{key}"])
+            data[new] = data.pop(old)
+            values[f"{PROJECT}:{key}"] = json.dumps(data)
+
+    return mutate
+
+
 BAD_CONFIGS = {
     "unknown key": (lambda v: v.update({f"{PROJECT}:colour": "red"}), "hyperstudy-infra:colour: unknown key"),
     "malformed quantity": (
@@ -116,6 +135,23 @@ BAD_CONFIGS = {
     "missing image": (_set_object("images", ["redis"], KeyError), "hyperstudy-infra:images.redis: required"),
     "latest image": (_set_object("images", ["redis"], "redis:latest"), "is not pinned"),
     "missing cluster": (lambda v: v.pop(f"{PROJECT}:cluster"), "hyperstudy-infra:cluster: required"),
+    "no surge room": (_set_object("nodes", ["surge_nodes"], 0), "hyperstudy-infra:nodes.surge_nodes"),
+    "runtime the image does not run": (
+        _set_object("workloads", ["traefik", "runtime"], "nodejs"),
+        "hyperstudy-infra:workloads.traefik.runtime",
+    ),
+    "replicated redis": (
+        _set_object("workloads", ["redis", "replicas"], 3),
+        "hyperstudy-infra:workloads.redis.replicas",
+    ),
+    "workload without an application spec": (
+        _rename_workload("metrics-service", "reports"),
+        "hyperstudy-infra:workloads.reports",
+    ),
+    "release that is no label value": (
+        lambda v: v.update({f"{PROJECT}:monitoring": json.dumps({"release": "kube prometheus"})}),
+        "hyperstudy-infra:monitoring.release",
+    ),
     "negative load": (
         _set_object("capacity", ["load", "typical", "small"], -1),
         "hyperstudy-infra:capacity.load.typical.small",

@@ -1,8 +1,9 @@
-"""Ships the monitoring to the cluster: the rule groups as a PrometheusRule (and, behind a switch, as GKE Managed
-Prometheus ClusterRules), and each dashboard as a ConfigMap the Grafana sidecar imports.
+"""Ships the monitoring to the cluster: the rule groups as a PrometheusRule (`monitoring.prometheus_operator`) and/or
+as GKE Managed Prometheus ClusterRules (`monitoring.managed_prometheus`), and each dashboard as a ConfigMap the
+Grafana sidecar imports, named after the stack's namespace so stacks sharing one Grafana keep their own.
 
-The PrometheusRule and ClusterRules kinds come from CRDs this program does not install: kube-prometheus-stack
-(or GKE Managed Prometheus) must be in the cluster first, or the API server answers "no matches for kind".
+The PrometheusRule and ClusterRules kinds come from CRDs: kube-prometheus-stack (or GKE Managed Prometheus) must be
+in the cluster first, or the API server answers "no matches for kind".
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ import pulumi
 import pulumi_kubernetes as k8s
 from pydantic import BaseModel, ConfigDict, Field
 
+from components.monitoring import names
 from components.monitoring.dashboards import dashboard_json, dashboards
 from components.monitoring.rules import rule_groups
 from sizing.config import StackConfig
@@ -28,6 +30,20 @@ class MonitoringArgs(BaseModel):
     config: StackConfig = Field(description="the stack's config (namespace, monitoring settings, formula)")
     plan: Plan = Field(description="the sizing plan (limits, heap ceilings, node max, prices)")
 
+    @classmethod
+    def derive(cls, config: StackConfig, plan: Plan) -> MonitoringArgs:
+        """The args, once the rule groups and dashboards are known to build: a config they refuse (an alerting
+        shape without memory, a namespace too long for a dashboard uid) raises ConfigError here, before any
+        resource is registered."""
+        rule_groups(config, plan)
+        dashboards(config, plan)
+        return cls(config=config, plan=plan)
+
+
+def configmap_name(uid: str) -> str:
+    """The ConfigMap carrying a dashboard: `<uid>-dashboard`, so `<namespace>-<slug>-dashboard`."""
+    return f"{uid}-dashboard"
+
 
 def _labels(component: str) -> dict[str, str]:
     return {
@@ -41,7 +57,7 @@ def _labels(component: str) -> dict[str, str]:
 class Monitoring(pulumi.ComponentResource):
     """Prometheus rules and alerts, and the three Grafana dashboards, of one stack."""
 
-    prometheus_rule: k8s.apiextensions.CustomResource
+    prometheus_rule: k8s.apiextensions.CustomResource | None
     cluster_rules: k8s.apiextensions.CustomResource | None
     dashboards: dict[str, k8s.core.v1.ConfigMap]
 
@@ -51,19 +67,23 @@ class Monitoring(pulumi.ComponentResource):
         monitoring = config.monitoring
         groups = rule_groups(config, plan)
 
-        self.prometheus_rule = k8s.apiextensions.CustomResource(
-            f"{name}-rules",
-            api_version="monitoring.coreos.com/v1",
-            kind="PrometheusRule",
-            metadata=k8s.meta.v1.ObjectMetaArgs(
-                name=RULE_NAME,
-                namespace=config.kubernetes.namespace,
-                # kube-prometheus-stack's Prometheus only loads rules carrying its release label.
-                labels={**_labels("rules"), "release": monitoring.release},
-            ),
-            spec={"groups": groups},
-            opts=pulumi.ResourceOptions(parent=self),
-        )
+        # Who runs the rules: the prometheus-operator, GKE Managed Prometheus, or both (the config validation
+        # guarantees at least one). Without the operator its CRD may be missing, so no PrometheusRule is shipped.
+        self.prometheus_rule = None
+        if monitoring.prometheus_operator:
+            self.prometheus_rule = k8s.apiextensions.CustomResource(
+                f"{name}-rules",
+                api_version="monitoring.coreos.com/v1",
+                kind="PrometheusRule",
+                metadata=k8s.meta.v1.ObjectMetaArgs(
+                    name=RULE_NAME,
+                    namespace=config.kubernetes.namespace,
+                    # kube-prometheus-stack's Prometheus only loads rules carrying its release label.
+                    labels={**_labels("rules"), "release": monitoring.release},
+                ),
+                spec={"groups": groups},
+                opts=pulumi.ResourceOptions(parent=self),
+            )
 
         self.cluster_rules = None
         if monitoring.managed_prometheus:
@@ -79,14 +99,15 @@ class Monitoring(pulumi.ComponentResource):
                 opts=pulumi.ResourceOptions(parent=self),
             )
 
+        # uid is `<namespace>-<slug>`: ConfigMap and dashboard of one stack never replace another stack's.
         self.dashboards = {
             uid: k8s.core.v1.ConfigMap(
                 f"{name}-{uid}",
                 metadata=k8s.meta.v1.ObjectMetaArgs(
-                    name=f"{uid}-dashboard",
+                    name=configmap_name(uid),
                     namespace=monitoring.dashboards_namespace,
-                    labels={**_labels("dashboard"), "grafana_dashboard": "1"},
-                    annotations={"grafana_folder": monitoring.dashboards_folder},
+                    labels={**_labels("dashboard"), names.DASHBOARD_LABEL: "1"},
+                    annotations={names.FOLDER_ANNOTATION: monitoring.dashboards_folder},
                 ),
                 data={f"{uid}.json": dashboard_json(model)},
                 opts=pulumi.ResourceOptions(parent=self),

@@ -1,10 +1,16 @@
-"""Every metric name the monitoring reads or records, defined once: the metric contract and the rule names.
+"""Every metric name the monitoring reads or records, defined once: the metric contract and the rule names; and
+the scrape interval the rules are evaluated at.
 
 Rules, alerts, dashboards, tests and the README table all import these; a dashboard query reading a name that
 is neither recorded here nor in the contract fails the lint.
 """
 
 from __future__ import annotations
+
+# How often Prometheus scrapes the workloads (their PodMonitor/PodMonitoring `interval`). The recording and alerting
+# groups evaluate at the same interval, so each evaluation sees one new sample per series: defined once here, read
+# by the rules and by the scrape configs of `components/workloads.py`.
+SCRAPE_INTERVAL = "30s"
 
 # --- The metric contract: series the platform must export (see README, "Metric contract"). ---
 # Backend (prom-client): connected users per role, active experiments, Node.js default metrics.
@@ -21,7 +27,6 @@ RESTARTS = "kube_pod_container_status_restarts_total"
 LAST_TERMINATED = "kube_pod_container_status_last_terminated_reason"
 NODE_ALLOCATABLE = "kube_node_status_allocatable"
 NODE_INFO = "kube_node_info"
-POD_STATUS_PHASE = "kube_pod_status_phase"  # phase=Pending|Running: the pods whose requests hold memory
 
 CONTRACT: dict[str, str] = {
     CONNECTED_USERS: "backend: connected users per role (label role)",
@@ -36,7 +41,6 @@ CONTRACT: dict[str, str] = {
     LAST_TERMINATED: "kube-state-metrics: reason of the last termination (reason=OOMKilled)",
     NODE_ALLOCATABLE: "kube-state-metrics: node allocatable (resource=memory)",
     NODE_INFO: "kube-state-metrics: one series per node",
-    POD_STATUS_PHASE: "kube-state-metrics: pod phase (Pending and Running pods hold their memory requests)",
 }
 
 # --- Recording rules (level:metric:operations). The first two names are fixed by the issue. ---
@@ -50,6 +54,8 @@ WORKLOAD_LIMITS = "namespace_workload:kube_pod_container_resource_limits_memory_
 REQUEST_UTILISATION = "namespace_workload:hyperstudy_memory_request_utilisation:ratio"
 LIMIT_UTILISATION = "namespace_workload:hyperstudy_memory_limit_utilisation:ratio"
 EFFICIENCY = "namespace:hyperstudy_memory_efficiency:ratio"
+# Cluster-level records: the level names what they aggregate over (the cluster's nodes), and each also carries the
+# stack's `namespace` label, so two stacks sharing one Prometheus record distinct series.
 NODES = "cluster:hyperstudy_nodes:count"
 COST = "cluster:hyperstudy_cost_usd_month:sum"
 COST_BY_ROLE = "role:hyperstudy_cost_usd_month:attributed"
@@ -68,3 +74,7 @@ ALERT_CAPACITY_LOW = "HyperStudyCapacityLow"
 ALERT_MEMORY_OVERCOMMIT = "HyperStudyMemoryOvercommit"
 ALERT_NODE_POOL_AT_MAX = "HyperStudyNodePoolAtMax"
 ALERT_HEAP_NEAR_LIMIT = "HyperStudyHeapNearLimit"
+
+# --- Where Grafana's dashboard sidecar looks (kube-prometheus-stack's defaults, set explicitly when installed). ---
+DASHBOARD_LABEL = "grafana_dashboard"  # value "1": a ConfigMap holding dashboards
+FOLDER_ANNOTATION = "grafana_folder"  # the Grafana folder the dashboards of the ConfigMap go to

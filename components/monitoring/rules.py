@@ -3,7 +3,8 @@
 `rule_groups(config, plan)` is the `spec.groups` of a PrometheusRule (and of GKE Managed Prometheus `Rules`);
 `rules_file(config, plan)` the same as a plain rules file for `promtool`. Every coefficient, size, price and
 threshold comes from the config or the plan; every metric and rule name from `names`; every matcher from
-`selectors`. Plain data: no pulumi import.
+`selectors`. Series are selected by metric name and the stack's namespace, never by `job`; every recorded series,
+the cluster-level ones included, carries the stack's `namespace` label. Plain data: no pulumi import.
 """
 
 from __future__ import annotations
@@ -13,16 +14,18 @@ from typing import Any
 import yaml
 
 from components.monitoring import names
-from components.monitoring.selectors import BYTES_PER_MIB, Selectors, build_selectors, eq, regex, selector
+from components.monitoring.selectors import Selectors, build_selectors, eq, quote, selector
 from sizing.config import ROLES, Alert, StackConfig
 from sizing.errors import ConfigError
 from sizing.plan import Plan
+from sizing.quantity import MIB_BYTES
 
 RECORDING_GROUP = "hyperstudy-recording"
 DAILY_GROUP = "hyperstudy-daily"
 ALERTS_GROUP = "hyperstudy-alerts"
-RECORDING_INTERVAL = "30s"
-ALERTS_INTERVAL = "30s"
+# The recording and alerting groups evaluate at the scrape interval: each evaluation sees the newest sample.
+RECORDING_INTERVAL = names.SCRAPE_INTERVAL
+ALERTS_INTERVAL = names.SCRAPE_INTERVAL
 DAILY_INTERVAL = "5m"
 OOM_WINDOW = "10m"
 DAILY_WINDOW = "1d"
@@ -30,6 +33,7 @@ DAILY_WINDOW = "1d"
 POD = ("namespace", "pod")
 CONTAINER = ("namespace", "pod", "container")
 WORKLOAD = ("namespace", "workload")
+NODE = ("node",)
 
 
 def _num(value: float) -> str:
@@ -124,13 +128,13 @@ def predicted_expr(config: StackConfig, s: Selectors) -> str:
         joiner = "+" if i == 0 else f"+ on ({_by(POD)})"
         lines.append(f"{joiner} {term}")
     body = _indent("\n".join(lines))
-    return f"(\n{body}\n) * {BYTES_PER_MIB}"
+    return f"(\n{body}\n) * {MIB_BYTES}"
 
 
 def shape_bytes(config: StackConfig) -> dict[str, int]:
     """Memory one more experiment of each shape costs (no base), bytes; shapes whose users need none are left out."""
     formula = config.capacity.formula
-    sizes = {name: formula.users_mib(mix) * BYTES_PER_MIB for name, mix in sorted(config.capacity.shapes.items())}
+    sizes = {name: formula.users_mib(mix) * MIB_BYTES for name, mix in sorted(config.capacity.shapes.items())}
     return {name: size for name, size in sizes.items() if size > 0}
 
 
@@ -167,7 +171,7 @@ def _backend_rules(config: StackConfig, s: Selectors) -> list[dict[str, Any]]:
     )
     by_role = [
         f"sum by (namespace, role) ({s.app(names.CONNECTED_USERS, s.backend_pods, eq('role', role))})"
-        f" * {_num(getattr(formula.per_role_mib, role))} * {BYTES_PER_MIB}"
+        f" * {_num(getattr(formula.per_role_mib, role))} * {MIB_BYTES}"
         for role in ROLES
     ]
     rules.append(_record(names.MEMORY_BY_ROLE, "\nor\n".join(by_role)))
@@ -203,33 +207,52 @@ def _workload_rules(s: Selectors) -> list[dict[str, Any]]:
 # --- Cost: nodes priced from the plan. ---
 
 
-def _cost_rules(s: Selectors, plan: Plan) -> list[dict[str, Any]]:
+def with_stack_namespace(expr: str, s: Selectors) -> str:
+    """`expr` labelled `namespace="<the stack's namespace>"`: a cluster-level series has no namespace of its own, and
+    two stacks sharing one Prometheus would otherwise record the same series (and overwrite each other's samples)."""
+    return f'label_replace(\n{_indent(expr)},\n  "namespace", {quote(s.namespace)}, "", ""\n)'
+
+
+def nodes_expr(s: Selectors) -> str:
+    """The cluster's nodes, one per `node` however many kube-state-metrics replicas or jobs report it.
+
+    These are the cluster's nodes, not only the program's pool: the program's pods are pinned to its node pool, and
+    a cluster the program creates has only that pool, so there they are the nodes the plan prices. On a referenced
+    cluster (`cluster.create: false`) other pools count too.
+    """
     node_info = s.ksm(names.NODE_INFO, namespaced=False)
+    return with_stack_namespace(f"count(max by ({_by(NODE)}) ({node_info}))", s)
+
+
+def _cost_rules(s: Selectors, plan: Plan) -> list[dict[str, Any]]:
+    # Every cluster-level series is read back by the stack's namespace: the other stacks' copies are not ours.
+    nodes, cost = selector(names.NODES, s.ns), selector(names.COST, s.ns)
     rules = [
-        _record(names.NODES, f"count(count by (node) ({node_info}))"),
-        _record(names.COST, f"{names.NODES} * {_num(plan.cost.node_usd_month)}"),
+        _record(names.NODES, nodes_expr(s)),
+        _record(names.COST, f"{nodes} * {_num(plan.cost.node_usd_month)}"),
     ]
     if s.has_backend:
         attributed = selector(names.MEMORY_BY_ROLE, s.ns)
         rules.append(
             _record(
                 names.COST_BY_ROLE,
-                f"sum by (role) ({attributed})\n/ on () group_left ()\n(sum({attributed}) > 0)\n"
-                f"* on () group_left ()\n{names.COST}",
+                f"sum by (namespace, role) ({attributed})\n/ on (namespace) group_left ()\n"
+                f"(sum by (namespace) ({attributed}) > 0)\n* on (namespace) group_left ()\n{cost}",
             )
         )
     baseline = plan.cost.baseline_monthly_usd
-    rules.append(_record(names.SAVINGS, f"{_num(baseline)} - {names.COST}"))
+    rules.append(_record(names.SAVINGS, f"{_num(baseline)} - {cost}"))
     if baseline > 0:
-        rules.append(_record(names.SAVINGS_RATIO, f"{names.SAVINGS} / {_num(baseline)}"))
+        rules.append(_record(names.SAVINGS_RATIO, f"{selector(names.SAVINGS, s.ns)} / {_num(baseline)}"))
     return rules
 
 
 def _daily_rules(s: Selectors) -> list[dict[str, Any]]:
     ws = selector(names.WORKLOAD_WORKING_SET, s.ns)
+    cost = selector(names.COST, s.ns)
     return [
-        _record(names.COST_MAX_1D, f"max_over_time({names.COST}[{DAILY_WINDOW}])"),
-        _record(names.COST_AVG_1D, f"avg_over_time({names.COST}[{DAILY_WINDOW}])"),
+        _record(names.COST_MAX_1D, f"max_over_time({cost}[{DAILY_WINDOW}])"),
+        _record(names.COST_AVG_1D, f"avg_over_time({cost}[{DAILY_WINDOW}])"),
         _record(names.WORKING_SET_MAX_1D, f"max_over_time({ws}[{DAILY_WINDOW}])"),
         _record(names.WORKING_SET_AVG_1D, f"avg_over_time({ws}[{DAILY_WINDOW}])"),
     ]
@@ -239,20 +262,20 @@ def _daily_rules(s: Selectors) -> list[dict[str, Any]]:
 
 
 def memory_overcommit_expr(s: Selectors, threshold: float) -> str:
-    """kubernetes-mixin's KubeMemoryOvercommit: the cluster's requests do not fit after losing its largest node."""
-    ksm = s.ksm
+    """kubernetes-mixin's KubeMemoryOvercommit on the metric contract's series: Σ memory requests − (Σ allocatable −
+    the largest node's allocatable) above `threshold`, i.e. the cluster's requests do not fit after losing its
+    largest node; silent on a one-node cluster (nothing survives a node loss there).
+
+    Requests are counted cluster-wide, each container once (`max by (namespace, pod, container)`), allocatable
+    each node once (`max by (node)`), so kube-state-metrics replicas or jobs do not double them. The result
+    carries the stack's namespace like the cluster-level records, so two stacks' alerts stay distinct.
+    """
     memory = eq("resource", "memory")
-    holding = ksm(names.POD_STATUS_PHASE, regex("phase", "Pending|Running"), namespaced=False)
-    requests = (
-        "sum(\n"
-        f"  {_dedup(ksm(names.REQUESTS, memory, namespaced=False))}\n"
-        f"  * on ({_by(POD)}) group_left ()\n"
-        f"  max by ({_by(POD)}) ({holding} == 1)\n"
-        ")"
-    )
-    allocatable = ksm(names.NODE_ALLOCATABLE, memory, namespaced=False)
-    survivors = f"(sum(max by (node) ({allocatable})) - on () max({allocatable}))"
-    return f"(\n{_indent(requests)}\n  - on () {survivors}\n) > {_num(threshold)}\nand on ()\n{survivors} > 0"
+    requests = f"sum({_dedup(s.ksm(names.REQUESTS, memory, namespaced=False))})"
+    allocatable = s.ksm(names.NODE_ALLOCATABLE, memory, namespaced=False)
+    survivors = f"(sum(max by ({_by(NODE)}) ({allocatable})) - on () max({allocatable}))"
+    condition = f"(\n  {requests}\n  - on () {survivors}\n) > {_num(threshold)}\nand on ()\n{survivors} > 0"
+    return with_stack_namespace(condition, s)
 
 
 def heap_expr(s: Selectors, plan: Plan, threshold: float) -> str | None:
@@ -263,7 +286,7 @@ def heap_expr(s: Selectors, plan: Plan, threshold: float) -> str | None:
         if runtime.kind != "nodejs" or not runtime.memory_mib:
             continue
         heap = _dedup(s.app(names.NODEJS_HEAP_USED, s.workload_pod_matcher(name)), POD)
-        parts.append(f"{heap}\n/ ({runtime.memory_mib} * {BYTES_PER_MIB})\n> {_num(threshold)}")
+        parts.append(f"{heap}\n/ ({runtime.memory_mib} * {MIB_BYTES})\n> {_num(threshold)}")
     return "\nor\n".join(parts) or None
 
 
@@ -346,7 +369,7 @@ def _alerts(config: StackConfig, plan: Plan, s: Selectors) -> list[dict[str, Any
             config,
             names.ALERT_NODE_POOL_AT_MAX,
             a.node_pool_at_max,
-            f"{names.NODES} >= {_num(at)}",
+            f"{selector(names.NODES, s.ns)} >= {_num(at)}",
             "The node pool is at its autoscaling maximum",
             "The cluster runs {{ $value | humanize }} nodes; the node pool's autoscaling maximum is "
             + f"{plan.nodes.max}: one more pod that does not fit stays Pending.",

@@ -12,10 +12,6 @@ from dataclasses import dataclass
 from sizing.config import StackConfig
 from sizing.plan import Plan
 
-BYTES_PER_MIB = 1048576
-# The `job` label of kube-state-metrics in kube-prometheus-stack. Node-level series (allocatable, node info) carry
-# no namespace of their own, so they are selected by this job instead.
-KUBE_STATE_METRICS_JOB = "kube-state-metrics"
 # The label the workload helpers add, derived from `pod`.
 WORKLOAD_LABEL = "workload"
 
@@ -96,7 +92,6 @@ class Selectors:
     namespace: str
     workloads: tuple[str, ...]
     backend: tuple[str, ...]
-    ksm_job: str = KUBE_STATE_METRICS_JOB
 
     @property
     def ns(self) -> str:
@@ -124,9 +119,14 @@ class Selectors:
         return regex("pod", pod_regex([name]))
 
     def ksm(self, metric: str, *matchers: str, namespaced: bool = True) -> str:
-        """A kube-state-metrics series: its job, the namespace (unless node-level or cluster-wide), `matchers`."""
+        """A kube-state-metrics series by its name, the namespace (unless node-level or cluster-wide) and `matchers`.
+
+        Never by `job`: its value depends on how kube-state-metrics is scraped (kube-prometheus-stack, Managed
+        Prometheus, another chart), and two replicas or two jobs give duplicates the rules remove with `max by`
+        over the series' identifying labels (`namespace, pod, container`; `node` for node-level series).
+        """
         scope = (self.ns,) if namespaced else ()
-        return selector(metric, eq("job", self.ksm_job), *scope, *matchers)
+        return selector(metric, *scope, *matchers)
 
     def cadvisor(self, metric: str, *matchers: str) -> str:
         """A cAdvisor series of the namespace's real containers."""

@@ -52,10 +52,15 @@ def settled(component: NodePool) -> pulumi.Output[list[Any]]:
     return pulumi.Output.all(component.urn, *(child.urn for child in children))
 
 
+# Both kinds of location, whichever the prod stack uses.
+REGION, ZONE = "us-central1", "us-central1-a"
+
+
 @pulumi.runtime.test
 def test_regional_pool_autoscales_between_the_plans_totals(mocks, ran, prod_config, prod_plan):
-    assert prod_config.cluster.regional
-    component = node_pool(prod_config, prod_plan)
+    regional = prod_config.cluster.model_copy(update={"location": REGION})
+    assert regional.regional
+    component = node_pool(prod_config, prod_plan, cluster=regional)
 
     def check(_):
         pool = mocks.named(NODE_POOL, "hyperstudy").inputs
@@ -64,7 +69,7 @@ def test_regional_pool_autoscales_between_the_plans_totals(mocks, ran, prod_conf
             "totalMaxNodeCount": prod_plan.nodes.max,
             "locationPolicy": "BALANCED",
         }
-        assert pool["location"] == prod_config.cluster.location
+        assert pool["location"] == REGION
         # Per zone: one node in each zone, not nodes.min in each (that would start above the plan's maximum).
         assert pool["initialNodeCount"] == 1
         ran.append("regional")
@@ -74,7 +79,7 @@ def test_regional_pool_autoscales_between_the_plans_totals(mocks, ran, prod_conf
 
 @pulumi.runtime.test
 def test_zonal_pool_autoscales_between_the_plans_counts(mocks, ran, prod_config, prod_plan):
-    zonal = prod_config.cluster.model_copy(update={"location": f"{prod_config.cluster.location}-a"})
+    zonal = prod_config.cluster.model_copy(update={"location": ZONE})
     assert not zonal.regional
     component = node_pool(prod_config, prod_plan, cluster=zonal)
 
@@ -251,6 +256,57 @@ def test_the_pool_joins_the_created_cluster(mocks, ran, prod_config, prod_plan):
         ran.append("joined")
 
     return pulumi.Output.all(cluster.name, settled(component)).apply(check)
+
+
+@pulumi.runtime.test
+def test_the_pool_has_the_component_name_in_gke_by_default(mocks, ran, prod_config, prod_plan):
+    # Explicit, so no random suffix: the workloads' nodeSelector names it before it exists.
+    component = node_pool(prod_config, prod_plan)
+    assert component.pool_name == "hyperstudy"
+
+    def check(_):
+        assert mocks.named(NODE_POOL, "hyperstudy").inputs["name"] == "hyperstudy"
+        ran.append("default name")
+
+    return settled(component).apply(check)
+
+
+@pulumi.runtime.test
+def test_the_pool_takes_the_gke_name_it_is_given(mocks, ran, prod_config, prod_plan):
+    component = node_pool(prod_config, prod_plan, pool_name="hyperstudy-e2-standard-2")
+    assert component.pool_name == "hyperstudy-e2-standard-2"
+
+    def check(values):
+        pool = mocks.named(NODE_POOL, "hyperstudy").inputs
+        assert pool["name"] == "hyperstudy-e2-standard-2"
+        # The component's own name still names what belongs to it: the Pulumi resources and the node label.
+        assert pool["nodeConfig"]["labels"] == {"hyperstudy/node-pool": "hyperstudy"}
+        assert values[0] == "hyperstudy-e2-standard-2"
+        ran.append("given name")
+
+    return pulumi.Output.all(component.node_pool.name, settled(component)).apply(check)
+
+
+@pytest.mark.parametrize("pool_name", ["", "Pool", "pool_a", "1pool", "-pool", "pool-", "p" * 41])
+def test_args_refuse_a_pool_name_gke_would_refuse(prod_config, prod_plan, pool_name):
+    fields = {"cluster_name": "c", "location": "us-central1", "regional": True}
+    with pytest.raises(ValidationError, match="pool_name"):
+        NodePoolArgs(**fields, nodes=prod_plan.nodes, pool=prod_config.nodes, pool_name=pool_name)
+
+
+def test_args_take_a_pool_name_of_forty_characters(prod_config, prod_plan):
+    fields = {"cluster_name": "c", "location": "us-central1", "regional": True}
+    args = NodePoolArgs(**fields, nodes=prod_plan.nodes, pool=prod_config.nodes, pool_name="p" * 40)
+    assert args.pool_name == "p" * 40
+
+
+@pulumi.runtime.test
+def test_a_component_name_that_is_no_pool_name_needs_one_and_registers_nothing(mocks, prod_config, prod_plan):
+    # "pool-" makes a valid account id ("pool--nodes") but no GKE pool name (it ends with a dash).
+    with pytest.raises(ValueError, match="no GKE node pool name"):
+        node_pool(prod_config, prod_plan, name="pool-")
+    assert mocks.resources == []
+    assert node_pool(prod_config, prod_plan, name="pool-", pool_name="pool").pool_name == "pool"
 
 
 @pulumi.runtime.test

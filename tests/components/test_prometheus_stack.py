@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pulumi
 
-from components.prometheus_stack import CHART, DASHBOARD_LABEL, FOLDER_ANNOTATION, PrometheusStack, PrometheusStackArgs
+from components.monitoring.names import DASHBOARD_LABEL, FOLDER_ANNOTATION
+from components.prometheus_stack import CHART, PrometheusStack, PrometheusStackArgs
 
 RELEASE = "kubernetes:helm.sh/v3:Release"
 

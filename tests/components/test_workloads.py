@@ -6,8 +6,10 @@ test; `test_guard_*` proves it) and record that they ran (the `ran` fixture fail
 
 from __future__ import annotations
 
+import ast
 import json
 from collections.abc import Callable
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import kubernetes_validate
@@ -16,6 +18,9 @@ import pytest
 from cloudcoil.models.prometheus_operator.v1 import PodMonitor
 from pydantic import ValidationError
 
+import components.workloads
+from components.monitoring.names import SCRAPE_INTERVAL
+from components.node_pool import NodePool, NodePoolArgs
 from components.workload_specs import SPECS, WorkloadSpec
 from components.workloads import (
     COMPONENT,
@@ -26,7 +31,6 @@ from components.workloads import (
     NAMESPACE_NAME,
     PART_OF,
     RELEASE,
-    SCRAPE_INTERVAL,
     VERSION,
     HyperStudyApp,
     HyperStudyAppArgs,
@@ -34,7 +38,7 @@ from components.workloads import (
     WorkloadArgs,
     image_version,
 )
-from sizing.config import StackConfig
+from sizing.config import StackConfig, load_stack
 from sizing.errors import ConfigError
 from sizing.plan import Plan, build_plan
 
@@ -51,6 +55,10 @@ NETPOL = "kubernetes:networking.k8s.io/v1:NetworkPolicy"
 VPA = "kubernetes:autoscaling.k8s.io/v1:VerticalPodAutoscaler"
 CLUSTER_ROLE = "kubernetes:rbac.authorization.k8s.io/v1:ClusterRole"
 CLUSTER_ROLE_BINDING = "kubernetes:rbac.authorization.k8s.io/v1:ClusterRoleBinding"
+ROLE = "kubernetes:rbac.authorization.k8s.io/v1:Role"
+ROLE_BINDING = "kubernetes:rbac.authorization.k8s.io/v1:RoleBinding"
+INGRESS_CLASS = "kubernetes:networking.k8s.io/v1:IngressClass"
+NODE_POOL = "gcp:container/nodePool:NodePool"
 POD_MONITOR = "kubernetes:monitoring.coreos.com/v1:PodMonitor"
 POD_MONITORING = "kubernetes:monitoring.googleapis.com/v1:PodMonitoring"
 CONTROLLERS = (DEPLOYMENT, STATEFULSET)
@@ -64,6 +72,18 @@ SCRAPES = {
     "metrics-service": ("http", 9090, "/metrics"),
     "traefik": ("metrics", 9100, "/metrics"),
 }
+# What each image runs, written out: the config's workloads.<name>.runtime must say the same.
+RUNTIMES = {
+    "backend": "nodejs",
+    "frontend": "none",
+    "redis": "redis",
+    "pod-router": "nodejs",
+    "traefik": "go",
+    "metrics-service": "nodejs",
+}
+# The label GKE puts on every node, naming its node pool.
+GKE_NODEPOOL = "cloud.google.com/gke-nodepool"
+ROOT = Path(__file__).resolve().parents[2]
 
 
 # --- fixtures and helpers ---------------------------------------------------------------------------------------
@@ -87,12 +107,20 @@ def stack(request, prod_config, prod_plan, baseline_config, baseline_plan) -> tu
     return baseline_config, baseline_plan
 
 
-def build(config: StackConfig, plan: Plan) -> HyperStudyApp:
-    return HyperStudyApp("hyperstudy", HyperStudyAppArgs(config=config, plan=plan))
+def build(config: StackConfig, plan: Plan, **args: Any) -> HyperStudyApp:
+    return HyperStudyApp("hyperstudy", HyperStudyAppArgs(config=config, plan=plan, **args))
 
 
 def children(app: HyperStudyApp) -> list[pulumi.Resource]:
-    resources = [app.namespace, app.default_deny, app.traefik_role, app.traefik_binding]
+    resources = [
+        app.namespace,
+        app.default_deny,
+        app.traefik_role,
+        app.traefik_role_binding,
+        app.traefik_cluster_role,
+        app.traefik_cluster_role_binding,
+        app.ingress_class,
+    ]
     for w in app.workloads.values():
         resources += [
             w.service_account,
@@ -139,14 +167,19 @@ def with_monitoring(base: StackConfig, **changes: Any) -> StackConfig:
     return base.model_copy(update={"monitoring": base.monitoring.model_copy(update=changes)})
 
 
-def render(mocks: RecordingMocks, config: StackConfig, plan: Plan) -> list[Registered]:
+def with_namespace(base: StackConfig, namespace: str) -> StackConfig:
+    """`base` deploying into another namespace."""
+    return base.model_copy(update={"kubernetes": base.kubernetes.model_copy(update={"namespace": namespace})})
+
+
+def render(mocks: RecordingMocks, config: StackConfig, plan: Plan, **args: Any) -> list[Registered]:
     """Every resource the app registers, once all are registered (asserts run outside apply, on the copy)."""
     done: list[bool] = []
 
     @pulumi.runtime.test
     def program() -> pulumi.Output:
         mocks.resources.clear()
-        return settled(build(config, plan), done, lambda: None)
+        return settled(build(config, plan, **args), done, lambda: None)
 
     program()
     assert done, "the app never settled"
@@ -442,39 +475,166 @@ def test_security_context_is_restricted_everywhere(mocks, ran, prod_config, prod
     return settled(app, ran, check)
 
 
+def _grants(rules: list[dict[str, Any]]) -> set[tuple[str, str, str]]:
+    """(API group, resource, verb) of every permission a role's rules give."""
+    return {
+        (group, resource, verb)
+        for rule in rules
+        for group in rule["apiGroups"]
+        for resource in rule["resources"]
+        for verb in rule["verbs"]
+    }
+
+
+def _reads(rules: list[dict[str, Any]]) -> set[tuple[str, str]]:
+    grants = _grants(rules)
+    return {(g, r) for g, r, _ in grants if {(g, r, v) for v in ("list", "watch")} <= grants}
+
+
+TRAEFIK_CRDS = {
+    "ingressroutes",
+    "ingressroutetcps",
+    "ingressrouteudps",
+    "middlewares",
+    "middlewaretcps",
+    "serverstransports",
+    "serverstransporttcps",
+    "tlsoptions",
+    "tlsstores",
+    "traefikservices",
+}
+
+
 @pulumi.runtime.test
-def test_traefik_rbac_reads_what_its_providers_watch(mocks, ran, prod_config, prod_plan):
+def test_traefik_reads_its_namespace_through_a_role_and_only_cluster_scoped_kinds_cluster_wide(
+    mocks, ran, prod_config, prod_plan
+):
     app = build(prod_config, prod_plan)
 
     def check() -> None:
-        role = mocks.named(CLUSTER_ROLE, "hyperstudy-traefik")
-        readable = {
-            (group, resource)
-            for rule in role.inputs["rules"]
-            if {"get", "list", "watch"} <= set(rule["verbs"])
-            for group in rule["apiGroups"]
-            for resource in rule["resources"]
-        }
-        for needed in [
+        # In the namespace: everything the providers watch there, Secrets (TLS) included.
+        (role,) = mocks.of_type(ROLE)
+        assert role.inputs["metadata"]["namespace"] == "hyperstudy"
+        assert _reads(role.inputs["rules"]) == {
             ("", "services"),
             ("", "secrets"),
             ("discovery.k8s.io", "endpointslices"),
             ("networking.k8s.io", "ingresses"),
-            ("networking.k8s.io", "ingressclasses"),
-            ("traefik.io", "ingressroutes"),
-            ("traefik.io", "middlewares"),
-        ]:
-            assert needed in readable, needed
-        assert all(set(rule["verbs"]) <= {"get", "list", "watch"} for rule in role.inputs["rules"])
-        binding = mocks.named(CLUSTER_ROLE_BINDING, "hyperstudy-traefik")
+            *(("traefik.io", crd) for crd in TRAEFIK_CRDS),
+        }
+        (binding,) = mocks.of_type(ROLE_BINDING)
+        assert binding.inputs["metadata"]["namespace"] == "hyperstudy"
         assert binding.inputs["roleRef"] == {
+            "apiGroup": "rbac.authorization.k8s.io",
+            "kind": "Role",
+            "name": role.inputs["metadata"]["name"],
+        }
+        assert binding.inputs["subjects"] == [{"kind": "ServiceAccount", "name": "traefik", "namespace": "hyperstudy"}]
+        # Cluster-wide: only kinds that have no namespace. No Secret, Service or Ingress of another namespace.
+        (cluster_role,) = mocks.of_type(CLUSTER_ROLE)
+        assert cluster_role.inputs["metadata"]["name"] == "hyperstudy-traefik"
+        assert {resource for _, resource, _ in _grants(cluster_role.inputs["rules"])} == {"ingressclasses", "nodes"}
+        assert ("networking.k8s.io", "ingressclasses") in _reads(cluster_role.inputs["rules"])
+        assert ("", "nodes") in _reads(cluster_role.inputs["rules"])  # Traefik 3.1+ syncs Nodes before it routes
+        (cluster_binding,) = mocks.of_type(CLUSTER_ROLE_BINDING)
+        assert cluster_binding.inputs["roleRef"] == {
             "apiGroup": "rbac.authorization.k8s.io",
             "kind": "ClusterRole",
             "name": "hyperstudy-traefik",
         }
-        assert binding.inputs["subjects"] == [{"kind": "ServiceAccount", "name": "traefik", "namespace": "hyperstudy"}]
+        assert cluster_binding.inputs["subjects"] == binding.inputs["subjects"]
+        # Read-only everywhere.
+        for r in (role, cluster_role):
+            assert {verb for _, _, verb in _grants(r.inputs["rules"])} <= {"get", "list", "watch"}, r.typ
 
     return settled(app, ran, check)
+
+
+@pulumi.runtime.test
+def test_no_cluster_wide_grant_reaches_secrets(mocks, ran, prod_config, prod_plan):
+    app = build(prod_config, prod_plan)
+
+    def check() -> None:
+        cluster_roles = {r.inputs["metadata"]["name"]: r for r in mocks.of_type(CLUSTER_ROLE)}
+        for binding in mocks.of_type(CLUSTER_ROLE_BINDING):
+            ref = binding.inputs["roleRef"]
+            assert ref["kind"] == "ClusterRole"  # and it is one of ours, whose rules are known
+            rules = cluster_roles[ref["name"]].inputs["rules"]
+            assert not {(g, r) for g, r, _ in _grants(rules)} & {("", "secrets"), ("", "*"), ("*", "*")}, ref
+        for binding in mocks.of_type(ROLE_BINDING):
+            assert binding.inputs["roleRef"]["kind"] == "Role"  # a ClusterRole here would read as much as its rules
+
+    return settled(app, ran, check)
+
+
+@pulumi.runtime.test
+def test_traefik_watches_only_its_namespace_and_its_own_ingress_class(mocks, ran, prod_config, prod_plan):
+    config = with_namespace(prod_config, "hs-blue")
+    app = build(config, prod_plan)
+
+    def check() -> None:
+        args = main_container(controller(mocks, "traefik"))["args"]
+        scope = [a for a in args if a.startswith(("--providers.kubernetescrd.", "--providers.kubernetesingress."))]
+        assert scope == [
+            "--providers.kubernetescrd.namespaces=hs-blue",
+            "--providers.kubernetesingress.namespaces=hs-blue",
+            "--providers.kubernetesingress.ingressclass=hs-blue-traefik",
+        ]
+        # The providers are on; the plan's GOMEMLIMIT is in env, so the runtime arguments end the list untouched.
+        assert {"--providers.kubernetescrd=true", "--providers.kubernetesingress=true"} <= set(args)
+        (ingress_class,) = mocks.of_type(INGRESS_CLASS)
+        assert ingress_class.inputs["metadata"]["name"] == "hs-blue-traefik"
+        assert ingress_class.inputs["spec"] == {"controller": "traefik.io/ingress-controller"}
+        annotations = ingress_class.inputs["metadata"].get("annotations", {})
+        assert "ingressclass.kubernetes.io/is-default-class" not in annotations  # not every Ingress of the cluster
+        assert {r.inputs["metadata"]["namespace"] for r in mocks.of_type(ROLE) + mocks.of_type(ROLE_BINDING)} == {
+            "hs-blue"
+        }
+        assert {r.inputs["metadata"]["name"] for r in mocks.of_type(CLUSTER_ROLE)} == {"hs-blue-traefik"}
+        # No other workload gains the arguments.
+        for name in set(prod_plan.workloads) - {"traefik"}:
+            assert "hs-blue" not in json.dumps(main_container(controller(mocks, name)).get("args", [])), name
+
+    return settled(app, ran, check)
+
+
+@pulumi.runtime.test
+def test_traefik_starts_with_its_access_and_the_cluster_role_narrows_after_the_role_exists(
+    mocks, ran, prod_config, prod_plan
+):
+    seen: dict[str, pulumi.ResourceOptions] = {}
+
+    def record(args: pulumi.ResourceTransformationArgs) -> None:
+        seen[f"{args.type_}::{args.name}"] = args.opts
+
+    app = HyperStudyApp(
+        "hyperstudy",
+        HyperStudyAppArgs(config=prod_config, plan=prod_plan),
+        opts=pulumi.ResourceOptions(transformations=[record]),
+    )
+
+    def check() -> None:
+        traefik = set(seen["hyperstudy:workloads:Workload::traefik"].depends_on)
+        assert {app.namespace, app.traefik_role_binding, app.traefik_cluster_role_binding, app.ingress_class} <= traefik
+        assert set(seen["hyperstudy:workloads:Workload::frontend"].depends_on) == {app.namespace}
+        # Where an older version granted the namespaced reads cluster-wide, they exist in the Role before they go.
+        assert app.traefik_role_binding in seen[f"{CLUSTER_ROLE}::hyperstudy-traefik"].depends_on
+
+    return settled(app, ran, check)
+
+
+def test_two_stacks_in_one_cluster_share_no_cluster_scoped_name(mocks, prod_config, prod_plan):
+    def cluster_scoped(resources: list[Registered]) -> set[tuple[str, str]]:
+        return {
+            (r.typ, r.inputs["metadata"]["name"])
+            for r in resources
+            if r.custom and "namespace" not in r.inputs["metadata"]
+        }
+
+    blue = cluster_scoped(render(mocks, with_namespace(prod_config, "hs-blue"), prod_plan))
+    green = cluster_scoped(render(mocks, with_namespace(prod_config, "hs-green"), prod_plan))
+    assert {typ for typ, _ in blue} == {NAMESPACE, CLUSTER_ROLE, CLUSTER_ROLE_BINDING, INGRESS_CLASS}
+    assert blue.isdisjoint(green)
 
 
 # --- VPA, images, labels ------------------------------------------------------------------------------------------
@@ -691,6 +851,77 @@ def test_managed_prometheus_adds_a_pod_monitoring_and_admits_its_collectors(mock
 
 
 @pulumi.runtime.test
+def test_managed_prometheus_alone_ships_no_pod_monitor_and_admits_only_its_collectors(
+    mocks, ran, prod_config, prod_plan
+):
+    # A cluster without kube-prometheus-stack has no monitoring.coreos.com CRDs: a PodMonitor would be refused.
+    config = with_monitoring(prod_config, prometheus_operator=False, managed_prometheus=True, install_stack=False)
+    app = build(config, prod_plan)
+
+    def check() -> None:
+        assert mocks.of_type(POD_MONITOR) == []
+        assert "monitoring.coreos.com" not in json.dumps([r.inputs for r in mocks.resources])
+        assert {m.name for m in mocks.of_type(POD_MONITORING)} == set(SCRAPES)
+        for name, workload in app.workloads.items():
+            assert workload.pod_monitor is None, name
+            # Only the collectors scrape: the namespace of a Prometheus that is not there is not admitted.
+            expected = [_scraper_rule(SCRAPES[name][1], GMP_NAMESPACE)] if name in SCRAPES else []
+            assert _scrape_rules(mocks.named(NETPOL, name)) == expected, name
+
+    return settled(app, ran, check)
+
+
+@pulumi.runtime.test
+def test_without_managed_prometheus_no_pod_monitoring_and_no_collectors(mocks, ran, prod_config, prod_plan):
+    config = with_monitoring(prod_config, prometheus_operator=True, managed_prometheus=False)
+    app = build(config, prod_plan)
+
+    def check() -> None:
+        assert mocks.of_type(POD_MONITORING) == []
+        assert {m.name for m in mocks.of_type(POD_MONITOR)} == set(SCRAPES)
+        assert GMP_NAMESPACE not in json.dumps([p.inputs for p in mocks.of_type(NETPOL)])
+
+    return settled(app, ran, check)
+
+
+@pulumi.runtime.test
+def test_a_workload_nobody_scrapes_opens_its_metrics_port_to_no_one(mocks, ran, prod_config, prod_plan):
+    # Not a stack config can say (one backend is required), but WorkloadArgs can: an empty scraper list must not
+    # become a rule with an empty `from`, which admits every source.
+    wargs = HyperStudyAppArgs(config=prod_config, plan=prod_plan).workload_args()["traefik"]
+    wargs = wargs.model_copy(update={"prometheus_operator": False, "managed_prometheus": False})
+    assert wargs.scraper_namespaces == ()
+    workload = Workload("traefik", wargs)
+
+    def check(_: Any) -> None:
+        assert workload.pod_monitor is None and workload.pod_monitoring is None
+        assert mocks.of_type(POD_MONITOR) == mocks.of_type(POD_MONITORING) == []
+        ingress = mocks.named(NETPOL, "traefik").inputs["spec"]["ingress"]
+        assert ingress == [{"ports": [{"port": 8000, "protocol": "TCP"}]}]  # the public web port, nothing else
+        ran.append(True)
+
+    return pulumi.Output.all(workload.network_policy.urn, workload.controller.urn).apply(check)
+
+
+def test_the_scrape_interval_is_the_monitorings_own_not_a_second_constant():
+    """The rule groups evaluate at names.SCRAPE_INTERVAL: the scrape configs import it rather than repeat it."""
+    tree = ast.parse(Path(components.workloads.__file__).read_text(encoding="utf-8"))
+    assigned = [
+        node
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Assign | ast.AnnAssign)
+        for target in (node.targets if isinstance(node, ast.Assign) else [node.target])
+        if isinstance(target, ast.Name) and target.id == "SCRAPE_INTERVAL"
+    ]
+    assert assigned == []
+    imported = {
+        (node.module, alias.name) for node in tree.body if isinstance(node, ast.ImportFrom) for alias in node.names
+    }
+    assert ("components.monitoring.names", "SCRAPE_INTERVAL") in imported
+    assert components.workloads.SCRAPE_INTERVAL == SCRAPE_INTERVAL
+
+
+@pulumi.runtime.test
 def test_release_and_prometheus_namespace_come_from_the_config(mocks, ran, prod_config, prod_plan):
     config = with_monitoring(prod_config, release="kps-prod", prometheus_namespace="observability")
     app = build(config, prod_plan)
@@ -719,6 +950,65 @@ def test_profile_switch_changes_no_scrape_config(mocks, prod_config, prod_plan, 
     assert optimized == baseline
     assert {name for _, name in optimized} == set(SCRAPES)
     assert {typ for typ, _ in optimized} == {POD_MONITOR, POD_MONITORING}
+
+
+# --- node pool -----------------------------------------------------------------------------------------------------
+
+
+@pulumi.runtime.test
+def test_every_pod_is_pinned_to_the_given_node_pool(mocks, ran, prod_config, prod_plan):
+    app = build(prod_config, prod_plan, node_pool="hyperstudy-pool")
+
+    def check() -> None:
+        controllers = [r for r in mocks.resources if r.typ in CONTROLLERS]
+        assert len(controllers) == len(prod_plan.workloads)
+        for ctrl in controllers:
+            assert pod_spec(ctrl)["nodeSelector"] == {GKE_NODEPOOL: "hyperstudy-pool"}, ctrl.name
+
+    return settled(app, ran, check)
+
+
+@pulumi.runtime.test
+def test_without_a_node_pool_pods_may_run_on_any_node(mocks, ran, prod_config, prod_plan):
+    app = build(prod_config, prod_plan)
+
+    def check() -> None:
+        for ctrl in (r for r in mocks.resources if r.typ in CONTROLLERS):
+            assert "nodeSelector" not in pod_spec(ctrl), ctrl.name
+
+    return settled(app, ran, check)
+
+
+@pulumi.runtime.test
+def test_the_node_selector_names_the_pool_gke_creates(mocks, ran, prod_config, prod_plan):
+    cluster = prod_config.cluster
+    pool = NodePool(
+        "hyperstudy",
+        NodePoolArgs(
+            cluster_name=cluster.name,
+            location=cluster.location,
+            regional=cluster.regional,
+            nodes=prod_plan.nodes,
+            pool=prod_config.nodes,
+            pool_name="hs-prod",
+        ),
+    )
+    app = build(prod_config, prod_plan, node_pool=pool.pool_name)
+
+    def check(_: Any) -> None:
+        gke_name = mocks.named(NODE_POOL, "hyperstudy").inputs["name"]
+        assert gke_name == "hs-prod"
+        for ctrl in (r for r in mocks.resources if r.typ in CONTROLLERS):
+            assert pod_spec(ctrl)["nodeSelector"] == {GKE_NODEPOOL: gke_name}, ctrl.name
+        ran.append(True)
+
+    return pulumi.Output.all(pool.node_pool.urn, *[r.urn for r in children(app)]).apply(check)
+
+
+@pytest.mark.parametrize("name", ["", "Pool", "pool_a", "-pool", "pool-", "p" * 41])
+def test_app_args_refuse_a_node_pool_gke_would_not_name(prod_config, prod_plan, name):
+    with pytest.raises(ValidationError, match="node_pool"):
+        HyperStudyAppArgs(config=prod_config, plan=prod_plan, node_pool=name)
 
 
 # --- whole-manifest properties ------------------------------------------------------------------------------------
@@ -785,19 +1075,77 @@ def _assert_nothing_registered(mocks: RecordingMocks, config: StackConfig, plan:
 def test_missing_image_raises_before_anything_is_registered(mocks, prod_config):
     images = {name: image for name, image in prod_config.images.items() if name != "redis"}
     config = _config(prod_config, images=images)
-    _assert_nothing_registered(mocks, config, build_plan(config, "prod"), "workloads.redis")
+    _assert_nothing_registered(mocks, config, build_plan(config, "prod"), "hyperstudy-infra:workloads.redis")
 
 
 def test_missing_spec_raises_before_anything_is_registered(mocks, prod_config):
     workloads = {**prod_config.model_dump()["workloads"], "worker": prod_config.model_dump()["workloads"]["frontend"]}
     images = {**prod_config.images, "worker": "ghcr.io/hyperstudy/worker:1.0.0"}
     config = _config(prod_config, workloads=workloads, images=images)
-    _assert_nothing_registered(mocks, config, build_plan(config, "prod"), "workloads.worker")
+    _assert_nothing_registered(mocks, config, build_plan(config, "prod"), "hyperstudy-infra:workloads.worker")
 
 
 def test_a_release_that_is_no_label_value_raises_before_anything_is_registered(mocks, prod_config, prod_plan):
     config = with_monitoring(prod_config, release="kube prometheus stack")
-    _assert_nothing_registered(mocks, config, prod_plan, "monitoring.release")
+    _assert_nothing_registered(mocks, config, prod_plan, "hyperstudy-infra:monitoring.release")
+
+
+def _with_workload(base: StackConfig, name: str, **changes: Any) -> StackConfig:
+    """`base` with other settings for one workload (validated like a stack file)."""
+    workloads = base.model_dump()["workloads"]
+    workloads[name] = {**workloads[name], **changes}
+    return _config(base, workloads=workloads)
+
+
+def _in_project(config: StackConfig, project: str) -> StackConfig:
+    """`config` as read from another Pulumi project: its keys are namespaced `<project>:`."""
+    copy = config.model_copy()
+    copy._namespace = project
+    return copy
+
+
+def test_the_spec_table_says_what_each_image_runs_and_redis_runs_alone():
+    assert {name: spec.runtime for name, spec in SPECS.items()} == RUNTIMES
+    assert {name: spec.max_replicas for name, spec in SPECS.items() if spec.max_replicas is not None} == {"redis": 1}
+
+
+@pytest.mark.parametrize("stack", sorted(p.name.split(".")[1] for p in ROOT.glob("Pulumi.*.yaml")))
+def test_every_stack_file_agrees_with_the_spec_table(stack):
+    config = load_stack(stack, ROOT)
+    workload_args = HyperStudyAppArgs(config=config, plan=build_plan(config, stack)).workload_args()
+    assert {name: w.runtime for name, w in config.workloads.items()} == {n: RUNTIMES[n] for n in workload_args}
+
+
+@pytest.mark.parametrize("project", ["hyperstudy-infra", "acme-infra"])
+def test_a_runtime_other_than_the_images_raises_before_anything_is_registered(mocks, prod_config, project):
+    config = _in_project(_with_workload(prod_config, "frontend", runtime="nodejs"), project)
+    _assert_nothing_registered(mocks, config, build_plan(config, "prod"), f"{project}:workloads.frontend.runtime")
+
+
+def test_a_runtime_the_image_does_not_run_says_which_it_runs(prod_config):
+    config = _with_workload(prod_config, "traefik", runtime="none")
+    with pytest.raises(ConfigError, match="'none', but the traefik image runs 'go'"):
+        HyperStudyAppArgs(config=config, plan=build_plan(config, "prod")).workload_args()
+
+
+def test_redis_replicas_above_one_raise_before_anything_is_registered(mocks, prod_config):
+    config = _in_project(_with_workload(prod_config, "redis", replicas=2), "acme-infra")
+    _assert_nothing_registered(mocks, config, build_plan(config, "prod"), "acme-infra:workloads.redis.replicas")
+
+
+def test_formula_sizing_of_a_deployment_raises_before_anything_is_registered(mocks, prod_config):
+    frontend = prod_config.model_dump()["workloads"]["frontend"]
+    memory = {"baseline": frontend["memory"]["baseline"]}
+    config = _in_project(_with_workload(prod_config, "frontend", sized_by="formula", memory=memory), "acme-infra")
+    _assert_nothing_registered(mocks, config, build_plan(config, "prod"), "acme-infra:workloads.frontend.sized_by")
+
+
+def test_the_existing_checks_name_the_full_key_too(mocks, prod_config, prod_plan):
+    config = _in_project(with_monitoring(prod_config, release="kube prometheus stack"), "acme-infra")
+    _assert_nothing_registered(mocks, config, prod_plan, "acme-infra:monitoring.release")
+    images = {name: image for name, image in prod_config.images.items() if name != "redis"}
+    config = _in_project(_config(prod_config, images=images), "acme-infra")
+    _assert_nothing_registered(mocks, config, build_plan(config, "prod"), "acme-infra:workloads.redis")
 
 
 def test_app_args_refuse_a_plan_of_another_profile(prod_config, baseline_plan):
@@ -816,8 +1164,24 @@ def test_workload_args_refuse_the_plan_of_another_workload(prod_config, prod_pla
             instance="hyperstudy-prod",
             release="kube-prometheus-stack",
             prometheus_namespace="monitoring",
+            prometheus_operator=True,
             managed_prometheus=False,
         )
+
+
+@pytest.mark.parametrize(
+    ("changes", "message"),
+    [
+        ({"spec": SPECS["backend"].model_copy(update={"runtime": "go"})}, "image runs 'go'"),
+        ({"spec": SPECS["backend"].model_copy(update={"max_replicas": 1})}, "at most 1"),
+        ({"node_pool": "Pool"}, "node_pool"),
+    ],
+)
+def test_workload_args_refuse_what_the_application_cannot_run(prod_config, prod_plan, changes, message):
+    fields = HyperStudyAppArgs(config=prod_config, plan=prod_plan).workload_args()["backend"].model_dump()
+    assert prod_plan.workloads["backend"].replicas == 2
+    with pytest.raises(ValidationError, match=message):
+        WorkloadArgs.model_validate({**fields, **changes})
 
 
 @pytest.mark.parametrize(

@@ -203,6 +203,18 @@ def _set(path: str, value: Any) -> Callable[[dict[str, Any]], None]:
     return breaker
 
 
+def _regional(min_count: int, max_count: int) -> Callable[[dict[str, Any]], None]:
+    """A breaker that makes the pool regional with these whole-pool counts, whatever location prod uses."""
+
+    def breaker(inputs: dict[str, Any]) -> None:
+        inputs.update(
+            location="us-central1",
+            autoscaling={"totalMinNodeCount": min_count, "totalMaxNodeCount": max_count, "locationPolicy": "BALANCED"},
+        )
+
+    return breaker
+
+
 _DELETE = object()
 C0 = "spec.template.spec.containers.0"
 FRONTEND = "Deployment hyperstudy/frontend container frontend"
@@ -565,21 +577,21 @@ CASES = {
         POOL,
         NODE_POOL,
         "hyperstudy",
-        _set("autoscaling.totalMinNodeCount", 1),
+        _regional(1, 3),
         ["NodePool hyperstudy: autoscaling.totalMinNodeCount 1 is below the sizing plan's lower bound of 2 nodes"],
     ),
     "pool-min-above-max": Case(
         POOL,
         NODE_POOL,
         "hyperstudy",
-        _set("autoscaling.totalMinNodeCount", 4),
+        _regional(4, 3),
         ["NodePool hyperstudy: autoscaling.totalMinNodeCount 4 is above autoscaling.totalMaxNodeCount 3"],
     ),
     "pool-regional-per-zone": Case(
         POOL,
         NODE_POOL,
         "hyperstudy",
-        _set("autoscaling", {"minNodeCount": 2, "maxNodeCount": 3}),
+        lambda i: i.update(location="us-central1", autoscaling={"minNodeCount": 2, "maxNodeCount": 3}),
         [
             "NodePool hyperstudy: regional pool (location us-central1) sets per-zone minNodeCount/maxNodeCount, "
             "which GKE multiplies by its zones: use totalMinNodeCount/totalMaxNodeCount, the plan's whole-pool counts"
@@ -762,7 +774,7 @@ def test_a_single_replica_workload_needs_no_budget(renders):
 def test_an_unknown_stack_gives_a_violation_not_a_crash(renders):
     lower_bound = node_lower_bound("nosuch", ROOT)
     assert isinstance(lower_bound, PlanUnavailable)
-    pool = real(renders["optimized"], NODE_POOL, "hyperstudy")
+    pool = broken(real(renders["optimized"], NODE_POOL, "hyperstudy"), _regional(2, 3))
     assert messages(named(lower_bound, POOL), [pool]) == [
         "NodePool hyperstudy: autoscaling.totalMinNodeCount cannot be checked: the sizing plan of stack 'nosuch' "
         f"could not be built ({ROOT / 'Pulumi.nosuch.yaml'}: stack file not found)"

@@ -2,11 +2,19 @@
 
 from __future__ import annotations
 
+import ast
+import operator
+from pathlib import Path
+
 import pytest
 
+from policy import runtime_memory
 from policy.kube import selector_matches
 from policy.policies import image_pin_problem
-from policy.runtime_memory import GO_MEMLIMIT, MIB, NODE_HEAP, REDIS_MAXMEMORY, RuntimeSetting, runtime_settings
+from policy.runtime_memory import GO_MEMLIMIT, NODE_HEAP, REDIS_MAXMEMORY, RuntimeSetting, runtime_settings
+from sizing import quantity
+
+MIB = 1024 * 1024  # written out: the tests' own reading of a MiB, not the code's
 
 
 @pytest.mark.parametrize(
@@ -55,6 +63,42 @@ from policy.runtime_memory import GO_MEMLIMIT, MIB, NODE_HEAP, REDIS_MAXMEMORY, 
 )
 def test_runtime_settings_follow_each_runtimes_syntax(container, expected):
     assert runtime_settings(container) == expected
+
+
+_OPERATORS = {ast.Mult: operator.mul, ast.Pow: operator.pow, ast.LShift: operator.lshift, ast.Add: operator.add}
+
+
+def _number(node: ast.expr) -> int | None:
+    """The value of a constant integer expression (`1024 * 1024`, `1 << 20`, `2**20`); None for anything else."""
+    if isinstance(node, ast.Constant) and type(node.value) is int:
+        return node.value
+    if isinstance(node, ast.BinOp) and type(node.op) in _OPERATORS:
+        left, right = _number(node.left), _number(node.right)
+        if left is not None and right is not None:
+            return _OPERATORS[type(node.op)](left, right)
+    return None
+
+
+def test_the_mib_is_sizings_not_a_second_constant():
+    """Node.js heap sizes are MiB as the sizing plan counts them: one constant (sizing.quantity.MIB_BYTES), so the
+    policy cannot drift from the plan it checks."""
+    tree = ast.parse(Path(runtime_memory.__file__).read_text(encoding="utf-8"))
+    own = [
+        ast.unparse(node)
+        for node in tree.body
+        if isinstance(node, ast.Assign | ast.AnnAssign)
+        and node.value is not None
+        and _number(node.value) == 1024 * 1024
+    ]
+    assert own == [], "runtime_memory defines its own MiB"
+    imported = {
+        alias.name
+        for node in tree.body
+        if isinstance(node, ast.ImportFrom) and node.module == "sizing.quantity"
+        for alias in node.names
+    }
+    assert "MIB_BYTES" in imported
+    assert runtime_memory.MIB == quantity.MIB_BYTES == MIB  # the name policy.policies reads stays the same size
 
 
 def test_zero_is_no_ceiling_for_redis_and_node_but_a_limit_for_go():

@@ -1,7 +1,9 @@
 """Grafana dashboards built from the stack config and the sizing plan, with grafana-foundation-sdk's typed builders.
 
-`dashboards(config, plan)` gives each dashboard's JSON model by its stable uid; `dashboard_json(model)` gives the
-deterministic text a ConfigMap (Grafana sidecar) or a file carries. Pure Python: no pulumi import.
+`dashboards(config, plan)` gives each dashboard's JSON model by its uid, `<kubernetes.namespace>-<slug>` (prod's
+`hyperstudy-memory`, ...), stable for a stack and distinct between stacks sharing one Grafana;
+`dashboard_json(model)` gives the deterministic text a ConfigMap (Grafana sidecar) or a file carries. Pure Python:
+no pulumi import.
 """
 
 from __future__ import annotations
@@ -14,18 +16,24 @@ from grafana_foundation_sdk.builders import dashboard as dashboard_builder
 from grafana_foundation_sdk.cog.encoder import JSONEncoder
 
 from components.monitoring.dashboards import capacity, cost, memory
+from components.monitoring.dashboards.common import dashboard_title, dashboard_uid
 from sizing.config import StackConfig
 from sizing.plan import Plan
 
 Builder = Callable[[StackConfig, Plan], dashboard_builder.Dashboard]
 
-# uid -> builder, in the order the dashboards are listed.
+# slug -> builder, in the order the dashboards are listed.
 BUILDERS: dict[str, Builder] = {
-    memory.UID: memory.build,
-    capacity.UID: capacity.build,
-    cost.UID: cost.build,
+    memory.SLUG: memory.build,
+    capacity.SLUG: capacity.build,
+    cost.SLUG: cost.build,
 }
-UIDS: tuple[str, ...] = tuple(BUILDERS)
+SLUGS: tuple[str, ...] = tuple(BUILDERS)
+
+
+def uids(config: StackConfig) -> tuple[str, ...]:
+    """The stack's dashboard uids, in the order the dashboards are listed."""
+    return tuple(dashboard_uid(config, slug) for slug in SLUGS)
 
 
 def _model(builder: dashboard_builder.Dashboard) -> dict[str, Any]:
@@ -34,7 +42,7 @@ def _model(builder: dashboard_builder.Dashboard) -> dict[str, Any]:
 
 def dashboards(config: StackConfig, plan: Plan) -> dict[str, dict[str, Any]]:
     """Every dashboard's JSON model (plain data) by uid."""
-    return {uid: _model(build(config, plan)) for uid, build in BUILDERS.items()}
+    return {dashboard_uid(config, slug): _model(build(config, plan)) for slug, build in BUILDERS.items()}
 
 
 def dashboard_json(model: dict[str, Any]) -> str:
@@ -42,4 +50,4 @@ def dashboard_json(model: dict[str, Any]) -> str:
     return json.dumps(model, sort_keys=True, indent=2, ensure_ascii=False) + "\n"
 
 
-__all__ = ["BUILDERS", "UIDS", "dashboard_json", "dashboards"]
+__all__ = ["BUILDERS", "SLUGS", "dashboard_json", "dashboard_title", "dashboard_uid", "dashboards", "uids"]

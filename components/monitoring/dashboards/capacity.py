@@ -7,8 +7,8 @@ from grafana_foundation_sdk.builders import dashboard, stat, timeseries
 from components.monitoring import names
 from components.monitoring.dashboards.common import (
     MEMORY,
-    MIB,
     POD,
+    TITLES,
     Color,
     Query,
     Section,
@@ -26,9 +26,10 @@ from components.monitoring.rules import shape_bytes
 from components.monitoring.selectors import Selectors, eq, selector
 from sizing.config import ROLES, StackConfig, UserMix
 from sizing.plan import Plan, WorkloadPlan
+from sizing.quantity import MIB_BYTES
 
-UID = "hyperstudy-capacity"
-TITLE = "Capacity Planning"
+SLUG = "capacity"  # the uid is `<namespace>-capacity`
+TITLE = TITLES[SLUG]
 
 
 def _describe(mix: UserMix) -> str:
@@ -171,7 +172,10 @@ def predicted_vs_actual_timeseries(config: StackConfig, plan: Plan, s: Selectors
     workload = _formula_workload(plan, s)
     steps: list[tuple[float, str]] = []
     if workload is not None:
-        steps = [(workload.memory_request_mib * MIB, Color.YELLOW), (workload.memory_limit_mib * MIB, Color.RED)]
+        steps = [
+            (workload.memory_request_mib * MIB_BYTES, Color.YELLOW),
+            (workload.memory_limit_mib * MIB_BYTES, Color.RED),
+        ]
         description += (
             f" Dashed: the plan's {workload.name} request {workload.memory_request} and limit {workload.memory_limit}."
         )
@@ -213,8 +217,7 @@ def accuracy(config: StackConfig, plan: Plan, s: Selectors) -> Section:
 def build(config: StackConfig, plan: Plan) -> dashboard.Dashboard:
     s = dashboard_selectors(config, plan)
     return build_dashboard(
-        UID,
-        TITLE,
+        SLUG,
         "How many more experiments of each shape fit, the load by role, and how well the capacity formula "
         f"predicts backend memory (plan {plan.stack}, profile {plan.profile}).",
         ["capacity"],
@@ -224,4 +227,4 @@ def build(config: StackConfig, plan: Plan) -> dashboard.Dashboard:
     )
 
 
-__all__ = ["TITLE", "UID", "build"]
+__all__ = ["SLUG", "TITLE", "build"]

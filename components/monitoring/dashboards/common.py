@@ -1,9 +1,11 @@
-"""Shared dashboard defaults: variables, units, thresholds, selectors, typed panel factories, grid layout.
+"""Shared dashboard defaults: identity, variables, units, thresholds, selectors, typed panel factories, grid layout.
 
-Every panel and every query reads the `datasource` template variable. Selectors are the rules' own
-(`components.monitoring.selectors`), with the namespace replaced by the `namespace` variable, whose default is the
-stack's `kubernetes.namespace`. Panels are placed by the SDK's grid layout (rows, then panels left to right) and
-numbered here, so the same input always gives the same JSON.
+A dashboard's uid and title come from the stack's namespace (`<namespace>-memory`, ...), so two stacks sharing one
+Grafana keep their own dashboards, and the links between dashboards follow the uids. Every panel and every query
+reads the `datasource` template variable. Selectors are the rules' own (`components.monitoring.selectors`), with
+the namespace replaced by the `namespace` variable, whose default is the stack's `kubernetes.namespace`. Panels
+are placed by the SDK's grid layout (rows, then panels left to right) and numbered here, so the same input always
+gives the same JSON.
 """
 
 from __future__ import annotations
@@ -20,11 +22,50 @@ from grafana_foundation_sdk.models import dashboard as dashboard_model
 
 from components.monitoring import names
 from components.monitoring.selectors import Selectors, build_selectors, eq, selector
-from sizing.config import StackConfig
+from sizing.config import KubernetesConfig, StackConfig
+from sizing.errors import ConfigError
 from sizing.plan import Plan
 
-# --- Dashboard-wide defaults ---
+# --- Identity: which dashboards there are, and their uid and title in a stack ---
+# uid suffix -> title, in the order the dashboards are listed and linked.
+TITLES: dict[str, str] = {
+    "memory": "Memory Monitoring",
+    "capacity": "Capacity Planning",
+    "cost": "Cost Analysis",
+}
 TITLE_PREFIX = "HyperStudy / "
+# The namespace whose titles carry no `(<namespace>)`: the config default, prod's namespace.
+UNQUALIFIED_NAMESPACE: str = KubernetesConfig.model_fields["namespace"].default
+# Grafana refuses a dashboard uid longer than this.
+MAX_UID_LENGTH = 40
+
+
+def dashboard_uid(config: StackConfig, slug: str) -> str:
+    """`<kubernetes.namespace>-<slug>`, e.g. `hyperstudy-memory`: unique per stack in a shared Grafana."""
+    uid = f"{config.kubernetes.namespace}-{slug}"
+    if len(uid) > MAX_UID_LENGTH:
+        longest = max(len(s) for s in TITLES) + 1
+        raise ConfigError(
+            config.key("kubernetes.namespace"),
+            f"at most {MAX_UID_LENGTH - longest} characters: the dashboard uid {uid!r} is longer than Grafana's "
+            f"{MAX_UID_LENGTH}",
+        )
+    return uid
+
+
+def dashboard_title(config: StackConfig, slug: str) -> str:
+    """`HyperStudy / <title>`, with ` (<namespace>)` for a stack outside the default namespace."""
+    namespace = config.kubernetes.namespace
+    suffix = "" if namespace == UNQUALIFIED_NAMESPACE else f" ({namespace})"
+    return f"{TITLE_PREFIX}{TITLES[slug]}{suffix}"
+
+
+def dashboard_url(uid: str) -> str:
+    """The dashboard's path in Grafana (Grafana prepends its sub-path, if any)."""
+    return f"/d/{uid}"
+
+
+# --- Dashboard-wide defaults ---
 TAGS: tuple[str, ...] = ("hyperstudy", "generated")
 REFRESH = "1m"
 TIMEZONE = "utc"
@@ -35,8 +76,6 @@ NAMESPACE_VARIABLE = "namespace"
 DATASOURCE = dashboard_model.DataSourceRef(type_val="prometheus", uid="${" + DATASOURCE_VARIABLE + "}")
 NAMESPACE = "$" + NAMESPACE_VARIABLE
 RATE_INTERVAL = "$__rate_interval"
-
-MIB = 1024 * 1024
 
 
 class Unit:
@@ -310,9 +349,24 @@ def namespace_variable(namespace: str) -> dashboard.CustomVariable:
     )
 
 
+def dashboard_links(config: StackConfig, slug: str) -> list[dashboard.DashboardLink]:
+    """A link to each other dashboard of the same stack, by uid: another stack's dashboards are never offered."""
+    return [
+        dashboard.DashboardLink(TITLES[other])
+        .type(dashboard_model.DashboardLinkType.LINK)
+        .url(dashboard_url(dashboard_uid(config, other)))
+        .tooltip(dashboard_title(config, other))
+        .icon("dashboard")
+        .include_vars(True)
+        .keep_time(True)
+        .target_blank(False)
+        for other in TITLES
+        if other != slug
+    ]
+
+
 def build_dashboard(
-    uid: str,
-    title: str,
+    slug: str,
     description: str,
     tags: Iterable[str],
     time_from: str,
@@ -321,8 +375,8 @@ def build_dashboard(
 ) -> dashboard.Dashboard:
     """The dashboard with the shared settings and variables, rows and panels laid out and numbered in order."""
     builder = (
-        dashboard.Dashboard(TITLE_PREFIX + title)
-        .uid(uid)
+        dashboard.Dashboard(dashboard_title(config, slug))
+        .uid(dashboard_uid(config, slug))
         .description(description)
         .tags([*TAGS, *tags])
         .readonly()
@@ -333,14 +387,7 @@ def build_dashboard(
         .timepicker(dashboard.TimePicker().refresh_intervals(list(REFRESH_INTERVALS)))
         .with_variable(datasource_variable())
         .with_variable(namespace_variable(config.kubernetes.namespace))
-        .link(
-            dashboard.DashboardLink("HyperStudy dashboards")
-            .type(dashboard_model.DashboardLinkType.DASHBOARDS)
-            .tags([TAGS[0]])
-            .as_dropdown(True)
-            .include_vars(True)
-            .keep_time(True)
-        )
+        .links(dashboard_links(config, slug))
     )
     panel_id = 0
     for section in sections:

@@ -6,6 +6,8 @@ from grafana_foundation_sdk.builders import dashboard, stat, timeseries
 
 from components.monitoring import names
 from components.monitoring.dashboards.common import (
+    NAMESPACE,
+    TITLES,
     Color,
     Query,
     Section,
@@ -19,17 +21,18 @@ from components.monitoring.dashboards.common import (
     thresholds,
     timeseries_panel,
 )
-from components.monitoring.selectors import Selectors, selector
+from components.monitoring.selectors import Selectors, namespace_matcher, selector
 from sizing.config import StackConfig
 from sizing.plan import Plan
 
-UID = "hyperstudy-cost"
-TITLE = "Cost Analysis"
+SLUG = "cost"  # the uid is `<namespace>-cost`
+TITLE = TITLES[SLUG]
 
 
 def _cluster(metric: str) -> str:
-    """A cluster-level recorded series: no labels to select on."""
-    return selector(metric)
+    """A cluster-level recorded series of this stack: each stack sharing the Prometheus records its own copy,
+    labelled with its namespace."""
+    return selector(metric, namespace_matcher(NAMESPACE))
 
 
 def _expected_savings_usd(plan: Plan) -> float:
@@ -224,8 +227,7 @@ def nodes(plan: Plan) -> Section:
 def build(config: StackConfig, plan: Plan) -> dashboard.Dashboard:
     s = dashboard_selectors(config, plan)
     return build_dashboard(
-        UID,
-        TITLE,
+        SLUG,
         f"Cost of the node pool against the sizing plan and the baseline profile (plan {plan.stack}, profile "
         f"{plan.profile}; node ${plan.cost.node_usd_month:.2f}/month, max {number(plan.nodes.max)} nodes).",
         ["cost"],
@@ -235,4 +237,4 @@ def build(config: StackConfig, plan: Plan) -> dashboard.Dashboard:
     )
 
 
-__all__ = ["TITLE", "UID", "build"]
+__all__ = ["SLUG", "TITLE", "build"]

@@ -7,8 +7,8 @@ from grafana_foundation_sdk.builders import dashboard, gauge, stat, timeseries
 from components.monitoring import names
 from components.monitoring.dashboards.common import (
     CONTAINER,
-    MIB,
     POD,
+    TITLES,
     Color,
     Query,
     Section,
@@ -28,9 +28,10 @@ from components.monitoring.dashboards.common import (
 from components.monitoring.selectors import Selectors, eq, selector
 from sizing.config import StackConfig
 from sizing.plan import Plan, WorkloadPlan
+from sizing.quantity import MIB_BYTES
 
-UID = "hyperstudy-memory"
-TITLE = "Memory Monitoring"
+SLUG = "memory"  # the uid is `<namespace>-memory`
+TITLE = TITLES[SLUG]
 
 
 def _workloads(plan: Plan) -> list[WorkloadPlan]:
@@ -57,8 +58,8 @@ def _oom_kills(s: Selectors) -> str:
 
 # --- Overview ---
 def namespace_working_set_stat(plan: Plan, s: Selectors) -> stat.Panel:
-    requests = plan.totals.memory_request_mib * MIB
-    limits = plan.totals.memory_limit_mib * MIB
+    requests = plan.totals.memory_request_mib * MIB_BYTES
+    limits = plan.totals.memory_limit_mib * MIB_BYTES
     return stat_panel(
         "Working set (namespace)",
         f"Σ working set of every workload (`{names.WORKLOAD_WORKING_SET}`). Yellow above the plan's Σ requests "
@@ -203,7 +204,7 @@ def heap_ceiling_timeseries(config: StackConfig, plan: Plan, s: Selectors) -> ti
     queries = []
     ceilings = []
     for w in _nodejs(plan):
-        ceiling = w.runtime.memory_mib * MIB
+        ceiling = w.runtime.memory_mib * MIB_BYTES
         used = dedup(s.app(names.NODEJS_HEAP_USED, s.workload_pod_matcher(w.name)), POD)
         queries.append(Query(f"{used} / {ceiling}", f"{{{{pod}}}} ({w.name})"))
         ceilings.append(f"{w.name} {w.runtime.memory_mib} MiB")
@@ -277,8 +278,7 @@ def pressure(config: StackConfig, s: Selectors) -> Section:
 def build(config: StackConfig, plan: Plan) -> dashboard.Dashboard:
     s = dashboard_selectors(config, plan)
     return build_dashboard(
-        UID,
-        TITLE,
+        SLUG,
         "Memory of the HyperStudy workloads against the sizing plan: usage vs requests and limits, efficiency, "
         f"Node.js heap, pressure and OOM kills (plan {plan.stack}, profile {plan.profile}).",
         ["memory"],
@@ -294,4 +294,4 @@ def build(config: StackConfig, plan: Plan) -> dashboard.Dashboard:
     )
 
 
-__all__ = ["TITLE", "UID", "build"]
+__all__ = ["SLUG", "TITLE", "build"]

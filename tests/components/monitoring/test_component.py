@@ -2,15 +2,31 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pulumi
+import pytest
 
 from components.monitoring.component import Monitoring, MonitoringArgs
 from components.monitoring.dashboards import dashboard_json, dashboards
 from components.monitoring.rules import rule_groups
+from sizing.config import StackConfig, load_stack
+from sizing.errors import ConfigError
 from sizing.plan import build_plan
 
+ROOT = Path(__file__).resolve().parents[3]
 CONFIG_MAP = "kubernetes:core/v1:ConfigMap"
 COMPONENT = "hyperstudy:monitoring:Monitoring"
+
+
+def with_rules_backends(config: StackConfig, *, operator: bool, managed: bool, **more: object) -> StackConfig:
+    """The config with the rules shipped to the prometheus-operator and/or Managed Prometheus."""
+    update: dict[str, object] = {"prometheus_operator": operator, "managed_prometheus": managed, **more}
+    if not operator and "install_stack" in type(config.monitoring).model_fields:
+        update["install_stack"] = False  # installing kube-prometheus-stack needs the operator
+    changed = config.model_copy(update={"monitoring": config.monitoring.model_copy(update=update)})
+    # model_copy skips validation: validate, so the combination is one a stack file could hold.
+    return StackConfig.model_validate(changed.model_dump(by_alias=True))
 
 
 def _kind(mocks, kind: str) -> list:
@@ -20,8 +36,10 @@ def _kind(mocks, kind: str) -> list:
 
 @pulumi.runtime.test
 def test_rules_ship_as_one_prometheus_rule_selected_by_the_release_label(mocks, ran, prod_config, prod_plan):
+    assert prod_config.monitoring.prometheus_operator and not prod_config.monitoring.managed_prometheus
     component = Monitoring("hyperstudy", MonitoringArgs(config=prod_config, plan=prod_plan))
     assert component.cluster_rules is None
+    assert component.prometheus_rule is not None
 
     def check(_):
         (rule,) = _kind(mocks, "PrometheusRule")
@@ -37,10 +55,9 @@ def test_rules_ship_as_one_prometheus_rule_selected_by_the_release_label(mocks, 
 
 @pulumi.runtime.test
 def test_managed_prometheus_gets_the_same_groups_cluster_wide(mocks, ran, prod_config, prod_plan):
-    monitoring = prod_config.monitoring.model_copy(update={"managed_prometheus": True, "release": "kps"})
-    config = prod_config.model_copy(update={"monitoring": monitoring})
+    config = with_rules_backends(prod_config, operator=True, managed=True, release="kps")
     component = Monitoring("hyperstudy", MonitoringArgs(config=config, plan=prod_plan))
-    assert component.cluster_rules is not None
+    assert component.cluster_rules is not None and component.prometheus_rule is not None
 
     def check(_):
         (managed,) = _kind(mocks, "ClusterRules")
@@ -52,6 +69,43 @@ def test_managed_prometheus_gets_the_same_groups_cluster_wide(mocks, ran, prod_c
         ran.append("managed")
 
     return pulumi.Output.all(component.cluster_rules.urn).apply(check)
+
+
+@pulumi.runtime.test
+def test_without_the_operator_only_managed_prometheus_rules_ship(mocks, ran, prod_config, prod_plan):
+    """No prometheus-operator, so maybe no PrometheusRule CRD: the groups ship as ClusterRules alone."""
+    config = with_rules_backends(prod_config, operator=False, managed=True)
+    component = Monitoring("hyperstudy", MonitoringArgs(config=config, plan=prod_plan))
+    assert component.prometheus_rule is None and component.cluster_rules is not None
+
+    def check(_):
+        assert _kind(mocks, "PrometheusRule") == []
+        (managed,) = _kind(mocks, "ClusterRules")
+        assert managed.inputs["spec"] == {"groups": rule_groups(config, prod_plan)}
+        assert len(mocks.of_type(CONFIG_MAP)) == 3, "the dashboards ship either way"
+        ran.append("managed only")
+
+    urns = [component.cluster_rules.urn, *(cm.urn for cm in component.dashboards.values())]
+    return pulumi.Output.all(*urns).apply(check)
+
+
+@pytest.mark.parametrize(
+    ("operator", "managed"), [(True, False), (False, True), (True, True)], ids=["operator", "managed", "both"]
+)
+@pulumi.runtime.test
+def test_each_rules_backend_switch_ships_its_own_object(mocks, ran, operator, managed, prod_config, prod_plan):
+    config = with_rules_backends(prod_config, operator=operator, managed=managed)
+    component = Monitoring("hyperstudy", MonitoringArgs(config=config, plan=prod_plan))
+    assert (component.prometheus_rule is not None) == operator
+    assert (component.cluster_rules is not None) == managed
+
+    def check(_):
+        assert len(_kind(mocks, "PrometheusRule")) == int(operator)
+        assert len(_kind(mocks, "ClusterRules")) == int(managed)
+        ran.append("switch")
+
+    rules = [r.urn for r in (component.prometheus_rule, component.cluster_rules) if r is not None]
+    return pulumi.Output.all(*rules, *(cm.urn for cm in component.dashboards.values())).apply(check)
 
 
 @pulumi.runtime.test
@@ -103,8 +157,10 @@ def test_a_profile_switch_updates_dashboards_in_place(mocks, ran, prod_config, p
 
 @pulumi.runtime.test
 def test_every_child_is_parented_to_the_component(mocks, ran, prod_config, prod_plan):
-    component = Monitoring("hyperstudy", MonitoringArgs(config=prod_config, plan=prod_plan))
-    children = [component.prometheus_rule, *component.dashboards.values()]
+    config = with_rules_backends(prod_config, operator=True, managed=True)
+    component = Monitoring("hyperstudy", MonitoringArgs(config=config, plan=prod_plan))
+    assert component.prometheus_rule is not None and component.cluster_rules is not None
+    children = [component.prometheus_rule, component.cluster_rules, *component.dashboards.values()]
 
     def check(urns):
         for urn in urns:
@@ -112,3 +168,41 @@ def test_every_child_is_parented_to_the_component(mocks, ran, prod_config, prod_
         ran.append("parents")
 
     return pulumi.Output.all(*(child.urn for child in children)).apply(check)
+
+
+@pulumi.runtime.test
+def test_two_stacks_sharing_one_grafana_keep_their_own_configmaps_and_uids(mocks, ran, prod_config, prod_plan):
+    """prod and staging (namespace hyperstudy-staging) both ship to the `monitoring` namespace: nothing collides."""
+    staging = load_stack("staging", ROOT)
+    assert staging.kubernetes.namespace == "hyperstudy-staging"
+    assert staging.monitoring.dashboards_namespace == prod_config.monitoring.dashboards_namespace
+    prod = Monitoring("prod", MonitoringArgs(config=prod_config, plan=prod_plan))
+    other = Monitoring("staging", MonitoringArgs(config=staging, plan=build_plan(staging, "staging")))
+    assert sorted(prod.dashboards) == ["hyperstudy-capacity", "hyperstudy-cost", "hyperstudy-memory"]
+    assert sorted(other.dashboards) == [
+        "hyperstudy-staging-capacity",
+        "hyperstudy-staging-cost",
+        "hyperstudy-staging-memory",
+    ]
+
+    def check(_):
+        maps = mocks.of_type(CONFIG_MAP)
+        assert len(maps) == 6
+        names = {(cm.inputs["metadata"]["namespace"], cm.inputs["metadata"]["name"]) for cm in maps}
+        assert len(names) == 6, "two ConfigMaps would overwrite each other"
+        assert ("monitoring", "hyperstudy-memory-dashboard") in names
+        assert ("monitoring", "hyperstudy-staging-memory-dashboard") in names
+        keys = [key for cm in maps for key in cm.inputs["data"]]
+        assert len(set(keys)) == 6, "the sidecar writes each dashboard to a file named by its key"
+        ran.append("shared grafana")
+
+    urns = [cm.urn for cm in (*prod.dashboards.values(), *other.dashboards.values())]
+    return pulumi.Output.all(*urns).apply(check)
+
+
+def test_derive_refuses_what_the_rules_or_dashboards_refuse_before_any_resource(mocks, prod_config, prod_plan):
+    assert MonitoringArgs.derive(prod_config, prod_plan) == MonitoringArgs(config=prod_config, plan=prod_plan)
+    kubernetes = prod_config.kubernetes.model_copy(update={"namespace": "a-namespace-far-too-long-for-uids"})
+    with pytest.raises(ConfigError, match=r"kubernetes\.namespace"):
+        MonitoringArgs.derive(prod_config.model_copy(update={"kubernetes": kubernetes}), prod_plan)
+    assert mocks.resources == []

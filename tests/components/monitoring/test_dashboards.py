@@ -1,4 +1,5 @@
-"""The Grafana dashboards: stable uids and titles, deterministic JSON, the datasource variable everywhere, queries that
+"""The Grafana dashboards: uids and titles stable per stack and distinct between stacks, links within the stack,
+deterministic JSON, the datasource variable everywhere, queries that
 parse and read only contract metrics or recorded rules, windows from `$__rate_interval`, a grid without overlaps,
 units on every panel, and the plan's and config's numbers flowing into the JSON."""
 
@@ -8,18 +9,23 @@ import re
 from collections.abc import Iterator
 from datetime import timedelta
 from itertools import combinations
+from pathlib import Path
 from typing import Any
 
 import promql_parser
 import pytest
 
 from components.monitoring import names
-from components.monitoring.dashboards import UIDS, dashboard_json, dashboards
+from components.monitoring.dashboards import SLUGS, dashboard_json, dashboards, uids
+from components.monitoring.dashboards.common import MAX_UID_LENGTH, TITLES
 from components.monitoring.rules import recorded_names, rule_groups
-from sizing.config import Alert, UserMix
+from sizing.config import Alert, UserMix, load_stack
+from sizing.errors import ConfigError
 from sizing.plan import build_plan
+from sizing.quantity import MIB_BYTES as MIB
 
-MIB = 1024 * 1024
+ROOT = Path(__file__).resolve().parents[3]
+# prod's namespace is `hyperstudy`: its uids and titles are what they always were.
 EXPECTED = {
     "hyperstudy-memory": "HyperStudy / Memory Monitoring",
     "hyperstudy-capacity": "HyperStudy / Capacity Planning",
@@ -83,14 +89,59 @@ def all_exprs(models) -> list[str]:
     return [e for m in models.values() for e in exprs(m)]
 
 
+@pytest.fixture(scope="module")
+def staging_models() -> dict[str, dict[str, Any]]:
+    """The real staging stack (`Pulumi.staging.yaml`, namespace hyperstudy-staging)."""
+    config = load_stack("staging", ROOT)
+    return dashboards(config, build_plan(config, "staging"))
+
+
 # --- identity and determinism ---
-def test_three_dashboards_with_stable_uids_and_prefixed_titles(models):
-    assert tuple(models) == UIDS == tuple(EXPECTED)
+def test_three_dashboards_with_stable_uids_and_prefixed_titles(models, prod_config):
+    assert tuple(models) == uids(prod_config) == tuple(EXPECTED)
+    assert tuple(TITLES) == SLUGS, "every dashboard has a title and a builder, in the same order"
     for uid, model in models.items():
         assert model["uid"] == uid
         assert model["title"] == EXPECTED[uid]
         assert "hyperstudy" in model["tags"]
         assert model["refresh"] and model["time"]["from"].startswith("now-") and model["time"]["to"] == "now"
+
+
+def test_a_second_stack_gets_its_own_uids_and_titles(models, staging_models):
+    """Two stacks sharing one Grafana: uids from the namespace, titles qualified outside `hyperstudy`."""
+    assert load_stack("staging", ROOT).kubernetes.namespace == "hyperstudy-staging"
+    assert tuple(staging_models) == (
+        "hyperstudy-staging-memory",
+        "hyperstudy-staging-capacity",
+        "hyperstudy-staging-cost",
+    )
+    assert not set(staging_models) & set(models)
+    for (uid, model), prod_title in zip(staging_models.items(), EXPECTED.values(), strict=True):
+        assert model["uid"] == uid and len(uid) <= MAX_UID_LENGTH
+        assert model["title"] == f"{prod_title} (hyperstudy-staging)"
+
+
+def test_links_lead_to_the_same_stacks_other_dashboards(models, staging_models):
+    for stack_models in (models, staging_models):
+        for uid, model in stack_models.items():
+            links = model["links"]
+            assert {link["url"] for link in links} == {f"/d/{other}" for other in stack_models if other != uid}
+            assert {link["title"] for link in links} == {stack_models[u]["title"].split(" / ")[1].split(" (")[0]
+                                                         for u in stack_models if u != uid}  # fmt: skip
+            for link in links:
+                assert link["type"] == "link" and link["includeVars"] and link["keepTime"]
+                assert link["tooltip"] in {m["title"] for m in stack_models.values()}
+
+
+def test_a_namespace_too_long_for_a_grafana_uid_is_refused(prod_config, prod_plan):
+    longest = max(len(slug) for slug in SLUGS) + 1
+    fits = prod_config.kubernetes.model_copy(update={"namespace": "n" * (MAX_UID_LENGTH - longest)})
+    assert all(
+        len(uid) <= MAX_UID_LENGTH for uid in dashboards(prod_config.model_copy(update={"kubernetes": fits}), prod_plan)
+    )
+    too_long = prod_config.kubernetes.model_copy(update={"namespace": "n" * (MAX_UID_LENGTH - longest + 1)})
+    with pytest.raises(ConfigError, match=r"kubernetes\.namespace"):
+        dashboards(prod_config.model_copy(update={"kubernetes": too_long}), prod_plan)
 
 
 def test_json_text_is_deterministic(prod_config, prod_plan):
@@ -134,6 +185,20 @@ def test_namespaced_queries_read_the_namespace_variable(all_exprs):
     assert namespaced
     assert all('namespace="$namespace"' in e for e in namespaced)
     assert not any('namespace="hyperstudy"' in e for e in all_exprs), "namespace hard-coded instead of $namespace"
+
+
+def test_every_recorded_series_is_read_by_the_namespace_and_no_series_by_job(all_exprs):
+    """Cluster-level records carry the stack's namespace too: a shared Prometheus holds one copy per stack."""
+    read = 0
+    for expr in all_exprs:
+        for node in nodes(expr.replace("$namespace", "NAMESPACE_VARIABLE")):
+            if isinstance(node, promql_parser.VectorSelector):
+                labels = {m.name: m.value for m in node.matchers.matchers}
+                assert "job" not in labels, expr
+                if node.name in RULES:
+                    assert labels.get("namespace") == "NAMESPACE_VARIABLE", expr
+                    read += 1
+    assert read >= 20
 
 
 # --- PromQL ---
@@ -290,7 +355,7 @@ def test_node_bounds_come_from_the_plan(models, prod_config, prod_plan):
 
 def test_namespace_default_follows_the_config(prod_config, prod_plan):
     kubernetes = prod_config.kubernetes.model_copy(update={"namespace": "study-staging"})
-    model = dashboards(prod_config.model_copy(update={"kubernetes": kubernetes}), prod_plan)["hyperstudy-cost"]
+    model = dashboards(prod_config.model_copy(update={"kubernetes": kubernetes}), prod_plan)["study-staging-cost"]
     (namespace,) = [v for v in model["templating"]["list"] if v["name"] == "namespace"]
     assert namespace["query"] == "study-staging" and namespace["current"]["value"] == "study-staging"
 

@@ -29,7 +29,6 @@ from components.monitoring.rules import (
     shape_bytes,
 )
 from components.monitoring.selectors import (
-    KUBE_STATE_METRICS_JOB,
     build_selectors,
     label_replace_workload,
     longest_first,
@@ -55,14 +54,20 @@ ALERT_SETTINGS = {
     names.ALERT_NODE_POOL_AT_MAX: "node_pool_at_max",
     names.ALERT_HEAP_NEAR_LIMIT: "heap_near_limit",
 }
-# Node-level series carry no namespace of their own: they are selected by the kube-state-metrics job.
+# Node-level series carry no namespace of their own: they are selected by metric name alone.
 NODE_LEVEL = {names.NODE_INFO, names.NODE_ALLOCATABLE}
 # HyperStudyMemoryOvercommit counts every namespace's requests, as kubernetes-mixin does.
-CLUSTER_WIDE = {
-    (names.ALERT_MEMORY_OVERCOMMIT, names.REQUESTS),
-    (names.ALERT_MEMORY_OVERCOMMIT, names.POD_STATUS_PHASE),
+CLUSTER_WIDE = {(names.ALERT_MEMORY_OVERCOMMIT, names.REQUESTS)}
+# Records of the whole cluster: each carries the stack's namespace label all the same.
+CLUSTER_LEVEL = {
+    names.NODES,
+    names.COST,
+    names.COST_BY_ROLE,
+    names.SAVINGS,
+    names.SAVINGS_RATIO,
+    names.COST_MAX_1D,
+    names.COST_AVG_1D,
 }
-KSM_SERIES = {names.REQUESTS, names.LIMITS, names.RESTARTS, names.LAST_TERMINATED, names.POD_STATUS_PHASE, *NODE_LEVEL}
 
 
 def rule_names_in(module: Any, prefix: str = "") -> set[str]:
@@ -168,7 +173,9 @@ def test_groups_and_intervals(prod_config, prod_plan):
     assert daily == {names.COST_MAX_1D, names.COST_AVG_1D, names.WORKING_SET_MAX_1D, names.WORKING_SET_AVG_1D}
     assert all("[1d]" in r["expr"] for r in groups[DAILY_GROUP]["rules"])
     assert groups[DAILY_GROUP]["interval"] == "5m"
-    assert groups[RECORDING_GROUP]["interval"] in ("30s", "1m")
+    # The recording and alerting groups evaluate at the scrape interval, defined once for rules and scrape configs.
+    assert names.SCRAPE_INTERVAL == "30s"
+    assert groups[RECORDING_GROUP]["interval"] == groups[ALERTS_GROUP]["interval"] == names.SCRAPE_INTERVAL
     assert all("alert" in r for r in groups[ALERTS_GROUP]["rules"])
     assert not any("[1d]" in r["expr"] for r in groups[RECORDING_GROUP]["rules"])
 
@@ -305,24 +312,70 @@ def rule_name(rule: dict[str, Any]) -> str:
     return rule.get("record") or rule["alert"]
 
 
-def test_raw_series_are_selected_by_namespace_or_kube_state_metrics_job(stack):
+def test_series_are_selected_by_namespace_and_metric_name_never_by_job(stack):
+    """The issue's contract: by the stack's namespace and by metric name; whatever `job` the scrape gives them."""
     config, plan = stack
     equal = "MatchOp.Equal"
-    for rule in rules(rule_groups(config, plan)):
+    groups = rule_groups(config, plan)
+    recorded = recorded_names(groups)
+    for rule in rules(groups):
         for vs in selectors_read(rule["expr"]):
             m = matchers(vs)
+            where = f"{vs.name} in {rule_name(rule)}"
+            assert "job" not in m, where
             raw = vs.name in names.CONTRACT
             cluster_wide = vs.name in NODE_LEVEL or (rule_name(rule), vs.name) in CLUSTER_WIDE
-            if raw and not cluster_wide:
-                assert m.get("namespace") == (equal, config.kubernetes.namespace), f"{vs.name} in {rule_name(rule)}"
-            if cluster_wide:
-                assert "namespace" not in m, f"{vs.name} in {rule_name(rule)}"
-            if vs.name in KSM_SERIES:
-                assert m.get("job") == (equal, KUBE_STATE_METRICS_JOB), f"{vs.name} in {rule_name(rule)}"
             if vs.name in (names.REQUESTS, names.LIMITS, names.NODE_ALLOCATABLE):
-                assert m.get("resource") == (equal, "memory"), f"{vs.name} in {rule_name(rule)}"
+                assert m.get("resource") == (equal, "memory"), where
+            if vs.name in NODE_LEVEL:
+                assert set(m) <= {"resource"}, f"{where}: node-level series by name (and resource) alone"
+            elif cluster_wide:
+                assert "namespace" not in m, where
+            else:
+                # A workload's series, or a record: every record carries the namespace, cluster-level ones too.
+                assert m.get("namespace") == (equal, config.kubernetes.namespace), where
             if not raw:
-                assert vs.name in recorded_names(rule_groups(config, plan))
+                assert vs.name in recorded, where
+    assert "job=" not in rules_file(config, plan)
+
+
+def test_node_level_and_cluster_wide_series_are_deduplicated(stack):
+    """Two kube-state-metrics replicas or jobs export each node and container twice: `max by` collapses them."""
+    config, plan = stack
+    text = {rule_name(r): r["expr"] for r in rules(rule_groups(config, plan))}
+    assert f"count(max by (node) ({names.NODE_INFO}))" in text[names.NODES]
+    overcommit = text[names.ALERT_MEMORY_OVERCOMMIT]
+    assert f'sum(max by (node) ({names.NODE_ALLOCATABLE}{{resource="memory"}}))' in overcommit
+    assert f'sum(max by (namespace, pod, container) ({names.REQUESTS}{{resource="memory"}}))' in overcommit
+
+
+def test_memory_overcommit_reads_only_the_contract_in_the_mixin_form(stack):
+    """Σ requests − (Σ allocatable − max allocatable) > threshold, guarded against a one-node cluster; no pod phase."""
+    config, plan = stack
+    expr = alerts(rule_groups(config, plan))[names.ALERT_MEMORY_OVERCOMMIT]["expr"]
+    assert {vs.name for vs in selectors_read(expr)} == {names.REQUESTS, names.NODE_ALLOCATABLE}
+    assert "kube_pod_status_phase" not in rules_file(config, plan)
+    assert "kube_pod_status_phase" not in names.CONTRACT
+    threshold = config.monitoring.alerts.memory_overcommit.threshold
+    assert re.search(rf"\) > {threshold:g}\s+and on \(\)\s+\(sum\(max by \(node\)", expr), expr
+    assert f'max({names.NODE_ALLOCATABLE}{{resource="memory"}})) > 0' in expr
+
+
+def test_cluster_level_records_carry_the_stack_namespace(stack):
+    """`cluster:hyperstudy_nodes:count` is labelled with the namespace; the others inherit it and read it back."""
+    config, plan = stack
+    namespace = config.kubernetes.namespace
+    groups = rule_groups(config, plan)
+    assert CLUSTER_LEVEL - {names.COST_BY_ROLE} <= recorded_names(groups)  # cost by role needs a backend
+    by_name = {rule_name(r): r for r in rules(groups)}
+    nodes = by_name[names.NODES]["expr"]
+    assert nodes.startswith("label_replace(") and f'"namespace", "{namespace}", "", ""' in nodes
+    for name in CLUSTER_LEVEL & set(by_name):
+        # Every other cluster-level record is computed from one that carries the namespace label.
+        if name != names.NODES:
+            assert f'{{namespace="{namespace}"}}' in by_name[name]["expr"], name
+    node_pool = by_name[names.ALERT_NODE_POOL_AT_MAX]["expr"]
+    assert node_pool.startswith(f'{names.NODES}{{namespace="{namespace}"}} >= ')
 
 
 def test_cadvisor_selectors_drop_the_pod_cgroup_and_the_pause_container(prod_config, prod_plan):
@@ -391,9 +444,19 @@ def test_selectors_come_from_the_config_and_plan(prod_config, prod_plan, staging
     assert s.backend == ("backend",) and s.backend_pods == 'pod=~"^(backend)-[0-9]+$"'
     assert set(s.workloads) == set(prod_plan.workloads)
     assert s.workloads.index("pod-router") < s.workloads.index("backend")
-    assert s.ksm("m", namespaced=False) == 'm{job="kube-state-metrics"}'
+    assert s.ksm("m", namespaced=False) == "m"
+    assert s.ksm("m", 'resource="memory"') == 'm{namespace="hyperstudy", resource="memory"}'
     assert s.cadvisor("m") == 'm{namespace="hyperstudy", container!="", container!="POD"}'
     assert build_selectors(staging_config, staging_plan).ns == 'namespace="study-staging"'
+
+
+def test_the_mib_constant_is_sizings_own():
+    """Bytes per MiB come from `sizing.quantity.MIB_BYTES`: no module of the monitoring types it again."""
+    package = ROOT / "components" / "monitoring"
+    for path in sorted(package.rglob("*.py")):
+        text = path.read_text()
+        for literal in ("1048576", "1024 * 1024", "1024*1024", "2**20", "2 ** 20"):
+            assert literal not in text, f"{path.relative_to(ROOT)} types the MiB constant ({literal})"
 
 
 def test_the_rules_and_selectors_import_no_pulumi():

@@ -4,7 +4,9 @@ Every case runs for prod and for a second config (other namespace, coefficients,
 thresholds), and each expected number is computed here from that config, so a constant baked into the rules
 fails one of them. Input series carry the labels a kube-prometheus-stack scrape adds (job, instance, endpoint,
 service; image and id on cAdvisor) and the noise cAdvisor really exports (pod cgroup, pause container, a stale
-duplicate), so a join that forgets `by`/`on` breaks here.
+duplicate), so a join that forgets `by`/`on` breaks here. kube-state-metrics is scraped under a job the rules
+cannot know (`ksm`), alone or beside a second copy of every series (`kube-state-metrics`): every case gives the
+same numbers both ways. Only series of the metric contract are fed.
 """
 
 from __future__ import annotations
@@ -22,16 +24,19 @@ import pytest
 
 from components.monitoring import names
 from components.monitoring.rules import rule_groups, rules_file
-from components.monitoring.selectors import KUBE_STATE_METRICS_JOB, label_replace_workload
+from components.monitoring.selectors import label_replace_workload
 from sizing.config import ROLES, Alert, StackConfig
 from sizing.plan import Plan
+from sizing.quantity import MIB_BYTES as MIB
 
-MIB = 1048576
 STEP = "30s"
 STEPS = 120  # one hour of samples at 30s
 EVAL = "50m"  # after every `for:` of both configs, with the recording rules' own pending time
 ROOT_DIR = Path(__file__).resolve().parents[3]
 UNKNOWN_ROLE = "observer"
+# How kube-state-metrics is scraped: under a job name the rules do not know, or twice with the same values (a second
+# job, as kube-prometheus-stack's `kube-state-metrics`, or a second replica).
+KSM_JOBS: dict[str, tuple[str, ...]] = {"ksm-job": ("ksm",), "ksm-twice": ("ksm", "kube-state-metrics")}
 # Which `monitoring.alerts` entry sets each alert's threshold, for: and severity.
 ALERT_SETTINGS = {
     names.ALERT_MEMORY_NEAR_LIMIT: "memory_near_limit",
@@ -110,6 +115,7 @@ def render(template: str, labels: dict[str, str], value: float) -> str:
 class Stack:
     config: StackConfig
     plan: Plan
+    ksm_jobs: tuple[str, ...] = KSM_JOBS["ksm-job"]
 
     @property
     def ns(self) -> str:
@@ -170,14 +176,11 @@ class Cluster:
     def add(self, metric: str, labels: dict[str, str], values: str) -> None:
         self.series.append({"series": series_name(metric, labels), "values": values})
 
-    def ksm(self, **labels: str) -> dict[str, str]:
-        return {
-            "job": KUBE_STATE_METRICS_JOB,
-            "instance": "10.4.1.7:8080",
-            "endpoint": "http",
-            "service": "kube-prometheus-stack-kube-state-metrics",
-            **labels,
-        }
+    def add_ksm(self, metric: str, values: str, **labels: str) -> None:
+        """A kube-state-metrics series, once per job of the stack's `ksm_jobs`, the same values each time."""
+        for i, job in enumerate(self.stack.ksm_jobs):
+            scrape = {"job": job, "instance": f"10.4.1.{7 + i}:8080", "endpoint": "http", "service": f"{job}-svc"}
+            self.add(metric, {**scrape, **labels}, values)
 
     def container(
         self,
@@ -224,11 +227,10 @@ class Cluster:
                 )
         for metric, mib in ((names.REQUESTS, request_mib), (names.LIMITS, limit_mib)):
             if mib is not None:
-                labels = self.ksm(
-                    namespace=ns, pod=pod, container=container, node="gke-hyperstudy-pool-a1",
-                    uid=f"uid-{pod}", resource="memory", unit="byte",
+                self.add_ksm(
+                    metric, constant(mib * MIB), namespace=ns, pod=pod, container=container,
+                    node="gke-hyperstudy-pool-a1", uid=f"uid-{pod}", resource="memory", unit="byte",
                 )  # fmt: skip
-                self.add(metric, labels, constant(mib * MIB))
 
     def app(self, metric: str, pod: str, values: str, workload: str, **labels: str) -> None:
         self.add(
@@ -269,15 +271,8 @@ class Cluster:
                 "pod": "kube-state-metrics-6d4f9-h2x8c",
                 "container": "kube-state-metrics",
             }
-            self.add(names.NODE_INFO, self.ksm(node=node, **own), values or constant(1))
-            self.add(
-                names.NODE_ALLOCATABLE, self.ksm(node=node, resource="memory", unit="byte", **own), constant(alloc)
-            )
-
-    def phase(self, namespace: str, pod: str, current: str) -> None:
-        for phase in ("Pending", "Running", "Succeeded", "Failed", "Unknown"):
-            labels = self.ksm(namespace=namespace, pod=pod, uid=f"uid-{pod}", phase=phase)
-            self.add(names.POD_STATUS_PHASE, labels, constant(1 if phase == current else 0))
+            self.add_ksm(names.NODE_INFO, values or constant(1), node=node, **own)
+            self.add_ksm(names.NODE_ALLOCATABLE, constant(alloc), node=node, resource="memory", unit="byte", **own)
 
 
 def sample(metric: str, value: float, **labels: str) -> dict[str, Any]:
@@ -288,10 +283,18 @@ def expr_test(expr: str, samples: list[dict[str, Any]], eval_time: str = EVAL) -
     return {"expr": expr, "eval_time": eval_time, "exp_samples": samples}
 
 
-@pytest.fixture(params=["prod", "staging"])
+STACK_CASES = [(name, jobs) for name in ("prod", "staging") for jobs in KSM_JOBS]
+
+
+@pytest.fixture(params=STACK_CASES, ids=[f"{name}-{jobs}" for name, jobs in STACK_CASES])
 def stack(request: pytest.FixtureRequest) -> Stack:
-    name = request.param
-    return Stack(request.getfixturevalue(f"{name}_config"), request.getfixturevalue(f"{name}_plan"))
+    name, jobs = request.param
+    config, plan = request.getfixturevalue(f"{name}_config"), request.getfixturevalue(f"{name}_plan")
+    return Stack(config, plan, KSM_JOBS[jobs])
+
+
+def fed_metrics(series: list[dict[str, str]]) -> set[str]:
+    return {s["series"].split("{", 1)[0] for s in series}
 
 
 @pytest.fixture
@@ -302,6 +305,8 @@ def promtool_test(run_promtool, tmp_path):
         stack: Stack, cluster: Cluster, exprs: list[dict] | None = None, alerts: list[dict] | None = None
     ) -> None:
         alerts = list(alerts or [])
+        # The rules work on the metric contract alone: nothing else is fed.
+        assert fed_metrics(cluster.series) <= set(names.CONTRACT), fed_metrics(cluster.series) - set(names.CONTRACT)
         for a in list(alerts):
             pending = minutes(stack.settings(a["alertname"]).for_)
             assert pending + 5 <= minutes(a["eval_time"]), "evaluate well after the alert's for:"
@@ -386,7 +391,10 @@ def test_memory_and_cost_are_attributed_to_roles(stack, promtool_test):
             ),
             expr_test(
                 names.COST_BY_ROLE,
-                [sample(names.COST_BY_ROLE, v / total * cost, role=r) for r, v in attributed.items()],
+                [
+                    sample(names.COST_BY_ROLE, v / total * cost, namespace=stack.ns, role=r)
+                    for r, v in attributed.items()
+                ],
             ),
         ],
     )
@@ -480,23 +488,66 @@ def test_cost_is_nodes_times_the_node_price(stack, promtool_test):
     # The autoscaler adds nodes up to the maximum at 20m; a second kube-state-metrics replica duplicates one.
     cluster.nodes(nodes.max - nodes.min, values=f"_x40 1+0x{STEPS - 40}", first=nodes.min)
     own = {"namespace": "monitoring", "pod": "kube-state-metrics-6d4f9-z9r2k", "container": "kube-state-metrics"}
-    cluster.add(
-        names.NODE_INFO, {**cluster.ksm(node="gke-hyperstudy-pool-0", **own), "instance": "10.4.2.9:8080"}, constant(1)
-    )
+    cluster.add_ksm(names.NODE_INFO, constant(1), node="gke-hyperstudy-pool-0", instance="10.4.2.9:8080", **own)
     price, baseline = stack.plan.cost.node_usd_month, stack.plan.cost.baseline_monthly_usd
+    ns = stack.ns  # cluster-level series carry the stack's namespace
 
     def at(eval_time: str, count: int) -> list[dict[str, Any]]:
         cost = count * price
+        ratio = (baseline - cost) / baseline
         return [
-            expr_test(names.NODES, [sample(names.NODES, count)], eval_time),
-            expr_test(names.COST, [sample(names.COST, cost)], eval_time),
-            expr_test(names.SAVINGS, [sample(names.SAVINGS, baseline - cost)], eval_time),
-            expr_test(names.SAVINGS_RATIO, [sample(names.SAVINGS_RATIO, (baseline - cost) / baseline)], eval_time),
-            expr_test(names.COST_MAX_1D, [sample(names.COST_MAX_1D, cost)], eval_time),
+            expr_test(names.NODES, [sample(names.NODES, count, namespace=ns)], eval_time),
+            expr_test(names.COST, [sample(names.COST, cost, namespace=ns)], eval_time),
+            expr_test(names.SAVINGS, [sample(names.SAVINGS, baseline - cost, namespace=ns)], eval_time),
+            expr_test(names.SAVINGS_RATIO, [sample(names.SAVINGS_RATIO, ratio, namespace=ns)], eval_time),
+            expr_test(names.COST_MAX_1D, [sample(names.COST_MAX_1D, cost, namespace=ns)], eval_time),
         ]
 
-    avg = expr_test(names.COST_AVG_1D, [sample(names.COST_AVG_1D, nodes.min * price)], "15m")
+    avg = expr_test(names.COST_AVG_1D, [sample(names.COST_AVG_1D, nodes.min * price, namespace=ns)], "15m")
     promtool_test(stack, cluster, [*at("15m", nodes.min), avg, *at(EVAL, nodes.max)])
+
+
+def test_two_stacks_sharing_one_prometheus_record_their_own_cluster_series(
+    prod_config, prod_plan, staging_config, staging_plan, run_promtool
+):
+    """Both stacks' rules in one Prometheus over one cluster: each cluster-level record once per stack, by namespace."""
+    stacks = [Stack(prod_config, prod_plan), Stack(staging_config, staging_plan)]
+    assert stacks[0].ns != stacks[1].ns
+    cluster = Cluster(stacks[0])
+    count = 2
+    cluster.nodes(count)
+    b = stacks[0].backend
+    cluster.backend_pod(f"{b}-0", {"participant_video": 3, "experimenter": 1}, ws_mib=200)
+    exprs: dict[str, list[dict[str, Any]]] = {}
+    for stack in stacks:
+        cost = count * stack.plan.cost.node_usd_month
+        baseline = stack.plan.cost.baseline_monthly_usd
+        values = {
+            names.NODES: count,
+            names.COST: cost,
+            names.SAVINGS: baseline - cost,
+            names.SAVINGS_RATIO: (baseline - cost) / baseline,
+            names.COST_MAX_1D: cost,
+            names.COST_AVG_1D: cost,
+        }
+        for metric, value in values.items():
+            exprs.setdefault(metric, []).append(sample(metric, value, namespace=stack.ns))
+    # Only prod's backend pods run (two roles with users): the cost by role is prod's alone.
+    by_role = f"count by (namespace) ({names.COST_BY_ROLE})"
+    exprs[by_role] = [{"labels": f'{{namespace="{stacks[0].ns}"}}', "value": 2.0}]
+    files = {f"rules-{i}.yaml": rules_file(s.config, s.plan) for i, s in enumerate(stacks)}
+    test = {
+        "rule_files": sorted(files),
+        "evaluation_interval": STEP,
+        "tests": [
+            {
+                "interval": STEP,
+                "input_series": cluster.series,
+                "promql_expr_test": [expr_test(metric, samples, "10m") for metric, samples in exprs.items()],
+            }
+        ],
+    }
+    run_promtool("test", "rules", "test.yaml", files={**files, "test.yaml": test})
 
 
 def test_label_replace_takes_the_longest_workload_name(run_promtool):
@@ -561,9 +612,9 @@ def test_container_oom_killed(stack, promtool_test, case):
     restarts = "0+0x79 1+0x40" if case != "old-oom" else constant(1)  # a restart at 40m, or one long ago
     reason = "Error" if case == "other-reason" else "OOMKilled"
     labels = {"namespace": stack.ns, "pod": pod, "container": stack.backend}
-    ksm = cluster.ksm(uid=f"uid-{pod}", **labels)
-    cluster.add(names.RESTARTS, ksm, restarts)
-    cluster.add(names.LAST_TERMINATED, {**ksm, "reason": reason}, "_x80 1+0x40" if case != "old-oom" else constant(1))
+    cluster.add_ksm(names.RESTARTS, restarts, uid=f"uid-{pod}", **labels)
+    terminated = "_x80 1+0x40" if case != "old-oom" else constant(1)
+    cluster.add_ksm(names.LAST_TERMINATED, terminated, uid=f"uid-{pod}", reason=reason, **labels)
     expected = [stack.expected_alert(name, labels, 1)] if case == "oom" else []
     promtool_test(stack, cluster, alerts=[alert_test(name, expected, "42m")])
 
@@ -607,27 +658,29 @@ def test_capacity_low(stack, promtool_test, fires):
     promtool_test(stack, cluster, alerts=[alert_test(name, expected)])
 
 
-@pytest.mark.parametrize("case", ["overcommitted", "completed-pod", "single-node"])
+@pytest.mark.parametrize("case", ["overcommitted", "fits", "single-node"])
 def test_memory_overcommit(stack, promtool_test, case):
+    """kubernetes-mixin's form: Σ requests − (Σ allocatable − the largest node's) > threshold, contract series only."""
     cluster = Cluster(stack)
     name = names.ALERT_MEMORY_OVERCOMMIT
+    t = stack.config.monitoring.alerts.memory_overcommit.threshold
     node_count = 1 if case == "single-node" else 2
     cluster.nodes(node_count)
     alloc = stack.plan.nodes.allocatable_memory_mib
     ours = 0
     for i in range(stack.plan.workloads[stack.backend].replicas):
-        pod = f"{stack.backend}-{i}"
-        cluster.backend_pod(pod, ws_mib=100)
-        cluster.phase(stack.ns, pod, "Running")
+        cluster.backend_pod(f"{stack.backend}-{i}", ws_mib=100)
         ours += stack.plan.workloads[stack.backend].memory_request_mib
-    # Another namespace's pod counts too (cluster-wide, as kubernetes-mixin), while Pending or Running only.
-    big = alloc - ours + 512
+    # Another namespace's pod counts too (cluster-wide, as kubernetes-mixin): 512 MiB past the threshold, or short.
+    margin = -512 if case == "fits" else 512
+    big = alloc - ours + margin + t / MIB
     cluster.container("etl-7d9c5b8f6-q2w4z", "etl", ws_mib=10, request_mib=big, namespace="batch")
-    cluster.phase("batch", "etl-7d9c5b8f6-q2w4z", "Succeeded" if case == "completed-pod" else "Pending")
-    over = (ours + big) * MIB - (node_count * alloc * MIB - alloc * MIB)
-    expected = [stack.expected_alert(name, {}, over)] if case == "overcommitted" else []
-    if expected:
-        assert over == 512 * MIB and "512MiB" in expected[0]["exp_annotations"]["description"]
+    over = (ours + big) * MIB - (node_count - 1) * alloc * MIB
+    assert over == t + margin * MIB or case == "single-node"
+    # The result carries the stack's namespace, as the cluster-level records do.
+    expected = [stack.expected_alert(name, {"namespace": stack.ns}, over)] if case == "overcommitted" else []
+    if expected and t == 0:
+        assert "512MiB" in expected[0]["exp_annotations"]["description"]
     promtool_test(stack, cluster, alerts=[alert_test(name, expected)])
 
 
@@ -638,7 +691,7 @@ def test_node_pool_at_max(stack, promtool_test, fires):
     t = stack.config.monitoring.alerts.node_pool_at_max.threshold
     count = stack.plan.nodes.max if fires else stack.plan.nodes.max - int(t) - 1
     cluster.nodes(count)
-    expected = [stack.expected_alert(name, {}, count)] if fires else []
+    expected = [stack.expected_alert(name, {"namespace": stack.ns}, count)] if fires else []
     promtool_test(stack, cluster, alerts=[alert_test(name, expected)])
 
 
