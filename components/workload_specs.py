@@ -14,26 +14,14 @@ from collections.abc import Mapping
 from types import MappingProxyType
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, PlainSerializer, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from sizing import quantity
-from sizing.config import Runtime
+from sizing.config import MiB, Runtime
 
 # Kubernetes port names are IANA service names: at most 15 characters (max_length), lowercase letters, digits
 # and dashes, at least one letter (here: the first character).
 _PORT_NAME = r"^[a-z]([-a-z0-9]*[a-z0-9])?$"
 _ABSOLUTE_PATH = r"^/[-._/a-zA-Z0-9]*$"
-
-
-def _mib(value: object) -> int:
-    try:
-        return quantity.to_mib(value)
-    except quantity.QuantityError as err:
-        raise ValueError(str(err)) from None
-
-
-# A volume size: written as a Kubernetes quantity, held as whole MiB, emitted in canonical form (1Gi, not 1024Mi).
-VolumeMiB = Annotated[int, BeforeValidator(_mib), PlainSerializer(quantity.format_mib, return_type=str)]
 
 
 class _Model(BaseModel):
@@ -93,7 +81,7 @@ class ScratchVolume(_Model):
     would count against the container's memory limit, which the sizing plan does not budget for)."""
 
     path: str = Field(pattern=_ABSOLUTE_PATH, description="mount path in the container")
-    size_limit: VolumeMiB = Field(description="ephemeral storage cap; the pod is evicted above it")
+    size_limit: MiB = Field(description="ephemeral storage cap; the pod is evicted above it")
 
 
 class Storage(_Model):
@@ -101,7 +89,7 @@ class Storage(_Model):
 
     volume: str = Field(pattern=r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$", description="claim template name")
     path: str = Field(pattern=_ABSOLUTE_PATH, description="mount path in the container")
-    size: VolumeMiB = Field(description="requested capacity (immutable once the claim exists)")
+    size: MiB = Field(description="requested capacity (immutable once the claim exists)")
 
 
 class WorkloadSpec(_Model):

@@ -23,6 +23,18 @@ _EVICTION_THRESHOLD_MIB = 100  # kubelet's hard eviction threshold, taken out of
 _CPU_TIERS_M: tuple[tuple[int | None, float], ...] = ((1, 60), (1, 10), (2, 5), (None, 2.5))
 
 
+def _tiered(amount: float, tiers: tuple[tuple[int | None, float], ...]) -> float:
+    """What a tiered reservation takes from `amount`: each tier's share of the part of `amount` it covers."""
+    reserved, left = 0.0, float(amount)
+    for size, rate in tiers:
+        part = left if size is None else min(left, size)
+        reserved += part * rate
+        left -= part
+        if left <= 0:
+            break
+    return reserved
+
+
 class MachineType(BaseModel):
     """One machine type of the catalogue."""
 
@@ -38,25 +50,12 @@ class MachineType(BaseModel):
         if self.memory_mib < 1024:
             reserved = float(_SMALL_MACHINE_RESERVED_MIB)
         else:
-            reserved, left = 0.0, float(self.memory_mib)
-            for size, fraction in _MEMORY_TIERS_MIB:
-                part = left if size is None else min(left, size)
-                reserved += part * fraction
-                left -= part
-                if left <= 0:
-                    break
+            reserved = _tiered(self.memory_mib, _MEMORY_TIERS_MIB)
         return int(self.memory_mib - reserved - _EVICTION_THRESHOLD_MIB)
 
     def allocatable_cpu_m(self) -> int:
         """CPU the kubelet offers to pods, millicores, before DaemonSets."""
-        reserved, left = 0.0, self.vcpu
-        for cores, per_core_m in _CPU_TIERS_M:
-            part = left if cores is None else min(left, cores)
-            reserved += part * per_core_m
-            left -= part
-            if left <= 0:
-                break
-        return int(self.vcpu * 1000 - reserved)
+        return int(self.vcpu * 1000 - _tiered(self.vcpu, _CPU_TIERS_M))
 
     def price_usd_month(self, spot: bool) -> float:
         return self.spot_usd_month if spot else self.on_demand_usd_month

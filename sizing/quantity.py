@@ -65,34 +65,30 @@ def parse(value: object) -> Decimal:
         raise QuantityError(f"{value!r} is not a Kubernetes quantity: {type(err).__name__}") from None
 
 
-def to_mib(value: object) -> int:
-    """A memory quantity as whole MiB; fractions of a MiB are refused rather than rounded silently."""
+def _whole(value: object, unit_problem: str, *, units_per_one: int = 1, ones_per_unit: int = 1) -> int:
+    """The quantity `value` counted in a smaller (millicores) or larger (MiB) unit: a whole, non-negative number.
+    Decimal division and multiplication by integers are exact at these magnitudes."""
     amount = parse(value)
     try:
-        mib = amount / MIB_BYTES
-        whole = mib == mib.to_integral_value() and (mib != 0 or amount == 0)
+        scaled = amount * units_per_one / ones_per_unit
+        whole = scaled == scaled.to_integral_value() and (scaled != 0 or amount == 0)
     except ArithmeticError:
         raise QuantityError(f"{value!r} is out of range") from None
     if amount < 0:
         raise QuantityError(f"{value!r} is negative")
     if not whole:
-        raise QuantityError(f"{value!r} is not a whole number of MiB (use Mi or Gi, e.g. '256Mi')")
-    return int(mib)
+        raise QuantityError(f"{value!r} {unit_problem}")
+    return int(scaled)
+
+
+def to_mib(value: object) -> int:
+    """A memory quantity as whole MiB; fractions of a MiB are refused rather than rounded silently."""
+    return _whole(value, "is not a whole number of MiB (use Mi or Gi, e.g. '256Mi')", ones_per_unit=MIB_BYTES)
 
 
 def to_millicores(value: object) -> int:
     """A CPU quantity as whole millicores."""
-    amount = parse(value)
-    try:
-        milli = amount * 1000
-        whole = milli == milli.to_integral_value() and (milli != 0 or amount == 0)
-    except ArithmeticError:
-        raise QuantityError(f"{value!r} is out of range") from None
-    if amount < 0:
-        raise QuantityError(f"{value!r} is negative")
-    if not whole:
-        raise QuantityError(f"{value!r} is finer than a millicore")
-    return int(milli)
+    return _whole(value, "is finer than a millicore", units_per_one=1000)
 
 
 def format_mib(mib: int) -> str:
