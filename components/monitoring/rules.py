@@ -141,8 +141,9 @@ def shape_bytes(config: StackConfig) -> dict[str, int]:
 def slots_expr(s: Selectors, size: int) -> str:
     """Σ over backend pods of max(0, floor((limit − working set) / shape bytes)): `python -m sizing slots`."""
     series = _backend_series(s)
+    # Labelled by shape only, as the issue defines the record; the selectors keep it to this stack's pods.
     return (
-        "sum by (namespace) (\n"
+        "sum(\n"
         "  clamp_min(\n"
         "    floor(\n"
         "      (\n"
@@ -344,9 +345,10 @@ def _alerts(config: StackConfig, plan: Plan, s: Selectors) -> list[dict[str, Any
                 config,
                 names.ALERT_CAPACITY_LOW,
                 a.capacity_low,
-                f"{selector(names.SLOTS, s.ns, eq('shape', shape))} < {_num(t)}",
+                f"{selector(names.SLOTS, eq('shape', shape))} < {_num(t)}",
                 f"Few {shape} experiments still fit on the backend pods",
-                "The backend pods of {{ $labels.namespace }} can admit {{ $value | humanize }} more "
+                f"The backend pods of {config.kubernetes.namespace} can admit "
+                + "{{ $value | humanize }} more "
                 + f"{shape} experiments (alert below {_num(t)}).",
             )
         )

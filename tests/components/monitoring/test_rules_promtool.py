@@ -416,7 +416,7 @@ def test_slots_of_every_shape_follow_the_definition(stack, promtool_test):
         cluster.backend_pod(f"{stack.backend}-{i}", {"participant_video": 1}, ws_mib=ws)
     expected = slots_expected(stack, working_sets)
     assert set(expected) == set(stack.shapes()) and "observers" not in expected
-    samples = [sample(names.SLOTS, v, namespace=stack.ns, shape=s) for s, v in expected.items()]
+    samples = [sample(names.SLOTS, v, shape=s) for s, v in expected.items()]
     promtool_test(stack, cluster, [expr_test(names.SLOTS, samples)])
 
 
@@ -435,9 +435,9 @@ def test_slots_at_typical_load_equal_the_sizing_cli(prod_config, prod_plan, prom
             cwd=ROOT_DIR, capture_output=True, text=True, check=True,
         )  # fmt: skip
         total = json.loads(done.stdout)["total"]
-        samples.append(sample(names.SLOTS, total, namespace="hyperstudy", shape=shape))
+        samples.append(sample(names.SLOTS, total, shape=shape))
     # The prod example: 512Mi limit, 165Mi typical, medium 200 MiB: one per pod.
-    assert sample(names.SLOTS, 2, namespace="hyperstudy", shape="medium") in samples
+    assert sample(names.SLOTS, 2, shape="medium") in samples
     promtool_test(stack, cluster, [expr_test(names.SLOTS, samples)])
 
 
@@ -654,7 +654,7 @@ def test_capacity_low(stack, promtool_test, fires):
         cluster.backend_pod(f"{stack.backend}-{i}", ws_mib=ws)
     slots = slots_expected(stack, working_sets)[shape]
     assert (slots < t) == fires
-    expected = [stack.expected_alert(name, {"namespace": stack.ns, "shape": shape}, slots)] if fires else []
+    expected = [stack.expected_alert(name, {"shape": shape}, slots)] if fires else []
     promtool_test(stack, cluster, alerts=[alert_test(name, expected)])
 
 
