@@ -7,7 +7,7 @@ import pulumi
 
 from components.cluster import GkeCluster, GkeClusterArgs
 from components.monitoring.component import Monitoring, MonitoringArgs
-from components.node_pool import NodePool, NodePoolArgs
+from components.node_pool import NodePool, NodePoolArgs, versioned_pool_name
 from components.prometheus_stack import PrometheusStack, PrometheusStackArgs
 from components.stack_config import load_program_config
 from components.workloads import HyperStudyApp, HyperStudyAppArgs
@@ -19,7 +19,8 @@ NAME = "hyperstudy"
 try:
     config = load_program_config()
     plan = build_plan(config, pulumi.get_stack())
-    app_args = HyperStudyAppArgs(config=config, plan=plan, node_pool=NAME)
+    pool_name = versioned_pool_name(NAME, config.nodes)
+    app_args = HyperStudyAppArgs(config=config, plan=plan, node_pool=pool_name)
     app_args.workload_args()
     monitoring_args = MonitoringArgs.derive(config, plan)
 except ConfigError as err:
@@ -39,7 +40,7 @@ node_pool = NodePool(
         nodes=plan.nodes,
         pool=config.nodes,
         project=gcp_project,
-        pool_name=NAME,
+        pool_name=pool_name,
     ),
 )
 # Pods need nodes, and the operator's CRDs must exist before rules and monitors: everything in the cluster waits

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import pulumi
@@ -9,7 +10,7 @@ import pytest
 from pydantic import ValidationError
 
 from components.cluster import GkeCluster, GkeClusterArgs
-from components.node_pool import NodePool, NodePoolArgs
+from components.node_pool import POOL_NAME_PATTERN, NodePool, NodePoolArgs, versioned_pool_name
 
 NODE_POOL = "gcp:container/nodePool:NodePool"
 ACCOUNT = "gcp:serviceaccount/account:Account"
@@ -339,3 +340,20 @@ def test_args_refuse_unknown_fields_and_are_frozen(prod_config, prod_plan):
     args = NodePoolArgs(**fields, nodes=prod_plan.nodes, pool=prod_config.nodes)
     with pytest.raises(ValidationError, match="frozen"):
         args.regional = False
+
+
+def test_versioned_pool_name_changes_exactly_with_what_recreates_the_pool(prod_config):
+    pool = prod_config.nodes
+    name = versioned_pool_name("hyperstudy", pool)
+    assert re.fullmatch(POOL_NAME_PATTERN, name) and name.startswith("hyperstudy-")
+    recreating = [
+        {"machine_type": "e2-standard-4"},
+        {"spot": not pool.spot},
+        {"disk_size_gb": 200},
+        {"disk_type": "pd-ssd"},
+    ]
+    for change in recreating:
+        assert versioned_pool_name("hyperstudy", pool.model_copy(update=change)) != name, change
+    in_place = [{"surge_nodes": pool.surge_nodes + 1}, {"overhead": pool.overhead.model_copy(update={"memory": 2048})}]
+    for change in in_place:
+        assert versioned_pool_name("hyperstudy", pool.model_copy(update=change)) == name, change
