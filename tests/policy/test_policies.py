@@ -26,16 +26,19 @@ from pulumi_policy import (
 )
 from pulumi_policy.proxy import UNKNOWN_NUMBER_VALUE, UnknownValueError, unknown_checking_proxy
 
+from components.node_pool import versioned_pool_name
 from offline.render import Rendered, run_program
 from policy.policies import policies
 from policy.stack_plan import PlanUnavailable, node_lower_bound
-from sizing.config import PROFILES, StackConfig
+from sizing.config import PROFILES, StackConfig, load_stack
 from sizing.plan import build_plan
 
 if TYPE_CHECKING:  # importing conftest at run time would load it twice and install a second set of mocks
     from tests.conftest import RecordingMocks, Registered
 
 ROOT = Path(__file__).resolve().parents[2]
+# The GKE name the program gives prod's pool (violations name the pool as GKE knows it).
+POOL_NAME = versioned_pool_name("hyperstudy", load_stack("prod", ROOT).nodes)
 NODE_POOL = "gcp:container/nodePool:NodePool"
 DEPLOYMENT = "kubernetes:apps/v1:Deployment"
 STATEFULSET = "kubernetes:apps/v1:StatefulSet"
@@ -578,14 +581,14 @@ CASES = {
         NODE_POOL,
         "hyperstudy",
         _regional(1, 3),
-        ["NodePool hyperstudy: autoscaling.totalMinNodeCount 1 is below the sizing plan's lower bound of 2 nodes"],
+        [f"NodePool {POOL_NAME}: autoscaling.totalMinNodeCount 1 is below the sizing plan's lower bound of 2 nodes"],
     ),
     "pool-min-above-max": Case(
         POOL,
         NODE_POOL,
         "hyperstudy",
         _regional(4, 3),
-        ["NodePool hyperstudy: autoscaling.totalMinNodeCount 4 is above autoscaling.totalMaxNodeCount 3"],
+        [f"NodePool {POOL_NAME}: autoscaling.totalMinNodeCount 4 is above autoscaling.totalMaxNodeCount 3"],
     ),
     "pool-regional-per-zone": Case(
         POOL,
@@ -593,7 +596,7 @@ CASES = {
         "hyperstudy",
         lambda i: i.update(location="us-central1", autoscaling={"minNodeCount": 2, "maxNodeCount": 3}),
         [
-            "NodePool hyperstudy: regional pool (location us-central1) sets per-zone minNodeCount/maxNodeCount, "
+            f"NodePool {POOL_NAME}: regional pool (location us-central1) sets per-zone minNodeCount/maxNodeCount, "
             "which GKE multiplies by its zones: use totalMinNodeCount/totalMaxNodeCount, the plan's whole-pool counts"
         ],
     ),
@@ -602,14 +605,14 @@ CASES = {
         NODE_POOL,
         "hyperstudy",
         lambda i: i.update(location="us-central1-a", autoscaling={"minNodeCount": 1, "maxNodeCount": 3}),
-        ["NodePool hyperstudy: autoscaling.minNodeCount 1 is below the sizing plan's lower bound of 2 nodes"],
+        [f"NodePool {POOL_NAME}: autoscaling.minNodeCount 1 is below the sizing plan's lower bound of 2 nodes"],
     ),
     "pool-without-autoscaling": Case(
         POOL,
         NODE_POOL,
         "hyperstudy",
         _set("autoscaling", _DELETE),
-        ["NodePool hyperstudy: autoscaling is absent, so the pool cannot grow for peak load or surges"],
+        [f"NodePool {POOL_NAME}: autoscaling is absent, so the pool cannot grow for peak load or surges"],
     ),
 }
 
@@ -776,7 +779,7 @@ def test_an_unknown_stack_gives_a_violation_not_a_crash(renders):
     assert isinstance(lower_bound, PlanUnavailable)
     pool = broken(real(renders["optimized"], NODE_POOL, "hyperstudy"), _regional(2, 3))
     assert messages(named(lower_bound, POOL), [pool]) == [
-        "NodePool hyperstudy: autoscaling.totalMinNodeCount cannot be checked: the sizing plan of stack 'nosuch' "
+        f"NodePool {POOL_NAME}: autoscaling.totalMinNodeCount cannot be checked: the sizing plan of stack 'nosuch' "
         f"could not be built ({ROOT / 'Pulumi.nosuch.yaml'}: stack file not found)"
     ]
     # Only the node-pool policy depends on the plan: the rest of the pack still runs and passes.
