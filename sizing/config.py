@@ -10,53 +10,25 @@ import math
 import re
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Annotated, Any, Literal, get_args
+from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import (
-    BaseModel,
-    BeforeValidator,
-    ConfigDict,
-    Field,
-    PlainSerializer,
-    PrivateAttr,
-    ValidationError,
-    model_validator,
-)
+from pydantic import BeforeValidator, ConfigDict, Field, PrivateAttr, ValidationError, model_validator
 
-from sizing import quantity
+from sizing.base import (
+    PROFILES,
+    ROLES,
+    DiskType,
+    Duration,
+    MemorySize,
+    MiB,
+    Millicores,
+    Model,
+    Profile,
+    Runtime,
+)
 from sizing.catalogue import DISK_USD_GB_MONTH, MACHINE_TYPES, MachineType
 from sizing.errors import ConfigError, PathError, from_validation_error
-
-Role = Literal["participant_video", "participant_no_video", "experimenter"]
-ROLES: tuple[Role, ...] = get_args(Role)
-Profile = Literal["optimized", "baseline"]
-PROFILES: tuple[Profile, ...] = get_args(Profile)
-Runtime = Literal["nodejs", "redis", "go", "none"]
-DiskType = Literal["pd-standard", "pd-balanced", "pd-ssd"]
-
-
-def _mib(value: object) -> int:
-    try:
-        return quantity.to_mib(value)
-    except quantity.QuantityError as err:
-        raise ValueError(str(err)) from None
-
-
-def _millicores(value: object) -> int:
-    try:
-        return quantity.to_millicores(value)
-    except quantity.QuantityError as err:
-        raise ValueError(str(err)) from None
-
-
-# Memory and CPU are written as Kubernetes quantities in config and held as whole MiB / millicores.
-MiB = Annotated[int, BeforeValidator(_mib), PlainSerializer(quantity.format_mib, return_type=str)]
-Millicores = Annotated[int, BeforeValidator(_millicores), PlainSerializer(quantity.format_millicores, return_type=str)]
-
-
-class Model(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
 
 
 class UserMix(Model):
@@ -175,24 +147,6 @@ class CapacityConfig(Model):
 
     def memory_mib(self, level: Literal["typical", "peak"]) -> int:
         return self.formula.memory_mib(self.mix(level))
-
-
-class MemorySize(Model):
-    """A memory request and limit."""
-
-    request: MiB = Field(description="memory request (Kubernetes quantity, whole MiB)")
-    limit: MiB = Field(description="memory limit (Kubernetes quantity, whole MiB)")
-
-    @model_validator(mode="after")
-    def _request_within_limit(self) -> MemorySize:
-        if self.request <= 0:
-            raise PathError("request", "must be more than 0")
-        if self.request > self.limit:
-            raise PathError(
-                "request",
-                f"request {quantity.format_mib(self.request)} is above limit {quantity.format_mib(self.limit)}",
-            )
-        return self
 
 
 class ProfileSizes(Model):
@@ -376,11 +330,6 @@ def _pinned_image(value: object) -> object:
 
 
 PinnedImage = Annotated[str, BeforeValidator(_pinned_image), Field(pattern=_IMAGE)]
-
-
-# A Prometheus duration such as 5m or 1h30m (prometheus/common model.ParseDuration).
-_DURATION = r"^(0|([0-9]+y)?([0-9]+w)?([0-9]+d)?([0-9]+h)?([0-9]+m)?([0-9]+s)?([0-9]+ms)?)$"
-Duration = Annotated[str, Field(pattern=_DURATION, min_length=1)]
 
 
 class Alert(Model):
