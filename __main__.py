@@ -7,7 +7,8 @@ import pulumi
 
 from components.cluster import GkeCluster, GkeClusterArgs
 from components.monitoring.component import Monitoring, MonitoringArgs
-from components.node_pool import NodePool, NodePoolArgs, versioned_pool_name
+from components.node_pool import NodePool, NodePoolArgs
+from components.pool import stack_pool_name
 from components.prometheus_stack import PrometheusStack, PrometheusStackArgs
 from components.stack_config import load_program_config
 from components.workloads import HyperStudyApp, HyperStudyAppArgs
@@ -19,7 +20,7 @@ NAME = "hyperstudy"
 try:
     config = load_program_config()
     plan = build_plan(config, pulumi.get_stack())
-    pool_name = versioned_pool_name(NAME, config.nodes)
+    pool_name = stack_pool_name(config)
     app_args = HyperStudyAppArgs(config=config, plan=plan, node_pool=pool_name)
     app_args.workload_args()
     monitoring_args = MonitoringArgs.derive(config, plan)

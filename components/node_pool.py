@@ -10,7 +10,6 @@ cluster a pod without that nodeSelector may land on another team's pool the plan
 
 from __future__ import annotations
 
-import hashlib
 import re
 
 import pulumi
@@ -18,6 +17,7 @@ import pulumi_gcp as gcp
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from components.cluster import project_id
+from components.pool import POOL_NAME_PATTERN
 from sizing.config import NodePoolConfig
 from sizing.plan import NodePlan
 
@@ -36,26 +36,6 @@ NODE_ROLES: tuple[str, ...] = (
 OAUTH_SCOPES: tuple[str, ...] = ("https://www.googleapis.com/auth/cloud-platform",)
 
 _ACCOUNT_ID = re.compile(r"^[a-z]([-a-z0-9]{4,28}[a-z0-9])$")
-# A GKE node pool name: an RFC 1035 label of at most 40 characters. It is also the value of the node label below.
-POOL_NAME_PATTERN = r"^[a-z]([-a-z0-9]{0,38}[a-z0-9])?$"
-
-
-def versioned_pool_name(base: str, pool: NodePoolConfig) -> str:
-    """`<base>-<hash of what recreates the pool>`: a machine type, spot or disk change gets a new pool *name*.
-
-    GKE recreates a pool when node_config changes, and Pulumi creates the replacement before deleting the old
-    one; under the same name that create fails. With a new name it succeeds, the pods (pinned by nodeSelector to
-    the name) roll onto the new nodes under their PDBs and maxUnavailable 0, and only then is the old pool
-    deleted. Sizes and profiles are not in the hash: a rollback never touches the pool.
-    """
-    recreating = f"{pool.machine_type}|{pool.spot}|{pool.disk_size_gb}|{pool.disk_type}"
-    return f"{base}-{hashlib.sha256(recreating.encode()).hexdigest()[:6]}"
-
-
-# The label GKE sets on every node to the name of its node pool: what a pod's nodeSelector pins it to a pool with.
-GKE_NODE_POOL_LABEL = "cloud.google.com/gke-nodepool"
-
-
 class NodePoolArgs(BaseModel):
     """Where the node pool goes, and its sizes: the sizing plan's node counts and the stack's node pool config."""
 

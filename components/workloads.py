@@ -90,7 +90,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 # kube-prometheus-stack scrapes every 30s by default, Managed Prometheus every 60s: both are pinned to the interval
 # the rule groups evaluate at, so each evaluation sees a fresh sample and an alert's `for` means the same on both.
 from components.monitoring.names import SCRAPE_INTERVAL
-from components.node_pool import GKE_NODE_POOL_LABEL, POOL_NAME_PATTERN
+from components.pool import GKE_NODE_POOL_LABEL, POOL_NAME_PATTERN
 from components.workload_specs import SPECS, ExecCheck, HttpCheck, Probe, TcpCheck, WorkloadSpec
 from sizing.config import StackConfig
 from sizing.errors import ConfigError

@@ -26,7 +26,7 @@ from pulumi_policy import (
 )
 from pulumi_policy.proxy import UNKNOWN_NUMBER_VALUE, UnknownValueError, unknown_checking_proxy
 
-from components.node_pool import versioned_pool_name
+from components.pool import versioned_pool_name
 from offline.render import Rendered, run_program
 from policy.policies import policies
 from policy.stack_plan import PlanUnavailable, node_lower_bound
