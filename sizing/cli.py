@@ -12,10 +12,11 @@ import sys
 from pathlib import Path
 from typing import Any, NoReturn
 
+from sizing.capacity import slots
 from sizing.compare import compare, render_comparison
 from sizing.config import PROFILES, Formula, StackConfig, UserMix, load_stack
 from sizing.errors import ConfigError
-from sizing.plan import Plan, build_plan
+from sizing.plan import APP, Plan, WorkloadPlan, build_plan
 from sizing.quantity import format_mib, format_millicores
 from sizing.tables import table
 
@@ -80,16 +81,33 @@ def _mix(args: argparse.Namespace) -> UserMix:
     return UserMix(participant_video=args.video, participant_no_video=args.no_video, experimenter=args.experimenters)
 
 
+def _replicas(w: WorkloadPlan) -> str:
+    return f"{w.replicas} (1/node)" if w.per_node else str(w.replicas)
+
+
+def _workload_rows(plan: Plan) -> list[list[str]]:
+    """A row per workload, each sidecar in a row beneath it (`+ name`); the charts' pods after the app's."""
+    rows = []
+    for w in plan.pool_workloads.values():
+        source = "" if w.source == APP else w.source
+        rows.append(
+            [w.name, source, _replicas(w), w.cpu_request, w.memory_request, w.memory_limit, w.runtime.describe()]
+        )
+        rows += [
+            [f"  + {c.name}", "", _replicas(w), c.cpu_request, c.memory_request, c.memory_limit, "-"]
+            for c in w.sidecars
+        ]
+    return rows
+
+
 def render_plan(plan: Plan) -> str:
     """The plan as tables for people."""
-    rows = [
-        [w.name, str(w.replicas), w.cpu_request, w.memory_request, w.memory_limit, w.runtime.describe()]
-        for w in plan.workloads.values()
-    ]
+    rows = _workload_rows(plan)
     t, n, c = plan.totals, plan.nodes, plan.cost
     rows.append(
         [
             "total",
+            "",
             str(t.pods),
             format_millicores(t.cpu_request_m),
             f"{t.memory_request_mib}Mi",
@@ -100,20 +118,32 @@ def render_plan(plan: Plan) -> str:
     out = [
         f"stack {plan.stack} · profile {plan.profile}",
         "",
-        table(["workload", "replicas", "cpu", "memory request", "memory limit", "runtime setting"], rows),
+        table(
+            ["workload", "installed by", "replicas", "cpu", "memory request", "memory limit", "runtime setting"], rows
+        ),
     ]
     for w in plan.workloads.values():
         if w.derivation is not None:
             out += ["", f"{w.name} from the capacity formula (memory = base + Σ MiB per role × users):"]
             out += [f"  {line}" for line in w.explain().splitlines()]
-    sums = " + ".join(f"{w.replicas}×{w.memory_request_mib}" for w in plan.workloads.values())
-    out += ["", f"memory requests: {sums} = {t.memory_request_mib} MiB"]
+    sums = " + ".join(f"{w.replicas}×{w.pod_memory_request_mib}" for w in plan.pool_workloads.values())
+    out += ["", f"memory requests (per pod, sidecars included): {sums} = {t.memory_request_mib} MiB"]
+    if plan.chart_workloads:
+        out += [
+            "  per-node pods (DaemonSets) run on every node: their requests come off each node before the rest "
+            "is placed"
+        ]
     bounds = ", ".join(f"{k} {v}" for k, v in n.bounds.items())
+    per_node = (
+        f", {format_mib(n.per_node_memory_mib)} / {format_millicores(n.per_node_cpu_m)} per-node pods"
+        if n.per_node_memory_mib
+        else ""
+    )
     out += [
         "",
         f"nodes: {n.machine_type}{' (spot)' if n.spot else ''}, {format_mib(n.allocatable_memory_mib)} / "
         f"{format_millicores(n.allocatable_cpu_m)} allocatable, {format_mib(n.free_memory_mib)} / "
-        f"{format_millicores(n.free_cpu_m)} after system overhead",
+        f"{format_millicores(n.free_cpu_m)} left for pods after system overhead{per_node}",
         f"  lower bound {n.lower_bound} (max of {bounds}); binding: {n.binding}",
         f"  autoscaling min {n.min} (typical load), max {n.max} (peak load needs {n.peak})",
         f"  survives the loss of a node at min: {'yes' if n.survives_node_loss else 'no'}",
@@ -124,6 +154,9 @@ def render_plan(plan: Plan) -> str:
         f"cost: {n.min} × ${c.node_usd_month:.2f} = ${c.monthly_usd:.2f}/month (at max ${c.max_monthly_usd:.2f})",
         f"  baseline profile ${c.baseline_monthly_usd:.2f}/month, savings {c.savings_pct:g} %",
     ]
+    if plan.warnings:
+        out += ["", "WARNING: the monitoring would fail a person:"]
+        out += [f"  ! {warning}" for warning in plan.warnings]
     return "\n".join(out)
 
 
@@ -135,7 +168,8 @@ def _formula(args: argparse.Namespace, project_dir: Path) -> tuple[Formula, Stac
 
 
 def _slots(config: StackConfig, mix: UserMix, stack: str) -> dict[str, Any]:
-    """Experiments of shape `mix` that fit under each formula-sized workload's limit beside its typical load."""
+    """Experiments of shape `mix` that fit in each formula-sized workload's pods beside their typical load, under
+    the near-limit threshold (`sizing.capacity.slots`, the definition the slots record uses)."""
     formula, capacity = config.capacity.formula, config.capacity
     shape_mib = formula.users_mib(mix)
     if shape_mib <= 0:
@@ -145,11 +179,12 @@ def _slots(config: StackConfig, mix: UserMix, stack: str) -> dict[str, Any]:
     if not sized:
         raise ConfigError(config.key("workloads"), "no workload has sized_by: formula, so none serves experiments")
     typical_mib = capacity.memory_mib("typical")
+    threshold = config.monitoring.alerts.memory_near_limit.threshold
     workloads = {
         w.name: {
             "replicas": w.replicas,
             "memory_limit_mib": w.memory_limit_mib,
-            "per_pod": max(0, (w.memory_limit_mib - typical_mib) // shape_mib),
+            "per_pod": slots(w.memory_limit_mib, typical_mib, shape_mib, threshold),
         }
         for w in sized
     }
@@ -160,6 +195,7 @@ def _slots(config: StackConfig, mix: UserMix, stack: str) -> dict[str, Any]:
         "profile": config.profile,
         "shape_mib": shape_mib,
         "typical_mib": typical_mib,
+        "near_limit_threshold": threshold,
         "workloads": workloads,
         "total": sum(e["total"] for e in workloads.values()),
     }
@@ -191,7 +227,10 @@ def run(argv: list[str] | None = None) -> int:
         if args.json:
             print(json.dumps(result, indent=2))
         else:
-            print(f"one more experiment needs {result['shape_mib']} MiB; typical load uses {result['typical_mib']} MiB")
+            print(
+                f"one more experiment needs {result['shape_mib']} MiB; typical load uses {result['typical_mib']} MiB; "
+                f"experiments fit up to {result['near_limit_threshold']:.0%} of the limit (the near-limit threshold)"
+            )
             for name, e in result["workloads"].items():
                 print(
                     f"{name}: {e['per_pod']} per pod × {e['replicas']} pods = {e['total']} "

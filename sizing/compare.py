@@ -33,10 +33,10 @@ def _pair(before: Any, after: Any) -> dict[str, Any]:
 
 def compare(before: Plan, after: Plan) -> dict[str, Any]:
     """Per workload, totals, node pool and cost of two plans, each value as {before, after, changed}."""
-    names = list(before.workloads) + [n for n in after.workloads if n not in before.workloads]
+    names = list(before.pool_workloads) + [n for n in after.pool_workloads if n not in before.pool_workloads]
     workloads = {}
     for name in names:
-        b, a = _workload_values(before.workloads.get(name)), _workload_values(after.workloads.get(name))
+        b, a = _workload_values(before.pool_workloads.get(name)), _workload_values(after.pool_workloads.get(name))
         workloads[name] = {field: _pair(b[field], a[field]) for field in _WORKLOAD_FIELDS}
     totals = {
         field: _pair(getattr(before.totals, field), getattr(after.totals, field))

@@ -8,13 +8,14 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import yaml
 from pydantic import BeforeValidator, ConfigDict, Field, PrivateAttr, ValidationError, model_validator
 
+from sizing.alerting import AlertingConfig
 from sizing.base import (
     PROFILES,
     ROLES,
@@ -28,7 +29,9 @@ from sizing.base import (
     Runtime,
 )
 from sizing.catalogue import DISK_USD_GB_MONTH, MACHINE_TYPES, MachineType
+from sizing.charts import CHARTS
 from sizing.errors import ConfigError, PathError, from_validation_error
+from sizing.monitoring_stack import StackComponents, StackStorage
 
 
 class UserMix(Model):
@@ -381,8 +384,8 @@ class MonitoringConfig(Model):
         description="`release` label kube-prometheus-stack selects rules and monitors by (a label value)",
     )
     prometheus_operator: bool = Field(
-        True,
-        description="ship PrometheusRule and PodMonitors (needs the prometheus-operator CRDs, kube-prometheus-stack)",
+        description="ship PrometheusRule and PodMonitors (needs the prometheus-operator CRDs, kube-prometheus-stack); "
+        "default: true unless managed_prometheus is (one rule evaluator, or every alert fires twice)",
     )
     install_stack: bool = Field(
         False,
@@ -409,7 +412,55 @@ class MonitoringConfig(Model):
         description="README the alerts' runbook_url anchors point into",
     )
     alerts: AlertsConfig = Field(default_factory=AlertsConfig, description="thresholds and pending times")
+    alerting: AlertingConfig = Field(
+        default_factory=AlertingConfig, description="Alertmanager receivers and routes by severity"
+    )
+    components: StackComponents = Field(
+        default_factory=StackComponents,
+        description="sizes of every container of the installed stack (install_stack), planned like the app",
+    )
+    storage: StackStorage = Field(
+        default_factory=StackStorage, description="persistent volumes of the installed Prometheus and Alertmanager"
+    )
 
+    @model_validator(mode="before")
+    @classmethod
+    def _one_rule_evaluator_by_default(cls, data: Any) -> Any:
+        if isinstance(data, Mapping) and "prometheus_operator" not in data:
+            return {**data, "prometheus_operator": not data.get("managed_prometheus", False)}
+        return data
+
+    @model_validator(mode="after")
+    def _components_fit_the_chart(self) -> MonitoringConfig:
+        chart = CHARTS[STACK_CHART]
+        pods = {pod.main.sizes: pod for pod in chart.pods}
+        for container in chart.containers():
+            replicas = self.components.by_name(container.sizes).replicas
+            pod = pods.get(container.sizes)
+            path = f"components.{container.sizes}.replicas"
+            if replicas is None:
+                continue
+            if pod is None or pod.replicas is None:
+                runs = "in its pods (a sidecar)" if pod is None else "on every node (a DaemonSet)"
+                raise PathError(path, f"must be omitted: {container.sizes} runs {runs}")
+            if pod.max_replicas is not None and replicas > pod.max_replicas:
+                raise PathError(path, f"{replicas} is above {pod.max_replicas}, the most {pod.name} can run")
+        if self.managed_prometheus and self.prometheus_operator:
+            raise PathError(
+                "prometheus_operator",
+                "and managed_prometheus both evaluate every rule, so every alert would fire twice: choose one",
+            )
+        if self.alerting.receivers and not self.install_stack:
+            raise PathError(
+                "alerting",
+                "configures an Alertmanager the program installs: set install_stack (a cluster's own Alertmanager "
+                "is configured where it is installed)",
+            )
+        return self
+
+
+# The chart `monitoring.install_stack` installs.
+STACK_CHART = "kube-prometheus-stack"
 
 _WORKLOAD_NAME = re.compile(r"[a-z]([-a-z0-9]{0,38}[a-z0-9])?")
 DEFAULT_NAMESPACE = "hyperstudy-infra"
@@ -420,6 +471,8 @@ class StackConfig(Model):
 
     # The config namespace the values were read under, so errors found later (while planning) name the full key.
     _namespace: str = PrivateAttr(default=DEFAULT_NAMESPACE)
+    # The project's keys that hold a secret (a `secure:` ciphertext in the stack file): receivers name them.
+    _secrets: frozenset[str] = PrivateAttr(default=frozenset())
 
     profile: Profile = Field("optimized", description="sizing profile; baseline is the rollback")
     capacity: CapacityConfig = Field(description="capacity formula, experiment shapes, load, headroom, rounding")
@@ -465,6 +518,11 @@ class StackConfig(Model):
             )
         return self
 
+    @property
+    def config_namespace(self) -> str:
+        """The config namespace the keys were read under: the project's name."""
+        return self._namespace
+
     def key(self, path: str) -> str:
         """The full config key of a dotted path, e.g. `hyperstudy-infra:workloads.redis`."""
         return f"{self._namespace}:{path}"
@@ -475,15 +533,81 @@ class StackConfig(Model):
     def with_profile(self, profile: Profile) -> StackConfig:
         return self.model_copy(update={"profile": profile})
 
+    def secret_keys(self) -> tuple[str, ...]:
+        """The secret config keys the stack's receivers read (without the namespace)."""
+        return self.monitoring.alerting.secret_keys()
 
-def parse_stack_config(values: Mapping[str, Any], namespace: str) -> StackConfig:
-    """Validate the project's config values (namespace already stripped) into a StackConfig, or raise ConfigError."""
+    def missing_secrets(self) -> tuple[str, ...]:
+        """Secret config keys a receiver reads that the stack does not hold yet."""
+        return tuple(key for key in self.secret_keys() if key not in self._secrets)
+
+    def warnings(self) -> tuple[str, ...]:
+        """What the stack leaves undone that would make its monitoring fail a person: one sentence each."""
+        monitoring = self.monitoring
+        if not monitoring.install_stack:
+            return ()
+        alerting = monitoring.alerting
+        if not alerting.receivers:
+            return (
+                f"{self.key('monitoring.alerting')}: the installed Alertmanager has no receiver, so every alert "
+                "reaches no one: add receivers and route critical and warning to them",
+            )
+        found = []
+        unrouted = alerting.unrouted()
+        if unrouted:
+            found.append(f"{self.key('monitoring.alerting.routes')}: {' and '.join(unrouted)} alerts reach no receiver")
+        found += [
+            f"{self.key(key)}: secret not set, so its receiver cannot notify: "
+            f"pulumi config set --secret {key} <value> (before pulumi up)"
+            for key in self.missing_secrets()
+        ]
+        return tuple(found)
+
+
+def _is_ciphertext(value: Any) -> bool:
+    """A `secure:` value as `pulumi config set --secret` writes it into a stack file."""
+    return isinstance(value, Mapping) and set(value) == {"secure"}
+
+
+def parse_stack_config(values: Mapping[str, Any], namespace: str, secrets: Iterable[str] = ()) -> StackConfig:
+    """Validate the project's config values (namespace already stripped) into a StackConfig, or raise ConfigError.
+
+    `secrets` names the keys the engine holds as secrets (their values are not passed); a value that is a stack
+    file's `secure:` ciphertext counts as one too. Every secret must be one a receiver names, and a key a receiver
+    names must not be given in plaintext.
+    """
+    secret_keys = set(secrets) | {key for key, value in values.items() if _is_ciphertext(value)}
+    plain = {key: value for key, value in values.items() if key not in secret_keys}
     try:
-        config = StackConfig.model_validate(dict(values))
+        config = StackConfig.model_validate(plain)
     except ValidationError as err:
-        raise from_validation_error(err, namespace) from None
+        error = from_validation_error(err, namespace)
+        # An unknown top-level key that is a receiver's secret given in plaintext: say so, not "unknown key".
+        key = error.key.removeprefix(f"{namespace}:")
+        if error.problem == "unknown key" and key in plain and _names_a_secret(values, key):
+            raise ConfigError(error.key, _PLAINTEXT) from None
+        raise error from None
     config._namespace = namespace
+    config._secrets = frozenset(secret_keys)
+    named = set(config.secret_keys())
+    for key in sorted(secret_keys - named):
+        raise ConfigError(config.key(key), "unknown key (a secret no receiver of monitoring.alerting names)")
     return config
+
+
+_PLAINTEXT = (
+    "is a receiver's secret in plaintext: remove it and run `pulumi config set --secret <key> <value>`, "
+    "so the stack file holds only its ciphertext"
+)
+
+
+def _names_a_secret(values: Mapping[str, Any], key: str) -> bool:
+    """Whether the (possibly invalid) monitoring config's receivers name `key` as a secret."""
+    try:
+        monitoring = MonitoringConfig.model_validate(values.get("monitoring") or {})
+    except ValidationError:
+        return False
+    return key in monitoring.alerting.secret_keys()
 
 
 def project_name(project_dir: Path) -> str:

@@ -12,7 +12,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from sizing.config import Profile, Runtime, RuntimeConfig, StackConfig, UserMix
+from sizing.charts import CHARTS
+from sizing.config import STACK_CHART, MemorySize, Profile, Runtime, RuntimeConfig, StackConfig, UserMix
 from sizing.errors import ConfigError
 from sizing.quantity import format_mib, format_millicores
 
@@ -67,16 +68,58 @@ class Derivation(_Frozen):
     rounding: str = Field(description="rounding policy applied")
 
 
+class ContainerPlan(_Frozen):
+    """A further container in each pod of a workload (a sidecar), sized like the main one."""
+
+    name: str = Field(description="container name")
+    cpu_request_m: int = Field(description="CPU request, millicores")
+    memory_request_mib: int = Field(description="memory request, MiB")
+    memory_limit_mib: int = Field(description="memory limit, MiB")
+    config_path: str = Field(description="dotted config path of its sizes")
+
+    @property
+    def memory_request(self) -> str:
+        return format_mib(self.memory_request_mib)
+
+    @property
+    def memory_limit(self) -> str:
+        return format_mib(self.memory_limit_mib)
+
+    @property
+    def cpu_request(self) -> str:
+        return format_millicores(self.cpu_request_m)
+
+
+APP = "app"
+
+
 class WorkloadPlan(_Frozen):
-    """One workload's sizes in the plan."""
+    """One workload's sizes in the plan: its main container, and the sidecars in each of its pods."""
 
     name: str = Field(description="workload name")
-    replicas: int = Field(description="pods, each on a distinct node")
-    cpu_request_m: int = Field(description="CPU request per pod, millicores")
-    memory_request_mib: int = Field(description="memory request per pod, MiB")
-    memory_limit_mib: int = Field(description="memory limit per pod, MiB")
+    replicas: int = Field(description="pods, each on a distinct node (a DaemonSet: its pods at the node minimum)")
+    cpu_request_m: int = Field(description="CPU request of the main container, millicores")
+    memory_request_mib: int = Field(description="memory request of the main container, MiB")
+    memory_limit_mib: int = Field(description="memory limit of the main container, MiB")
     runtime: RuntimeSetting = Field(description="runtime memory setting derived from the limit")
     derivation: Derivation | None = Field(None, description="formula derivation, for workloads sized by it")
+    source: str = Field(APP, description="who runs it: the app, or the Helm chart that installs it")
+    per_node: bool = Field(False, description="a DaemonSet: one pod on every node of the pool")
+    sidecars: tuple[ContainerPlan, ...] = Field((), description="further sized containers in each pod")
+    config_path: str = Field("", description="dotted config path of its sizes (errors name it)")
+
+    @property
+    def pod_memory_request_mib(self) -> int:
+        """What the scheduler reserves for one pod: every container's request."""
+        return self.memory_request_mib + sum(c.memory_request_mib for c in self.sidecars)
+
+    @property
+    def pod_memory_limit_mib(self) -> int:
+        return self.memory_limit_mib + sum(c.memory_limit_mib for c in self.sidecars)
+
+    @property
+    def pod_cpu_request_m(self) -> int:
+        return self.cpu_request_m + sum(c.cpu_request_m for c in self.sidecars)
 
     @property
     def memory_request(self) -> str:
@@ -162,6 +205,58 @@ def size_workloads(config: StackConfig) -> dict[str, WorkloadPlan]:
             memory_limit_mib=limit,
             runtime=runtime,
             derivation=derivation,
+            config_path=f"workloads.{name}",
+        )
+    return plans
+
+
+def size_chart_workloads(config: StackConfig) -> dict[str, WorkloadPlan]:
+    """The pods of the charts the program installs, sized from `monitoring.components` in the config's profile.
+
+    A DaemonSet's `replicas` is 0 here: it runs one pod per node, which `build_plan` fills in from the node plan.
+    """
+    if not config.monitoring.install_stack:
+        return {}
+    chart = CHARTS[STACK_CHART]
+    components = config.monitoring.components
+
+    def sizes(name: str) -> tuple[MemorySize, int]:
+        entry = components.by_name(name)
+        return entry.memory.of(config.profile), entry.cpu_request
+
+    plans: dict[str, WorkloadPlan] = {}
+    for pod in chart.pods:
+        memory, cpu = sizes(pod.main.sizes)
+        sidecars = []
+        for sidecar in pod.sidecars:
+            sidecar_memory, sidecar_cpu = sizes(sidecar.sizes)
+            sidecars.append(
+                ContainerPlan(
+                    name=sidecar.container,
+                    cpu_request_m=sidecar_cpu,
+                    memory_request_mib=sidecar_memory.request,
+                    memory_limit_mib=sidecar_memory.limit,
+                    config_path=f"monitoring.components.{sidecar.sizes}",
+                )
+            )
+        path = f"monitoring.components.{pod.main.sizes}"
+        runtime = runtime_setting(pod.runtime, memory.limit, config.runtime)
+        if runtime.memory_mib is not None and runtime.memory_mib < 1:
+            raise ConfigError(
+                config.key(f"runtime.{_FRACTION_KEYS[pod.runtime]}"),
+                f"gives {path} a {pod.runtime} memory setting of 0 MiB under its {format_mib(memory.limit)} limit",
+            )
+        plans[pod.name] = WorkloadPlan(
+            name=pod.name,
+            replicas=0 if pod.kind == "DaemonSet" else components.by_name(pod.main.sizes).replicas or 1,
+            cpu_request_m=cpu,
+            memory_request_mib=memory.request,
+            memory_limit_mib=memory.limit,
+            runtime=runtime,
+            source=chart.name,
+            per_node=pod.kind == "DaemonSet",
+            sidecars=tuple(sidecars),
+            config_path=path,
         )
     return plans
 
@@ -176,8 +271,10 @@ class NodePlan(_Frozen):
     spot: bool = Field(description="spot nodes")
     allocatable_memory_mib: int = Field(description="GKE allocatable memory per node, MiB")
     allocatable_cpu_m: int = Field(description="GKE allocatable CPU per node, millicores")
-    free_memory_mib: int = Field(description="allocatable memory left per node after system/DaemonSet overhead")
-    free_cpu_m: int = Field(description="allocatable CPU left per node after system/DaemonSet overhead")
+    per_node_memory_mib: int = Field(description="requested on every node by the planned per-node pods, MiB")
+    per_node_cpu_m: int = Field(description="requested on every node by the planned per-node pods, millicores")
+    free_memory_mib: int = Field(description="allocatable memory left per node after overhead and per-node pods")
+    free_cpu_m: int = Field(description="allocatable CPU left per node after overhead and per-node pods")
     bounds: dict[str, int] = Field(description="lower bounds on the node count: memory, cpu, spread")
     lower_bound: int = Field(description="the largest of the bounds")
     binding: Binding = Field(description="what sets the minimum: a bound, or packing when it needs more")
@@ -225,7 +322,11 @@ def _smallest_packing(
 
 
 def plan_nodes(config: StackConfig, workloads: dict[str, WorkloadPlan]) -> NodePlan:
-    """The node pool plan for the workloads' requests (typical) and limits (peak)."""
+    """The node pool plan for the workloads' pods at their requests (typical) and limits (peak).
+
+    A per-node workload (a DaemonSet) is not placed: it runs on every node, so its pod comes off each node's free
+    memory and CPU like the overhead does, at its requests for the minimum and at its limits for the peak.
+    """
     machine, pool = config.machine(), config.nodes
     alloc_mib, alloc_m = machine.allocatable_memory_mib(), machine.allocatable_cpu_m()
     free_mib, free_m = alloc_mib - pool.overhead.memory, alloc_m - pool.overhead.cpu
@@ -240,30 +341,45 @@ def plan_nodes(config: StackConfig, workloads: dict[str, WorkloadPlan]) -> NodeP
             config.key("nodes.overhead.cpu"),
             f"leaves no CPU on {where} ({format_millicores(max(alloc_m, 0))} allocatable)",
         )
-    for w in workloads.values():
-        if w.memory_limit_mib > free_mib:
+    agents = [w for w in workloads.values() if w.per_node]
+    pods = [w for w in workloads.values() if not w.per_node]
+    agents_mib = sum(w.pod_memory_request_mib for w in agents)
+    agents_m = sum(w.pod_cpu_request_m for w in agents)
+    agents_limit_mib = sum(w.pod_memory_limit_mib for w in agents)
+    if agents and (free_mib - agents_limit_mib <= 0 or free_m - agents_m <= 0):
+        raise ConfigError(
+            config.key(agents[-1].config_path),
+            f"the pods every node runs ({', '.join(w.name for w in agents)}: {format_mib(agents_limit_mib)} at "
+            f"their limits, {format_millicores(agents_m)}) leave nothing on {where} "
+            f"({format_mib(free_mib)} / {format_millicores(free_m)} after overhead)",
+        )
+    free_mib, free_m, peak_free_mib = free_mib - agents_mib, free_m - agents_m, free_mib - agents_limit_mib
+    for w in pods:
+        if w.pod_memory_limit_mib > peak_free_mib:
             raise ConfigError(
-                config.key(f"workloads.{w.name}"),
-                f"memory limit {w.memory_limit} is more than {where} offers ({format_mib(free_mib)} after overhead)",
+                config.key(w.config_path),
+                f"memory limit {format_mib(w.pod_memory_limit_mib)} is more than {where} offers "
+                f"({format_mib(peak_free_mib)} after overhead)",
             )
-        if w.cpu_request_m > free_m:
+        if w.pod_cpu_request_m > free_m:
             raise ConfigError(
-                config.key(f"workloads.{w.name}.cpu_request"),
-                f"{w.cpu_request} is more than {where} offers ({format_millicores(free_m)} after overhead)",
+                config.key(f"{w.config_path}.cpu_request"),
+                f"{format_millicores(w.pod_cpu_request_m)} is more than {where} offers "
+                f"({format_millicores(free_m)} after overhead)",
             )
-    typical = [(w.name, w.replicas, w.memory_request_mib, w.cpu_request_m) for w in workloads.values()]
-    peak_load = [(w.name, w.replicas, w.memory_limit_mib, w.cpu_request_m) for w in workloads.values()]
-    memory_mib = sum(w.replicas * w.memory_request_mib for w in workloads.values())
-    cpu_m = sum(w.replicas * w.cpu_request_m for w in workloads.values())
+    typical = [(w.name, w.replicas, w.pod_memory_request_mib, w.pod_cpu_request_m) for w in pods]
+    peak_load = [(w.name, w.replicas, w.pod_memory_limit_mib, w.pod_cpu_request_m) for w in pods]
+    memory_mib = sum(w.replicas * w.pod_memory_request_mib for w in pods)
+    cpu_m = sum(w.replicas * w.pod_cpu_request_m for w in pods)
     bounds = {
         "memory": max(1, math.ceil(memory_mib / free_mib)),
         "cpu": max(1, math.ceil(cpu_m / free_m)),
-        "spread": max(w.replicas for w in workloads.values()),
+        "spread": max((w.replicas for w in pods), default=1),
     }
     lower_bound = max(bounds.values())
     minimum, placement = _smallest_packing(typical, lower_bound, free_mib, free_m)
-    limits_mib = sum(w.replicas * w.memory_limit_mib for w in workloads.values())
-    peak, _ = _smallest_packing(peak_load, max(minimum, math.ceil(limits_mib / free_mib)), free_mib, free_m)
+    limits_mib = sum(w.replicas * w.pod_memory_limit_mib for w in pods)
+    peak, _ = _smallest_packing(peak_load, max(minimum, math.ceil(limits_mib / peak_free_mib)), peak_free_mib, free_m)
     binding: Binding = "packing" if minimum > lower_bound else next(k for k, v in bounds.items() if v == lower_bound)
     survivors = minimum - 1
     return NodePlan(
@@ -271,6 +387,8 @@ def plan_nodes(config: StackConfig, workloads: dict[str, WorkloadPlan]) -> NodeP
         spot=pool.spot,
         allocatable_memory_mib=alloc_mib,
         allocatable_cpu_m=alloc_m,
+        per_node_memory_mib=agents_mib,
+        per_node_cpu_m=agents_m,
         free_memory_mib=free_mib,
         free_cpu_m=free_m,
         bounds=bounds,
@@ -280,7 +398,7 @@ def plan_nodes(config: StackConfig, workloads: dict[str, WorkloadPlan]) -> NodeP
         peak=peak,
         max=max(peak, minimum + pool.surge_nodes),
         survives_node_loss=survivors > 0 and memory_mib <= survivors * free_mib and cpu_m <= survivors * free_m,
-        placement=placement,
+        placement=tuple((*node, *(w.name for w in agents)) for node in placement),
     )
 
 
@@ -313,58 +431,83 @@ class Plan(_Frozen):
 
     stack: str = Field(description="stack name")
     profile: Profile = Field(description="sizing profile")
-    workloads: dict[str, WorkloadPlan] = Field(description="sized workloads by name")
-    totals: Totals = Field(description="sums over every pod")
+    workloads: dict[str, WorkloadPlan] = Field(description="the app's sized workloads by name")
+    chart_workloads: dict[str, WorkloadPlan] = Field(
+        default_factory=dict, description="pods of the Helm charts the program installs, sized like the app's"
+    )
+    totals: Totals = Field(description="sums over every pod on the pool")
     nodes: NodePlan = Field(description="node pool plan")
     cost: CostPlan = Field(description="monthly cost and savings")
+    warnings: tuple[str, ...] = Field((), description="what the stack leaves undone that it should not")
+
+    @property
+    def pool_workloads(self) -> dict[str, WorkloadPlan]:
+        """Everything that runs on the pool: the app's workloads, then the charts' pods."""
+        return {**self.workloads, **self.chart_workloads}
 
     def to_json(self) -> dict[str, Any]:
         """The plan as plain JSON data: quantities as canonical strings, sizes also in MiB."""
         return {
             "stack": self.stack,
             "profile": self.profile,
-            "workloads": {
-                w.name: {
-                    "replicas": w.replicas,
-                    "memory_request": w.memory_request,
-                    "memory_limit": w.memory_limit,
-                    "memory_request_mib": w.memory_request_mib,
-                    "memory_limit_mib": w.memory_limit_mib,
-                    "cpu_request": w.cpu_request,
-                    "runtime": {
-                        "kind": w.runtime.kind,
-                        "memory_mib": w.runtime.memory_mib,
-                        "setting": w.runtime.describe(),
-                    },
-                    "derivation": None if w.derivation is None else w.explain().splitlines(),
-                }
-                for w in self.workloads.values()
-            },
+            "workloads": {w.name: _workload_json(w) for w in self.pool_workloads.values()},
             "totals": self.totals.model_dump(),
             "nodes": self.nodes.model_dump(mode="json"),
             "cost": self.cost.model_dump(),
+            "warnings": list(self.warnings),
         }
+
+
+def _workload_json(w: WorkloadPlan) -> dict[str, Any]:
+    return {
+        "source": w.source,
+        "replicas": w.replicas,
+        "per_node": w.per_node,
+        "memory_request": w.memory_request,
+        "memory_limit": w.memory_limit,
+        "memory_request_mib": w.memory_request_mib,
+        "memory_limit_mib": w.memory_limit_mib,
+        "cpu_request": w.cpu_request,
+        "runtime": {"kind": w.runtime.kind, "memory_mib": w.runtime.memory_mib, "setting": w.runtime.describe()},
+        "sidecars": {
+            c.name: {
+                "memory_request": c.memory_request,
+                "memory_limit": c.memory_limit,
+                "memory_request_mib": c.memory_request_mib,
+                "memory_limit_mib": c.memory_limit_mib,
+                "cpu_request": c.cpu_request,
+            }
+            for c in w.sidecars
+        },
+        "pod_memory_request_mib": w.pod_memory_request_mib,
+        "pod_memory_limit_mib": w.pod_memory_limit_mib,
+        "derivation": None if w.derivation is None else w.explain().splitlines(),
+    }
 
 
 def _totals(workloads: dict[str, WorkloadPlan]) -> Totals:
     ws = workloads.values()
     return Totals(
-        memory_request_mib=sum(w.replicas * w.memory_request_mib for w in ws),
-        memory_limit_mib=sum(w.replicas * w.memory_limit_mib for w in ws),
-        cpu_request_m=sum(w.replicas * w.cpu_request_m for w in ws),
+        memory_request_mib=sum(w.replicas * w.pod_memory_request_mib for w in ws),
+        memory_limit_mib=sum(w.replicas * w.pod_memory_limit_mib for w in ws),
+        cpu_request_m=sum(w.replicas * w.pod_cpu_request_m for w in ws),
         pods=sum(w.replicas for w in ws),
     )
 
 
+def _nodes(config: StackConfig) -> tuple[dict[str, WorkloadPlan], dict[str, WorkloadPlan], NodePlan]:
+    """The app's and the charts' workloads of the config's profile, and the node plan that holds them all; a
+    per-node workload's replicas are the nodes at the minimum."""
+    workloads, charts = size_workloads(config), size_chart_workloads(config)
+    nodes = plan_nodes(config, {**workloads, **charts})
+    charts = {n: w.model_copy(update={"replicas": nodes.min}) if w.per_node else w for n, w in charts.items()}
+    return workloads, charts, nodes
+
+
 def build_plan(config: StackConfig, stack: str) -> Plan:
     """Size the workloads, plan the nodes and price them, for the config's profile and for the baseline."""
-    workloads = size_workloads(config)
-    nodes = plan_nodes(config, workloads)
-    if config.profile == "baseline":
-        baseline_nodes = nodes.min
-    else:
-        baseline = config.with_profile("baseline")
-        baseline_nodes = plan_nodes(baseline, size_workloads(baseline)).min
+    workloads, charts, nodes = _nodes(config)
+    baseline_nodes = nodes.min if config.profile == "baseline" else _nodes(config.with_profile("baseline"))[2].min
     per_node = node_usd_month(config)
     monthly, baseline_monthly = nodes.min * per_node, baseline_nodes * per_node
     savings = 100 * (baseline_monthly - monthly) / baseline_monthly if baseline_monthly else 0.0
@@ -376,5 +519,12 @@ def build_plan(config: StackConfig, stack: str) -> Plan:
         savings_pct=round(savings, 1),
     )
     return Plan(
-        stack=stack, profile=config.profile, workloads=workloads, totals=_totals(workloads), nodes=nodes, cost=cost
+        stack=stack,
+        profile=config.profile,
+        workloads=workloads,
+        chart_workloads=charts,
+        totals=_totals({**workloads, **charts}),
+        nodes=nodes,
+        cost=cost,
+        warnings=config.warnings(),
     )

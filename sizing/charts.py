@@ -1,0 +1,180 @@
+"""The pods each Helm chart the program installs runs on the pool, as facts of the chart: the pod inventory.
+
+For every pod: its controller kind, its containers (each sized by one entry of the stack config), what runtime
+the main container runs (so which memory setting it gets), how many replicas it supports, and the chart values
+that take its sizes. The plan reads the inventory to count the pods (a DaemonSet once per node, sidecars inside
+their pod); `components.prometheus_stack` writes the values from it; the policy pack checks a Release's values
+against it, so a pod the inventory does not size cannot slip onto the pool. Pure data: no pulumi import.
+"""
+
+from __future__ import annotations
+
+from types import MappingProxyType
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from sizing.base import Runtime
+
+ValuesPath = tuple[str, ...]
+Kind = Literal["Deployment", "StatefulSet", "DaemonSet"]
+
+
+class _Frozen(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class ChartContainer(_Frozen):
+    """One sized container of a chart's pod."""
+
+    container: str = Field(description="container name in the pod")
+    sizes: str = Field(description="entry of monitoring.components that sizes it")
+    resources: ValuesPath = Field(description="chart values path of its `resources`")
+
+
+class EnvSetting(_Frozen):
+    """Where the chart takes environment variables for a container, and in which shape."""
+
+    path: ValuesPath = Field(description="chart values path")
+    shape: Literal["map", "list", "container_patch"] = Field(
+        description="map: {NAME: value}; list: [{name, value}]; container_patch: [{name: <container>, env: [...]}] "
+        "merged by the operator into the container it generates"
+    )
+
+
+class ChartPod(_Frozen):
+    """One pod (Deployment, StatefulSet or DaemonSet) of a chart."""
+
+    name: str = Field(description="the plan's workload name")
+    kind: Kind = Field(description="controller: a DaemonSet runs one pod on every node")
+    main: ChartContainer = Field(description="the pod's main container")
+    sidecars: tuple[ChartContainer, ...] = Field((), description="further containers, each sized")
+    runtime: Runtime = Field(description="what the main container runs: which memory setting it gets")
+    env: EnvSetting | None = Field(None, description="where the runtime memory setting goes (None: runtime none)")
+    replicas: ValuesPath | None = Field(None, description="values path of the replica count (None: DaemonSet)")
+    max_replicas: int | None = Field(None, ge=1, description="most pods it supports (None: any number)")
+    node_selector: ValuesPath | None = Field(
+        None, description="values path of its nodeSelector (None: it runs on every node, as a node agent must)"
+    )
+
+
+class Chart(_Frozen):
+    """A Helm chart the program installs, and every pod it runs with the program's values."""
+
+    name: str = Field(description="chart name")
+    repository: str = Field(description="chart repository URL")
+    pods: tuple[ChartPod, ...] = Field(description="every pod the chart runs")
+    off: tuple[ValuesPath, ...] = Field(
+        (), description="values that must be false: they would add pods the inventory does not size (hooks, tests)"
+    )
+
+    def containers(self) -> tuple[ChartContainer, ...]:
+        """Every sized container, each values path once (a sidecar the chart sizes once may run in several pods)."""
+        seen: dict[ValuesPath, ChartContainer] = {}
+        for pod in self.pods:
+            for container in (pod.main, *pod.sidecars):
+                seen.setdefault(container.resources, container)
+        return tuple(seen.values())
+
+
+_PROMETHEUS_SPEC = ("prometheus", "prometheusSpec")
+_ALERTMANAGER_SPEC = ("alertmanager", "alertmanagerSpec")
+# The operator sizes the config-reloader it injects into every Prometheus and Alertmanager pod from one value.
+_CONFIG_RELOADER = ChartContainer(
+    container="config-reloader",
+    sizes="config-reloader",
+    resources=("prometheusOperator", "prometheusConfigReloader", "resources"),
+)
+_GRAFANA_SIDECAR_RESOURCES = ("grafana", "sidecar", "resources")
+
+KUBE_PROMETHEUS_STACK = Chart(
+    name="kube-prometheus-stack",
+    repository="https://prometheus-community.github.io/helm-charts",
+    pods=(
+        ChartPod(
+            name="prometheus",
+            kind="StatefulSet",
+            main=ChartContainer(container="prometheus", sizes="prometheus", resources=(*_PROMETHEUS_SPEC, "resources")),
+            sidecars=(_CONFIG_RELOADER,),
+            runtime="go",
+            env=EnvSetting(path=(*_PROMETHEUS_SPEC, "containers"), shape="container_patch"),
+            replicas=(*_PROMETHEUS_SPEC, "replicas"),
+            node_selector=(*_PROMETHEUS_SPEC, "nodeSelector"),
+        ),
+        ChartPod(
+            name="alertmanager",
+            kind="StatefulSet",
+            main=ChartContainer(
+                container="alertmanager", sizes="alertmanager", resources=(*_ALERTMANAGER_SPEC, "resources")
+            ),
+            sidecars=(_CONFIG_RELOADER,),
+            runtime="go",
+            env=EnvSetting(path=(*_ALERTMANAGER_SPEC, "containers"), shape="container_patch"),
+            replicas=(*_ALERTMANAGER_SPEC, "replicas"),
+            node_selector=(*_ALERTMANAGER_SPEC, "nodeSelector"),
+        ),
+        ChartPod(
+            name="grafana",
+            kind="Deployment",
+            main=ChartContainer(container="grafana", sizes="grafana", resources=("grafana", "resources")),
+            sidecars=(
+                ChartContainer(
+                    container="grafana-sc-dashboard", sizes="grafana-sidecar", resources=_GRAFANA_SIDECAR_RESOURCES
+                ),
+                ChartContainer(
+                    container="grafana-sc-datasources", sizes="grafana-sidecar", resources=_GRAFANA_SIDECAR_RESOURCES
+                ),
+            ),
+            runtime="go",
+            env=EnvSetting(path=("grafana", "env"), shape="map"),
+            replicas=("grafana", "replicas"),
+            # Its database is SQLite on the pod's own disk: a second replica would be a second, different Grafana.
+            max_replicas=1,
+            node_selector=("grafana", "nodeSelector"),
+        ),
+        ChartPod(
+            name="prometheus-operator",
+            kind="Deployment",
+            main=ChartContainer(
+                container="kube-prometheus-stack",
+                sizes="prometheus-operator",
+                resources=("prometheusOperator", "resources"),
+            ),
+            runtime="go",
+            env=EnvSetting(path=("prometheusOperator", "env"), shape="map"),
+            # The operator has no leader election: two would fight over every object they reconcile.
+            max_replicas=1,
+            node_selector=("prometheusOperator", "nodeSelector"),
+        ),
+        ChartPod(
+            name="kube-state-metrics",
+            kind="Deployment",
+            main=ChartContainer(
+                container="kube-state-metrics",
+                sizes="kube-state-metrics",
+                resources=("kube-state-metrics", "resources"),
+            ),
+            runtime="go",
+            env=EnvSetting(path=("kube-state-metrics", "env"), shape="list"),
+            replicas=("kube-state-metrics", "replicas"),
+            node_selector=("kube-state-metrics", "nodeSelector"),
+        ),
+        ChartPod(
+            name="node-exporter",
+            kind="DaemonSet",
+            main=ChartContainer(
+                container="node-exporter", sizes="node-exporter", resources=("prometheus-node-exporter", "resources")
+            ),
+            runtime="go",
+            env=EnvSetting(path=("prometheus-node-exporter", "env"), shape="map"),
+        ),
+    ),
+    off=(
+        # Install/upgrade hook Jobs that patch the webhook certificates: transient pods the plan does not hold.
+        ("prometheusOperator", "admissionWebhooks", "enabled"),
+        # `helm test` pod.
+        ("grafana", "testFramework", "enabled"),
+    ),
+)
+
+CHARTS = MappingProxyType({KUBE_PROMETHEUS_STACK.name: KUBE_PROMETHEUS_STACK})
