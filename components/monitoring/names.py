@@ -17,6 +17,7 @@ SCRAPE_INTERVAL = "30s"
 CONNECTED_USERS = "hyperstudy_connected_users"  # gauge, label role
 ACTIVE_EXPERIMENTS = "hyperstudy_active_experiments"  # gauge
 NODEJS_HEAP_USED = "nodejs_heap_size_used_bytes"
+NODEJS_HEAP_SPACE_USED = "nodejs_heap_space_size_used_bytes"  # label space: V8's heap spaces
 NODEJS_HEAP_TOTAL = "nodejs_heap_size_total_bytes"
 PROCESS_RSS = "process_resident_memory_bytes"
 # Cluster: cAdvisor and kube-state-metrics.
@@ -27,11 +28,15 @@ RESTARTS = "kube_pod_container_status_restarts_total"
 LAST_TERMINATED = "kube_pod_container_status_last_terminated_reason"
 NODE_ALLOCATABLE = "kube_node_status_allocatable"
 NODE_INFO = "kube_node_info"
+NODE_LABELS = "kube_node_labels"  # label_<node label>, for the labels kube-state-metrics is allowed to export
+POD_PHASE = "kube_pod_status_phase"  # label phase, 1 for the pod's current phase
+POD_INFO = "kube_pod_info"  # label node: where the pod is scheduled
 
 CONTRACT: dict[str, str] = {
     CONNECTED_USERS: "backend: connected users per role (label role)",
     ACTIVE_EXPERIMENTS: "backend: experiments running",
     NODEJS_HEAP_USED: "backend (prom-client): V8 heap in use",
+    NODEJS_HEAP_SPACE_USED: "Node.js services (prom-client): V8 heap in use per space (label space)",
     NODEJS_HEAP_TOTAL: "backend (prom-client): V8 heap allocated",
     PROCESS_RSS: "backend (prom-client): resident memory",
     WORKING_SET: "cAdvisor: container working set",
@@ -41,11 +46,19 @@ CONTRACT: dict[str, str] = {
     LAST_TERMINATED: "kube-state-metrics: reason of the last termination (reason=OOMKilled)",
     NODE_ALLOCATABLE: "kube-state-metrics: node allocatable (resource=memory)",
     NODE_INFO: "kube-state-metrics: one series per node",
+    NODE_LABELS: "kube-state-metrics: allowlisted node labels (label_cloud_google_com_gke_nodepool: the node pool)",
+    POD_PHASE: "kube-state-metrics: the pod's phase (label phase, value 1 for the current one)",
+    POD_INFO: "kube-state-metrics: the node a pod is scheduled on (label node)",
 }
 
-# --- Recording rules (level:metric:operations). The first two names are fixed by the issue. ---
+# The node pool label as kube-state-metrics exports it: `label_` and the label key with every character outside
+# [a-zA-Z0-9_] replaced by `_` (cloud.google.com/gke-nodepool), once allowlisted (metricLabelsAllowlist).
+NODE_POOL_LABEL = "label_cloud_google_com_gke_nodepool"
+
+# --- Recording rules (level:metric:operations). ---
 PREDICTED = "pod:hyperstudy_memory_predicted_bytes:formula"
-SLOTS = "cluster:hyperstudy_experiment_slots:available"
+SLOTS = "namespace:hyperstudy_experiment_slots:available"
+CONTAINER_LIMIT_UTILISATION = "namespace_pod_container:hyperstudy_memory_limit_utilisation:ratio"
 PREDICTION_ACCURACY = "pod:hyperstudy_memory_prediction_accuracy:ratio"
 MEMORY_BY_ROLE = "namespace_role:hyperstudy_memory_attributed_bytes:sum"
 WORKLOAD_WORKING_SET = "namespace_workload:container_memory_working_set_bytes:sum"
@@ -54,10 +67,15 @@ WORKLOAD_LIMITS = "namespace_workload:kube_pod_container_resource_limits_memory_
 REQUEST_UTILISATION = "namespace_workload:hyperstudy_memory_request_utilisation:ratio"
 LIMIT_UTILISATION = "namespace_workload:hyperstudy_memory_limit_utilisation:ratio"
 EFFICIENCY = "namespace:hyperstudy_memory_efficiency:ratio"
-# Cluster-level records: the level names what they aggregate over (the cluster's nodes), and each also carries the
-# stack's `namespace` label, so two stacks sharing one Prometheus record distinct series.
+# Cluster-level records: they aggregate over the nodes of the stack's pool (a shared cluster's other pools are not
+# counted), and each also carries the stack's `namespace` label, so two stacks sharing one Prometheus record
+# distinct series.
 NODES = "cluster:hyperstudy_nodes:count"
 COST = "cluster:hyperstudy_cost_usd_month:sum"
+POOL_ALLOCATABLE = "cluster:hyperstudy_pool_allocatable_memory_bytes:sum"
+BACKEND_HELD = "namespace:hyperstudy_backend_memory_held_bytes:sum"
+OTHER_POOL_REQUESTS = "namespace:hyperstudy_other_pool_memory_requests_bytes:sum"
+POOL_MEMORY_BY_PART = "namespace_role:hyperstudy_pool_memory_bytes:attributed"
 COST_BY_ROLE = "role:hyperstudy_cost_usd_month:attributed"
 SAVINGS = "cluster:hyperstudy_savings_usd_month:baseline"
 SAVINGS_RATIO = "cluster:hyperstudy_savings:ratio"

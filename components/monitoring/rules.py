@@ -14,7 +14,7 @@ from typing import Any
 import yaml
 
 from components.monitoring import names
-from components.monitoring.selectors import Selectors, build_selectors, eq, quote, selector
+from components.monitoring.selectors import Selectors, build_selectors, eq, quote, regex, selector
 from sizing.config import ROLES, Alert, StackConfig
 from sizing.errors import ConfigError
 from sizing.plan import Plan
@@ -82,13 +82,14 @@ def _record(name: str, expr: str, labels: dict[str, str] | None = None) -> dict[
 
 
 def _alert(
-    config: StackConfig, name: str, settings: Alert, expr: str, summary: str, description: str
+    config: StackConfig, stack: str, name: str, settings: Alert, expr: str, summary: str, description: str
 ) -> dict[str, Any]:
     return {
         "alert": name,
         "expr": expr,
         "for": settings.for_,
-        "labels": {"severity": settings.severity},
+        # `stack` says which Pulumi stack to plan and deploy from (the runbooks' `make plan STACK=<stack>`).
+        "labels": {"severity": settings.severity, "stack": stack},
         "annotations": {
             "summary": summary,
             "description": description,
@@ -138,15 +139,31 @@ def shape_bytes(config: StackConfig) -> dict[str, int]:
     return {name: size for name, size in sizes.items() if size > 0}
 
 
-def slots_expr(s: Selectors, size: int) -> str:
-    """Σ over backend pods of max(0, floor((limit − working set) / shape bytes)): `python -m sizing slots`."""
+def with_stack_namespace(expr: str, s: Selectors) -> str:
+    """`expr` labelled `namespace="<the stack's namespace>"`: a cluster-level series has no namespace of its own, and
+    two stacks sharing one Prometheus would otherwise record the same series (and overwrite each other's samples)."""
+    return f'label_replace(\n{_indent(expr)},\n  "namespace", {quote(s.namespace)}, "", ""\n)'
+
+
+def _stack_zero(s: Selectors) -> str:
+    """0 labelled with the stack's namespace: what a sum over no series at all stands for."""
+    return f'label_replace(vector(0), "namespace", {quote(s.namespace)}, "", "")'
+
+
+def slots_expr(s: Selectors, size: int, threshold: float) -> str:
+    """Σ over backend pods of max(0, ⌊(threshold × limit − working set) ÷ shape bytes⌋): `sizing.capacity.slots`.
+
+    Counted under the near-limit threshold, so an experiment that fits never trips HyperStudyMemoryNearLimit; 0
+    when no backend pod reports at all (nothing can be admitted where no pod runs), so HyperStudyCapacityLow fires
+    rather than going silent with its series.
+    """
     series = _backend_series(s)
-    # Labelled by shape only, as the issue defines the record; the selectors keep it to this stack's pods.
     return (
-        "sum(\n"
+        "sum by (namespace) (\n"
         "  clamp_min(\n"
         "    floor(\n"
         "      (\n"
+        f"        {_num(threshold)} *\n"
         f"{_indent(series['limit'], 8)}\n"
         f"        - on ({_by(POD)})\n"
         f"{_indent(series['working_set'], 8)}\n"
@@ -155,7 +172,8 @@ def slots_expr(s: Selectors, size: int) -> str:
         "    ),\n"
         "    0\n"
         "  )\n"
-        ")"
+        ")\n"
+        f"or\n{_stack_zero(s)}"
     )
 
 
@@ -163,7 +181,11 @@ def _backend_rules(config: StackConfig, s: Selectors) -> list[dict[str, Any]]:
     series = _backend_series(s)
     formula = config.capacity.formula
     rules = [_record(names.PREDICTED, predicted_expr(config, s))]
-    rules += [_record(names.SLOTS, slots_expr(s, size), {"shape": name}) for name, size in shape_bytes(config).items()]
+    threshold = config.monitoring.alerts.memory_near_limit.threshold
+    rules += [
+        _record(names.SLOTS, slots_expr(s, size, threshold), {"shape": name})
+        for name, size in shape_bytes(config).items()
+    ]
     rules.append(
         _record(
             names.PREDICTION_ACCURACY,
@@ -192,7 +214,13 @@ def _workload_rules(s: Selectors) -> list[dict[str, Any]]:
         selector(n, s.ns) for n in (names.WORKLOAD_WORKING_SET, names.WORKLOAD_REQUESTS, names.WORKLOAD_LIMITS)
     )
     on = f"/ on ({_by(WORKLOAD)})"
+    container_limit = f"({_dedup(s.ksm(names.LIMITS, memory))} > 0)"
     return [
+        # Per container, the unit the kernel OOM-kills: the near-limit alert and the dashboard count the same thing.
+        _record(
+            names.CONTAINER_LIMIT_UTILISATION,
+            f"{_dedup(s.cadvisor(names.WORKING_SET))}\n/ on ({_by(CONTAINER)})\n{container_limit}",
+        ),
         _record(names.WORKLOAD_WORKING_SET, _workload_sum(s.cadvisor(names.WORKING_SET, s.workload_pods), s)),
         _record(names.WORKLOAD_REQUESTS, _workload_sum(s.ksm(names.REQUESTS, s.workload_pods, memory), s)),
         _record(names.WORKLOAD_LIMITS, _workload_sum(s.ksm(names.LIMITS, s.workload_pods, memory), s)),
@@ -208,39 +236,119 @@ def _workload_rules(s: Selectors) -> list[dict[str, Any]]:
 # --- Cost: nodes priced from the plan. ---
 
 
-def with_stack_namespace(expr: str, s: Selectors) -> str:
-    """`expr` labelled `namespace="<the stack's namespace>"`: a cluster-level series has no namespace of its own, and
-    two stacks sharing one Prometheus would otherwise record the same series (and overwrite each other's samples)."""
-    return f'label_replace(\n{_indent(expr)},\n  "namespace", {quote(s.namespace)}, "", ""\n)'
+def pool_nodes(s: Selectors) -> str:
+    """One series per node of the stack's pool (`{node}` 1), by the node pool label kube-state-metrics exports once
+    it is allowlisted: on a shared cluster the other pools' nodes are someone else's."""
+    labels = s.ksm(names.NODE_LABELS, eq(names.NODE_POOL_LABEL, s.pool), namespaced=False)
+    return f"max by ({_by(NODE)}) ({labels})"
+
+
+def on_pool_nodes(expr: str, s: Selectors) -> str:
+    """`expr` (a vector with a `node` label) kept for the nodes of the stack's pool only."""
+    return f"{expr}\n* on (node) group_left ()\n{pool_nodes(s)}"
+
+
+def active_pods() -> str:
+    """`{namespace, pod}` 1 for every Pending or Running pod: what the scheduler still holds room for. A Succeeded or
+    Failed pod keeps its requests in kube-state-metrics until it is deleted, but no longer on a node."""
+    phase = selector(names.POD_PHASE, regex("phase", "Pending|Running"))
+    return f"(max by ({_by(POD)}) ({phase}) == 1)"
+
+
+def pool_pods(s: Selectors) -> str:
+    """`{namespace, pod}` 1 for every pod scheduled on a node of the stack's pool."""
+    scheduled = f"max by ({_by((*POD, 'node'))}) ({selector(names.POD_INFO)})"
+    return f"max by ({_by(POD)}) (\n{_indent(on_pool_nodes(scheduled, s))}\n)"
+
+
+def memory_requests(*matchers: str) -> str:
+    """Memory requests, one value per container however many kube-state-metrics replicas report it."""
+    return _dedup(selector(names.REQUESTS, eq("resource", "memory"), *matchers))
 
 
 def nodes_expr(s: Selectors) -> str:
-    """The cluster's nodes, one per `node` however many kube-state-metrics replicas or jobs report it.
+    """The nodes of the stack's pool, each once however many kube-state-metrics replicas or jobs report it; 0 when
+    the pool has none (or kube-state-metrics does not export the pool label)."""
+    return with_stack_namespace(f"count(\n  {pool_nodes(s)}\n)\nor vector(0)", s)
 
-    These are the cluster's nodes, not only the program's pool: the program's pods are pinned to its node pool, and
-    a cluster the program creates has only that pool, so there they are the nodes the plan prices. On a referenced
-    cluster (`cluster.create: false`) other pools count too.
+
+def pool_allocatable_expr(s: Selectors) -> str:
+    """Σ allocatable memory over the pool's nodes: what its nodes are paid for."""
+    allocatable = s.ksm(names.NODE_ALLOCATABLE, eq("resource", "memory"), namespaced=False)
+    per_node = on_pool_nodes(f"max by ({_by(NODE)}) ({allocatable})", s)
+    return with_stack_namespace(f"sum(\n{_indent(per_node)}\n)\nor vector(0)", s)
+
+
+def _part(expr: str, part: str) -> str:
+    return f'label_replace(\n{_indent(expr)},\n  "role", {quote(part)}, "", ""\n)'
+
+
+def backend_held_expr(s: Selectors) -> str:
+    """Σ over backend pods of the larger of the pod's memory request and its formula memory: what it holds."""
+    predicted = selector(names.PREDICTED, s.ns)
+    requested = f"sum by ({_by(POD)}) ({memory_requests(s.ns, s.backend_pods)})"
+    on = f"on ({_by(POD)})"
+    return f"sum by (namespace) (\n  ({requested} >= {on} {predicted})\n  or {on} {predicted}\n  or {on} {requested}\n)"
+
+
+def other_pool_requests_expr(s: Selectors) -> str:
+    """The memory requests of every Pending or Running pod on the pool's nodes but the backend's."""
+    on_pool = (
+        f"{memory_requests()}\n* on ({_by(POD)}) group_left ()\n{pool_pods(s)}\n"
+        f"* on ({_by(POD)}) group_left ()\n{active_pods()}"
+    )
+    if s.has_backend:
+        on_pool = f"(\n{_indent(on_pool)}\n)\nunless on ({_by(POD)})\n{memory_requests(s.ns, s.backend_pods)}"
+    return with_stack_namespace(f"sum(\n{_indent(on_pool)}\n)\nor vector(0)", s)
+
+
+def pool_memory_parts_expr(config: StackConfig, s: Selectors) -> str:
+    """The pool's allocatable memory split into parts that add up to it (or to what is held, if that is more):
+
+    - each role: its users' share of the capacity formula on the backend pods (`per_role_mib` × users);
+    - `backend_base`: the formula's base of every backend pod;
+    - `backend_idle`: what the backend pods hold beyond the formula (their request, where above the prediction);
+    - `other_workloads`: the memory requests of every other Pending or Running pod on the pool's nodes;
+    - `unused`: allocatable memory no pod holds.
     """
-    node_info = s.ksm(names.NODE_INFO, namespaced=False)
-    return with_stack_namespace(f"count(max by ({_by(NODE)}) ({node_info}))", s)
+    other = selector(names.OTHER_POOL_REQUESTS, s.ns)
+    taken = other
+    parts = []
+    if s.has_backend:
+        predicted, held = selector(names.PREDICTED, s.ns), selector(names.BACKEND_HELD, s.ns)
+        base = config.capacity.formula.base_mib * MIB_BYTES
+        parts += [
+            f"sum by (namespace, role) ({selector(names.MEMORY_BY_ROLE, s.ns)})",
+            _part(f"count by (namespace) ({predicted}) * {base}", "backend_base"),
+            _part(f"clamp_min({held} - on (namespace) sum by (namespace) ({predicted}), 0)", "backend_idle"),
+        ]
+        taken = f"({other} + on (namespace) ({held} or {_stack_zero(s)}))"
+    pool = selector(names.POOL_ALLOCATABLE, s.ns)
+    parts += [_part(other, "other_workloads"), _part(f"clamp_min({pool} - on (namespace) {taken}, 0)", "unused")]
+    return "\nor\n".join(parts)
 
 
-def _cost_rules(s: Selectors, plan: Plan) -> list[dict[str, Any]]:
+def _cost_rules(config: StackConfig, s: Selectors, plan: Plan) -> list[dict[str, Any]]:
     # Every cluster-level series is read back by the stack's namespace: the other stacks' copies are not ours.
     nodes, cost = selector(names.NODES, s.ns), selector(names.COST, s.ns)
+    parts = selector(names.POOL_MEMORY_BY_PART, s.ns)
     rules = [
         _record(names.NODES, nodes_expr(s)),
         _record(names.COST, f"{nodes} * {_num(plan.cost.node_usd_month)}"),
+        _record(names.POOL_ALLOCATABLE, pool_allocatable_expr(s)),
     ]
     if s.has_backend:
-        attributed = selector(names.MEMORY_BY_ROLE, s.ns)
-        rules.append(
-            _record(
-                names.COST_BY_ROLE,
-                f"sum by (namespace, role) ({attributed})\n/ on (namespace) group_left ()\n"
-                f"(sum by (namespace) ({attributed}) > 0)\n* on (namespace) group_left ()\n{cost}",
-            )
-        )
+        rules.append(_record(names.BACKEND_HELD, backend_held_expr(s)))
+    rules += [
+        _record(names.OTHER_POOL_REQUESTS, other_pool_requests_expr(s)),
+        _record(names.POOL_MEMORY_BY_PART, pool_memory_parts_expr(config, s)),
+        # Each part's share of the memory the pool holds, times the pool's cost: the parts add up to the cost.
+        _record(
+            names.COST_BY_ROLE,
+            f"{parts}\n/ on (namespace) group_left ()\n(sum by (namespace) ({parts}) > 0)\n"
+            f"* on (namespace) group_left ()\n{cost}",
+        ),
+    ]
     baseline = plan.cost.baseline_monthly_usd
     rules.append(_record(names.SAVINGS, f"{_num(baseline)} - {cost}"))
     if baseline > 0:
@@ -272,37 +380,43 @@ def memory_overcommit_expr(s: Selectors, threshold: float) -> str:
     carries the stack's namespace like the cluster-level records, so two stacks' alerts stay distinct.
     """
     memory = eq("resource", "memory")
-    requests = f"sum({_dedup(s.ksm(names.REQUESTS, memory, namespaced=False))})"
+    requests = f"sum(\n    {memory_requests()}\n    * on ({_by(POD)}) group_left ()\n    {active_pods()}\n  )"
     allocatable = s.ksm(names.NODE_ALLOCATABLE, memory, namespaced=False)
     survivors = f"(sum(max by ({_by(NODE)}) ({allocatable})) - on () max({allocatable}))"
     condition = f"(\n  {requests}\n  - on () {survivors}\n) > {_num(threshold)}\nand on ()\n{survivors} > 0"
     return with_stack_namespace(condition, s)
 
 
+# V8's young generation (new, new_large_object) and its read-only snapshot space are outside what
+# --max-old-space-size caps; every other space (old, code, map, large_object, code_large_object, and the shared and
+# trusted spaces of newer V8) is the old generation it caps.
+OLD_GENERATION = regex("space", "new|new_large_object|read_only").replace("=~", "!~", 1)
+
+
 def heap_expr(s: Selectors, plan: Plan, threshold: float) -> str | None:
-    """Each Node.js workload's heap in use against its own --max-old-space-size from the plan."""
+    """Each Node.js workload's old generation in use against its own --max-old-space-size from the plan."""
     parts = []
     for name in sorted(plan.workloads):
         runtime = plan.workloads[name].runtime
         if runtime.kind != "nodejs" or not runtime.memory_mib:
             continue
-        heap = _dedup(s.app(names.NODEJS_HEAP_USED, s.workload_pod_matcher(name)), POD)
+        spaces = s.app(names.NODEJS_HEAP_SPACE_USED, s.workload_pod_matcher(name), OLD_GENERATION)
+        heap = f"sum by ({_by(POD)}) ({_dedup(spaces, (*POD, 'space'))})"
         parts.append(f"{heap}\n/ ({runtime.memory_mib} * {MIB_BYTES})\n> {_num(threshold)}")
     return "\nor\n".join(parts) or None
 
 
 def _alerts(config: StackConfig, plan: Plan, s: Selectors) -> list[dict[str, Any]]:
     a = config.monitoring.alerts
-    memory = eq("resource", "memory")
     rules = []
     t = a.memory_near_limit.threshold
     rules.append(
         _alert(
             config,
+            plan.stack,
             names.ALERT_MEMORY_NEAR_LIMIT,
             a.memory_near_limit,
-            f"{_dedup(s.cadvisor(names.WORKING_SET))}\n/ on ({_by(CONTAINER)})\n"
-            f"({_dedup(s.ksm(names.LIMITS, memory))} > 0)\n> {_num(t)}",
+            f"{selector(names.CONTAINER_LIMIT_UTILISATION, s.ns)} > {_num(t)}",
             "Container {{ $labels.container }} of {{ $labels.pod }} is near its memory limit",
             "Container {{ $labels.container }} of pod {{ $labels.namespace }}/{{ $labels.pod }} uses "
             "{{ $value | humanizePercentage }} of its memory limit (alert above " + _percent(t) + "); "
@@ -315,6 +429,7 @@ def _alerts(config: StackConfig, plan: Plan, s: Selectors) -> list[dict[str, Any
     rules.append(
         _alert(
             config,
+            plan.stack,
             names.ALERT_OOM_KILLED,
             a.oom_killed,
             f"{_dedup(restarts)} > {_num(t)}\nand on ({_by(CONTAINER)})\n{_dedup(reason)} == 1",
@@ -328,14 +443,18 @@ def _alerts(config: StackConfig, plan: Plan, s: Selectors) -> list[dict[str, Any
         rules.append(
             _alert(
                 config,
+                plan.stack,
                 names.ALERT_PREDICTION_DRIFT,
                 a.prediction_drift,
-                f"abs({selector(names.PREDICTION_ACCURACY, s.ns)} - 1) > {_num(t)}",
-                "Backend pod {{ $labels.pod }} memory differs from the capacity formula",
-                "Backend pod {{ $labels.namespace }}/{{ $labels.pod }} uses memory "
-                "{{ $value | humanizePercentage }} away from the capacity formula's prediction (alert above "
-                + _percent(t)
-                + "): the formula's coefficients may no longer match the backend.",
+                # Only above the prediction, and only while the pod serves users: below it costs money, not
+                # experiments, and an idle pod tests nothing but the base.
+                f"{selector(names.PREDICTION_ACCURACY, s.ns)} - 1 > {_num(t)}\nand on ({_by(POD)})\n"
+                f"sum by ({_by(POD)}) ({s.app(names.CONNECTED_USERS, s.backend_pods)}) > 0",
+                "Backend pod {{ $labels.pod }} uses more memory than the capacity formula predicts",
+                "Backend pod {{ $labels.namespace }}/{{ $labels.pod }} uses "
+                "{{ $value | humanizePercentage }} more memory than the capacity formula predicts for its "
+                "connected users (alert above " + _percent(t) + "): its limit and the slots rest on the formula, "
+                "whose coefficients may no longer match the backend.",
             )
         )
         t = a.capacity_low.threshold
@@ -343,19 +462,22 @@ def _alerts(config: StackConfig, plan: Plan, s: Selectors) -> list[dict[str, Any
         rules.append(
             _alert(
                 config,
+                plan.stack,
                 names.ALERT_CAPACITY_LOW,
                 a.capacity_low,
-                f"{selector(names.SLOTS, eq('shape', shape))} < {_num(t)}",
+                f"{selector(names.SLOTS, s.ns, eq('shape', shape))} < {_num(t)}",
                 f"Few {shape} experiments still fit on the backend pods",
                 f"The backend pods of {config.kubernetes.namespace} can admit "
                 + "{{ $value | humanize }} more "
-                + f"{shape} experiments (alert below {_num(t)}).",
+                + f"{shape} experiments below the near-limit threshold (alert below {_num(t)}; 0 also when no "
+                "backend pod reports its memory).",
             )
         )
     t = a.memory_overcommit.threshold
     rules.append(
         _alert(
             config,
+            plan.stack,
             names.ALERT_MEMORY_OVERCOMMIT,
             a.memory_overcommit,
             memory_overcommit_expr(s, t),
@@ -369,11 +491,14 @@ def _alerts(config: StackConfig, plan: Plan, s: Selectors) -> list[dict[str, Any
     rules.append(
         _alert(
             config,
+            plan.stack,
             names.ALERT_NODE_POOL_AT_MAX,
             a.node_pool_at_max,
             f"{selector(names.NODES, s.ns)} >= {_num(at)}",
             "The node pool is at its autoscaling maximum",
-            "The cluster runs {{ $value | humanize }} nodes; the node pool's autoscaling maximum is "
+            "The node pool "
+            + s.pool
+            + " runs {{ $value | humanize }} nodes; its autoscaling maximum is "
             + f"{plan.nodes.max}: one more pod that does not fit stays Pending.",
         )
     )
@@ -383,13 +508,14 @@ def _alerts(config: StackConfig, plan: Plan, s: Selectors) -> list[dict[str, Any
         rules.append(
             _alert(
                 config,
+                plan.stack,
                 names.ALERT_HEAP_NEAR_LIMIT,
                 a.heap_near_limit,
                 heap,
-                "Node.js heap of {{ $labels.pod }} is near its --max-old-space-size",
-                "Pod {{ $labels.namespace }}/{{ $labels.pod }} uses {{ $value | humanizePercentage }} of its V8 "
-                "heap ceiling (alert above " + _percent(t) + "); at the ceiling Node.js aborts with "
-                "'heap out of memory'.",
+                "Node.js old generation of {{ $labels.pod }} is near its --max-old-space-size",
+                "Pod {{ $labels.namespace }}/{{ $labels.pod }} holds {{ $value | humanizePercentage }} of its V8 "
+                "old-generation ceiling in the old spaces (alert above " + _percent(t) + "); at the ceiling "
+                "Node.js aborts with 'heap out of memory'.",
             )
         )
     return rules
@@ -403,7 +529,11 @@ def rule_groups(config: StackConfig, plan: Plan) -> list[dict[str, Any]]:
             "monitoring.capacity_shape",
             f"experiment shape {config.monitoring.capacity_shape!r} has no users that need memory: no slots to count",
         )
-    recording = [*(_backend_rules(config, s) if s.has_backend else []), *_workload_rules(s), *_cost_rules(s, plan)]
+    recording = [
+        *(_backend_rules(config, s) if s.has_backend else []),
+        *_workload_rules(s),
+        *_cost_rules(config, s, plan),
+    ]
     return [
         {"name": RECORDING_GROUP, "interval": RECORDING_INTERVAL, "rules": recording},
         {"name": DAILY_GROUP, "interval": DAILY_INTERVAL, "rules": _daily_rules(s)},

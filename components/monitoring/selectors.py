@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+from components.pool import stack_pool_name
 from sizing.config import StackConfig
 from sizing.plan import Plan
 
@@ -92,6 +93,7 @@ class Selectors:
     namespace: str
     workloads: tuple[str, ...]
     backend: tuple[str, ...]
+    pool: str
 
     @property
     def ns(self) -> str:
@@ -147,4 +149,5 @@ def build_selectors(config: StackConfig, plan: Plan) -> Selectors:
         namespace=config.kubernetes.namespace,
         workloads=longest_first(plan.workloads),
         backend=tuple(name for name in formula_workloads(config) if name in plan.workloads),
+        pool=stack_pool_name(config),
     )

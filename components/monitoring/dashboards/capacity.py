@@ -54,11 +54,12 @@ def slots_stat(config: StackConfig, s: Selectors, shape: str, width: int) -> sta
     )
     return stat_panel(
         f"Slots: {shape}",
-        f"More {shape} experiments ({_describe(mix)}) that still fit (`{names.SLOTS}`); each needs "
+        f"More {shape} experiments ({_describe(mix)}) that still fit on the backend pods below "
+        f"{config.monitoring.alerts.memory_near_limit.threshold:.0%} of their limit (`{names.SLOTS}`); each needs "
         f"{config.capacity.formula.users_mib(mix)} MiB on a backend pod by the capacity formula. "
         f"Red below {number(floor)}.{alerting}",
         Unit.COUNT,
-        Query(selector(names.SLOTS, eq("shape", shape)), shape),
+        Query(selector(names.SLOTS, s.ns, eq("shape", shape)), shape),
         thresholds(Color.RED, (floor, Color.GREEN)),
         width=width,
         decimals=0,
@@ -72,7 +73,7 @@ def slots_timeseries(config: StackConfig, s: Selectors) -> timeseries.Panel:
         f"`{names.SLOTS}`; the dashed line is the {names.ALERT_CAPACITY_LOW} threshold for the "
         f"{config.monitoring.capacity_shape} shape.",
         Unit.COUNT,
-        [Query(selector(names.SLOTS), "{{shape}}")],
+        [Query(selector(names.SLOTS, s.ns), "{{shape}}")],
         width=24,
         threshold_config=thresholds(Color.RED, (floor, Color.GREEN)),
         threshold_lines=True,

@@ -127,7 +127,9 @@ def cost_vs_baseline_timeseries(plan: Plan) -> timeseries.Panel:
 def cost_by_role_timeseries() -> timeseries.Panel:
     return timeseries_panel(
         "Monthly cost by role",
-        f"`{names.COST_BY_ROLE}`: the node pool's cost attributed to each role by the memory it uses.",
+        f"`{names.COST_BY_ROLE}`: the node pool's cost split by the memory each part holds on it (each role's "
+        "users by the capacity formula, the backend pods' base and idle reserve, the other workloads' requests, and "
+        "what no pod holds); the parts add up to the cost.",
         Unit.USD,
         [Query(_cluster(names.COST_BY_ROLE), "{{role}}")],
         stacked=True,

@@ -43,11 +43,23 @@ def _near_limit(config: StackConfig) -> float:
 
 
 def _over_near_limit(config: StackConfig, s: Selectors) -> str:
-    return f"{selector(names.LIMIT_UTILISATION, s.ns)} > {number(_near_limit(config))}"
+    """The containers above the near-limit threshold: what HyperStudyMemoryNearLimit fires for."""
+    return f"{selector(names.CONTAINER_LIMIT_UTILISATION, s.ns)} > {number(_near_limit(config))}"
 
 
 def _last_oom_killed(s: Selectors) -> str:
     return dedup(s.ksm(names.LAST_TERMINATED, eq("reason", "OOMKilled")))
+
+
+OOM_TILE_WINDOW = "24h"
+
+
+def oom_killed_in_window(s: Selectors, window: str = OOM_TILE_WINDOW) -> str:
+    """Containers that restarted in `window` and were OOMKilled in it: a kill turns the tile red for `window`, not
+    until the pod is deleted (kube-state-metrics keeps the last termination reason as long as the container)."""
+    restarts = dedup(f"increase({s.ksm(names.RESTARTS)}[{window}])")
+    reason = dedup(f"max_over_time({s.ksm(names.LAST_TERMINATED, eq('reason', 'OOMKilled'))}[{window}])")
+    return f"({restarts} > 0) and on ({', '.join(CONTAINER)}) ({reason} == 1)"
 
 
 def _oom_kills(s: Selectors) -> str:
@@ -73,11 +85,11 @@ def namespace_working_set_stat(plan: Plan, s: Selectors) -> stat.Panel:
 
 def near_limit_count_stat(config: StackConfig, s: Selectors) -> stat.Panel:
     return stat_panel(
-        "Workloads near their limit",
-        f"Workloads whose working set is above {_near_limit(config):.0%} of their memory limit "
-        f"(`{names.LIMIT_UTILISATION}`; {names.ALERT_MEMORY_NEAR_LIMIT} fires when it lasts).",
+        "Containers near their limit",
+        f"Containers whose working set is above {_near_limit(config):.0%} of their memory limit "
+        f"(`{names.CONTAINER_LIMIT_UTILISATION}`): each is a {names.ALERT_MEMORY_NEAR_LIMIT} pending or firing.",
         Unit.COUNT,
-        Query(f"count({_over_near_limit(config, s)}) or vector(0)", "workloads"),
+        Query(f"count({_over_near_limit(config, s)}) or vector(0)", "containers"),
         thresholds(Color.GREEN, (1, Color.RED)),
         height=6,
         decimals=0,
@@ -86,10 +98,11 @@ def near_limit_count_stat(config: StackConfig, s: Selectors) -> stat.Panel:
 
 def oom_killed_stat(s: Selectors) -> stat.Panel:
     return stat_panel(
-        "Containers last OOM-killed",
-        f"Containers whose last termination was OOMKilled (`{names.LAST_TERMINATED}`).",
+        f"Containers OOM-killed ({OOM_TILE_WINDOW})",
+        f"Containers that restarted in the last {OOM_TILE_WINDOW} after an OOM kill (`{names.RESTARTS}`, "
+        f"`{names.LAST_TERMINATED}`); the tile turns green {OOM_TILE_WINDOW} after the last kill.",
         Unit.COUNT,
-        Query(f"count({_last_oom_killed(s)} == 1) or vector(0)", "containers"),
+        Query(f"count({oom_killed_in_window(s)}) or vector(0)", "containers"),
         thresholds(Color.GREEN, (1, Color.RED)),
         height=6,
         decimals=0,
@@ -248,10 +261,10 @@ def memory_pressure_timeseries(config: StackConfig, s: Selectors) -> timeseries.
     threshold = _near_limit(config)
     return timeseries_panel(
         "Memory pressure: working set above the alert threshold of the limit",
-        f"`{names.LIMIT_UTILISATION}` of the workloads above {threshold:.0%} of their limit, the "
+        f"`{names.CONTAINER_LIMIT_UTILISATION}` of the containers above {threshold:.0%} of their limit, the "
         f"{names.ALERT_MEMORY_NEAR_LIMIT} threshold (config monitoring.alerts.memory_near_limit). Empty is good.",
         Unit.RATIO,
-        [Query(_over_near_limit(config, s), "{{workload}}")],
+        [Query(_over_near_limit(config, s), "{{pod}} / {{container}}")],
         threshold_config=thresholds(Color.GREEN, (threshold, Color.RED)),
         threshold_lines=True,
         min_value=0,
