@@ -10,7 +10,7 @@ from components.monitoring.component import Monitoring, MonitoringArgs
 from components.node_pool import NodePool, NodePoolArgs
 from components.pool import stack_pool_name
 from components.prometheus_stack import PrometheusStack, PrometheusStackArgs
-from components.stack_config import load_program_config
+from components.stack_config import load_program_config, secret_values
 from components.workloads import HyperStudyApp, HyperStudyAppArgs
 from sizing.errors import ConfigError
 from sizing.plan import build_plan
@@ -24,6 +24,9 @@ try:
     app_args = HyperStudyAppArgs(config=config, plan=plan, node_pool=pool_name)
     app_args.workload_args()
     monitoring_args = MonitoringArgs.derive(config, plan)
+    stack_args = None
+    if config.monitoring.install_stack:
+        stack_args = PrometheusStackArgs(config=config, plan=plan, pool_name=pool_name, secrets=secret_values(config))
 except ConfigError as err:
     raise pulumi.RunError(f"invalid stack config: {err}") from None
 
@@ -47,14 +50,12 @@ node_pool = NodePool(
 # Pods need nodes, and the operator's CRDs must exist before rules and monitors: everything in the cluster waits
 # for the pool (and the stack, when the program installs it) and reaches the cluster through its provider.
 ready: list[pulumi.Resource] = [node_pool]
-if config.monitoring.install_stack:
-    ready.append(
-        PrometheusStack(
-            NAME,
-            PrometheusStackArgs(monitoring=config.monitoring),
-            opts=pulumi.ResourceOptions(providers=[cluster.provider], depends_on=[node_pool]),
-        )
+stack = None
+if stack_args is not None:
+    stack = PrometheusStack(
+        NAME, stack_args, opts=pulumi.ResourceOptions(providers=[cluster.provider], depends_on=[node_pool])
     )
+    ready.append(stack)
 on_cluster = pulumi.ResourceOptions(providers=[cluster.provider], depends_on=ready)
 app = HyperStudyApp(NAME, app_args, opts=on_cluster)
 monitoring = Monitoring(NAME, monitoring_args, opts=on_cluster)
@@ -64,7 +65,7 @@ pulumi.export(
     "workloads",
     {
         w.name: {"replicas": w.replicas, "memory_request": w.memory_request, "memory_limit": w.memory_limit}
-        for w in plan.workloads.values()
+        for w in plan.pool_workloads.values()
     },
 )
 pulumi.export(
@@ -90,5 +91,7 @@ pulumi.export(
     },
 )
 pulumi.export("cluster_name", cluster.name)
+if stack is not None:
+    pulumi.export("grafana_admin_password", pulumi.Output.secret(stack.grafana_password.result))
 if cluster.kubeconfig is not None:
     pulumi.export("kubeconfig", cluster.kubeconfig)

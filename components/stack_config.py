@@ -29,21 +29,52 @@ def _keys_set(namespace: str) -> set[str]:
     return {key.removeprefix(prefix) for key in merged if key.startswith(prefix)}
 
 
-def project_values(namespace: str) -> dict[str, Any]:
-    """The project's config values, decoded, namespace stripped; other namespaces (gcp:, kubernetes:) skipped."""
+def _secret_keys(namespace: str) -> set[str]:
+    """The project's keys the engine holds as secrets (set with `pulumi config set --secret`)."""
+    prefix = f"{namespace}:"
+    listed = set(runtime_config.get_config_secret_keys_env()) | {
+        key for key in _keys_set_full(namespace) if runtime_config.is_config_secret(key)
+    }
+    return {key.removeprefix(prefix) for key in listed if key.startswith(prefix)}
+
+
+def _keys_set_full(namespace: str) -> set[str]:
+    return {f"{namespace}:{key}" for key in _keys_set(namespace)}
+
+
+def project_values(namespace: str) -> tuple[dict[str, Any], set[str]]:
+    """The project's config values, decoded, namespace stripped, other namespaces (gcp:, kubernetes:) skipped; and
+    the keys that hold secrets, whose values stay with the engine until `secret_values` asks for them."""
     config = pulumi.Config(namespace)
+    secrets = _secret_keys(namespace)
     values = {}
     for key in sorted(_keys_set(namespace) | set(StackConfig.model_fields)):
+        if key in secrets:
+            continue
         raw = config.get(key)
         if raw is not None:
             values[key] = _decode(raw)
-    return values
+    return values, secrets
+
+
+def secret_values(config: StackConfig) -> dict[str, pulumi.Output[str]]:
+    """Every secret the stack's receivers read, as secret Outputs; ConfigError for the first one not set, before
+    anything is registered (an Alertmanager reading a missing file would notify no one)."""
+    missing = config.missing_secrets()
+    if missing:
+        key = missing[0]
+        raise ConfigError(
+            config.key(key), f"secret not set: run `pulumi config set --secret {key} <value>` (a receiver reads it)"
+        )
+    values = pulumi.Config(config.config_namespace)
+    return {key: values.require_secret(key) for key in config.secret_keys()}
 
 
 def load_program_config(namespace: str | None = None) -> StackConfig:
     """The validated config of the running stack, with what the program needs beyond sizing required."""
     namespace = namespace or pulumi.get_project()
-    config = parse_stack_config(project_values(namespace), namespace)
+    values, secrets = project_values(namespace)
+    config = parse_stack_config(values, namespace, secrets)
     if config.cluster is None:
         raise ConfigError(config.key("cluster"), "required key is missing (the cluster to deploy to)")
     for name in config.workloads:

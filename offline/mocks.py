@@ -47,6 +47,8 @@ class RecordingMocks(pulumi.runtime.Mocks):
         if args.typ == "gcp:container/cluster:Cluster":
             outputs.setdefault("endpoint", "203.0.113.10")
             outputs.setdefault("masterAuth", {"clusterCaCertificate": "Y2EtY2VydA=="})
+        if args.typ == "random:index/randomPassword:RandomPassword":
+            outputs.setdefault("result", f"mock-password-{args.name}")
         if args.typ == "gcp:serviceaccount/account:Account":
             outputs.setdefault("email", f"{inputs.get('accountId', args.name)}@test-project.iam.gserviceaccount.com")
         return f"{args.name}_id", outputs

@@ -24,7 +24,7 @@ from pulumi.runtime.sync_await import _sync_await
 
 from components.monitoring.names import DASHBOARD_LABEL
 from offline.mocks import RecordingMocks, Registered, normalise
-from sizing.config import PROFILES, project_name, stack_file
+from sizing.config import PROFILES, load_stack, project_name, stack_file
 from sizing.errors import ConfigError
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -106,23 +106,39 @@ def _object_sort_key(obj: dict[str, Any]) -> tuple[int, str, str]:
     return rank, meta.get("namespace", ""), meta.get("name", "")
 
 
-def stack_config_values(stack: str, project_dir: Path, profile: str | None = None) -> dict[str, str]:
-    """Every config key of a stack file (all namespaces) as the engine passes them: strings, objects as JSON."""
+# What the render passes for a secret: the stack file holds only ciphertext (or nothing yet), which only the engine
+# can decrypt. Secrets are redacted wherever the render writes them, so this never shows.
+SECRET_STAND_IN = "offline-render-stand-in-for-a-secret"
+
+
+def stack_config_values(
+    stack: str, project_dir: Path, profile: str | None = None
+) -> tuple[dict[str, str], list[str]]:
+    """Every config key of a stack file (all namespaces) as the engine passes them (strings, objects as JSON), and
+    the keys that are secrets: each `secure:` value, and each secret a receiver reads that the file does not hold
+    yet, stands in as `SECRET_STAND_IN`."""
     namespace = project_name(project_dir)
     path = stack_file(stack, project_dir)
     try:
         data = yaml.safe_load(path.read_text()) or {}
     except FileNotFoundError:
         raise ConfigError(str(path), "stack file not found") from None
-    values = {}
+    values, secrets = {}, []
     for key, value in (data.get("config") or {}).items():
         full = key if ":" in key else f"{namespace}:{key}"
-        values[full] = value if isinstance(value, str) else json.dumps(value)
+        if isinstance(value, dict) and set(value) == {"secure"}:
+            values[full] = SECRET_STAND_IN
+            secrets.append(full)
+        else:
+            values[full] = value if isinstance(value, str) else json.dumps(value)
     if profile is not None:
         if profile not in PROFILES:
             raise ConfigError("--profile", f"unknown profile {profile!r} (known: {', '.join(PROFILES)})")
         values[f"{namespace}:profile"] = profile
-    return values
+    for key in load_stack(stack, project_dir, profile).missing_secrets():
+        values[f"{namespace}:{key}"] = SECRET_STAND_IN
+        secrets.append(f"{namespace}:{key}")
+    return values, secrets
 
 
 def run_program(
@@ -131,17 +147,22 @@ def run_program(
     *,
     profile: str | None = None,
     config: dict[str, str] | None = None,
+    secret_keys: list[str] | None = None,
     mocks: RecordingMocks | None = None,
 ) -> Rendered:
-    """Run `__main__.py` of the project under mocks with the stack's config (or `config`, if given)."""
+    """Run `__main__.py` of the project under mocks with the stack's config (or `config` and its `secret_keys`, if
+    given)."""
     mocks = mocks or RecordingMocks()
     mocks.resources.clear()
     project = project_name(project_dir)
-    values = config if config is not None else stack_config_values(stack, project_dir, profile)
+    if config is None:
+        values, secrets = stack_config_values(stack, project_dir, profile)
+    else:
+        values, secrets = config, secret_keys or []
     # A stack file path stands for the stack it configures: Pulumi.<name>.yaml is stack <name>.
     stack = stack_name(stack)
     pulumi.runtime.set_mocks(mocks, project=project, stack=stack, preview=False)
-    pulumi.runtime.set_all_config(values)
+    pulumi.runtime.set_all_config(values, secrets)
     root = pulumi.runtime.settings.get_root_resource()
     root.outputs.clear()
     program = str(project_dir / "__main__.py")

@@ -1,0 +1,126 @@
+"""The Alertmanager configuration of the stack, built from `monitoring.alerting`: receivers, and a route per severity.
+
+Secret values are never in it: each credential is a `*_file` path into the Secret `RECEIVER_SECRET`, which the
+program fills from Pulumi secret config and kube-prometheus-stack mounts into Alertmanager
+(`alertmanagerSpec.secrets`) at `/etc/alertmanager/secrets/<secret>/<key>`. The config itself is then safe to keep
+in the chart values, the Pulumi state and the offline render. Plain data: no pulumi import.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sizing.alerting import NULL_RECEIVER, SEVERITIES, AlertingConfig, Receiver
+
+# The Secret holding every receiver's secret values, one key per secret config key.
+RECEIVER_SECRET = "hyperstudy-alertmanager-receivers"
+# Where the operator mounts each Secret listed in alertmanagerSpec.secrets.
+SECRETS_DIR = "/etc/alertmanager/secrets"
+# Alerts that exist to be silent: kube-prometheus-stack's heartbeat, and the inhibitor of info alerts.
+SILENT_ALERTS = ("Watchdog", "InfoInhibitor")
+
+# What a person reads: the summary in the title, then each alert's description and runbook.
+_TITLE = "[{{ .Status | toUpper }}] {{ .CommonLabels.alertname }} ({{ .CommonLabels.namespace }})"
+_TEXT = (
+    "{{ range .Alerts }}{{ .Annotations.summary }}\n{{ .Annotations.description }}\n"
+    "Runbook: {{ .Annotations.runbook_url }}\n\n{{ end }}"
+)
+
+
+def secret_file(key: str) -> str:
+    """The path Alertmanager reads the secret config key `key` from."""
+    return f"{SECRETS_DIR}/{RECEIVER_SECRET}/{key}"
+
+
+def _integrations(receiver: Receiver) -> dict[str, list[dict[str, Any]]]:
+    found: dict[str, list[dict[str, Any]]] = {}
+    if receiver.slack is not None:
+        found["slack_configs"] = [
+            {
+                "api_url_file": secret_file(receiver.slack.api_url_secret),
+                "channel": receiver.slack.channel,
+                "send_resolved": True,
+                "title": _TITLE,
+                "text": _TEXT,
+            }
+        ]
+    if receiver.pagerduty is not None:
+        found["pagerduty_configs"] = [
+            {
+                "routing_key_file": secret_file(receiver.pagerduty.routing_key_secret),
+                "send_resolved": True,
+                "description": _TITLE,
+            }
+        ]
+    if receiver.webhook is not None:
+        found["webhook_configs"] = [{"url_file": secret_file(receiver.webhook.url_secret), "send_resolved": True}]
+    if receiver.email is not None:
+        email = receiver.email
+        config: dict[str, Any] = {
+            "to": email.to,
+            "from": email.from_,
+            "smarthost": email.smarthost,
+            "require_tls": email.require_tls,
+            "send_resolved": True,
+            "headers": {"Subject": _TITLE},
+        }
+        if email.auth_username is not None and email.auth_password_secret is not None:
+            config |= {
+                "auth_username": email.auth_username,
+                "auth_password_file": secret_file(email.auth_password_secret),
+            }
+        found["email_configs"] = [config]
+    return found
+
+
+def _routes(alerting: AlertingConfig) -> list[dict[str, Any]]:
+    routes: list[dict[str, Any]] = [
+        {"receiver": NULL_RECEIVER, "matchers": [f'alertname = "{name}"']} for name in SILENT_ALERTS
+    ]
+    for severity in SEVERITIES:
+        names = alerting.routes.get(severity, [])
+        for i, name in enumerate(names):
+            # Every receiver of a severity is notified: all but the last route let matching go on.
+            route: dict[str, Any] = {"receiver": name, "matchers": [f'severity = "{severity}"']}
+            if i < len(names) - 1:
+                route["continue"] = True
+            routes.append(route)
+    return routes
+
+
+def alertmanager_config(alerting: AlertingConfig) -> dict[str, Any]:
+    """alertmanager.yaml: a route per severity to its receivers; what matches none (an unrouted severity, an alert
+    without one) goes to `null`, which the plan and the policy pack report for critical and warning."""
+    return {
+        "global": {"resolve_timeout": "5m"},
+        "route": {
+            "receiver": NULL_RECEIVER,
+            "group_by": list(alerting.group_by),
+            "group_wait": alerting.group_wait,
+            "group_interval": alerting.group_interval,
+            "repeat_interval": alerting.repeat_interval,
+            "routes": _routes(alerting),
+        },
+        "receivers": [
+            {"name": NULL_RECEIVER},
+            *({"name": name, **_integrations(receiver)} for name, receiver in alerting.receivers.items()),
+        ],
+        # While a critical alert fires, the warning and info ones of the same alert and namespace are noise.
+        "inhibit_rules": [
+            {
+                "source_matchers": ['severity = "critical"'],
+                "target_matchers": ['severity =~ "warning|info"'],
+                "equal": ["namespace", "alertname"],
+            },
+            {
+                "source_matchers": ['severity = "warning"'],
+                "target_matchers": ['severity = "info"'],
+                "equal": ["namespace", "alertname"],
+            },
+            {
+                "source_matchers": ['alertname = "InfoInhibitor"'],
+                "target_matchers": ['severity = "info"'],
+                "equal": ["namespace"],
+            },
+        ],
+    }
