@@ -142,8 +142,7 @@ KUBE_PROMETHEUS_STACK = Chart(
             ),
             runtime="go",
             env=EnvSetting(path=("prometheusOperator", "env"), shape="map"),
-            # The operator has no leader election: two would fight over every object they reconcile.
-            max_replicas=1,
+            # No replicas value: the chart runs exactly one (the operator has no leader election).
             node_selector=("prometheusOperator", "nodeSelector"),
         ),
         ChartPod(

@@ -440,9 +440,12 @@ class MonitoringConfig(Model):
             path = f"components.{container.sizes}.replicas"
             if replicas is None:
                 continue
-            if pod is None or pod.replicas is None:
-                runs = "in its pods (a sidecar)" if pod is None else "on every node (a DaemonSet)"
-                raise PathError(path, f"must be omitted: {container.sizes} runs {runs}")
+            if pod is None:
+                raise PathError(path, f"must be omitted: {container.sizes} runs in its pods (a sidecar)")
+            if pod.kind == "DaemonSet":
+                raise PathError(path, f"must be omitted: {container.sizes} runs on every node (a DaemonSet)")
+            if pod.replicas is None:
+                raise PathError(path, f"must be omitted: the chart runs exactly one {pod.name}")
             if pod.max_replicas is not None and replicas > pod.max_replicas:
                 raise PathError(path, f"{replicas} is above {pod.max_replicas}, the most {pod.name} can run")
         if self.managed_prometheus and self.prometheus_operator:

@@ -29,7 +29,8 @@ class PathError(ValueError):
 def from_validation_error(err: ValidationError, namespace: str) -> ConfigError:
     """The first problem of a pydantic ValidationError as a ConfigError keyed `namespace:dotted.location`."""
     first = err.errors(include_url=False)[0]
-    parts = [str(part) for part in first["loc"]]
+    # pydantic marks a dict key that failed its own validation with a `[key]` step: the key is the path's end.
+    parts = [str(part) for part in first["loc"] if part != "[key]"]
     cause = (first.get("ctx") or {}).get("error")
     if isinstance(cause, PathError):
         parts.append(cause.path)

@@ -103,15 +103,21 @@ def canonical_mib() -> Callable[[str], bool]:
 
 def _check_placement(plan: Plan) -> None:
     nodes = plan.nodes
+    pool = plan.pool_workloads
     assert len(nodes.placement) == nodes.min, "the placement is of the minimum node count"
-    placed = [pod for node in nodes.placement for pod in node]
-    expected = [f"{w.name}-{i}" for w in plan.workloads.values() for i in range(w.replicas)]
-    assert sorted(placed) == sorted(expected), "every pod placed exactly once"
+    per_node = {w.name for w in pool.values() if w.per_node}
     for index, node in enumerate(nodes.placement):
-        owners = [pod.rsplit("-", 1)[0] for pod in node]
+        assert sorted(pod for pod in node if pod in per_node) == sorted(per_node), f"node {index}: per-node pods"
+    placed = [pod for node in nodes.placement for pod in node if pod not in per_node]
+    expected = [f"{w.name}-{i}" for w in pool.values() if not w.per_node for i in range(w.replicas)]
+    assert sorted(placed) == sorted(expected), "every pod placed exactly once"
+    assert nodes.per_node_memory_mib == sum(pool[name].pod_memory_request_mib for name in per_node)
+    for index, node in enumerate(nodes.placement):
+        owners = [pod.rsplit("-", 1)[0] for pod in node if pod not in per_node]
         assert len(owners) == len(set(owners)), f"node {index}: two replicas of one workload on it: {node}"
-        memory = sum(plan.workloads[name].memory_request_mib for name in owners)
-        cpu = sum(plan.workloads[name].cpu_request_m for name in owners)
+        # Free memory and CPU are what is left after the overhead and the per-node pods.
+        memory = sum(pool[name].pod_memory_request_mib for name in owners)
+        cpu = sum(pool[name].pod_cpu_request_m for name in owners)
         assert memory <= nodes.free_memory_mib, f"node {index}: {memory} MiB requested > {nodes.free_memory_mib} free"
         assert cpu <= nodes.free_cpu_m, f"node {index}: {cpu}m requested > {nodes.free_cpu_m}m free"
 

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import json
+import math
 import os
 import subprocess
 import sys
+from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
@@ -64,8 +66,22 @@ def prod_baseline_json() -> dict[str, Any]:
     return run_json("plan", "--stack", "prod", "--profile", "baseline")
 
 
+# kube-prometheus-stack's pods as prod sizes them (monitoring.components), the same in both profiles: (replicas,
+# main container request, limit, Σ sidecars' requests, Σ sidecars' limits). node-exporter runs on each of 2 nodes.
+PROD_MONITORING = {
+    "prometheus": (1, "512Mi", "1Gi", 32, 64),
+    "alertmanager": (1, "64Mi", "128Mi", 32, 64),
+    "grafana": (1, "128Mi", "256Mi", 128, 256),
+    "prometheus-operator": (1, "64Mi", "128Mi", 0, 0),
+    "kube-state-metrics": (1, "64Mi", "128Mi", 0, 0),
+    "node-exporter": (2, "32Mi", "64Mi", 0, 0),
+}
+# 512+32 + 64+32 + 128+128 + 64 + 64 + 2×32 requests, 1024+64 + 128+64 + 256+256 + 128 + 128 + 2×64 limits.
+PROD_MONITORING_MIB = (1088, 2176)
+
+
 @pytest.mark.parametrize(
-    ("fixture", "profile", "sizes", "requests_mib", "limits_mib"),
+    ("fixture", "profile", "sizes", "app_requests_mib", "app_limits_mib"),
     [
         (
             "prod_json",
@@ -97,16 +113,35 @@ def prod_baseline_json() -> dict[str, Any]:
         ),
     ],
 )
-def test_plan_json(request, fixture: str, profile: str, sizes, requests_mib: int, limits_mib: int) -> None:
+def test_plan_json(request, fixture: str, profile: str, sizes, app_requests_mib: int, app_limits_mib: int) -> None:
     data = request.getfixturevalue(fixture)
     assert (data["stack"], data["profile"]) == ("prod", profile)
     workloads = data["workloads"]
-    got = {n: (w["replicas"], w["memory_request"], w["memory_limit"]) for n, w in workloads.items()}
-    assert got == sizes
+    app = {
+        n: (w["replicas"], w["memory_request"], w["memory_limit"]) for n, w in workloads.items() if w["source"] == "app"
+    }
+    assert app == sizes
+    charts = {
+        n: (
+            w["replicas"],
+            w["memory_request"],
+            w["memory_limit"],
+            sum(c["memory_request_mib"] for c in w["sidecars"].values()),
+            sum(c["memory_limit_mib"] for c in w["sidecars"].values()),
+        )
+        for n, w in workloads.items()
+        if w["source"] == "kube-prometheus-stack"
+    }
+    assert charts == PROD_MONITORING
+    assert workloads["node-exporter"]["per_node"] and not workloads["prometheus"]["per_node"]
     totals = data["totals"]
-    assert totals["memory_request_mib"] == sum(w["replicas"] * w["memory_request_mib"] for w in workloads.values())
-    assert totals["memory_limit_mib"] == sum(w["replicas"] * w["memory_limit_mib"] for w in workloads.values())
-    assert (totals["memory_request_mib"], totals["memory_limit_mib"]) == (requests_mib, limits_mib)
+    assert totals["memory_request_mib"] == sum(w["replicas"] * w["pod_memory_request_mib"] for w in workloads.values())
+    assert totals["memory_limit_mib"] == sum(w["replicas"] * w["pod_memory_limit_mib"] for w in workloads.values())
+    monitoring_requests, monitoring_limits = PROD_MONITORING_MIB
+    assert (totals["memory_request_mib"], totals["memory_limit_mib"]) == (
+        app_requests_mib + monitoring_requests,
+        app_limits_mib + monitoring_limits,
+    )
     nodes = data["nodes"]
     assert {k: nodes[k] for k in ("machine_type", "min", "max", "lower_bound", "binding")} == {
         "machine_type": "e2-standard-2",
@@ -115,10 +150,21 @@ def test_plan_json(request, fixture: str, profile: str, sizes, requests_mib: int
         "lower_bound": 2,
         "binding": "spread",
     }
+    # node-exporter is on every node of the placement and comes off each node's free memory.
+    assert all("node-exporter" in node for node in nodes["placement"])
+    assert (nodes["per_node_memory_mib"], nodes["per_node_cpu_m"]) == (32, 20)
     cost = data["cost"]
     assert cost["monthly_usd"] == pytest.approx(2 * (48.91 + 100 * 0.10))
     assert cost["baseline_monthly_usd"] == pytest.approx(cost["monthly_usd"])
     assert cost["savings_pct"] == 0.0
+
+
+def test_prod_plan_says_its_receivers_need_their_secrets(prod_json) -> None:
+    # Prod routes alerts to receivers whose credentials are Pulumi secrets the repository cannot hold.
+    assert [w.split(":")[1].split(" ")[0] for w in prod_json["warnings"]] == [
+        "pagerduty_routing_key",
+        "slack_webhook_url",
+    ]
 
 
 def test_plan_json_backend_derivation(prod_json) -> None:
@@ -142,7 +188,9 @@ def test_plan_human_output() -> None:
     assert "stack prod · profile optimized" in out
     assert "  request: 100 + 8×5 + 25×1 = 165 MiB ×1.15 = 189.75 MiB → power of two → 256Mi" in out
     assert "  limit: 100 + 15×10 + 25×2 = 300 MiB ×1.25 = 375 MiB → power of two → 512Mi" in out
-    assert "memory requests: 2×256 + 2×32 + 1×32 + 2×64 + 2×64 + 1×64 = 928 MiB" in out
+    assert "memory requests (per pod, sidecars included): 2×256 + 2×32 + 1×32 + 2×64 + 2×64 + 1×64 + " in out
+    assert "  + config-reloader" in out and "2 (1/node)" in out
+    assert "WARNING: the monitoring would fail a person:" in out
     assert "binding: spread" in out
     assert "--maxmemory 89mb --maxmemory-policy allkeys-lru" in out
 
@@ -219,14 +267,15 @@ def test_slots_follow_the_definition(prod_json, mix: dict[str, int]) -> None:
     backend = data["workloads"]["backend"]
     limit = prod_json["workloads"]["backend"]["memory_limit_mib"]
     replicas = prod_json["workloads"]["backend"]["replicas"]
-    per_pod = max(0, (limit - typical_mib) // shape_mib)
+    # Experiments fit under the near-limit threshold (0.9 in prod), not under the limit itself.
+    per_pod = max(0, math.floor((Fraction(9, 10) * limit - typical_mib) / shape_mib))
     assert (backend["memory_limit_mib"], backend["replicas"]) == (limit, replicas)
     assert backend["per_pod"] == per_pod
     assert backend["total"] == per_pod * replicas == data["total"]
 
 
 def test_slots_medium_in_numbers() -> None:
-    # (512 - 165) // 200 = 1 per pod, 2 backend pods
+    # ⌊(0.9 × 512 - 165) / 200⌋ = ⌊1.479⌋ = 1 per pod, 2 backend pods
     data = run_json("slots", "--stack", "prod", "--video", "10", "--experimenters", "2")
     assert (data["workloads"]["backend"]["per_pod"], data["total"]) == (1, 2)
 
@@ -246,7 +295,8 @@ def test_slots_human() -> None:
     result = run_cli("slots", "--stack", "prod", "--video", "10", "--experimenters", "2")
     assert result.returncode == 0
     assert result.stdout.splitlines() == [
-        "one more experiment needs 200 MiB; typical load uses 165 MiB",
+        "one more experiment needs 200 MiB; typical load uses 165 MiB; experiments fit up to 90% of the limit "
+        "(the near-limit threshold)",
         "backend: 1 per pod × 2 pods = 2 (limit 512 MiB)",
         "total: 2",
     ]
@@ -345,7 +395,7 @@ def test_main_plan_json_in_process(capsys) -> None:
     assert main(["--project-dir", str(ROOT), "plan", "--stack", "prod", "--json"]) == 0
     data = json.loads(capsys.readouterr().out)
     assert data["workloads"]["backend"]["memory_limit"] == "512Mi"
-    assert data["totals"]["memory_request_mib"] == 928
+    assert data["totals"]["memory_request_mib"] == 928 + PROD_MONITORING_MIB[0]
 
 
 def test_main_project_in_process(capsys) -> None:

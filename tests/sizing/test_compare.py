@@ -24,7 +24,7 @@ def test_rollback_view_shows_every_size_that_changes_and_nothing_else():
     before, after = _plans("optimized", "baseline")
     result = compare(before, after)
     for name, fields in result["workloads"].items():
-        b, a = before.workloads[name], after.workloads[name]
+        b, a = before.pool_workloads[name], after.pool_workloads[name]
         assert fields["memory_request"] == {
             "before": b.memory_request,
             "after": a.memory_request,
@@ -35,6 +35,8 @@ def test_rollback_view_shows_every_size_that_changes_and_nothing_else():
         assert fields["cpu_request"]["changed"] is False
     assert result["workloads"]["backend"]["memory_limit"] == {"before": "512Mi", "after": "1Gi", "changed": True}
     assert not any(v["changed"] for v in result["workloads"]["traefik"].values())
+    # The monitoring stack keeps its sizes in a rollback of the app: the baseline predates it.
+    assert not any(v["changed"] for v in result["workloads"]["prometheus"].values())
     totals = result["totals"]["memory_request_mib"]
     assert (totals["before"], totals["after"]) == (before.totals.memory_request_mib, after.totals.memory_request_mib)
     assert result["nodes"]["min"] == {"before": before.nodes.min, "after": after.nodes.min, "changed": False}
@@ -55,7 +57,8 @@ def test_table_marks_changed_workloads_and_shows_before_and_after():
     traefik = next(line for line in lines if line.startswith("  traefik "))
     assert "256Mi → 512Mi" in backend and "512Mi → 1Gi" in backend
     assert "→" not in traefik
-    assert "memory requests: 928Mi → 2496Mi" in text
+    # The app's 928 → 2,496 MiB, plus the monitoring stack's 1,088 MiB on both sides.
+    assert "memory requests: 2016Mi → 3584Mi" in text
 
 
 def test_cli_compare_json_and_another_stack():

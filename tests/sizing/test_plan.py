@@ -86,15 +86,19 @@ def test_prod_sizes_reproduce_the_document(request, plan_fixture: str, expected)
     assert {name: w.replicas for name, w in plan.workloads.items()} == REPLICAS
 
 
-@pytest.mark.parametrize(("plan_fixture", "requests_mib"), [("prod_optimized", 928), ("prod_baseline", 2496)])
-def test_totals_are_replicas_times_sizes(request, plan_fixture: str, requests_mib: int) -> None:
+@pytest.mark.parametrize(("plan_fixture", "app_requests_mib"), [("prod_optimized", 928), ("prod_baseline", 2496)])
+def test_totals_are_replicas_times_sizes(request, plan_fixture: str, app_requests_mib: int) -> None:
     plan: Plan = request.getfixturevalue(plan_fixture)
-    ws = plan.workloads.values()
-    assert plan.totals.memory_request_mib == sum(w.replicas * w.memory_request_mib for w in ws)
-    assert plan.totals.memory_limit_mib == sum(w.replicas * w.memory_limit_mib for w in ws)
-    assert plan.totals.cpu_request_m == sum(w.replicas * w.cpu_request_m for w in ws)
-    assert plan.totals.pods == sum(w.replicas for w in ws) == 10
-    assert plan.totals.memory_request_mib == requests_mib  # the document's totals
+    app = plan.workloads.values()
+    assert sum(w.replicas * w.memory_request_mib for w in app) == app_requests_mib  # the document's app
+    assert sum(w.replicas for w in app) == 10
+    # Every pod on the pool counts: the app's and the monitoring stack's, sidecars inside their pods.
+    ws = plan.pool_workloads.values()
+    assert plan.totals.memory_request_mib == sum(w.replicas * w.pod_memory_request_mib for w in ws)
+    assert plan.totals.memory_limit_mib == sum(w.replicas * w.pod_memory_limit_mib for w in ws)
+    assert plan.totals.cpu_request_m == sum(w.replicas * w.pod_cpu_request_m for w in ws)
+    assert plan.totals.pods == sum(w.replicas for w in ws) == 10 + 7  # 5 monitoring pods + a node-exporter per node
+    assert plan.totals.memory_request_mib == app_requests_mib + 1088
 
 
 def test_backend_derivation(prod_optimized: Plan) -> None:
@@ -256,11 +260,13 @@ def test_prod_node_plan_invariants(request, plan_fixture: str, check_placement) 
     n = plan.nodes
     assert n.machine_type == "e2-standard-2"
     assert (n.allocatable_memory_mib, n.allocatable_cpu_m) == (6248, 1930)
-    assert (n.free_memory_mib, n.free_cpu_m) == (6248 - 1024, 1930 - 400)
+    # Overhead 1 GiB / 400m, and node-exporter's 32 MiB / 20m on every node.
+    assert (n.free_memory_mib, n.free_cpu_m) == (6248 - 1024 - 32, 1930 - 400 - 20)
+    placed = [w for w in plan.pool_workloads.values() if not w.per_node]
     assert n.bounds == {
-        "memory": max(1, math.ceil(plan.totals.memory_request_mib / n.free_memory_mib)),
-        "cpu": max(1, math.ceil(plan.totals.cpu_request_m / n.free_cpu_m)),
-        "spread": max(w.replicas for w in plan.workloads.values()),
+        "memory": max(1, math.ceil(sum(w.replicas * w.pod_memory_request_mib for w in placed) / n.free_memory_mib)),
+        "cpu": max(1, math.ceil(sum(w.replicas * w.pod_cpu_request_m for w in placed) / n.free_cpu_m)),
+        "spread": max(w.replicas for w in placed),
     }
     assert n.lower_bound == max(n.bounds.values())
     assert n.lower_bound <= n.min <= n.peak <= n.max
@@ -399,28 +405,30 @@ def test_workload_limit_above_a_node(prod_values, parse) -> None:
     prod_values["workloads"]["frontend"]["memory"]["optimized"]["limit"] = "6Gi"
     err = plan_error(parse, prod_values)
     assert err.key.endswith("workloads.frontend")
-    assert err.problem == "memory limit 6Gi is more than one e2-standard-2 node offers (5224Mi after overhead)"
+    # 6248 allocatable − 1024 overhead − 64 node-exporter at its limit.
+    assert err.problem == "memory limit 6Gi is more than one e2-standard-2 node offers (5160Mi after overhead)"
 
 
 def test_workload_limit_equal_to_a_node_fits(prod_values, parse, check_placement) -> None:
-    prod_values["workloads"]["frontend"]["memory"]["optimized"]["limit"] = "5224Mi"
+    prod_values["workloads"]["frontend"]["memory"]["optimized"]["limit"] = "5160Mi"
     plan = plan_of(parse, prod_values)
-    assert plan.workloads["frontend"].memory_limit_mib == plan.nodes.free_memory_mib
+    # At peak the node also holds node-exporter at its limit (64 MiB), not only at its request.
+    assert plan.workloads["frontend"].memory_limit_mib == plan.nodes.free_memory_mib + 32 - 64
     check_placement(plan)
 
 
 def test_workload_limit_one_mib_above_a_node(prod_values, parse) -> None:
-    prod_values["workloads"]["frontend"]["memory"]["optimized"]["limit"] = "5225Mi"
+    prod_values["workloads"]["frontend"]["memory"]["optimized"]["limit"] = "5161Mi"
     err = plan_error(parse, prod_values)
     assert err.key.endswith("workloads.frontend")
-    assert err.problem.startswith("memory limit 5225Mi is more than one e2-standard-2 node offers")
+    assert err.problem.startswith("memory limit 5161Mi is more than one e2-standard-2 node offers")
 
 
 def test_workload_cpu_above_a_node(prod_values, parse) -> None:
     prod_values["workloads"]["redis"]["cpu_request"] = "2"
     err = plan_error(parse, prod_values)
     assert err.key.endswith("workloads.redis.cpu_request")
-    assert err.problem == "2 is more than one e2-standard-2 node offers (1530m after overhead)"
+    assert err.problem == "2 is more than one e2-standard-2 node offers (1510m after overhead)"
 
 
 def test_formula_request_above_limit(prod_values, parse) -> None:
@@ -458,5 +466,5 @@ def test_plan_json_matches_the_plan(prod_optimized: Plan) -> None:
         assert entry["runtime"]["setting"] == w.runtime.describe()
     assert data["workloads"]["backend"]["derivation"] == prod_optimized.workloads["backend"].explain().splitlines()
     assert data["workloads"]["frontend"]["derivation"] is None
-    assert data["totals"]["memory_request_mib"] == 928
+    assert data["totals"]["memory_request_mib"] == 928 + 1088
     assert data["nodes"]["placement"] == [list(node) for node in prod_optimized.nodes.placement]
