@@ -22,8 +22,9 @@ COMPONENT = "hyperstudy:monitoring:Monitoring"
 def with_rules_backends(config: StackConfig, *, operator: bool, managed: bool, **more: object) -> StackConfig:
     """The config with the rules shipped to the prometheus-operator and/or Managed Prometheus."""
     update: dict[str, object] = {"prometheus_operator": operator, "managed_prometheus": managed, **more}
-    if not operator and "install_stack" in type(config.monitoring).model_fields:
-        update["install_stack"] = False  # installing kube-prometheus-stack needs the operator
+    if not operator:
+        # Installing kube-prometheus-stack needs the operator, and receivers configure its Alertmanager.
+        update |= {"install_stack": False, "alerting": type(config.monitoring.alerting)()}
     changed = config.model_copy(update={"monitoring": config.monitoring.model_copy(update=update)})
     # model_copy skips validation: validate, so the combination is one a stack file could hold.
     return StackConfig.model_validate(changed.model_dump(by_alias=True))
@@ -55,17 +56,16 @@ def test_rules_ship_as_one_prometheus_rule_selected_by_the_release_label(mocks, 
 
 @pulumi.runtime.test
 def test_managed_prometheus_gets_the_same_groups_cluster_wide(mocks, ran, prod_config, prod_plan):
-    config = with_rules_backends(prod_config, operator=True, managed=True, release="kps")
+    config = with_rules_backends(prod_config, operator=False, managed=True)
     component = Monitoring("hyperstudy", MonitoringArgs(config=config, plan=prod_plan))
-    assert component.cluster_rules is not None and component.prometheus_rule is not None
+    assert component.cluster_rules is not None and component.prometheus_rule is None
 
     def check(_):
         (managed,) = _kind(mocks, "ClusterRules")
-        (rule,) = _kind(mocks, "PrometheusRule")
         assert managed.inputs["apiVersion"] == "monitoring.googleapis.com/v1"
         assert "namespace" not in managed.inputs["metadata"]
-        assert managed.inputs["spec"] == rule.inputs["spec"]
-        assert rule.inputs["metadata"]["labels"]["release"] == "kps"
+        # The same groups the PrometheusRule of an operator stack carries.
+        assert managed.inputs["spec"] == {"groups": rule_groups(prod_config, prod_plan)}
         ran.append("managed")
 
     return pulumi.Output.all(component.cluster_rules.urn).apply(check)
@@ -89,9 +89,7 @@ def test_without_the_operator_only_managed_prometheus_rules_ship(mocks, ran, pro
     return pulumi.Output.all(*urns).apply(check)
 
 
-@pytest.mark.parametrize(
-    ("operator", "managed"), [(True, False), (False, True), (True, True)], ids=["operator", "managed", "both"]
-)
+@pytest.mark.parametrize(("operator", "managed"), [(True, False), (False, True)], ids=["operator", "managed"])
 @pulumi.runtime.test
 def test_each_rules_backend_switch_ships_its_own_object(mocks, ran, operator, managed, prod_config, prod_plan):
     config = with_rules_backends(prod_config, operator=operator, managed=managed)
@@ -157,15 +155,18 @@ def test_a_profile_switch_updates_dashboards_in_place(mocks, ran, prod_config, p
 
 @pulumi.runtime.test
 def test_every_child_is_parented_to_the_component(mocks, ran, prod_config, prod_plan):
-    config = with_rules_backends(prod_config, operator=True, managed=True)
-    component = Monitoring("hyperstudy", MonitoringArgs(config=config, plan=prod_plan))
-    assert component.prometheus_rule is not None and component.cluster_rules is not None
-    children = [component.prometheus_rule, component.cluster_rules, *component.dashboards.values()]
+    operator = Monitoring("operator", MonitoringArgs(config=prod_config, plan=prod_plan))
+    config = with_rules_backends(prod_config, operator=False, managed=True)
+    managed = Monitoring("managed", MonitoringArgs(config=config, plan=prod_plan))
+    assert operator.prometheus_rule is not None and managed.cluster_rules is not None
+    children = [operator.prometheus_rule, managed.cluster_rules, *operator.dashboards.values()]
 
     def check(urns):
         for urn in urns:
             assert f"{COMPONENT}$" in urn, urn
         ran.append("parents")
+
+    assert managed.prometheus_rule is None
 
     return pulumi.Output.all(*(child.urn for child in children)).apply(check)
 

@@ -18,6 +18,7 @@ import pytest
 from components.monitoring import names
 from components.monitoring.dashboards import SLUGS, dashboard_json, dashboards, uids
 from components.monitoring.dashboards.common import MAX_UID_LENGTH, TITLES
+from components.monitoring.dashboards.memory import OOM_TILE_WINDOW
 from components.monitoring.rules import recorded_names, rule_groups
 from sizing.config import Alert, UserMix, load_stack
 from sizing.errors import ConfigError
@@ -195,9 +196,7 @@ def test_every_recorded_series_is_read_by_the_namespace_and_no_series_by_job(all
             if isinstance(node, promql_parser.VectorSelector):
                 labels = {m.name: m.value for m in node.matchers.matchers}
                 assert "job" not in labels, expr
-                if node.name == names.SLOTS:
-                    assert "namespace" not in labels, expr  # labelled by shape only, as the issue defines it
-                elif node.name in RULES:
+                if node.name in RULES:
                     assert labels.get("namespace") == "NAMESPACE_VARIABLE", expr
                     read += 1
     assert read >= 20
@@ -230,17 +229,29 @@ def test_every_rule_a_dashboard_reads_is_recorded(all_exprs, prod_config, prod_p
     assert not missing, f"dashboards read rules nobody records: {sorted(missing)}"
 
 
-def test_rate_and_increase_use_the_rate_interval(all_exprs):
+# A window the dashboard names on purpose: the OOM tile counts kills of the last day, whatever the time range.
+FIXED_WINDOWS = {timedelta(hours=24)}
+
+
+def test_rate_and_increase_use_the_rate_interval_or_a_named_window(all_exprs):
     windowed = 0
     for expr in all_exprs:
         for node in nodes(expr, rate_interval=RATE_SENTINEL):
             if isinstance(node, promql_parser.Call) and node.func.name in {"rate", "increase", "irate", "delta"}:
                 (matrix,) = [a for a in node.args if isinstance(a, promql_parser.MatrixSelector)]
-                assert matrix.range == RATE_SENTINEL_DELTA, f"{expr!r}: window is not $__rate_interval"
-                windowed += 1
+                assert matrix.range in {RATE_SENTINEL_DELTA, *FIXED_WINDOWS}, (
+                    f"{expr!r}: window is not $__rate_interval"
+                )
+                windowed += matrix.range == RATE_SENTINEL_DELTA
             if isinstance(node, promql_parser.MatrixSelector | promql_parser.SubqueryExpr):
-                assert node.range == RATE_SENTINEL_DELTA, f"{expr!r}: a range that is not $__rate_interval"
-    assert windowed, "the OOM-kill query uses increase(): it should have been checked"
+                assert node.range in {RATE_SENTINEL_DELTA, *FIXED_WINDOWS}, f"{expr!r}: a range that is not allowed"
+    assert windowed, "the OOM-kill timeseries uses increase(): it should have been checked"
+
+
+def test_the_oom_tile_counts_kills_of_the_last_day_not_the_last_termination_forever(models):
+    (expr,) = exprs({"panels": [panel(models["hyperstudy-memory"], f"Containers OOM-killed ({OOM_TILE_WINDOW})")]})
+    assert f"increase({names.RESTARTS}" in expr and f"[{OOM_TILE_WINDOW}]" in expr
+    assert f"max_over_time({names.LAST_TERMINATED}" in expr
 
 
 def test_oom_query_joins_restarts_with_last_terminated_reason(models):
@@ -368,3 +379,15 @@ def test_prometheus_itself_parses_every_query(all_exprs, run_promtool):
     run_promtool(
         "check", "rules", "dashboards.yaml", files={"dashboards.yaml": {"groups": [{"name": "d", "rules": rules}]}}
     )
+
+
+def test_the_near_limit_tile_counts_what_the_alert_fires_for(models, prod_config, prod_plan):
+    (expr,) = exprs({"panels": [panel(models["hyperstudy-memory"], "Containers near their limit")]})
+    (alert,) = [
+        r
+        for g in rule_groups(prod_config, prod_plan)
+        for r in g["rules"]
+        if r.get("alert") == names.ALERT_MEMORY_NEAR_LIMIT
+    ]
+    # The same per-container record and threshold; only the namespace is the dashboard's variable.
+    assert alert["expr"].replace('namespace="hyperstudy"', 'namespace="$namespace"') in expr
