@@ -10,16 +10,24 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import pulumi
+from pulumi.runtime import rpc
+
+Path = tuple[str | int, ...]
 
 
-def normalise(value: Any) -> Any:
-    """Floats that are whole numbers back to ints, recursively (the engine returns 2 as 2.0)."""
+def normalise(value: Any, path: Path = (), secrets: list[Path] | None = None) -> Any:
+    """Floats that are whole numbers back to ints, recursively (the engine returns 2 as 2.0); a secret's envelope
+    unwrapped to its value, its path appended to `secrets` so whatever shows the inputs can redact it."""
+    if isinstance(value, dict) and value.get(rpc._special_sig_key) == rpc._special_secret_sig:
+        if secrets is not None:
+            secrets.append(path)
+        return normalise(value.get("value"), path, secrets)
     if isinstance(value, float) and value.is_integer():
         return int(value)
     if isinstance(value, dict):
-        return {k: normalise(v) for k, v in value.items()}
+        return {k: normalise(v, (*path, k), secrets) for k, v in value.items()}
     if isinstance(value, list | tuple):
-        return [normalise(v) for v in value]
+        return [normalise(v, (*path, i), secrets) for i, v in enumerate(value)]
     return value
 
 
@@ -32,6 +40,7 @@ class Registered:
     inputs: dict[str, Any]
     custom: bool
     provider: str | None = None
+    secrets: tuple[Path, ...] = ()
 
 
 @dataclass
@@ -41,8 +50,11 @@ class RecordingMocks(pulumi.runtime.Mocks):
     resources: list[Registered] = field(default_factory=list)
 
     def new_resource(self, args: pulumi.runtime.MockResourceArgs) -> tuple[str, dict[str, Any]]:
-        inputs = normalise(dict(args.inputs))
-        self.resources.append(Registered(args.typ, args.name, inputs, bool(args.custom), args.provider or None))
+        secrets: list[Path] = []
+        inputs = normalise(dict(args.inputs), (), secrets)
+        self.resources.append(
+            Registered(args.typ, args.name, inputs, bool(args.custom), args.provider or None, tuple(secrets))
+        )
         outputs = dict(inputs)
         if args.typ == "gcp:container/cluster:Cluster":
             outputs.setdefault("endpoint", "203.0.113.10")

@@ -10,6 +10,7 @@ Secrets are redacted. The same function feeds the artifact tests, so what is rev
 from __future__ import annotations
 
 import argparse
+import copy
 import json
 import runpy
 import shutil
@@ -67,7 +68,7 @@ class Rendered:
         objects = [
             {
                 k: v
-                for k, v in r.inputs.items()
+                for k, v in redact_secrets(r).items()
                 if k
                 in (
                     "apiVersion",
@@ -111,9 +112,7 @@ def _object_sort_key(obj: dict[str, Any]) -> tuple[int, str, str]:
 SECRET_STAND_IN = "offline-render-stand-in-for-a-secret"
 
 
-def stack_config_values(
-    stack: str, project_dir: Path, profile: str | None = None
-) -> tuple[dict[str, str], list[str]]:
+def stack_config_values(stack: str, project_dir: Path, profile: str | None = None) -> tuple[dict[str, str], list[str]]:
     """Every config key of a stack file (all namespaces) as the engine passes them (strings, objects as JSON), and
     the keys that are secrets: each `secure:` value, and each secret a receiver reads that the file does not hold
     yet, stands in as `SECRET_STAND_IN`."""
@@ -190,6 +189,28 @@ def _resolve(value: Any) -> Any:
     return normalise(_sync_await(output.future()))
 
 
+def _leaves_redacted(value: Any) -> Any:
+    """`value` with every leaf replaced, its shape kept (a Secret's stringData stays a map of keys)."""
+    if isinstance(value, dict):
+        return {k: _leaves_redacted(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_leaves_redacted(v) for v in value]
+    return REDACTED
+
+
+def redact_secrets(resource: Registered) -> dict[str, Any]:
+    """The resource's inputs with every value the program marked secret redacted: nothing secret leaves the mocks."""
+    inputs = copy.deepcopy(resource.inputs)
+    for path in resource.secrets:
+        if not path:
+            return _leaves_redacted(inputs)
+        node = inputs
+        for step in path[:-1]:
+            node = node[step]
+        node[path[-1]] = _leaves_redacted(node[path[-1]])
+    return inputs
+
+
 def _redact(obj: Any, key: str = "") -> Any:
     if key in _SECRET_INPUTS:
         return REDACTED
@@ -232,7 +253,7 @@ def _summary(title: str, resources: list[Registered]) -> str:
             f"## {r.typ} `{r.name}`",
             "",
             "```yaml",
-            _dump(_redact(r.inputs)).rstrip(),
+            _dump(_redact(redact_secrets(r))).rstrip(),
             "```",
             "",
         ]

@@ -45,6 +45,7 @@ def test_outputs_are_the_figures_of_the_sizing_cli(mocks, profile):
     assert out["nodes"] == {k: cli["nodes"][k] for k in ("machine_type", "min", "max", "lower_bound", "binding")}
     assert out["cost"] == {k: cli["cost"][k] for k in ("monthly_usd", "baseline_monthly_usd", "savings_pct")}
     assert out["kubeconfig"] == REDACTED
+    assert out["grafana_admin_password"] == REDACTED
 
 
 @pytest.mark.parametrize("profile", ["optimized", "baseline"])
@@ -86,10 +87,29 @@ def test_a_profile_switch_changes_no_gcp_resource(mocks):
     ]
 
 
-def _bad(mutate) -> dict[str, str]:
-    values = stack_config_values("prod", ROOT)
-    mutate(values)
-    return values
+def _bad(mutate) -> tuple[dict[str, str], list[str]]:
+    values, secrets = stack_config_values("prod", ROOT)
+    # Most cases change a value; the secret cases also change which keys the engine holds as secrets.
+    if mutate.__code__.co_argcount == 2:
+        mutate(values, secrets)
+    else:
+        mutate(values)
+    return values, secrets
+
+
+def _unset_secret(key: str):
+    def mutate(values: dict[str, str], secrets: list[str]) -> None:
+        del values[f"{PROJECT}:{key}"]
+        secrets.remove(f"{PROJECT}:{key}")
+
+    return mutate
+
+
+def _plaintext_secret(key: str):
+    def mutate(values: dict[str, str], secrets: list[str]) -> None:
+        secrets.remove(f"{PROJECT}:{key}")  # set without --secret: the engine holds it in plaintext
+
+    return mutate
 
 
 def _set_object(key: str, path: list[str], value):
@@ -156,6 +176,33 @@ BAD_CONFIGS = {
         _set_object("capacity", ["load", "typical", "small"], -1),
         "hyperstudy-infra:capacity.load.typical.small",
     ),
+    "receiver secret not set": (
+        _unset_secret("slack_webhook_url"),
+        "hyperstudy-infra:slack_webhook_url: secret not set: run `pulumi config set --secret slack_webhook_url",
+    ),
+    "receiver secret in plaintext": (
+        _plaintext_secret("pagerduty_routing_key"),
+        "hyperstudy-infra:pagerduty_routing_key: is a receiver's secret in plaintext",
+    ),
+    "route to an unknown receiver": (
+        _set_object("monitoring", ["alerting", "routes", "warning"], ["team-chat", "pager"]),
+        "hyperstudy-infra:monitoring.alerting.routes.warning: unknown receiver 'pager'",
+    ),
+    "retention as large as the volume": (
+        _set_object("monitoring", ["storage", "prometheus", "retention_size"], "20Gi"),
+        "hyperstudy-infra:monitoring.storage.prometheus.retention_size",
+    ),
+    "two rule evaluators": (
+        lambda v: [
+            _set_object("monitoring", ["managed_prometheus"], True)(v),
+            _set_object("monitoring", ["prometheus_operator"], True)(v),
+        ],
+        "hyperstudy-infra:monitoring.prometheus_operator",
+    ),
+    "a second Grafana": (
+        _set_object("monitoring", ["components", "grafana", "replicas"], 2),
+        "hyperstudy-infra:monitoring.components.grafana.replicas: 2 is above 1",
+    ),
 }
 
 
@@ -163,7 +210,8 @@ BAD_CONFIGS = {
 def test_bad_config_stops_with_one_line_before_any_resource(mocks, case):
     mutate, expected = BAD_CONFIGS[case]
     with pytest.raises(pulumi.RunError) as raised:
-        run_program("prod", ROOT, config=_bad(mutate), mocks=mocks)
+        values, secrets = _bad(mutate)
+        run_program("prod", ROOT, config=values, secret_keys=secrets, mocks=mocks)
     message = str(raised.value)
     assert message.startswith("invalid stack config: ")
     assert expected in message
