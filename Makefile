@@ -19,8 +19,9 @@ plan: $(VENV)/.installed
 render: $(VENV)/.installed
 	$(PY) -m offline.render --stack $(STACK)
 
-.bin/promtool:
-	tools/install-promtool || echo "promtool could not be installed: rule tests will skip (CI fails instead)"
+# prometheus and promtool, both from Debian's package (tools/install-prometheus).
+.bin/prometheus .bin/promtool:
+	tools/install-prometheus || echo "prometheus could not be installed: rule and server tests will skip (CI fails instead)"
 
 ## diff: object-by-object diff of two renders, replacements flagged (A=prod B=prod:baseline)
 A ?= prod
@@ -29,7 +30,7 @@ diff: $(VENV)/.installed
 	$(PY) -m offline.diff $(A) $(B)
 
 ## test: every test layer (pure, mocks, artifacts) and the linter
-test: $(VENV)/.installed .bin/promtool
+test: $(VENV)/.installed .bin/prometheus .bin/promtool
 	$(PY) -m ruff check .
 	$(PY) -m pytest -n 2
 
