@@ -18,8 +18,11 @@ import pytest
 import yaml
 from cloudcoil.models.prometheus_operator.v1 import PodMonitor, PrometheusRule
 
-from offline.render import REDACTED, Rendered, run_program, write
+from components.monitoring.rules import rule_groups
+from components.prometheus_stack import CHART
+from offline.render import REDACTED, Rendered, run_program, stack_config_values, write
 from sizing.config import load_stack
+from sizing.plan import build_plan
 from sizing.quantity import format_mib, format_millicores, is_quantity, to_mib, to_millicores
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -124,8 +127,10 @@ def test_vertical_pod_autoscalers_match_their_schema(rendered):
 def test_operator_objects_match_the_crd_models_without_unknown_fields(rendered, kind, model):
     result, _, _ = rendered
     objects = [o for o in result.kubernetes_objects() if o["kind"] == kind]
-    assert objects
-    release = load_stack(result.stack, ROOT).monitoring.release
+    monitoring = load_stack(result.stack, ROOT).monitoring
+    # Each stack ships to one rule evaluator: the operator's objects only where the operator runs the rules.
+    assert bool(objects) == monitoring.prometheus_operator
+    release = monitoring.release
     for obj in objects:
         # The models ignore unknown fields; a round trip that loses nothing proves there were none.
         assert model.model_validate(obj).model_dump(by_alias=True, exclude_unset=True, mode="json") == obj
@@ -142,8 +147,11 @@ def test_managed_prometheus_rules_match_their_schema_and_the_operator_rules(rend
     schema = json.loads((SCHEMAS / "clusterrules-v1.json").read_text())
     (cluster_rules,) = managed
     jsonschema.validate(cluster_rules, schema)
-    (operator_rules,) = [o for o in objects if o["kind"] == "PrometheusRule"]
-    assert cluster_rules["spec"] == operator_rules["spec"]
+    # Managed Prometheus alone evaluates the rules (no PrometheusRule, no PodMonitor beside them), and the groups
+    # are the ones an operator stack would get.
+    assert [o for o in objects if o["kind"] in ("PrometheusRule", "PodMonitor")] == []
+    config = load_stack(result.stack, ROOT, result.outputs["profile"])
+    assert cluster_rules["spec"] == {"groups": rule_groups(config, build_plan(config, result.stack))}
     broken = json.loads(json.dumps(cluster_rules))
     del broken["spec"]["groups"][0]["interval"]
     with pytest.raises(jsonschema.ValidationError):
@@ -202,6 +210,51 @@ def test_secrets_are_redacted(rendered):
         obj = yaml.safe_load(path.read_text())
         if obj["kind"] == "Secret":
             assert set((obj.get("data") or {}).values()) <= {REDACTED}
+            assert set((obj.get("stringData") or {}).values()) <= {REDACTED}
+
+
+def test_no_secret_value_appears_anywhere_in_the_render(tmp_path, recording_mocks):
+    """The receivers' credentials, given as Pulumi secrets, and Grafana's generated password: in no file written."""
+    values, secrets = stack_config_values("prod", ROOT)
+    planted = {key: f"planted-{key.split(':')[1]}-4f1c9e" for key in secrets}
+    values |= planted
+    result = run_program("prod", ROOT, config=values, secret_keys=secrets, mocks=recording_mocks)
+    write(result, tmp_path)
+    text = "".join(p.read_text() for p in tmp_path.rglob("*") if p.is_file())
+    assert planted and not [value for value in planted.values() if value in text]
+    assert "mock-password" not in text
+    # The values did reach the program: the Secret Alertmanager mounts holds them.
+    (receivers,) = [r for r in result.resources if r.typ == "kubernetes:core/v1:Secret" and "receivers" in r.name]
+    assert sorted(receivers.inputs["stringData"].values()) == sorted(planted.values())
+
+
+def test_the_helm_release_carries_the_plans_sizes_volumes_and_gke_fit(rendered):
+    result, _, _ = rendered
+    config = load_stack(result.stack, ROOT, result.outputs["profile"])
+    releases = result.helm_releases()
+    if not config.monitoring.install_stack:
+        assert releases == []
+        return
+    (release,) = releases
+    values = release.inputs["values"]
+    plan = build_plan(config, result.stack)
+    for pod in CHART.pods:
+        node = values
+        for key in pod.main.resources:
+            node = node[key]
+        w = plan.chart_workloads[pod.name]
+        assert node == {
+            "requests": {"cpu": w.cpu_request, "memory": w.memory_request},
+            "limits": {"memory": w.memory_limit},
+        }
+    spec = values["prometheus"]["prometheusSpec"]
+    storage = to_mib(spec["storageSpec"]["volumeClaimTemplate"]["spec"]["resources"]["requests"]["storage"])
+    retention = int(spec["retentionSize"].removesuffix("GB")) * 1024 if spec["retentionSize"].endswith("GB") else None
+    assert retention is not None and retention < storage
+    assert all(
+        values[c] == {"enabled": False} for c in ("kubeControllerManager", "kubeScheduler", "kubeEtcd", "kubeProxy")
+    )
+    assert values["grafana"]["admin"]["existingSecret"] and "adminPassword" not in values["grafana"]
 
 
 def test_gcp_summary_names_every_gcp_resource(rendered):
