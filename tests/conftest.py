@@ -54,3 +54,34 @@ def prod_plan(prod_config):
     from sizing.plan import build_plan
 
     return build_plan(prod_config, "prod")
+
+
+@pytest.fixture(scope="session")
+def prometheus_binaries():
+    """prometheus and promtool from .bin/ (tools/install-prometheus); CI fails without them, elsewhere tests skip."""
+    from tests.prometheus_server import require_binaries
+
+    return require_binaries()
+
+
+@pytest.fixture
+def prometheus_server(prometheus_binaries, tmp_path) -> Iterator:
+    """Start real Prometheus servers: `prometheus_server(rules=..., series=[...], live=..., history=...)` takes
+    `start_prometheus`'s options (tests/prometheus_server.py) and returns a running server; each is stopped by PID at
+    teardown, whatever the test did."""
+    from tests.prometheus_server import prometheus_factory
+
+    with prometheus_factory(tmp_path, prometheus_binaries) as start:
+        yield start
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item, call):
+    """A failing test's report ends with the log tail of every Prometheus server still running."""
+    report = yield
+    if report.failed:
+        from tests.prometheus_server import PrometheusServer
+
+        for server in list(PrometheusServer.running):
+            report.sections.append((f"prometheus log tail ({server.url})", server.log_tail()))
+    return report
