@@ -12,6 +12,8 @@ from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from sizing import quantity
+
 # Where each pod-running kind keeps its pod spec, and the API groups the kind is served from. Matching the group
 # too keeps a custom resource that happens to be called `Deployment` out of the rules.
 _POD_SPEC_PATHS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
@@ -151,3 +153,68 @@ def selector_matches(selector: Any, labels: Mapping[str, Any]) -> bool:
         if operator not in ("In", "NotIn", "Exists", "DoesNotExist"):
             return False  # the API server rejects it; it selects nothing
     return True
+
+
+def show(value: Any) -> str:
+    """A value as a manifest would show it: `true`, `absent`, `25%`, `2`."""
+    if value is None:
+        return "absent"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    number = whole_number(value) if not isinstance(value, str) else None
+    return str(number) if number is not None else str(value)
+
+
+_QUANTITIES = {
+    "memory": (quantity.to_mib, quantity.format_mib),
+    "cpu": (quantity.to_millicores, quantity.format_millicores),
+}
+
+
+def read_quantity(resource: str, value: Any) -> tuple[int | None, str | None]:
+    """(amount in MiB or millicores, problem) of a request or limit; canonical means format(parse(x)) == x."""
+    parse, canonical = _QUANTITIES[resource]
+    if not isinstance(value, str):
+        number = whole_number(value)
+        try:
+            amount = parse(number)
+        except quantity.QuantityError:
+            return None, f"{show(value)} is not a Kubernetes quantity (e.g. '256Mi', '1Gi', '250m')"
+        return amount, f"{show(value)} is a number: write the quantity string {canonical(amount)}"
+    try:
+        amount = parse(value)
+    except quantity.QuantityError as err:
+        return None, str(err)
+    if canonical(amount) != value:
+        return amount, (
+            f"{value} is not canonical: write {canonical(amount)}, the form the API server stores "
+            "(any other spelling shows a diff on every preview)"
+        )
+    return amount, None
+
+
+def resources_problems(resources: Any) -> list[str]:
+    """What is wrong with a container's `resources`: no memory request or limit, a quantity that is not canonical,
+    a request above its limit; one sentence each, naming the field."""
+    problems: list[str] = []
+    amounts: dict[tuple[str, str], int] = {}
+    for field in ("request", "limit"):
+        values = get(resources, f"{field}s")
+        for resource in ("memory", "cpu"):
+            value = get(values, resource)
+            if value is None:
+                if resource == "memory":
+                    problems.append(f"no memory {field} (resources.{field}s.memory is absent)")
+                continue
+            amount, problem = read_quantity(resource, value)
+            if problem is not None:
+                problems.append(f"{resource} {field} {problem}")
+            if amount is not None:
+                amounts[resource, field] = amount
+    for resource in ("memory", "cpu"):
+        request, limit = amounts.get((resource, "request")), amounts.get((resource, "limit"))
+        if request is not None and limit is not None and request > limit:
+            shown_request = show(get(resources, "requests", resource))
+            shown_limit = show(get(resources, "limits", resource))
+            problems.append(f"{resource} request {shown_request} is above its limit {shown_limit}")
+    return problems

@@ -13,6 +13,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from pulumi_policy import (
+    EnforcementLevel,
     Policy,
     ReportViolation,
     ResourceValidation,
@@ -33,9 +34,12 @@ from policy.kube import (
     pod_labels,
     pod_spec,
     replicas,
+    resources_problems,
     selector_matches,
+    show,
     whole_number,
 )
+from policy.releases import check_alerts_reach_a_person, check_helm_pods_sized
 from policy.runtime_memory import MIB, runtime_settings
 from policy.stack_plan import PlanUnavailable
 from sizing import quantity
@@ -45,16 +49,6 @@ NODE_POOL_TYPE = "gcp:container/nodePool:NodePool"
 COMPONENT_LABEL = "app.kubernetes.io/component"
 INGRESS_COMPONENT = "ingress"
 _DIGEST = re.compile(r"^[a-z0-9]+(?:[.+_-][a-z0-9]+)*:[a-fA-F0-9]{32,}$")
-
-
-def _show(value: Any) -> str:
-    """A value as a manifest would show it: `true`, `absent`, `25%`, `2`."""
-    if value is None:
-        return "absent"
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    number = whole_number(value) if not isinstance(value, str) else None
-    return str(number) if number is not None else str(value)
 
 
 def _size(size_bytes: int) -> str:
@@ -74,33 +68,6 @@ def _pods(args: ResourceValidationArgs) -> tuple[str, Mapping[str, Any] | None] 
 
 # --- 1. memory requests and limits ------------------------------------------------------------------------------------
 
-_QUANTITIES = {
-    "memory": (quantity.to_mib, quantity.format_mib),
-    "cpu": (quantity.to_millicores, quantity.format_millicores),
-}
-
-
-def _read_quantity(resource: str, value: Any) -> tuple[int | None, str | None]:
-    """(amount in MiB or millicores, problem) of a request or limit; canonical means format(parse(x)) == x."""
-    parse, canonical = _QUANTITIES[resource]
-    if not isinstance(value, str):
-        number = whole_number(value)
-        try:
-            amount = parse(number)
-        except quantity.QuantityError:
-            return None, f"{_show(value)} is not a Kubernetes quantity (e.g. '256Mi', '1Gi', '250m')"
-        return amount, f"{_show(value)} is a number: write the quantity string {canonical(amount)}"
-    try:
-        amount = parse(value)
-    except quantity.QuantityError as err:
-        return None, str(err)
-    if canonical(amount) != value:
-        return amount, (
-            f"{value} is not canonical: write {canonical(amount)}, the form the API server stores "
-            "(any other spelling shows a diff on every preview)"
-        )
-    return amount, None
-
 
 def check_memory_requests_and_limits(args: ResourceValidationArgs, report_violation: ReportViolation) -> None:
     """Every container has a memory request and limit, request ≤ limit, and CPU/memory quantities are canonical."""
@@ -109,28 +76,8 @@ def check_memory_requests_and_limits(args: ResourceValidationArgs, report_violat
         return
     obj, spec = target
     for container in containers(spec):
-        where = f"{obj} {container.label}"
-        resources = container.spec.get("resources")
-        amounts: dict[tuple[str, str], int] = {}
-        for field in ("request", "limit"):
-            values = get(resources, f"{field}s")
-            for resource in ("memory", "cpu"):
-                value = get(values, resource)
-                if value is None:
-                    if resource == "memory":
-                        report_violation(f"{where}: no memory {field} (resources.{field}s.memory is absent)")
-                    continue
-                amount, problem = _read_quantity(resource, value)
-                if problem is not None:
-                    report_violation(f"{where}: {resource} {field} {problem}")
-                if amount is not None:
-                    amounts[resource, field] = amount
-        for resource in ("memory", "cpu"):
-            request, limit = amounts.get((resource, "request")), amounts.get((resource, "limit"))
-            if request is not None and limit is not None and request > limit:
-                shown_request = _show(get(resources, "requests", resource))
-                shown_limit = _show(get(resources, "limits", resource))
-                report_violation(f"{where}: {resource} request {shown_request} is above its limit {shown_limit}")
+        for problem in resources_problems(container.spec.get("resources")):
+            report_violation(f"{obj} {container.label}: {problem}")
 
 
 # --- 2. runtime memory settings below the limit -----------------------------------------------------------------------
@@ -191,13 +138,13 @@ def check_pod_security(args: ResourceValidationArgs, report_violation: ReportVio
             report_violation(f"{where}: securityContext.privileged is true")
         escalation = get(context, "allowPrivilegeEscalation")
         if escalation is not False:
-            report_violation(f"{where}: securityContext.allowPrivilegeEscalation is {_show(escalation)}, not false")
+            report_violation(f"{where}: securityContext.allowPrivilegeEscalation is {show(escalation)}, not false")
         own = get(context, "runAsNonRoot")
         if own is False:
             report_violation(f"{where}: securityContext.runAsNonRoot is false")
         elif own is not True and pod_non_root is not True:
             report_violation(
-                f"{where}: runAsNonRoot is {_show(pod_non_root)} on the pod and absent on the container, not true"
+                f"{where}: runAsNonRoot is {show(pod_non_root)} on the pod and absent on the container, not true"
             )
 
 
@@ -228,7 +175,7 @@ def check_rolling_updates(args: ResourceValidationArgs, report_violation: Report
         max_unavailable = get(strategy, "rollingUpdate", "maxUnavailable")
         if not _is_zero(max_unavailable):
             report_violation(
-                f"{obj}: strategy.rollingUpdate.maxUnavailable is {_show(max_unavailable)}, not 0, so a rollout "
+                f"{obj}: strategy.rollingUpdate.maxUnavailable is {show(max_unavailable)}, not 0, so a rollout "
                 "takes a replica away before its replacement is ready"
             )
         elif _is_zero(get(strategy, "rollingUpdate", "maxSurge")):
@@ -243,7 +190,7 @@ def check_rolling_updates(args: ResourceValidationArgs, report_violation: Report
     max_unavailable = get(strategy, "rollingUpdate", "maxUnavailable")
     if max_unavailable is not None and (isinstance(max_unavailable, str) or whole_number(max_unavailable) != 1):
         report_violation(
-            f"{obj}: updateStrategy.rollingUpdate.maxUnavailable is {_show(max_unavailable)}, not 1 or absent, "
+            f"{obj}: updateStrategy.rollingUpdate.maxUnavailable is {show(max_unavailable)}, not 1 or absent, "
             "so an update may take more than one pod down at once"
         )
     for container in containers(pod_spec(kind, args.props)):
@@ -308,7 +255,7 @@ def check_pinned_images(args: ResourceValidationArgs, report_violation: ReportVi
         image = container.spec.get("image")
         problem = image_pin_problem(image)
         if problem is not None:
-            report_violation(f"{obj} {container.label}: image {_show(image)} {problem}: pin a tag or a digest")
+            report_violation(f"{obj} {container.label}: image {show(image)} {problem}: pin a tag or a digest")
 
 
 # --- 6. exposure ------------------------------------------------------------------------------------------------------
@@ -326,7 +273,7 @@ def check_service_exposure(args: ResourceValidationArgs, report_violation: Repor
         component = get(args.props, "metadata", "labels", COMPONENT_LABEL)
         if component != INGRESS_COMPONENT:
             report_violation(
-                f"{obj}: type LoadBalancer with label {COMPONENT_LABEL} {_show(component)}, not {INGRESS_COMPONENT}: "
+                f"{obj}: type LoadBalancer with label {COMPONENT_LABEL} {show(component)}, not {INGRESS_COMPONENT}: "
                 "only the ingress may be reachable from outside the cluster"
             )
 
@@ -365,7 +312,7 @@ def node_pool_autoscaling(lower_bound: int | PlanUnavailable) -> ResourceValidat
         if minimum is None or maximum is None:
             for key, value in ((min_key, minimum), (max_key, maximum)):
                 if value is None:
-                    report_violation(f"{obj}: autoscaling.{key} is {_show(autoscaling.get(key))}, not a node count")
+                    report_violation(f"{obj}: autoscaling.{key} is {show(autoscaling.get(key))}, not a node count")
             return
         if minimum > maximum:
             report_violation(f"{obj}: autoscaling.{min_key} {minimum} is above autoscaling.{max_key} {maximum}")
@@ -451,5 +398,24 @@ def policies(lower_bound: int | PlanUnavailable) -> list[Policy]:
                 "(memory, CPU and one-replica-per-node spread), so typical load always fits."
             ),
             validate=node_pool_autoscaling(lower_bound),
+        ),
+        ResourceValidationPolicy(
+            name="helm-pods-sized",
+            description=(
+                "Every pod a Helm release runs has a memory request and limit in its values, at the paths the chart "
+                "inventory (sizing/charts.py) lists, and no hook or test pod the plan does not size is switched on: "
+                "a chart's defaults leave its pods BestEffort, first evicted and outside the node plan."
+            ),
+            validate=check_helm_pods_sized,
+        ),
+        ResourceValidationPolicy(
+            name="alerts-reach-a-person",
+            description=(
+                "The installed Alertmanager routes critical and warning alerts to a receiver that notifies "
+                "someone; without one every alert is dropped. Advisory: it warns on every preview rather than "
+                "blocking a stack whose receivers are still to be set up."
+            ),
+            validate=check_alerts_reach_a_person,
+            enforcement_level=EnforcementLevel.ADVISORY,
         ),
     ]
