@@ -23,10 +23,11 @@ try:
     pool_name = stack_pool_name(config)
     app_args = HyperStudyAppArgs(config=config, plan=plan, node_pool=pool_name)
     app_args.workload_args()
-    monitoring_args = MonitoringArgs.derive(config, plan)
+    secrets = secret_values(config)
+    monitoring_args = MonitoringArgs.derive(config, plan, secrets)
     stack_args = None
     if config.monitoring.install_stack:
-        stack_args = PrometheusStackArgs(config=config, plan=plan, pool_name=pool_name, secrets=secret_values(config))
+        stack_args = PrometheusStackArgs(config=config, plan=plan, pool_name=pool_name, secrets=secrets)
 except ConfigError as err:
     raise pulumi.RunError(f"invalid stack config: {err}") from None
 

@@ -453,11 +453,11 @@ class MonitoringConfig(Model):
                 "prometheus_operator",
                 "and managed_prometheus both evaluate every rule, so every alert would fire twice: choose one",
             )
-        if self.alerting.receivers and not self.install_stack:
+        if self.alerting.receivers and not (self.install_stack or self.managed_prometheus):
             raise PathError(
                 "alerting",
-                "configures an Alertmanager the program installs: set install_stack (a cluster's own Alertmanager "
-                "is configured where it is installed)",
+                "configures the Alertmanager the program installs (install_stack) or Managed Prometheus' "
+                "(managed_prometheus): with neither, the cluster's own Alertmanager is configured where it runs",
             )
         return self
 
@@ -547,12 +547,13 @@ class StackConfig(Model):
     def warnings(self) -> tuple[str, ...]:
         """What the stack leaves undone that would make its monitoring fail a person: one sentence each."""
         monitoring = self.monitoring
-        if not monitoring.install_stack:
+        if not (monitoring.install_stack or monitoring.managed_prometheus):
             return ()
         alerting = monitoring.alerting
         if not alerting.receivers:
+            which = "installed" if monitoring.install_stack else "Managed Prometheus'"
             return (
-                f"{self.key('monitoring.alerting')}: the installed Alertmanager has no receiver, so every alert "
+                f"{self.key('monitoring.alerting')}: the {which} Alertmanager has no receiver, so every alert "
                 "reaches no one: add receivers and route critical and warning to them",
             )
         found = []

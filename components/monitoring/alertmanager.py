@@ -1,13 +1,16 @@
 """The Alertmanager configuration of the stack, built from `monitoring.alerting`: receivers, and a route per severity.
 
-Secret values are never in it: each credential is a `*_file` path into the Secret `RECEIVER_SECRET`, which the
-program fills from Pulumi secret config and kube-prometheus-stack mounts into Alertmanager
-(`alertmanagerSpec.secrets`) at `/etc/alertmanager/secrets/<secret>/<key>`. The config itself is then safe to keep
-in the chart values, the Pulumi state and the offline render. Plain data: no pulumi import.
+For the Alertmanager the program installs, secret values are never in it: each credential is a `*_file` path into
+the Secret `RECEIVER_SECRET`, which the program fills from Pulumi secret config and kube-prometheus-stack mounts
+into Alertmanager (`alertmanagerSpec.secrets`) at `/etc/alertmanager/secrets/<secret>/<key>`; the config is then
+safe to keep in the chart values, the Pulumi state and the offline render. GKE Managed Prometheus' Alertmanager
+mounts nothing: its whole config lives in one Secret (`MANAGED_CONFIG_SECRET`), so there the credentials are
+inline (`inline_credentials`), and the config only ever travels as a secret. Plain data: no pulumi import.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from sizing.alerting import NULL_RECEIVER, SEVERITIES, AlertingConfig, Receiver
@@ -16,6 +19,10 @@ from sizing.alerting import NULL_RECEIVER, SEVERITIES, AlertingConfig, Receiver
 RECEIVER_SECRET = "hyperstudy-alertmanager-receivers"
 # Where the operator mounts each Secret listed in alertmanagerSpec.secrets.
 SECRETS_DIR = "/etc/alertmanager/secrets"
+# GKE Managed Prometheus reads its Alertmanager config from this Secret (its OperatorConfig's default).
+MANAGED_CONFIG_NAMESPACE, MANAGED_CONFIG_SECRET, MANAGED_CONFIG_KEY = "gmp-public", "alertmanager", "alertmanager.yaml"
+# How a credential field is written: `field` and the secret config key → the receiver's fields.
+Credential = Callable[[str, str], dict[str, str]]
 # Alerts that exist to be silent: kube-prometheus-stack's heartbeat, and the inhibitor of info alerts.
 SILENT_ALERTS = ("Watchdog", "InfoInhibitor")
 
@@ -32,12 +39,23 @@ def secret_file(key: str) -> str:
     return f"{SECRETS_DIR}/{RECEIVER_SECRET}/{key}"
 
 
-def _integrations(receiver: Receiver) -> dict[str, list[dict[str, Any]]]:
+def from_files(field: str, key: str) -> dict[str, str]:
+    """A credential as a file in the mounted receivers' Secret (`api_url_file: /etc/alertmanager/secrets/...`)."""
+    return {f"{field}_file": secret_file(key)}
+
+
+def inline_credentials(values: Mapping[str, str]) -> Credential:
+    """Credentials written into the config itself, from the secret values by key (for an Alertmanager that mounts
+    no Secret): the result is a secret and must only be stored as one."""
+    return lambda field, key: {field: values[key]}
+
+
+def _integrations(receiver: Receiver, credential: Credential) -> dict[str, list[dict[str, Any]]]:
     found: dict[str, list[dict[str, Any]]] = {}
     if receiver.slack is not None:
         found["slack_configs"] = [
             {
-                "api_url_file": secret_file(receiver.slack.api_url_secret),
+                **credential("api_url", receiver.slack.api_url_secret),
                 "channel": receiver.slack.channel,
                 "send_resolved": True,
                 "title": _TITLE,
@@ -47,13 +65,13 @@ def _integrations(receiver: Receiver) -> dict[str, list[dict[str, Any]]]:
     if receiver.pagerduty is not None:
         found["pagerduty_configs"] = [
             {
-                "routing_key_file": secret_file(receiver.pagerduty.routing_key_secret),
+                **credential("routing_key", receiver.pagerduty.routing_key_secret),
                 "send_resolved": True,
                 "description": _TITLE,
             }
         ]
     if receiver.webhook is not None:
-        found["webhook_configs"] = [{"url_file": secret_file(receiver.webhook.url_secret), "send_resolved": True}]
+        found["webhook_configs"] = [{**credential("url", receiver.webhook.url_secret), "send_resolved": True}]
     if receiver.email is not None:
         email = receiver.email
         config: dict[str, Any] = {
@@ -88,9 +106,10 @@ def _routes(alerting: AlertingConfig) -> list[dict[str, Any]]:
     return routes
 
 
-def alertmanager_config(alerting: AlertingConfig) -> dict[str, Any]:
+def alertmanager_config(alerting: AlertingConfig, credential: Credential = from_files) -> dict[str, Any]:
     """alertmanager.yaml: a route per severity to its receivers; what matches none (an unrouted severity, an alert
-    without one) goes to `null`, which the plan and the policy pack report for critical and warning."""
+    without one) goes to `null`, which the plan and the policy pack report for critical and warning. Credentials
+    are files in the mounted receivers' Secret unless `credential` says otherwise."""
     return {
         "global": {"resolve_timeout": "5m"},
         "route": {
@@ -103,7 +122,7 @@ def alertmanager_config(alerting: AlertingConfig) -> dict[str, Any]:
         },
         "receivers": [
             {"name": NULL_RECEIVER},
-            *({"name": name, **_integrations(receiver)} for name, receiver in alerting.receivers.items()),
+            *({"name": name, **_integrations(receiver, credential)} for name, receiver in alerting.receivers.items()),
         ],
         # While a critical alert fires, the warning and info ones of the same alert and namespace are noise.
         "inhibit_rules": [

@@ -1,6 +1,8 @@
-"""Ships the monitoring to the cluster: the rule groups as a PrometheusRule (`monitoring.prometheus_operator`) and/or
-as GKE Managed Prometheus ClusterRules (`monitoring.managed_prometheus`), and each dashboard as a ConfigMap the
+"""Ships the monitoring to the cluster: the rule groups as a PrometheusRule (`monitoring.prometheus_operator`) or as
+GKE Managed Prometheus ClusterRules (`monitoring.managed_prometheus`), never both, and each dashboard as a ConfigMap the
 Grafana sidecar imports, named after the stack's namespace so stacks sharing one Grafana keep their own.
+
+With Managed Prometheus and receivers, it also writes the managed Alertmanager's config Secret.
 
 The PrometheusRule and ClusterRules kinds come from CRDs: kube-prometheus-stack (or GKE Managed Prometheus) must be
 in the cluster first, or the API server answers "no matches for kind".
@@ -8,11 +10,21 @@ in the cluster first, or the API server answers "no matches for kind".
 
 from __future__ import annotations
 
+from typing import Any
+
 import pulumi
 import pulumi_kubernetes as k8s
-from pydantic import BaseModel, ConfigDict, Field
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from components.monitoring import names
+from components.monitoring.alertmanager import (
+    MANAGED_CONFIG_KEY,
+    MANAGED_CONFIG_NAMESPACE,
+    MANAGED_CONFIG_SECRET,
+    alertmanager_config,
+    inline_credentials,
+)
 from components.monitoring.dashboards import dashboard_json, dashboards
 from components.monitoring.rules import rule_groups
 from sizing.config import StackConfig
@@ -29,15 +41,28 @@ class MonitoringArgs(BaseModel):
 
     config: StackConfig = Field(description="the stack's config (namespace, monitoring settings, formula)")
     plan: Plan = Field(description="the sizing plan (limits, heap ceilings, node max, prices)")
+    secrets: dict[str, Any] = Field(
+        default_factory=dict,
+        description="secret config key → its secret value (a secret Output): Managed Prometheus' receivers",
+    )
+
+    @model_validator(mode="after")
+    def _receivers_have_their_secrets(self) -> MonitoringArgs:
+        monitoring = self.config.monitoring
+        if monitoring.managed_prometheus and monitoring.alerting.receivers:
+            missing = [key for key in self.config.secret_keys() if key not in self.secrets]
+            if missing:
+                raise ValueError(f"no value for the receivers' secrets {', '.join(missing)}")
+        return self
 
     @classmethod
-    def derive(cls, config: StackConfig, plan: Plan) -> MonitoringArgs:
+    def derive(cls, config: StackConfig, plan: Plan, secrets: dict[str, Any] | None = None) -> MonitoringArgs:
         """The args, once the rule groups and dashboards are known to build: a config they refuse (an alerting
         shape without memory, a namespace too long for a dashboard uid) raises ConfigError here, before any
         resource is registered."""
         rule_groups(config, plan)
         dashboards(config, plan)
-        return cls(config=config, plan=plan)
+        return cls(config=config, plan=plan, secrets=secrets or {})
 
 
 def configmap_name(uid: str) -> str:
@@ -59,6 +84,7 @@ class Monitoring(pulumi.ComponentResource):
 
     prometheus_rule: k8s.apiextensions.CustomResource | None
     cluster_rules: k8s.apiextensions.CustomResource | None
+    managed_alertmanager: k8s.core.v1.Secret | None
     dashboards: dict[str, k8s.core.v1.ConfigMap]
 
     def __init__(self, name: str, args: MonitoringArgs, opts: pulumi.ResourceOptions | None = None) -> None:
@@ -99,6 +125,26 @@ class Monitoring(pulumi.ComponentResource):
                 opts=pulumi.ResourceOptions(parent=self),
             )
 
+        # Managed Prometheus' Alertmanager reads its whole config from one Secret and mounts no other: the receivers'
+        # credentials go inline, and the config exists only as that Secret's (secret) data.
+        self.managed_alertmanager = None
+        if monitoring.managed_prometheus and monitoring.alerting.receivers:
+            keys = config.secret_keys()
+            text = pulumi.Output.all(*(args.secrets[key] for key in keys)).apply(
+                lambda values: yaml.safe_dump(
+                    alertmanager_config(monitoring.alerting, inline_credentials(dict(zip(keys, values, strict=True)))),
+                    sort_keys=False,
+                )
+            )
+            self.managed_alertmanager = k8s.core.v1.Secret(
+                f"{name}-managed-alertmanager",
+                metadata=k8s.meta.v1.ObjectMetaArgs(
+                    name=MANAGED_CONFIG_SECRET, namespace=MANAGED_CONFIG_NAMESPACE, labels=_labels("alerting")
+                ),
+                string_data={MANAGED_CONFIG_KEY: pulumi.Output.secret(text)},
+                opts=pulumi.ResourceOptions(parent=self),
+            )
+
         # uid is `<namespace>-<slug>`: ConfigMap and dashboard of one stack never replace another stack's.
         self.dashboards = {
             uid: k8s.core.v1.ConfigMap(
@@ -118,6 +164,7 @@ class Monitoring(pulumi.ComponentResource):
         self.register_outputs(
             {
                 "rule_groups": [group["name"] for group in groups],
+                "managed_alertmanager": self.managed_alertmanager is not None,
                 "dashboards": sorted(self.dashboards),
             }
         )

@@ -6,7 +6,9 @@ from pathlib import Path
 
 import pulumi
 import pytest
+import yaml
 
+from components.monitoring.alertmanager import alertmanager_config
 from components.monitoring.component import Monitoring, MonitoringArgs
 from components.monitoring.dashboards import dashboard_json, dashboards
 from components.monitoring.rules import rule_groups
@@ -178,7 +180,8 @@ def test_two_stacks_sharing_one_grafana_keep_their_own_configmaps_and_uids(mocks
     assert staging.kubernetes.namespace == "hyperstudy-staging"
     assert staging.monitoring.dashboards_namespace == prod_config.monitoring.dashboards_namespace
     prod = Monitoring("prod", MonitoringArgs(config=prod_config, plan=prod_plan))
-    other = Monitoring("staging", MonitoringArgs(config=staging, plan=build_plan(staging, "staging")))
+    secrets = {"slack_webhook_url": "https://hooks.example/staging"}
+    other = Monitoring("staging", MonitoringArgs(config=staging, plan=build_plan(staging, "staging"), secrets=secrets))
     assert sorted(prod.dashboards) == ["hyperstudy-capacity", "hyperstudy-cost", "hyperstudy-memory"]
     assert sorted(other.dashboards) == [
         "hyperstudy-staging-capacity",
@@ -207,3 +210,44 @@ def test_derive_refuses_what_the_rules_or_dashboards_refuse_before_any_resource(
     with pytest.raises(ConfigError, match=r"kubernetes\.namespace"):
         MonitoringArgs.derive(prod_config.model_copy(update={"kubernetes": kubernetes}), prod_plan)
     assert mocks.resources == []
+
+
+@pulumi.runtime.test
+def test_managed_prometheus_alertmanager_gets_the_receivers_inline_as_a_secret(mocks, ran, prod_config, prod_plan):
+    """GMP's Alertmanager mounts no Secret of ours: its config Secret holds the routes and the credentials."""
+    config = with_rules_backends(prod_config, operator=False, managed=True)
+    config = config.model_copy(
+        update={"monitoring": config.monitoring.model_copy(update={"alerting": prod_config.monitoring.alerting})}
+    )
+    secrets = {"pagerduty_routing_key": "pd-key-51f0", "slack_webhook_url": "https://hooks.example/T1/B1"}
+    component = Monitoring("hyperstudy", MonitoringArgs(config=config, plan=prod_plan, secrets=secrets))
+    assert component.managed_alertmanager is not None
+
+    def check(_):
+        (secret,) = mocks.of_type("kubernetes:core/v1:Secret")
+        meta = secret.inputs["metadata"]
+        assert (meta["namespace"], meta["name"]) == ("gmp-public", "alertmanager")
+        assert ("stringData",) in secret.secrets
+        text = secret.inputs["stringData"]["alertmanager.yaml"]
+        am = yaml.safe_load(text)
+        receivers = {r["name"]: r for r in am["receivers"]}
+        assert receivers["team-chat"]["slack_configs"][0]["api_url"] == secrets["slack_webhook_url"]
+        assert receivers["oncall"]["pagerduty_configs"][0]["routing_key"] == secrets["pagerduty_routing_key"]
+        assert "_file" not in text
+        assert am["route"] == alertmanager_config(prod_config.monitoring.alerting)["route"]
+        ran.append("managed alertmanager")
+
+    return pulumi.Output.all(component.managed_alertmanager.urn).apply(check)
+
+
+@pulumi.runtime.test
+def test_without_receivers_the_managed_alertmanager_is_left_alone(mocks, ran, prod_config, prod_plan):
+    config = with_rules_backends(prod_config, operator=False, managed=True)
+    component = Monitoring("hyperstudy", MonitoringArgs(config=config, plan=prod_plan))
+    assert component.managed_alertmanager is None
+
+    def check(_):
+        assert mocks.of_type("kubernetes:core/v1:Secret") == []
+        ran.append("no secret")
+
+    return pulumi.Output.all(*(cm.urn for cm in component.dashboards.values())).apply(check)
