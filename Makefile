@@ -19,8 +19,8 @@ plan: $(VENV)/.installed
 render: $(VENV)/.installed
 	$(PY) -m offline.render --stack $(STACK)
 
-# prometheus and promtool, both from Debian's package (tools/install-prometheus).
-.bin/prometheus .bin/promtool:
+# prometheus, promtool, alertmanager and amtool, from Debian's packages (tools/install-prometheus).
+.bin/prometheus .bin/promtool .bin/alertmanager .bin/amtool:
 	tools/install-prometheus || echo "prometheus could not be installed: rule and server tests will skip (CI fails instead)"
 
 ## diff: object-by-object diff of two renders, replacements flagged (A=prod B=prod:baseline)
@@ -30,7 +30,7 @@ diff: $(VENV)/.installed
 	$(PY) -m offline.diff $(A) $(B)
 
 ## test: every test layer (pure, mocks, artifacts) and the linter
-test: $(VENV)/.installed .bin/prometheus .bin/promtool
+test: $(VENV)/.installed .bin/prometheus .bin/promtool .bin/alertmanager .bin/amtool
 	$(PY) -m ruff check .
 	$(PY) -m pytest -n 2
 

@@ -162,8 +162,8 @@ def _promtool() -> Path | None:
     if PROMTOOL.is_file():
         return PROMTOOL
     if os.environ.get("CI") == "true":
-        pytest.fail("promtool is missing: tools/install-promtool must run before the tests in CI")
-    pytest.skip("promtool not installed (run tools/install-promtool)")
+        pytest.fail("promtool is missing: tools/install-prometheus must run before the tests in CI")
+    pytest.skip("promtool not installed (run tools/install-prometheus)")
     return None
 
 

@@ -20,12 +20,12 @@ PROMTOOL = ROOT / ".bin" / "promtool"
 
 @pytest.fixture(scope="session")
 def promtool() -> Path:
-    """The promtool tools/install-promtool unpacks; CI fails without it, elsewhere the tests skip."""
+    """The promtool tools/install-prometheus unpacks; CI fails without it, elsewhere the tests skip."""
     if PROMTOOL.is_file() and os.access(PROMTOOL, os.X_OK):
         return PROMTOOL
     if os.environ.get("CI") == "true":
-        pytest.fail("promtool missing: run tools/install-promtool")
-    pytest.skip(f"promtool not found at {PROMTOOL}: run tools/install-promtool to run the rule checks")
+        pytest.fail("promtool missing: run tools/install-prometheus")
+    pytest.skip(f"promtool not found at {PROMTOOL}: run tools/install-prometheus to run the rule checks")
 
 
 @pytest.fixture

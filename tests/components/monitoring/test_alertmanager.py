@@ -1,0 +1,238 @@
+"""Alerts reach a person: every stack's Alertmanager config passes amtool, routes each severity where the stack says,
+and a real Alertmanager (Debian's 0.25) delivers a critical alert to the pager and the chat, a warning to the chat
+only and the heartbeat to no one, reading the credentials from files as the installed stack mounts them.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import threading
+import time
+import urllib.request
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import pytest
+import yaml
+
+from components.monitoring.alertmanager import SECRETS_DIR, alertmanager_config, inline_credentials
+from sizing.alerting import SEVERITIES, AlertingConfig
+from sizing.config import StackConfig, load_stack
+
+ROOT = Path(__file__).resolve().parents[3]
+BIN = ROOT / ".bin"
+STACKS = sorted(p.name.removeprefix("Pulumi.").removesuffix(".yaml") for p in ROOT.glob("Pulumi.*.yaml"))
+
+
+def _binary(name: str) -> Path:
+    path = BIN / name
+    if path.is_file() and os.access(path, os.X_OK):
+        return path
+    if os.environ.get("CI") == "true":
+        pytest.fail(f"{name} missing: run tools/install-prometheus")
+    pytest.skip(f"{name} not found at {path}: run tools/install-prometheus")
+    raise AssertionError("unreachable")
+
+
+def _config(stack: str) -> StackConfig:
+    return load_stack(stack, ROOT)
+
+
+def _rendered(config: StackConfig) -> dict:
+    """The config the stack's Alertmanager gets: files for the installed one, inline for Managed Prometheus'."""
+    alerting = config.monitoring.alerting
+    if config.monitoring.install_stack:
+        return alertmanager_config(alerting)
+    return alertmanager_config(
+        alerting, inline_credentials({key: f"https://example.org/{key}" for key in config.secret_keys()})
+    )
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_every_stacks_alertmanager_config_passes_amtool(stack, tmp_path):
+    config = _config(stack)
+    if not config.monitoring.alerting.receivers:
+        pytest.skip(f"{stack} configures no receivers")
+    path = tmp_path / "alertmanager.yaml"
+    path.write_text(yaml.safe_dump(_rendered(config)))
+    done = subprocess.run([_binary("amtool"), "check-config", path], capture_output=True, text=True, timeout=30)
+    assert done.returncode == 0, done.stdout + done.stderr
+
+
+@pytest.mark.parametrize("stack", STACKS)
+@pytest.mark.parametrize("severity", SEVERITIES)
+def test_amtool_routes_each_severity_to_the_configured_receivers(stack, severity, tmp_path):
+    config = _config(stack)
+    alerting = config.monitoring.alerting
+    path = tmp_path / "alertmanager.yaml"
+    path.write_text(yaml.safe_dump(_rendered(config)))
+    done = subprocess.run(
+        [_binary("amtool"), "config", "routes", "test", f"--config.file={path}", f"severity={severity}", "alertname=X"],
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip().split(",") == (alerting.routes.get(severity) or ["null"])
+
+
+def test_every_integration_kind_is_a_config_alertmanager_accepts(tmp_path):
+    # Webhooks are left out: their url_file arrived in Alertmanager 0.26 (the chart runs 0.28.1, Debian has 0.25).
+    alerting = AlertingConfig.model_validate(
+        {
+            "receivers": {
+                "pager": {"pagerduty": {"routing_key_secret": "pd"}},
+                "chat": {"slack": {"channel": "#ops", "api_url_secret": "slack"}},
+                "mail": {
+                    "email": {
+                        "to": "ops@example.org",
+                        "from": "alerts@example.org",
+                        "smarthost": "smtp.example.org:587",
+                        "auth_username": "alerts",
+                        "auth_password_secret": "smtp",
+                    }
+                },
+            },
+            "routes": {"critical": ["pager", "chat", "mail"], "warning": ["chat"]},
+        }
+    )
+    path = tmp_path / "alertmanager.yaml"
+    path.write_text(yaml.safe_dump(alertmanager_config(alerting)))
+    done = subprocess.run([_binary("amtool"), "check-config", path], capture_output=True, text=True, timeout=30)
+    assert done.returncode == 0, done.stdout + done.stderr
+
+
+# --- delivery by a real Alertmanager ----------------------------------------------------------------------------------
+
+
+class _Inbox(BaseHTTPRequestHandler):
+    """A fake Slack webhook and PagerDuty events API: records every POST by path."""
+
+    received: list[tuple[str, dict]]
+
+    def do_POST(self) -> None:
+        body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+        self.server.received.append((self.path, json.loads(body or b"{}")))  # type: ignore[attr-defined]
+        self.send_response(202 if self.path.startswith("/pagerduty") else 200)
+        self.end_headers()
+        self.wfile.write(b"ok")
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture
+def inbox() -> Iterator[ThreadingHTTPServer]:
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _Inbox)
+    server.received = []  # type: ignore[attr-defined]
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield server
+    server.shutdown()
+
+
+# Debian's build reads its notification templates from here (tools/install-prometheus puts them there).
+TEMPLATES = Path("/usr/share/prometheus/alertmanager/default.tmpl")
+
+
+@pytest.fixture
+def alertmanager(tmp_path: Path, inbox: ThreadingHTTPServer) -> Iterator[str]:
+    """Prod's Alertmanager config, credentials read from files as the chart mounts them, delivering to the inbox."""
+    binary = _binary("alertmanager")
+    if not TEMPLATES.is_file():
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"{TEMPLATES} missing: run tools/install-prometheus as root")
+        pytest.skip(f"{TEMPLATES} missing: run tools/install-prometheus as root")
+    prod = _config("prod").monitoring.alerting
+    # Notify at once rather than after the production grouping delays.
+    alerting = prod.model_copy(update={"group_wait": "0s", "group_interval": "1s"})
+    config = alertmanager_config(alerting)
+    inbox_url = f"http://127.0.0.1:{inbox.server_port}"
+    secrets = tmp_path / "secrets"
+    for receiver in config["receivers"]:
+        for pagerduty in receiver.get("pagerduty_configs", []):
+            pagerduty["url"] = f"{inbox_url}/pagerduty"  # the events API, here
+    text = yaml.safe_dump(config).replace(SECRETS_DIR, str(secrets))
+    (secrets / "hyperstudy-alertmanager-receivers").mkdir(parents=True)
+    files = {"slack_webhook_url": f"{inbox_url}/slack", "pagerduty_routing_key": "routing-key-of-the-test"}
+    for key, value in files.items():
+        (secrets / "hyperstudy-alertmanager-receivers" / key).write_text(value)
+    (tmp_path / "alertmanager.yaml").write_text(text)
+    port = _free_port()
+    log = (tmp_path / "alertmanager.log").open("w")
+    process = subprocess.Popen(
+        [
+            binary,
+            f"--config.file={tmp_path / 'alertmanager.yaml'}",
+            f"--storage.path={tmp_path / 'data'}",
+            f"--web.listen-address=127.0.0.1:{port}",
+            "--cluster.listen-address=",
+        ],
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 15
+        while True:
+            try:
+                with urllib.request.urlopen(f"{url}/-/ready", timeout=1) as response:
+                    if response.status == 200:
+                        break
+            except OSError:
+                pass
+            assert process.poll() is None, (tmp_path / "alertmanager.log").read_text()
+            assert time.monotonic() < deadline, "alertmanager did not become ready"
+            time.sleep(0.1)
+        yield url
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(timeout=10)
+        log.close()
+
+
+def _fire(url: str, alertname: str, severity: str) -> None:
+    body = json.dumps([{"labels": {"alertname": alertname, "severity": severity, "namespace": "hyperstudy"}}])
+    request = urllib.request.Request(
+        f"{url}/api/v2/alerts", data=body.encode(), headers={"Content-Type": "application/json"}, method="POST"
+    )
+    with urllib.request.urlopen(request, timeout=5) as response:
+        assert response.status == 200
+
+
+def _delivered(inbox: ThreadingHTTPServer, alertname: str, settle: float) -> set[str]:
+    """The inbox paths that received `alertname`, once `settle` seconds pass without anything new."""
+    deadline, seen = time.monotonic() + settle, -1
+    while True:
+        got = {path for path, body in list(inbox.received) if alertname in json.dumps(body)}
+        if len(got) != seen:
+            seen, deadline = len(got), time.monotonic() + settle
+        if time.monotonic() > deadline:
+            return got
+        time.sleep(0.1)
+
+
+def test_alerts_reach_the_pager_and_the_chat_by_severity(alertmanager, inbox):
+    _fire(alertmanager, "HyperStudyContainerOOMKilled", "critical")
+    _fire(alertmanager, "HyperStudyMemoryNearLimit", "warning")
+    _fire(alertmanager, "Watchdog", "none")
+    assert _delivered(inbox, "HyperStudyContainerOOMKilled", 3.0) == {"/pagerduty", "/slack"}
+    assert _delivered(inbox, "HyperStudyMemoryNearLimit", 1.0) == {"/slack"}
+    assert _delivered(inbox, "Watchdog", 1.0) == set()
+    pages = [body for path, body in inbox.received if path == "/pagerduty"]
+    # The routing key reached PagerDuty from its file: the config itself never held it.
+    assert pages and all(body["routing_key"] == "routing-key-of-the-test" for body in pages)
