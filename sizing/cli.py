@@ -135,7 +135,7 @@ def render_plan(plan: Plan) -> str:
         ]
     bounds = ", ".join(f"{k} {v}" for k, v in n.bounds.items())
     per_node = (
-        f", {format_mib(n.per_node_memory_mib)} / {format_millicores(n.per_node_cpu_m)} per-node pods"
+        f" and the per-node pods ({format_mib(n.per_node_memory_mib)} / {format_millicores(n.per_node_cpu_m)})"
         if n.per_node_memory_mib
         else ""
     )
@@ -143,7 +143,7 @@ def render_plan(plan: Plan) -> str:
         "",
         f"nodes: {n.machine_type}{' (spot)' if n.spot else ''}, {format_mib(n.allocatable_memory_mib)} / "
         f"{format_millicores(n.allocatable_cpu_m)} allocatable, {format_mib(n.free_memory_mib)} / "
-        f"{format_millicores(n.free_cpu_m)} left for pods after system overhead{per_node}",
+        f"{format_millicores(n.free_cpu_m)} left for pods after the system overhead{per_node}",
         f"  lower bound {n.lower_bound} (max of {bounds}); binding: {n.binding}",
         f"  autoscaling min {n.min} (typical load), max {n.max} (peak load needs {n.peak})",
         f"  survives the loss of a node at min: {'yes' if n.survives_node_loss else 'no'}",
