@@ -36,6 +36,8 @@ NODE_ROLES: tuple[str, ...] = (
 OAUTH_SCOPES: tuple[str, ...] = ("https://www.googleapis.com/auth/cloud-platform",)
 
 _ACCOUNT_ID = re.compile(r"^[a-z]([-a-z0-9]{4,28}[a-z0-9])$")
+
+
 class NodePoolArgs(BaseModel):
     """Where the node pool goes, and its sizes: the sizing plan's node counts and the stack's node pool config."""
 
