@@ -68,14 +68,14 @@ class Derivation(_Frozen):
     rounding: str = Field(description="rounding policy applied")
 
 
-class ContainerPlan(_Frozen):
-    """A further container in each pod of a workload (a sidecar), sized like the main one."""
+class _Sized(_Frozen):
+    """A container's sizes, and the canonical quantities manifests carry them as."""
 
-    name: str = Field(description="container name")
+    name: str = Field(description="workload or container name")
     cpu_request_m: int = Field(description="CPU request, millicores")
     memory_request_mib: int = Field(description="memory request, MiB")
     memory_limit_mib: int = Field(description="memory limit, MiB")
-    config_path: str = Field(description="dotted config path of its sizes")
+    config_path: str = Field("", description="dotted config path of its sizes (errors name it)")
 
     @property
     def memory_request(self) -> str:
@@ -90,23 +90,23 @@ class ContainerPlan(_Frozen):
         return format_millicores(self.cpu_request_m)
 
 
+class ContainerPlan(_Sized):
+    """A further container in each pod of a workload (a sidecar), sized like the main one."""
+
+
 APP = "app"
 
 
-class WorkloadPlan(_Frozen):
-    """One workload's sizes in the plan: its main container, and the sidecars in each of its pods."""
+class WorkloadPlan(_Sized):
+    """One workload's sizes in the plan: its main container's (the inherited sizes), and the sidecars in each of
+    its pods."""
 
-    name: str = Field(description="workload name")
     replicas: int = Field(description="pods, each on a distinct node (a DaemonSet: its pods at the node minimum)")
-    cpu_request_m: int = Field(description="CPU request of the main container, millicores")
-    memory_request_mib: int = Field(description="memory request of the main container, MiB")
-    memory_limit_mib: int = Field(description="memory limit of the main container, MiB")
     runtime: RuntimeSetting = Field(description="runtime memory setting derived from the limit")
     derivation: Derivation | None = Field(None, description="formula derivation, for workloads sized by it")
     source: str = Field(APP, description="who runs it: the app, or the Helm chart that installs it")
     per_node: bool = Field(False, description="a DaemonSet: one pod on every node of the pool")
     sidecars: tuple[ContainerPlan, ...] = Field((), description="further sized containers in each pod")
-    config_path: str = Field("", description="dotted config path of its sizes (errors name it)")
 
     @property
     def pod_memory_request_mib(self) -> int:
@@ -120,18 +120,6 @@ class WorkloadPlan(_Frozen):
     @property
     def pod_cpu_request_m(self) -> int:
         return self.cpu_request_m + sum(c.cpu_request_m for c in self.sidecars)
-
-    @property
-    def memory_request(self) -> str:
-        return format_mib(self.memory_request_mib)
-
-    @property
-    def memory_limit(self) -> str:
-        return format_mib(self.memory_limit_mib)
-
-    @property
-    def cpu_request(self) -> str:
-        return format_millicores(self.cpu_request_m)
 
     def explain(self) -> str:
         """The derivation of the sizes, formula lines included, or where they came from."""
