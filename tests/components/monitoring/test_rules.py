@@ -36,6 +36,7 @@ from components.monitoring.selectors import (
     real_containers,
     statefulset_pod_regex,
 )
+from components.pool import GKE_NODE_POOL_LABEL, stack_pool_name
 from sizing.config import UserMix, WorkloadConfig
 from sizing.errors import ConfigError
 from sizing.plan import build_plan
@@ -54,20 +55,45 @@ ALERT_SETTINGS = {
     names.ALERT_NODE_POOL_AT_MAX: "node_pool_at_max",
     names.ALERT_HEAP_NEAR_LIMIT: "heap_near_limit",
 }
-# Node-level series carry no namespace of their own: they are selected by metric name alone.
-NODE_LEVEL = {names.NODE_INFO, names.NODE_ALLOCATABLE}
-# HyperStudyMemoryOvercommit counts every namespace's requests, as kubernetes-mixin does.
-CLUSTER_WIDE = {(names.ALERT_MEMORY_OVERCOMMIT, names.REQUESTS)}
-# Records of the whole cluster: each carries the stack's namespace label all the same.
+# Node-level series carry no namespace of their own: they are selected by metric name alone (and `resource`, or the
+# node pool label of `kube_node_labels`).
+NODE_LEVEL = {names.NODE_INFO, names.NODE_ALLOCATABLE, names.NODE_LABELS}
+# Series read without the namespace, by design: HyperStudyMemoryOvercommit counts the Pending and Running pods of
+# every namespace, as kubernetes-mixin does, and the pool's other requests are those of every namespace's active pods
+# scheduled on the pool's nodes.
+CLUSTER_WIDE = {
+    (names.ALERT_MEMORY_OVERCOMMIT, names.REQUESTS),
+    (names.ALERT_MEMORY_OVERCOMMIT, names.POD_PHASE),
+    (names.OTHER_POOL_REQUESTS, names.REQUESTS),
+    (names.OTHER_POOL_REQUESTS, names.POD_PHASE),
+    (names.OTHER_POOL_REQUESTS, names.POD_INFO),
+}
+# Records of the whole cluster (of the stack's pool): each carries the stack's namespace label all the same.
 CLUSTER_LEVEL = {
     names.NODES,
     names.COST,
+    names.POOL_ALLOCATABLE,
+    names.OTHER_POOL_REQUESTS,
     names.COST_BY_ROLE,
     names.SAVINGS,
     names.SAVINGS_RATIO,
     names.COST_MAX_1D,
     names.COST_AVG_1D,
 }
+# Those computed from cluster-wide or node-level series: they get the namespace label with label_replace.
+LABELLED_WITH_NAMESPACE = {names.NODES, names.POOL_ALLOCATABLE, names.OTHER_POOL_REQUESTS}
+# kube-state-metrics series read cluster-wide or node-level, and the labels that identify one of them: two replicas or
+# jobs export each twice, so each is read through `max by (<these>)`.
+KSM_IDENTITY = {
+    names.NODE_INFO: ["node"],
+    names.NODE_ALLOCATABLE: ["node"],
+    names.NODE_LABELS: ["node"],
+    names.REQUESTS: ["namespace", "pod", "container"],
+    names.POD_PHASE: ["namespace", "pod"],
+    names.POD_INFO: ["namespace", "pod", "node"],
+}
+# V8's spaces outside what --max-old-space-size caps.
+NOT_OLD_GENERATION = "new|new_large_object|read_only"
 
 
 def rule_names_in(module: Any, prefix: str = "") -> set[str]:
@@ -231,8 +257,17 @@ def test_without_a_formula_sized_workload_the_backend_rules_are_left_out(prod_co
     plan = build_plan(config, "prod")
     groups = rule_groups(config, plan)
     recorded = recorded_names(groups)
-    assert not recorded & {names.PREDICTED, names.SLOTS, names.PREDICTION_ACCURACY, names.MEMORY_BY_ROLE}
+    backend_records = {names.PREDICTED, names.SLOTS, names.PREDICTION_ACCURACY, names.MEMORY_BY_ROLE}
+    assert not recorded & (backend_records | {names.BACKEND_HELD})
+    assert recorded == RECORDING_NAMES - backend_records - {names.BACKEND_HELD}
     assert names.ALERT_CAPACITY_LOW not in alerts(groups) and names.ALERT_MEMORY_NEAR_LIMIT in alerts(groups)
+    assert names.ALERT_PREDICTION_DRIFT not in alerts(groups)
+    # Without a backend the pool's memory (and cost) is the other workloads' requests and what is unused.
+    by_name = {rule_name(r): r["expr"] for r in rules(groups)}
+    parts = by_name[names.POOL_MEMORY_BY_PART]
+    assert re.findall(r'"role", "([a-z_]+)"', parts) == ["other_workloads", "unused"]
+    assert names.BACKEND_HELD not in parts and names.PREDICTED not in parts
+    assert "unless" not in by_name[names.OTHER_POOL_REQUESTS]
     run_promtool("check", "rules", "--lint=all", "--lint-fatal", "r.yaml", files={"r.yaml": rules_file(config, plan)})
 
 
@@ -243,7 +278,8 @@ def test_every_alert_has_config_severity_for_and_annotations(stack):
     config, plan = stack
     for name, rule in alerts(rule_groups(config, plan)).items():
         settings = getattr(config.monitoring.alerts, ALERT_SETTINGS[name])
-        assert rule["labels"] == {"severity": settings.severity}
+        # The stack's name says which stack to plan and deploy from (`make plan STACK=<stack>`).
+        assert rule["labels"] == {"severity": settings.severity, "stack": plan.stack}
         assert rule["for"] == settings.for_
         annotations = rule["annotations"]
         assert set(annotations) == {"summary", "description", "runbook_url"}
@@ -253,13 +289,42 @@ def test_every_alert_has_config_severity_for_and_annotations(stack):
 
 
 def test_thresholds_and_sizes_come_from_config_and_plan(staging_config, staging_plan):
-    rules_by_name = alerts(rule_groups(staging_config, staging_plan))
+    groups = rule_groups(staging_config, staging_plan)
+    rules_by_name = alerts(groups)
     a = staging_config.monitoring.alerts
-    assert rules_by_name[names.ALERT_MEMORY_NEAR_LIMIT]["expr"].endswith(f"> {a.memory_near_limit.threshold}")
-    assert rules_by_name[names.ALERT_PREDICTION_DRIFT]["expr"].endswith(f"> {a.prediction_drift.threshold}")
-    assert 'shape="small"' in rules_by_name[names.ALERT_CAPACITY_LOW]["expr"]
-    assert rules_by_name[names.ALERT_NODE_POOL_AT_MAX]["expr"].endswith(f">= {staging_plan.nodes.max - 1}")
+    ns = 'namespace="study-staging"'
+    assert staging_plan.stack == "staging"
+    assert rules_by_name[names.ALERT_MEMORY_NEAR_LIMIT]["expr"] == (
+        f"{names.CONTAINER_LIMIT_UTILISATION}{{{ns}}} > {a.memory_near_limit.threshold}"
+    )
+    drift = rules_by_name[names.ALERT_PREDICTION_DRIFT]["expr"]
+    assert drift.startswith(f"{names.PREDICTION_ACCURACY}{{{ns}}} - 1 > {a.prediction_drift.threshold}\n")
+    assert "abs(" not in drift, "only a pod above the prediction drifts"
+    assert drift.endswith(
+        f'sum by (namespace, pod) ({names.CONNECTED_USERS}{{{ns}, pod=~"^(backend)-[0-9]+$"}}) > 0'
+    ), "and only while it has users"
+    assert rules_by_name[names.ALERT_CAPACITY_LOW]["expr"] == (
+        f'{names.SLOTS}{{{ns}, shape="small"}} < {a.capacity_low.threshold:g}'
+    )
+    assert rules_by_name[names.ALERT_NODE_POOL_AT_MAX]["expr"] == (
+        f"{names.NODES}{{{ns}}} >= {staging_plan.nodes.max - 1}"
+    )
+    assert stack_pool_name(staging_config) in rules_by_name[names.ALERT_NODE_POOL_AT_MAX]["annotations"]["description"]
     assert "(768 * 1048576)" in rules_by_name[names.ALERT_HEAP_NEAR_LIMIT]["expr"]
+    # Slots are counted under the near-limit threshold, one record per shape that needs memory.
+    slots = [r for r in rules(groups) if r.get("record") == names.SLOTS]
+    sizes = shape_bytes(staging_config)
+    assert len(slots) == len(sizes)
+    for rule in slots:
+        assert rule["labels"] == {"shape": rule["labels"]["shape"]}, "the namespace comes from the expression"
+        assert rule["expr"].startswith("sum by (namespace) (\n")
+        assert f"{a.memory_near_limit.threshold} *\n" in rule["expr"]
+        assert f"/ {sizes[rule['labels']['shape']]}\n" in rule["expr"]
+        assert rule["expr"].endswith('or\nlabel_replace(vector(0), "namespace", "study-staging", "", "")')
+    by_name = {rule_name(r): r["expr"] for r in rules(groups)}
+    base = staging_config.capacity.formula.base_mib * 1048576
+    assert f"* {base},\n" in by_name[names.POOL_MEMORY_BY_PART]
+    assert f'{names.NODE_POOL_LABEL}="{stack_pool_name(staging_config)}"' in by_name[names.NODES]
     text = rules_file(staging_config, staging_plan)
     assert 'namespace="hyperstudy"' not in text and 'namespace="study-staging"' in text
     assert "58.91" not in text and f"* {staging_plan.cost.node_usd_month}" in text
@@ -318,63 +383,140 @@ def test_series_are_selected_by_namespace_and_metric_name_never_by_job(stack):
     equal = "MatchOp.Equal"
     groups = rule_groups(config, plan)
     recorded = recorded_names(groups)
+    cluster_wide: set[tuple[str, str]] = set()
     for rule in rules(groups):
         for vs in selectors_read(rule["expr"]):
             m = matchers(vs)
             where = f"{vs.name} in {rule_name(rule)}"
             assert "job" not in m, where
             raw = vs.name in names.CONTRACT
-            cluster_wide = vs.name in NODE_LEVEL or (rule_name(rule), vs.name) in CLUSTER_WIDE
             if vs.name in (names.REQUESTS, names.LIMITS, names.NODE_ALLOCATABLE):
                 assert m.get("resource") == (equal, "memory"), where
             if vs.name in NODE_LEVEL:
-                assert set(m) <= {"resource"}, f"{where}: node-level series by name (and resource) alone"
-            elif cluster_wide or vs.name == names.SLOTS:
-                # SLOTS is labelled by shape only, as the issue defines it; its own selectors are namespaced.
-                assert "namespace" not in m, where
+                allowed = {names.NODE_POOL_LABEL} if vs.name == names.NODE_LABELS else {"resource"}
+                assert set(m) <= allowed, f"{where}: node-level series by name (and resource or pool) alone"
+                if vs.name == names.NODE_LABELS:
+                    # Every node label series is the stack's pool's: unfiltered, it would count every node.
+                    assert m[names.NODE_POOL_LABEL] == (equal, stack_pool_name(config)), where
+            elif "namespace" not in m:
+                assert (rule_name(rule), vs.name) in CLUSTER_WIDE, f"{where}: read without the namespace"
+                cluster_wide.add((rule_name(rule), vs.name))
             else:
                 # A workload's series, or a record: every record carries the namespace, cluster-level ones too.
-                assert m.get("namespace") == (equal, config.kubernetes.namespace), where
+                assert m["namespace"] == (equal, config.kubernetes.namespace), where
+            if vs.name == names.POD_PHASE:
+                assert m == {"phase": ("MatchOp.Re", "Pending|Running")}, f"{where}: the pods that hold room"
             if not raw:
                 assert vs.name in recorded, where
+    assert cluster_wide == CLUSTER_WIDE, "every series read cluster-wide is read so on purpose"
     assert "job=" not in rules_file(config, plan)
 
 
+def max_by_reads(expr: str) -> list[tuple[str, list[str] | None]]:
+    """(metric, grouping labels) of every `max [by (...)] (<selector>)` of the expression; None without `by`."""
+    found: list[tuple[str, list[str] | None]] = []
+
+    def visit(node: Any) -> None:
+        if isinstance(node, promql_parser.AggregateExpr) and str(node.op) == "max":
+            inner = node.expr
+            while isinstance(inner, promql_parser.ParenExpr):
+                inner = inner.expr
+            if isinstance(inner, promql_parser.VectorSelector):
+                found.append((inner.name, list(node.modifier.labels) if node.modifier is not None else None))
+
+    promql_parser.walk(promql_parser.parse(expr), visit)
+    return found
+
+
 def test_node_level_and_cluster_wide_series_are_deduplicated(stack):
-    """Two kube-state-metrics replicas or jobs export each node and container twice: `max by` collapses them."""
+    """Two kube-state-metrics replicas or jobs export each node, pod and container twice: every node-level or
+    cluster-wide read goes through `max by (<what identifies the series>)`, which collapses them."""
     config, plan = stack
-    text = {rule_name(r): r["expr"] for r in rules(rule_groups(config, plan))}
-    assert f"count(max by (node) ({names.NODE_INFO}))" in text[names.NODES]
-    overcommit = text[names.ALERT_MEMORY_OVERCOMMIT]
-    assert f'sum(max by (node) ({names.NODE_ALLOCATABLE}{{resource="memory"}}))' in overcommit
-    assert f'sum(max by (namespace, pod, container) ({names.REQUESTS}{{resource="memory"}}))' in overcommit
+    groups = rule_groups(config, plan)
+    checked = set()
+    for rule in rules(groups):
+        reads = [
+            vs for vs in selectors_read(rule["expr"]) if vs.name in KSM_IDENTITY and "namespace" not in matchers(vs)
+        ]
+        deduplicated = max_by_reads(rule["expr"])
+        for vs in reads:
+            identity = KSM_IDENTITY[vs.name]
+            # `max(<allocatable>)`: the largest node, which a duplicate cannot change.
+            plain_max = vs.name == names.NODE_ALLOCATABLE and (vs.name, None) in deduplicated
+            assert plain_max or (vs.name, identity) in deduplicated, f"{vs.name} in {rule_name(rule)}"
+            checked.add(vs.name)
+        counts = {name: sum(1 for vs in reads if vs.name == name) for name in KSM_IDENTITY}
+        for name, count in counts.items():
+            assert sum(1 for n, _ in deduplicated if n == name) >= count, f"{name} in {rule_name(rule)}"
+    # kube_node_info is no longer read: the pool's nodes are counted from kube_node_labels.
+    assert checked == set(KSM_IDENTITY) - {names.NODE_INFO}
+    text = {rule_name(r): r["expr"] for r in rules(groups)}
+    pool = f'{names.NODE_LABELS}{{{names.NODE_POOL_LABEL}="{stack_pool_name(config)}"}}'
+    # Each node of the pool once, 0 without any.
+    assert f"count( max by (node) ({pool}) ) or vector(0)" in " ".join(text[names.NODES].split())
 
 
 def test_memory_overcommit_reads_only_the_contract_in_the_mixin_form(stack):
-    """Σ requests − (Σ allocatable − max allocatable) > threshold, guarded against a one-node cluster; no pod phase."""
+    """Σ requests of Pending and Running pods − (Σ allocatable − max allocatable) > threshold, over every namespace
+    and every node (not only the pool's), guarded against a one-node cluster."""
     config, plan = stack
     expr = alerts(rule_groups(config, plan))[names.ALERT_MEMORY_OVERCOMMIT]["expr"]
-    assert {vs.name for vs in selectors_read(expr)} == {names.REQUESTS, names.NODE_ALLOCATABLE}
-    assert "kube_pod_status_phase" not in rules_file(config, plan)
-    assert "kube_pod_status_phase" not in names.CONTRACT
+    assert {vs.name for vs in selectors_read(expr)} == {names.REQUESTS, names.NODE_ALLOCATABLE, names.POD_PHASE}
+    assert {names.POD_PHASE, names.POD_INFO, names.NODE_LABELS} <= set(names.CONTRACT)
+    # Requests count only for pods whose phase is Pending or Running (a phase series at 1), joined by pod.
+    phase = f'(max by (namespace, pod) ({names.POD_PHASE}{{phase=~"Pending|Running"}}) == 1)'
+    requests = f'max by (namespace, pod, container) ({names.REQUESTS}{{resource="memory"}})'
+    assert re.search(rf"{re.escape(requests)}\s+\* on \(namespace, pod\) group_left \(\)\s+{re.escape(phase)}", expr)
     threshold = config.monitoring.alerts.memory_overcommit.threshold
     assert re.search(rf"\) > {threshold:g}\s+and on \(\)\s+\(sum\(max by \(node\)", expr), expr
     assert f'max({names.NODE_ALLOCATABLE}{{resource="memory"}})) > 0' in expr
 
 
+def test_the_heap_alert_reads_the_old_generation_against_each_ceiling(stack):
+    """Each Node.js workload's old-generation spaces (not the young generation nor the read-only snapshot, which
+    --max-old-space-size does not cap), each space once per pod, against its own ceiling."""
+    config, plan = stack
+    groups = rule_groups(config, plan)
+    expr = alerts(groups)[names.ALERT_HEAP_NEAR_LIMIT]["expr"]
+    read = selectors_read(expr)
+    nodejs = {n for n, w in plan.workloads.items() if w.runtime.kind == "nodejs" and w.runtime.memory_mib}
+    assert len(read) == len(nodejs)
+    for vs in read:
+        assert vs.name == names.NODEJS_HEAP_SPACE_USED
+        assert matchers(vs)["space"] == ("MatchOp.NotRe", NOT_OLD_GENERATION)
+    assert max_by_reads(expr) == [(names.NODEJS_HEAP_SPACE_USED, ["namespace", "pod", "space"])] * len(nodejs)
+    for name in nodejs:
+        assert f"/ ({plan.workloads[name].runtime.memory_mib} * 1048576)" in expr
+    assert not any(vs.name == names.NODEJS_HEAP_USED for r in rules(groups) for vs in selectors_read(r["expr"]))
+
+
+def test_the_pool_label_is_the_one_gke_sets_as_kube_state_metrics_exports_it(
+    prod_config, prod_plan, staging_config, staging_plan
+):
+    """`label_` and GKE's node pool label key with every character outside [a-zA-Z0-9_] replaced by `_`; its value
+    the pool name the program gives the stack's pool."""
+    exported = "label_" + re.sub(r"[^a-zA-Z0-9_]", "_", GKE_NODE_POOL_LABEL)
+    assert exported == names.NODE_POOL_LABEL
+    assert GKE_NODE_POOL_LABEL == "cloud.google.com/gke-nodepool"
+    for config, plan in ((prod_config, prod_plan), (staging_config, staging_plan)):
+        assert build_selectors(config, plan).pool == stack_pool_name(config)
+
+
 def test_cluster_level_records_carry_the_stack_namespace(stack):
-    """`cluster:hyperstudy_nodes:count` is labelled with the namespace; the others inherit it and read it back."""
+    """The records computed from node-level or cluster-wide series are labelled with the namespace (0 when there is
+    nothing to count); the others inherit it and read it back."""
     config, plan = stack
     namespace = config.kubernetes.namespace
     groups = rule_groups(config, plan)
-    assert CLUSTER_LEVEL - {names.COST_BY_ROLE} <= recorded_names(groups)  # cost by role needs a backend
+    assert CLUSTER_LEVEL.issubset(recorded_names(groups))
     by_name = {rule_name(r): r for r in rules(groups)}
-    nodes = by_name[names.NODES]["expr"]
-    assert nodes.startswith("label_replace(") and f'"namespace", "{namespace}", "", ""' in nodes
-    for name in CLUSTER_LEVEL & set(by_name):
+    for name in LABELLED_WITH_NAMESPACE:
+        expr = by_name[name]["expr"]
+        assert expr.startswith("label_replace(\n") and expr.endswith(f'  "namespace", "{namespace}", "", ""\n)'), name
+        assert "\n  or vector(0),\n" in expr, f"{name}: 0 rather than no series"
+    for name in CLUSTER_LEVEL - LABELLED_WITH_NAMESPACE:
         # Every other cluster-level record is computed from one that carries the namespace label.
-        if name != names.NODES:
-            assert f'{{namespace="{namespace}"}}' in by_name[name]["expr"], name
+        assert f'{{namespace="{namespace}"}}' in by_name[name]["expr"], name
     node_pool = by_name[names.ALERT_NODE_POOL_AT_MAX]["expr"]
     assert node_pool.startswith(f'{names.NODES}{{namespace="{namespace}"}} >= ')
 
@@ -442,6 +584,7 @@ def test_pod_regexes_put_the_longest_workload_first():
 def test_selectors_come_from_the_config_and_plan(prod_config, prod_plan, staging_config, staging_plan):
     s = build_selectors(prod_config, prod_plan)
     assert s.ns == 'namespace="hyperstudy"'
+    assert s.pool == stack_pool_name(prod_config)
     assert s.backend == ("backend",) and s.backend_pods == 'pod=~"^(backend)-[0-9]+$"'
     assert set(s.workloads) == set(prod_plan.workloads)
     assert s.workloads.index("pod-router") < s.workloads.index("backend")
