@@ -12,8 +12,6 @@ from sizing.config import NodePoolConfig, StackConfig
 POOL_NAME_PATTERN = r"^[a-z]([-a-z0-9]{0,38}[a-z0-9])?$"
 # The label GKE sets on every node to the name of its node pool: what a pod's nodeSelector pins it to a pool with.
 GKE_NODE_POOL_LABEL = "cloud.google.com/gke-nodepool"
-# The name every stack's pool starts with.
-POOL_BASE = "hyperstudy"
 
 
 def versioned_pool_name(base: str, pool: NodePoolConfig) -> str:
@@ -29,5 +27,7 @@ def versioned_pool_name(base: str, pool: NodePoolConfig) -> str:
 
 
 def stack_pool_name(config: StackConfig) -> str:
-    """The GKE name of the stack's node pool."""
-    return versioned_pool_name(POOL_BASE, config.nodes)
+    """The GKE name of the stack's node pool: `<kubernetes.namespace>-<hash>`. The namespace is unique in the
+    cluster, so two stacks sharing one cluster never reach for the same pool name (GKE refuses a second), and their
+    rules never count each other's nodes. At most 31 + 1 + 6 characters: within GKE's 40."""
+    return versioned_pool_name(config.kubernetes.namespace, config.nodes)

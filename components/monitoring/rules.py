@@ -9,6 +9,7 @@ the cluster-level ones included, carries the stack's `namespace` label. Plain da
 
 from __future__ import annotations
 
+from fractions import Fraction
 from typing import Any
 
 import yaml
@@ -158,13 +159,16 @@ def slots_expr(s: Selectors, size: int, threshold: float) -> str:
     rather than going silent with its series.
     """
     series = _backend_series(s)
+    # The threshold as the fraction it is written as (0.9 → 9 / 10): limit × 9 is exact, and so is the division
+    # wherever the room ends on a whole byte, where 0.9 × limit in floating point may fall a byte short of it.
+    ratio = Fraction(repr(float(threshold)))
     return (
         "sum by (namespace) (\n"
         "  clamp_min(\n"
         "    floor(\n"
         "      (\n"
-        f"        {_num(threshold)} *\n"
         f"{_indent(series['limit'], 8)}\n"
+        f"        * {ratio.numerator} / {ratio.denominator}\n"
         f"        - on ({_by(POD)})\n"
         f"{_indent(series['working_set'], 8)}\n"
         "      )\n"
@@ -284,9 +288,14 @@ def _part(expr: str, part: str) -> str:
 
 
 def backend_held_expr(s: Selectors) -> str:
-    """Σ over backend pods of the larger of the pod's memory request and its formula memory: what it holds."""
+    """Σ over backend pods of the larger of the pod's memory request and its formula memory: what it holds. A pod's
+    request counts, as every other pod's does, only while it is Pending or Running on the pool's nodes."""
     predicted = selector(names.PREDICTED, s.ns)
-    requested = f"sum by ({_by(POD)}) ({memory_requests(s.ns, s.backend_pods)})"
+    on_pool = (
+        f"{memory_requests(s.ns, s.backend_pods)}\n* on ({_by(POD)}) group_left ()\n{pool_pods(s)}\n"
+        f"* on ({_by(POD)}) group_left ()\n{active_pods()}"
+    )
+    requested = f"sum by ({_by(POD)}) (\n{_indent(on_pool)}\n)"
     on = f"on ({_by(POD)})"
     return f"sum by (namespace) (\n  ({requested} >= {on} {predicted})\n  or {on} {predicted}\n  or {on} {requested}\n)"
 

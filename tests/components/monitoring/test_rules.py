@@ -9,6 +9,7 @@ import re
 import subprocess
 import sys
 from collections.abc import Iterator
+from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +28,7 @@ from components.monitoring.rules import (
     rules_file,
     runbook_anchor,
     shape_bytes,
+    slots_expr,
 )
 from components.monitoring.selectors import (
     build_selectors,
@@ -37,6 +39,7 @@ from components.monitoring.selectors import (
     statefulset_pod_regex,
 )
 from components.pool import GKE_NODE_POOL_LABEL, stack_pool_name
+from sizing.capacity import slots
 from sizing.config import UserMix, WorkloadConfig
 from sizing.errors import ConfigError
 from sizing.plan import build_plan
@@ -67,6 +70,9 @@ CLUSTER_WIDE = {
     (names.OTHER_POOL_REQUESTS, names.REQUESTS),
     (names.OTHER_POOL_REQUESTS, names.POD_PHASE),
     (names.OTHER_POOL_REQUESTS, names.POD_INFO),
+    # The backend's requests count only while its pods are Pending or Running on the pool's nodes.
+    (names.BACKEND_HELD, names.POD_PHASE),
+    (names.BACKEND_HELD, names.POD_INFO),
 }
 # Records of the whole cluster (of the stack's pool): each carries the stack's namespace label all the same.
 CLUSTER_LEVEL = {
@@ -318,7 +324,9 @@ def test_thresholds_and_sizes_come_from_config_and_plan(staging_config, staging_
     for rule in slots:
         assert rule["labels"] == {"shape": rule["labels"]["shape"]}, "the namespace comes from the expression"
         assert rule["expr"].startswith("sum by (namespace) (\n")
-        assert f"{a.memory_near_limit.threshold} *\n" in rule["expr"]
+        # The threshold as its exact fraction (0.8 → 4 / 5), applied to the limit.
+        ratio = Fraction(repr(a.memory_near_limit.threshold))
+        assert f"* {ratio.numerator} / {ratio.denominator}\n" in rule["expr"]
         assert f"/ {sizes[rule['labels']['shape']]}\n" in rule["expr"]
         assert rule["expr"].endswith('or\nlabel_replace(vector(0), "namespace", "study-staging", "", "")')
     by_name = {rule_name(r): r["expr"] for r in rules(groups)}
@@ -610,3 +618,39 @@ def test_the_rules_and_selectors_import_no_pulumi():
     )
     done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=False)
     assert done.returncode == 0, done.stderr or "pulumi was imported"
+
+
+def test_slots_are_exact_where_the_threshold_times_the_limit_is_a_whole_byte(prod_config, prod_plan, run_promtool):
+    """0.7 × 2880 MiB is 2016 MiB exactly, 200 MiB above a 1816 MiB working set: one slot, as `sizing.capacity.slots`
+    counts it. In floating point 0.7 × 3019898880 bytes is 2113929215.9999998, a byte short, which floored to 0."""
+    s = build_selectors(prod_config, prod_plan)
+    mib = 1048576
+    assert slots(2880, 1816, 200, 0.7) == 1
+    pod = {"namespace": s.namespace, "pod": "backend-0", "container": "backend"}
+
+    def series(metric: str, value: int, **labels: str) -> dict[str, str]:
+        inner = ", ".join(f'{k}="{v}"' for k, v in sorted({**pod, **labels}.items()))
+        return {"series": f"{metric}{{{inner}}}", "values": f"{value}x10"}
+
+    tests = {
+        "rule_files": ["slots.yaml"],
+        "evaluation_interval": "1m",
+        "tests": [
+            {
+                "interval": "1m",
+                "input_series": [
+                    series(names.LIMITS, 2880 * mib, resource="memory"),
+                    series(names.WORKING_SET, 1816 * mib),
+                ],
+                "promql_expr_test": [
+                    {
+                        "expr": "test:slots",
+                        "eval_time": "5m",
+                        "exp_samples": [{"labels": f'test:slots{{namespace="{s.namespace}"}}', "value": 1}],
+                    }
+                ],
+            }
+        ],
+    }
+    rules = {"groups": [{"name": "slots", "rules": [{"record": "test:slots", "expr": slots_expr(s, 200 * mib, 0.7)}]}]}
+    run_promtool("test", "rules", "tests.yaml", files={"slots.yaml": rules, "tests.yaml": tests})

@@ -404,20 +404,25 @@ def with_use(pod: Pod, ratio: float) -> dict[str, Any]:
     return with_container(pod, working_set=round(ratio * container.limit))
 
 
-def build_world(prod: Stack, staging: Stack) -> World:
-    assert stack_pool_name(prod.config) == stack_pool_name(staging.config), "both stacks share one pool here"
-    assert prod.plan.nodes.allocatable_memory_mib == staging.plan.nodes.allocatable_memory_mib
-    pool_name = stack_pool_name(prod.config)
-    pool = [
+def pool_of(stack: Stack, first_ip: int) -> list[Node]:
+    """The stack's own node pool at its plan's minimum (each stack's pool is named after its namespace)."""
+    name = stack_pool_name(stack.config)
+    return [
         Node(
-            f"gke-{prod.config.cluster.name}-{pool_name}-{token(pool_name, 8)}-{token(pool_name + str(i), 4)}",
-            pool_name,
-            prod.config.nodes.machine_type,
-            prod.plan.nodes.allocatable_memory_mib * MIB,
-            f"10.128.0.{i + 2}",
+            f"gke-{stack.config.cluster.name}-{name}-{token(name, 8)}-{token(name + str(i), 4)}",
+            name,
+            stack.config.nodes.machine_type,
+            stack.plan.nodes.allocatable_memory_mib * MIB,
+            f"10.128.0.{first_ip + i}",
         )
-        for i in range(prod.plan.nodes.min)
+        for i in range(stack.plan.nodes.min)
     ]
+
+
+def build_world(prod: Stack, staging: Stack) -> World:
+    # Two stacks sharing one cluster and one Prometheus, each on its own pool.
+    assert stack_pool_name(prod.config) != stack_pool_name(staging.config)
+    pool, staging_pool = pool_of(prod, 2), pool_of(staging, 20)
     other = Node(
         f"gke-{prod.config.cluster.name}-{OTHER_POOL}-{token(OTHER_POOL, 8)}-q7wd", OTHER_POOL, "e2-highmem-4",
         OTHER_NODE_ALLOCATABLE, "10.128.0.40",
@@ -443,7 +448,7 @@ def build_world(prod: Stack, staging: Stack) -> World:
     s_formula = staging.config.capacity.formula
     pods += stack_pods(
         staging,
-        pool,
+        staging_pool,
         ips,
         [
             (
@@ -454,7 +459,7 @@ def build_world(prod: Stack, staging: Stack) -> World:
             (1.1 * s_formula.base_mib * MIB, None),
         ],
     )
-    world = World((*pool, other), tuple(pods))
+    world = World((*pool, *staging_pool, other), tuple(pods))
 
     # Heap: prod's pod-router pods; a staging one between the two stacks' thresholds.
     cap = prod.plan.workloads["pod-router"].runtime.memory_mib
@@ -892,16 +897,21 @@ def test_without_backend_series_slots_are_zero_and_capacity_low_fires(server, st
 # --- 6: nodes and cost of the stack's pool only; at-max by the pool's nodes. ---
 
 
+def pool_at_max(world: World, stack: Stack) -> bool:
+    """Whether the stack's pool runs within the alert's threshold of the plan's maximum."""
+    nodes = len(world.pool_nodes(stack_pool_name(stack.config)))
+    return nodes >= stack.plan.nodes.max - stack.threshold(names.ALERT_NODE_POOL_AT_MAX)
+
+
 def test_nodes_and_cost_count_the_pool_and_at_max_fires_only_for_its_nodes(server, stacks, world, prod):
-    # The old record counted kube_node_info: every node of the cluster, the other pool's too. With the pool at its
-    # minimum and one node of another pool the cluster reaches the plan's maximum and the old HyperStudyNodePoolAtMax
-    # fired.
-    pool_name = stack_pool_name(prod.config)
-    pool = world.pool_nodes(pool_name)
-    assert len(pool) < len(world.nodes)
+    # The old record counted kube_node_info: every node of the cluster, the other stack's pool and the other team's
+    # node too. With prod's pool at its minimum the cluster reaches prod's maximum and the old
+    # HyperStudyNodePoolAtMax fired.
+    at = prod.plan.nodes.max - prod.threshold(names.ALERT_NODE_POOL_AT_MAX)
+    assert len(world.pool_nodes(stack_pool_name(prod.config))) < at <= len(world.nodes)
     for stack in stacks.values():
-        at = stack.plan.nodes.max - stack.threshold(names.ALERT_NODE_POOL_AT_MAX)
-        assert len(pool) < at <= len(world.nodes)  # the old rule fired here, for both stacks
+        pool = world.pool_nodes(stack_pool_name(stack.config))
+        assert len(pool) < len(world.nodes)
         assert records(server, names.NODES, "namespace", namespace=stack.ns) == {stack.ns: len(pool)}
         assert records(server, names.COST, "namespace", namespace=stack.ns) == {
             stack.ns: pytest.approx(len(pool) * stack.plan.cost.node_usd_month)
@@ -909,26 +919,34 @@ def test_nodes_and_cost_count_the_pool_and_at_max_fires_only_for_its_nodes(serve
         assert records(server, names.POOL_ALLOCATABLE, "namespace", namespace=stack.ns) == {
             stack.ns: pool_allocatable(world, stack)
         }
-        silent(server, names.ALERT_NODE_POOL_AT_MAX, namespace=stack.ns)
+        # Prod's pool is below its threshold; the other stack's (threshold 1 below its maximum) may be at it.
+        if pool_at_max(world, stack):
+            assert stack is not prod
+            assert firing(server, stacks, names.ALERT_NODE_POOL_AT_MAX, namespace=stack.ns)["value"] == len(pool)
+        else:
+            silent(server, names.ALERT_NODE_POOL_AT_MAX, namespace=stack.ns)
 
-    template = pool[0]
+    # Prod's pool grows to its maximum; the other stack's pool does not change.
+    pool_name = stack_pool_name(prod.config)
+    template = world.pool_nodes(pool_name)[0]
     extra = [
-        dataclasses.replace(template, name=f"{template.name[:-4]}{token(str(i), 4)}", ip=f"10.128.0.{20 + i}")
-        for i in range(prod.plan.nodes.max - len(pool))
+        dataclasses.replace(template, name=f"{template.name[:-4]}{token(str(i), 4)}", ip=f"10.128.0.{60 + i}")
+        for i in range(prod.plan.nodes.max - len(world.pool_nodes(pool_name)))
     ]
     at_max = world.with_nodes(*extra)
-    count = len(at_max.pool_nodes(pool_name))
-    assert count == prod.plan.nodes.max
     with state(server, world, at_max):
         for stack in stacks.values():
+            name = stack_pool_name(stack.config)
+            count = len(at_max.pool_nodes(name))
+            assert count == (prod.plan.nodes.max if stack is prod else len(world.pool_nodes(name)))
             assert records(server, names.NODES, "namespace", namespace=stack.ns) == {stack.ns: count}
             assert records(server, names.COST, "namespace", namespace=stack.ns) == {
                 stack.ns: pytest.approx(count * stack.plan.cost.node_usd_month)
             }
-            if count >= stack.plan.nodes.max - stack.threshold(names.ALERT_NODE_POOL_AT_MAX):
+            if pool_at_max(at_max, stack):
                 alert = firing(server, stacks, names.ALERT_NODE_POOL_AT_MAX, namespace=stack.ns)
                 assert alert["value"] == count
-                assert pool_name in alert["annotations"]["description"]
+                assert name in alert["annotations"]["description"]
             else:
                 silent(server, names.ALERT_NODE_POOL_AT_MAX, namespace=stack.ns)
         silent(server, names.ALERT_MEMORY_OVERCOMMIT)
@@ -1023,6 +1041,8 @@ def test_every_active_alert_carries_severity_stack_and_rendered_annotations(serv
         expected |= {(names.ALERT_PREDICTION_DRIFT, stack.ns, pod) for pod in drifting(world, stack)}
         window = seconds(rules.OOM_WINDOW)
         expected |= {(names.ALERT_OOM_KILLED, stack.ns, pod) for pod, _ in oom_killed(world, stack, within=window)}
+        if pool_at_max(world, stack):
+            expected.add((names.ALERT_NODE_POOL_AT_MAX, stack.ns, ""))
 
     def all_firing():
         alerts = server.alerts()
