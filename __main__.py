@@ -5,13 +5,13 @@ one line and registers nothing.
 
 import pulumi
 
+from components.app import HyperStudyApp, HyperStudyAppArgs
 from components.cluster import GkeCluster, GkeClusterArgs
 from components.monitoring.component import Monitoring, MonitoringArgs
 from components.node_pool import NodePool, NodePoolArgs
 from components.pool import stack_pool_name
 from components.prometheus_stack import PrometheusStack, PrometheusStackArgs
 from components.stack_config import load_program_config, secret_values
-from components.workloads import HyperStudyApp, HyperStudyAppArgs
 from sizing.errors import ConfigError
 from sizing.plan import build_plan
 

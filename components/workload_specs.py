@@ -5,7 +5,7 @@ writable paths, storage, who may call it, how it is exposed, where it serves Pro
 the application and its image; it does not change with the sizing profile. Where the stack config repeats such a
 fact (`workloads.<name>.runtime`), this table is the truth and the config is checked against it. Sizes (memory,
 CPU, replicas, runtime memory settings) live only in `sizing.plan.WorkloadPlan`; nothing here is a size of a
-running process. `components.workloads` combines one `WorkloadSpec` with one `WorkloadPlan`.
+running process. `components.workload` combines one `WorkloadSpec` with one `WorkloadPlan`.
 """
 
 from __future__ import annotations
@@ -303,7 +303,7 @@ SPECS: Mapping[str, WorkloadSpec] = MappingProxyType(
         # would be public, since anyone may reach that port. `web` is the only default entry point, so routes that
         # name none (plain Ingresses) are not also served on the metrics port. The Service does not expose 9100:
         # Prometheus scrapes each pod directly. The namespace scope of its providers (and its IngressClass) depend
-        # on the stack: HyperStudyAppArgs adds those arguments (components.workloads.traefik_scope_args).
+        # on the stack: HyperStudyAppArgs adds those arguments (components.app.traefik_scope_args).
         "traefik": WorkloadSpec(
             kind="Deployment",
             component="ingress",

@@ -45,7 +45,7 @@ from policy.stack_plan import PlanUnavailable
 from sizing import quantity
 
 NODE_POOL_TYPE = "gcp:container/nodePool:NodePool"
-# How components/workloads.py marks traefik: the one workload allowed a LoadBalancer Service.
+# How components/workload.py marks traefik: the one workload allowed a LoadBalancer Service.
 COMPONENT_LABEL = "app.kubernetes.io/component"
 INGRESS_COMPONENT = "ingress"
 _DIGEST = re.compile(r"^[a-z0-9]+(?:[.+_-][a-z0-9]+)*:[a-fA-F0-9]{32,}$")

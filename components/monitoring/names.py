@@ -9,7 +9,7 @@ from __future__ import annotations
 
 # How often Prometheus scrapes the workloads (their PodMonitor/PodMonitoring `interval`). The recording and alerting
 # groups evaluate at the same interval, so each evaluation sees one new sample per series: defined once here, read
-# by the rules and by the scrape configs of `components/workloads.py`.
+# by the rules and by the scrape configs of `components/workload.py`.
 SCRAPE_INTERVAL = "30s"
 
 # --- The metric contract: series the platform must export (see README, "Metric contract"). ---

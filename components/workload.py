@@ -1,24 +1,18 @@
-"""The HyperStudy workloads on Kubernetes: one `Workload` per sized workload, and `HyperStudyApp` for all of them.
+"""One HyperStudy workload on Kubernetes: `Workload`, the generic component every sized workload of the app becomes.
 
 A `Workload` turns a `WorkloadPlan` (sizes: memory, CPU, replicas, runtime memory settings) and a `WorkloadSpec`
 (application facts: kind, runtime, port, probes, user, network clients, metrics endpoint) into its controller,
 ServiceAccount, Service(s), PodDisruptionBudget, NetworkPolicy, a recommendation-only VerticalPodAutoscaler and,
 for a workload that exports Prometheus metrics, the scrape config: a PodMonitor with
-`monitoring.prometheus_operator` (kube-prometheus-stack) and a PodMonitoring with `monitoring.managed_prometheus`
-(GKE Managed Prometheus). `HyperStudyApp` owns the namespace, its default-deny ingress policy, Traefik's RBAC and
-IngressClass, and one `Workload` per plan entry; with `node_pool` every pod is pinned to that GKE node pool.
+`monitoring.prometheus_operator` (kube-prometheus-stack) or a PodMonitoring with `monitoring.managed_prometheus`
+(GKE Managed Prometheus); with `node_pool` its pods are pinned to that GKE node pool.
 
 PodMonitor and PodMonitoring are CRDs this program does not install, like the VPA: only the ones of the scraper the
 config names are shipped, so a cluster without kube-prometheus-stack needs no monitoring.coreos.com CRDs.
 
-Traefik is scoped to the stack's namespace, so that on a shared cluster it neither routes nor reads what other
-namespaces hold: its providers watch that namespace only and only Ingresses of its own IngressClass
-(`<namespace>-traefik`); a Role grants what it reads there (Secrets included) and a ClusterRole only what has no
-namespace (IngressClasses, Nodes).
-
-Every size comes from the plan, every image and the namespace from the stack config: a profile switch (the
-rollback) changes container resources, runtime settings and VPA bounds, and nothing that forces a replacement
-(selectors, serviceName, volumeClaimTemplates, podManagementPolicy).
+Every size comes from the plan: a profile switch (the rollback) changes container resources, runtime settings and
+VPA bounds, and nothing that forces a replacement (selectors, serviceName, volumeClaimTemplates,
+podManagementPolicy).
 """
 
 from __future__ import annotations
@@ -45,7 +39,6 @@ from pulumi_kubernetes.core.v1 import (
     EnvVarArgs,
     ExecActionArgs,
     HTTPGetActionArgs,
-    Namespace,
     PersistentVolumeClaimArgs,
     PersistentVolumeClaimSpecArgs,
     PodSecurityContextArgs,
@@ -67,8 +60,6 @@ from pulumi_kubernetes.core.v1 import (
 )
 from pulumi_kubernetes.meta.v1 import LabelSelectorArgs, ObjectMetaArgs
 from pulumi_kubernetes.networking.v1 import (
-    IngressClass,
-    IngressClassSpecArgs,
     NetworkPolicy,
     NetworkPolicyIngressRuleArgs,
     NetworkPolicyPeerArgs,
@@ -76,29 +67,18 @@ from pulumi_kubernetes.networking.v1 import (
     NetworkPolicySpecArgs,
 )
 from pulumi_kubernetes.policy.v1 import PodDisruptionBudget, PodDisruptionBudgetSpecArgs
-from pulumi_kubernetes.rbac.v1 import (
-    ClusterRole,
-    ClusterRoleBinding,
-    PolicyRuleArgs,
-    Role,
-    RoleBinding,
-    RoleRefArgs,
-    SubjectArgs,
-)
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 # kube-prometheus-stack scrapes every 30s by default, Managed Prometheus every 60s: both are pinned to the interval
 # the rule groups evaluate at, so each evaluation sees a fresh sample and an alert's `for` means the same on both.
 from components.monitoring.names import SCRAPE_INTERVAL
 from components.pool import GKE_NODE_POOL_LABEL, POOL_NAME_PATTERN
-from components.workload_specs import SPECS, ExecCheck, HttpCheck, Probe, TcpCheck, WorkloadSpec
-from sizing.config import StackConfig
-from sizing.errors import ConfigError
-from sizing.plan import Plan, WorkloadPlan
+from components.workload_specs import ExecCheck, HttpCheck, Probe, TcpCheck, WorkloadSpec
+from sizing.plan import WorkloadPlan
 from sizing.quantity import format_mib
 
+# The type token is the one the component had when it lived in components/workloads.py: it is part of every URN.
 WORKLOAD_TYPE = "hyperstudy:workloads:Workload"
-APP_TYPE = "hyperstudy:workloads:HyperStudyApp"
 
 # The Kubernetes recommended labels (https://kubernetes.io/docs/concepts/overview/working-with-objects/common-labels/).
 NAME = "app.kubernetes.io/name"
@@ -120,7 +100,7 @@ RELEASE = "release"
 # `monitoring.prometheus_namespace` says: that one names kube-prometheus-stack's Prometheus.
 GMP_NAMESPACE = "gmp-system"
 
-_LABEL_VALUE = r"^[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$"
+LABEL_VALUE = r"^[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$"
 _DNS_LABEL = r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$"
 
 
@@ -132,7 +112,7 @@ def image_version(image: str) -> str | None:
     if ":" not in last:
         return None
     tag = last.rsplit(":", 1)[1]
-    return tag if re.fullmatch(_LABEL_VALUE, tag) else None
+    return tag if re.fullmatch(LABEL_VALUE, tag) else None
 
 
 class WorkloadArgs(BaseModel):
@@ -148,10 +128,10 @@ class WorkloadArgs(BaseModel):
     image: str = Field(min_length=1, description="pinned container image (from StackConfig.images)")
     namespace: str = Field(pattern=_DNS_LABEL, description="namespace of every namespaced object")
     instance: str = Field(
-        pattern=_LABEL_VALUE, description="app.kubernetes.io/instance: which installation (part of selectors)"
+        pattern=LABEL_VALUE, description="app.kubernetes.io/instance: which installation (part of selectors)"
     )
     release: str = Field(
-        pattern=_LABEL_VALUE,
+        pattern=LABEL_VALUE,
         description="`release` label of the PodMonitor: kube-prometheus-stack's Helm release (monitoring.release)",
     )
     prometheus_namespace: str = Field(
@@ -572,282 +552,3 @@ class Workload(pulumi.ComponentResource):
                 ),
             )
         ]
-
-
-class HyperStudyAppArgs(BaseModel):
-    """The whole platform: the stack config (images, namespace) and its sizing plan (every size)."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-    config: StackConfig = Field(
-        description="validated stack config: images, namespace, Kubernetes version, where Prometheus runs"
-    )
-    plan: Plan = Field(description="the sizing plan of the same config: one Workload per entry")
-    node_pool: str | None = Field(None, pattern=POOL_NAME_PATTERN, description="GKE node pool the pods run on")
-
-    @model_validator(mode="after")
-    def _plan_of_this_config(self) -> HyperStudyAppArgs:
-        if self.plan.profile != self.config.profile:
-            raise ValueError(f"plan is for profile {self.plan.profile!r}, config for {self.config.profile!r}")
-        unknown = sorted(set(self.plan.workloads) - set(self.config.workloads))
-        if unknown:
-            raise ValueError(f"plan has workloads the config does not: {', '.join(unknown)}")
-        return self
-
-    @property
-    def instance(self) -> str:
-        """app.kubernetes.io/instance of every object: the stack, so that two stacks never select each other."""
-        return f"{PART_OF_VALUE}-{self.plan.stack}"
-
-    def workload_args(self) -> dict[str, WorkloadArgs]:
-        """WorkloadArgs of every plan entry; ConfigError (full config key) for the first workload the application
-        cannot run as configured: no spec, no image, another runtime than its image's, more replicas than it
-        supports, or formula sizing of a workload whose pods have no `<name>-<ordinal>` names."""
-        config = self.config
-        for name in self.plan.workloads:
-            spec = SPECS.get(name)
-            if spec is None:
-                known = ", ".join(sorted(SPECS))
-                raise ConfigError(
-                    config.key(f"workloads.{name}"),
-                    f"no application spec in components/workload_specs.py (known: {known})",
-                )
-            if name not in config.images:
-                raise ConfigError(config.key(f"workloads.{name}"), f"no image: add images.{name} to the stack config")
-            workload = config.workloads[name]
-            if workload.runtime != spec.runtime:
-                # The runtime picks the memory setting derived from the limit: a wrong one is silently ignored by
-                # the process (no heap cap, no maxmemory), which then grows into the OOM killer.
-                raise ConfigError(
-                    config.key(f"workloads.{name}.runtime"),
-                    f"is {workload.runtime!r}, but the {name} image runs {spec.runtime!r} "
-                    "(components/workload_specs.py): its memory setting would be derived for the wrong runtime",
-                )
-            if spec.max_replicas is not None and workload.replicas > spec.max_replicas:
-                raise ConfigError(
-                    config.key(f"workloads.{name}.replicas"),
-                    f"{workload.replicas} is above {spec.max_replicas}, the most pods {name} can run "
-                    "(components/workload_specs.py): further pods would not share its state",
-                )
-            if workload.sized_by == "formula" and spec.kind != "StatefulSet":
-                raise ConfigError(
-                    config.key(f"workloads.{name}.sized_by"),
-                    f"formula needs a StatefulSet, and {name} is a {spec.kind}: the monitoring matches "
-                    "formula-sized pods by their `<name>-<ordinal>` names, which only StatefulSet pods have",
-                )
-        monitoring = config.monitoring
-        # The config accepts any string; a label value it must be, or every PodMonitor would be refused.
-        if not re.fullmatch(_LABEL_VALUE, monitoring.release):
-            raise ConfigError(
-                config.key("monitoring.release"),
-                f"{monitoring.release!r} is not a label value (letters, digits, -_. inside, at most 63 characters)",
-            )
-        namespace = config.kubernetes.namespace
-        return {
-            name: WorkloadArgs(
-                name=name,
-                plan=plan,
-                spec=SPECS[name],
-                image=config.images[name],
-                namespace=namespace,
-                instance=self.instance,
-                release=monitoring.release,
-                prometheus_namespace=monitoring.prometheus_namespace,
-                prometheus_operator=monitoring.prometheus_operator,
-                managed_prometheus=monitoring.managed_prometheus,
-                node_pool=self.node_pool,
-                extra_args=traefik_scope_args(namespace) if name == TRAEFIK else (),
-            )
-            for name, plan in self.plan.workloads.items()
-        }
-
-
-TRAEFIK = "traefik"
-# The controller name Traefik's Ingress provider claims IngressClasses by.
-TRAEFIK_CONTROLLER = "traefik.io/ingress-controller"
-_READ = ["get", "list", "watch"]
-# What Traefik's Kubernetes Ingress and CRD providers read in the namespaces they watch: only the stack's.
-_TRAEFIK_NAMESPACE_RULES = (
-    PolicyRuleArgs(api_groups=[""], resources=["services", "secrets"], verbs=_READ),
-    PolicyRuleArgs(api_groups=["discovery.k8s.io"], resources=["endpointslices"], verbs=_READ),
-    PolicyRuleArgs(api_groups=["networking.k8s.io"], resources=["ingresses"], verbs=_READ),
-    PolicyRuleArgs(
-        api_groups=["traefik.io"],
-        resources=[
-            "ingressroutes",
-            "ingressroutetcps",
-            "ingressrouteudps",
-            "middlewares",
-            "middlewaretcps",
-            "serverstransports",
-            "serverstransporttcps",
-            "tlsoptions",
-            "tlsstores",
-            "traefikservices",
-        ],
-        verbs=_READ,
-    ),
-)
-# What they read that has no namespace: IngressClasses (which classes are Traefik's), and Nodes, which Traefik 3.1+
-# watches for NodePort load-balancing and without which its providers never finish their initial sync (turning
-# that off, disableClusterScopeResources, would turn off the IngressClass lookup too). Read-only, no Secrets.
-_TRAEFIK_CLUSTER_RULES = (
-    PolicyRuleArgs(api_groups=["networking.k8s.io"], resources=["ingressclasses"], verbs=_READ),
-    PolicyRuleArgs(api_groups=[""], resources=["nodes"], verbs=["list", "watch"]),
-)
-
-
-def traefik_ingress_class(namespace: str) -> str:
-    """The IngressClass of the stack's Traefik: cluster-scoped, so it carries the namespace."""
-    return f"{namespace}-{TRAEFIK}"
-
-
-def traefik_scope_args(namespace: str) -> tuple[str, ...]:
-    """Traefik's arguments that confine it to the stack: its providers watch `namespace` only, and its Ingress
-    provider serves only Ingresses of the stack's own IngressClass, not every Ingress of the default `traefik`
-    class a shared cluster may hold."""
-    return (
-        f"--providers.kubernetescrd.namespaces={namespace}",
-        f"--providers.kubernetesingress.namespaces={namespace}",
-        f"--providers.kubernetesingress.ingressclass={traefik_ingress_class(namespace)}",
-    )
-
-
-class HyperStudyApp(pulumi.ComponentResource):
-    """The HyperStudy platform: its namespace, default-deny ingress, Traefik's RBAC and IngressClass, and every
-    Workload."""
-
-    namespace: Namespace
-    default_deny: NetworkPolicy
-    workloads: dict[str, Workload]
-    traefik_role: Role | None
-    traefik_role_binding: RoleBinding | None
-    traefik_cluster_role: ClusterRole | None
-    traefik_cluster_role_binding: ClusterRoleBinding | None
-    ingress_class: IngressClass | None
-
-    def __init__(self, name: str, args: HyperStudyAppArgs, opts: pulumi.ResourceOptions | None = None) -> None:
-        # Every workload is checked before anything is registered: a bad stack creates nothing.
-        workload_args = args.workload_args()
-        super().__init__(APP_TYPE, name, None, opts)
-        config, plan = args.config, args.plan
-        namespace = config.kubernetes.namespace
-        common = {PART_OF: PART_OF_VALUE, INSTANCE: args.instance, MANAGED_BY: MANAGED_BY_VALUE}
-        pss_version = "v" + ".".join(config.kubernetes.version.split(".")[:2])
-
-        self.namespace = Namespace(
-            namespace,
-            metadata=ObjectMetaArgs(
-                name=namespace,
-                labels={
-                    **common,
-                    # Enforced at the version the manifests are validated against, so a cluster upgrade cannot
-                    # start rejecting pods; warn/audit at latest show what the next version would reject.
-                    "pod-security.kubernetes.io/enforce": "restricted",
-                    "pod-security.kubernetes.io/enforce-version": pss_version,
-                    "pod-security.kubernetes.io/warn": "restricted",
-                    "pod-security.kubernetes.io/warn-version": "latest",
-                    "pod-security.kubernetes.io/audit": "restricted",
-                    "pod-security.kubernetes.io/audit-version": "latest",
-                },
-            ),
-            opts=pulumi.ResourceOptions(parent=self),
-        )
-        # Namespaced objects wait for the namespace. The Workload components take it as depends_on: the SDK
-        # registers a component only once its dependencies exist, and its children only after their parent.
-        in_namespace = pulumi.ResourceOptions(parent=self, depends_on=[self.namespace])
-
-        self.default_deny = NetworkPolicy(
-            "default-deny-ingress",
-            metadata=ObjectMetaArgs(name="default-deny-ingress", namespace=namespace, labels=common),
-            # Every pod, no ingress rule: only what a Workload's own policy admits gets in.
-            spec=NetworkPolicySpecArgs(pod_selector=LabelSelectorArgs(), policy_types=["Ingress"]),
-            opts=in_namespace,
-        )
-
-        self.traefik_role = self.traefik_role_binding = None
-        self.traefik_cluster_role = self.traefik_cluster_role_binding = self.ingress_class = None
-        traefik_needs: list[pulumi.Resource] = []
-        if TRAEFIK in workload_args:
-            traefik_needs = self._traefik_access(namespace, workload_args[TRAEFIK].labels, in_namespace)
-
-        self.workloads = {}
-        for workload, wargs in workload_args.items():
-            # Traefik's pods start once they may read what their providers watch (else the first sync stalls).
-            needs = traefik_needs if workload == TRAEFIK else []
-            self.workloads[workload] = Workload(
-                workload,
-                wargs,
-                opts=pulumi.ResourceOptions.merge(in_namespace, pulumi.ResourceOptions(depends_on=needs)),
-            )
-
-        self.register_outputs(
-            {
-                "namespace": self.namespace.metadata.apply(lambda m: m.name),
-                "profile": plan.profile,
-                "ingress_class": traefik_ingress_class(namespace) if self.ingress_class is not None else None,
-                "workloads": {
-                    w.name: {
-                        "replicas": w.replicas,
-                        "memory_request": w.memory_request,
-                        "memory_limit": w.memory_limit,
-                        "cpu_request": w.cpu_request,
-                    }
-                    for w in plan.workloads.values()
-                },
-            }
-        )
-
-    def _traefik_access(
-        self, namespace: str, labels: dict[str, str], in_namespace: pulumi.ResourceOptions
-    ) -> list[pulumi.Resource]:
-        """Traefik's Role and ClusterRole with their bindings, and its IngressClass; returns what its pods need."""
-        subjects = [SubjectArgs(kind="ServiceAccount", name=TRAEFIK, namespace=namespace)]
-        # Namespaced: Services, EndpointSlices, Secrets (TLS), Ingresses and Traefik's CRDs of the stack's
-        # namespace only. A Role's name is unique within its namespace, which is the stack's.
-        self.traefik_role = Role(
-            TRAEFIK,
-            metadata=ObjectMetaArgs(name=TRAEFIK, namespace=namespace, labels=labels),
-            rules=list(_TRAEFIK_NAMESPACE_RULES),
-            opts=in_namespace,
-        )
-        self.traefik_role_binding = RoleBinding(
-            TRAEFIK,
-            metadata=ObjectMetaArgs(name=TRAEFIK, namespace=namespace, labels=labels),
-            role_ref=RoleRefArgs(
-                api_group="rbac.authorization.k8s.io",
-                kind="Role",
-                name=self.traefik_role.metadata.apply(lambda m: m.name),
-            ),
-            subjects=subjects,
-            opts=in_namespace,
-        )
-        # Cluster-scoped names carry the namespace: two stacks in one cluster must not share a role or a class.
-        cluster_name = traefik_ingress_class(namespace)
-        self.traefik_cluster_role = ClusterRole(
-            cluster_name,
-            metadata=ObjectMetaArgs(name=cluster_name, labels=labels),
-            rules=list(_TRAEFIK_CLUSTER_RULES),
-            # After the RoleBinding: where this role used to grant the namespaced reads cluster-wide, they are
-            # granted in the namespace before they are taken away here.
-            opts=pulumi.ResourceOptions(parent=self, depends_on=[self.traefik_role_binding]),
-        )
-        self.traefik_cluster_role_binding = ClusterRoleBinding(
-            cluster_name,
-            metadata=ObjectMetaArgs(name=cluster_name, labels=labels),
-            role_ref=RoleRefArgs(
-                api_group="rbac.authorization.k8s.io",
-                kind="ClusterRole",
-                name=self.traefik_cluster_role.metadata.apply(lambda m: m.name),
-            ),
-            subjects=subjects,
-            opts=pulumi.ResourceOptions(parent=self),
-        )
-        # Not the default class: Ingresses name it (ingressClassName) to be served by this stack's Traefik.
-        self.ingress_class = IngressClass(
-            cluster_name,
-            metadata=ObjectMetaArgs(name=cluster_name, labels=labels),
-            spec=IngressClassSpecArgs(controller=TRAEFIK_CONTROLLER),
-            opts=pulumi.ResourceOptions(parent=self),
-        )
-        return [self.traefik_role_binding, self.traefik_cluster_role_binding, self.ingress_class]

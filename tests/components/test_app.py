@@ -1,4 +1,5 @@
-"""The workloads component under Pulumi mocks: every manifest carries the plan's sizes and the spec's facts.
+"""The app and its workloads under Pulumi mocks (`components/app.py`, `components/workload.py`): every manifest carries
+the plan's sizes and the spec's facts.
 
 Checks run inside `.apply()` of a `@pulumi.runtime.test` test (the decorator makes a failing check fail the
 test; `test_guard_*` proves it) and record that they ran (the `ran` fixture fails a test whose check never ran).
@@ -18,11 +19,11 @@ import pytest
 from cloudcoil.models.prometheus_operator.v1 import PodMonitor
 from pydantic import ValidationError
 
-import components.workloads
+import components.workload
+from components.app import HyperStudyApp, HyperStudyAppArgs
 from components.monitoring.names import SCRAPE_INTERVAL
 from components.node_pool import NodePool, NodePoolArgs
-from components.workload_specs import SPECS, WorkloadSpec
-from components.workloads import (
+from components.workload import (
     COMPONENT,
     GMP_NAMESPACE,
     INSTANCE,
@@ -32,12 +33,11 @@ from components.workloads import (
     PART_OF,
     RELEASE,
     VERSION,
-    HyperStudyApp,
-    HyperStudyAppArgs,
     Workload,
     WorkloadArgs,
     image_version,
 )
+from components.workload_specs import SPECS, WorkloadSpec
 from sizing.config import StackConfig, load_stack
 from sizing.errors import ConfigError
 from sizing.plan import Plan, build_plan
@@ -905,7 +905,7 @@ def test_a_workload_nobody_scrapes_opens_its_metrics_port_to_no_one(mocks, ran, 
 
 def test_the_scrape_interval_is_the_monitorings_own_not_a_second_constant():
     """The rule groups evaluate at names.SCRAPE_INTERVAL: the scrape configs import it rather than repeat it."""
-    tree = ast.parse(Path(components.workloads.__file__).read_text(encoding="utf-8"))
+    tree = ast.parse(Path(components.workload.__file__).read_text(encoding="utf-8"))
     assigned = [
         node
         for node in ast.walk(tree)
@@ -918,7 +918,7 @@ def test_the_scrape_interval_is_the_monitorings_own_not_a_second_constant():
         (node.module, alias.name) for node in tree.body if isinstance(node, ast.ImportFrom) for alias in node.names
     }
     assert ("components.monitoring.names", "SCRAPE_INTERVAL") in imported
-    assert components.workloads.SCRAPE_INTERVAL == SCRAPE_INTERVAL
+    assert components.workload.SCRAPE_INTERVAL == SCRAPE_INTERVAL
 
 
 @pulumi.runtime.test
