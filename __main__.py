@@ -10,6 +10,7 @@ from components.cluster import GkeCluster, GkeClusterArgs
 from components.monitoring.component import Monitoring, MonitoringArgs
 from components.node_pool import NodePool, NodePoolArgs
 from components.pool import stack_pool_name
+from components.project import ProjectApis, ProjectApisArgs
 from components.prometheus_stack import PrometheusStack, PrometheusStackArgs
 from components.stack_config import load_program_config, secret_values
 from sizing.errors import ConfigError
@@ -32,9 +33,12 @@ except ConfigError as err:
     raise pulumi.RunError(f"invalid stack config: {err}") from None
 
 gcp_project = pulumi.Config("gcp").get("project")
+# A new project has none of the APIs on: everything in GCP waits for them.
+apis = ProjectApis(NAME, ProjectApisArgs(project=gcp_project))
 cluster = GkeCluster(
     NAME,
     GkeClusterArgs(config=config.cluster, project=gcp_project, managed_prometheus=config.monitoring.managed_prometheus),
+    opts=pulumi.ResourceOptions(depends_on=[apis]),
 )
 node_pool = NodePool(
     NAME,
@@ -47,14 +51,16 @@ node_pool = NodePool(
         project=gcp_project,
         pool_name=pool_name,
     ),
+    opts=pulumi.ResourceOptions(depends_on=[apis]),
 )
-# Pods need nodes, and the operator's CRDs must exist before rules and monitors: everything in the cluster waits
-# for the pool (and the stack, when the program installs it) and reaches the cluster through its provider.
-ready: list[pulumi.Resource] = [node_pool]
+# Pods need nodes, private nodes need Cloud NAT to pull their images, and the operator's CRDs must exist before
+# rules and monitors: everything in the cluster waits for the pool, the NAT (and the stack, when the program installs
+# it) and reaches the cluster through its provider.
+ready: list[pulumi.Resource] = [node_pool, *filter(None, [cluster.nat])]
 stack = None
 if stack_args is not None:
     stack = PrometheusStack(
-        NAME, stack_args, opts=pulumi.ResourceOptions(providers=[cluster.provider], depends_on=[node_pool])
+        NAME, stack_args, opts=pulumi.ResourceOptions(providers=[cluster.provider], depends_on=list(ready))
     )
     ready.append(stack)
 on_cluster = pulumi.ResourceOptions(providers=[cluster.provider], depends_on=ready)

@@ -95,7 +95,7 @@ class GkeCluster(pulumi.ComponentResource):
         if config.create:
             self.cluster = self._create_cluster(name, config, args.project, args.managed_prometheus)
             if config.private_nodes and config.cloud_nat:
-                self._create_nat(name, config, args.project)
+                self._create_nat(name, config, args.project, self.cluster)
             self.name = self.cluster.name
             kubeconfig = pulumi.Output.all(
                 self.cluster.name, self.cluster.endpoint, self.cluster.master_auth.cluster_ca_certificate
@@ -119,7 +119,9 @@ class GkeCluster(pulumi.ComponentResource):
 
         self.register_outputs({"name": self.name, "location": self.location, "created": config.create})
 
-    def _create_nat(self, name: str, config: ClusterConfig, project: str | None) -> None:
+    def _create_nat(
+        self, name: str, config: ClusterConfig, project: str | None, cluster: gcp.container.Cluster
+    ) -> None:
         # Private nodes have no external IPs: without Cloud NAT they cannot pull images from ghcr.io or Docker Hub.
         region = config.location if config.regional else config.location.rsplit("-", 1)[0]
         self.router = gcp.compute.Router(
@@ -135,7 +137,12 @@ class GkeCluster(pulumi.ComponentResource):
             region=region,
             project=project,
             nat_ip_allocate_option="AUTO_ONLY",
-            source_subnetwork_ip_ranges_to_nat="ALL_SUBNETWORKS_ALL_IP_RANGES",
+            # Only the cluster's subnetwork (its nodes, pods and services): other subnetworks of the region keep
+            # whatever egress their owners gave them.
+            source_subnetwork_ip_ranges_to_nat="LIST_OF_SUBNETWORKS",
+            subnetworks=[
+                gcp.compute.RouterNatSubnetworkArgs(name=cluster.subnetwork, source_ip_ranges_to_nats=["ALL_IP_RANGES"])
+            ],
             log_config=gcp.compute.RouterNatLogConfigArgs(enable=True, filter="ERRORS_ONLY"),
             opts=pulumi.ResourceOptions(parent=self),
         )

@@ -21,16 +21,10 @@ from components.pool import POOL_NAME_PATTERN
 from sizing.config import NodePoolConfig
 from sizing.plan import NodePlan
 
-# The roles GKE documents for a least-privilege node service account: write logs and metrics, read monitoring
-# and autoscaling signals, report resource metadata, pull images from Artifact Registry. Nothing else.
-NODE_ROLES: tuple[str, ...] = (
-    "roles/logging.logWriter",
-    "roles/monitoring.metricWriter",
-    "roles/monitoring.viewer",
-    "roles/stackdriver.resourceMetadata.writer",
-    "roles/autoscaling.metricsWriter",
-    "roles/artifactregistry.reader",
-)
+# The one role GKE documents for a least-privilege node service account: write logs and metrics, report resource
+# metadata and autoscaling signals. The images are public (ghcr.io, Docker Hub, pulled through Cloud NAT), so no
+# registry role either.
+NODE_ROLES: tuple[str, ...] = ("roles/container.defaultNodeServiceAccount",)
 
 # Access is decided by the service account's IAM roles alone; the legacy access scopes stay wide open.
 OAUTH_SCOPES: tuple[str, ...] = ("https://www.googleapis.com/auth/cloud-platform",)

@@ -1,16 +1,21 @@
 """Offline Pulumi: mocks that record every registered resource, shared by the tests and the offline render.
 
 Every resource the program registers is recorded as (type, name, inputs) with numbers normalised (the engine
-hands them back as floats), and the mocks fill in what GCP would compute, so no cloud and no CLI are needed.
+hands them back as floats), with its URN, parent and the resources it waits for (`depends_on` and the inputs'
+dependencies, as the engine would see them), and the mocks fill in what GCP would compute, so no cloud and no CLI
+are needed. `install(mocks, ...)` sets them up with the monitor that records the dependencies.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import threading
 from dataclasses import dataclass, field
 from typing import Any
 
 import pulumi
 from pulumi.runtime import rpc
+from pulumi.runtime.mocks import MockMonitor
 
 Path = tuple[str | int, ...]
 
@@ -41,6 +46,9 @@ class Registered:
     custom: bool
     provider: str | None = None
     secrets: tuple[Path, ...] = ()
+    urn: str = ""
+    parent: str = ""
+    dependencies: tuple[str, ...] = ()
 
 
 @dataclass
@@ -59,6 +67,9 @@ class RecordingMocks(pulumi.runtime.Mocks):
         if args.typ == "gcp:container/cluster:Cluster":
             outputs.setdefault("endpoint", "203.0.113.10")
             outputs.setdefault("masterAuth", {"clusterCaCertificate": "Y2EtY2VydA=="})
+            # GKE fills in the subnetwork it used: the network's own (auto mode) when none was given.
+            if not outputs.get("subnetwork"):
+                outputs["subnetwork"] = f"projects/test-project/regions/us-central1/subnetworks/{inputs['network']}"
         if args.typ == "random:index/randomPassword:RandomPassword":
             outputs.setdefault("result", f"mock-password-{args.name}")
         if args.typ == "gcp:serviceaccount/account:Account":
@@ -79,3 +90,48 @@ class RecordingMocks(pulumi.runtime.Mocks):
         matches = [r for r in self.resources if r.typ == typ and r.name == name]
         assert len(matches) == 1, f"expected one {typ} named {name}, got {len(matches)}"
         return matches[0]
+
+    def by_urn(self, urn: str) -> Registered:
+        (found,) = [r for r in self.resources if r.urn == urn]
+        return found
+
+    def ancestors(self, resource: Registered) -> list[Registered]:
+        """The resource and the components it is a child of, innermost first."""
+        chain = [resource]
+        known = {r.urn: r for r in self.resources}
+        while chain[-1].parent in known:
+            chain.append(known[chain[-1].parent])
+        return chain
+
+    def waits_for(self, resource: Registered, other: Registered) -> bool:
+        """Whether `resource` is registered only once `other` exists: it, or a component it is a child of, depends on
+        `other` (the SDK expands a dependency on a component into its resources, and registers a child only after
+        its parent, which waits for its own dependencies)."""
+        return any(other.urn in r.dependencies for r in self.ancestors(resource))
+
+
+class RecordingMonitor(MockMonitor):
+    """The mock engine, also recording each registration's URN, parent and dependencies onto the mocks' record."""
+
+    def __init__(self, mocks: RecordingMocks) -> None:
+        super().__init__(mocks)
+        self._recording = mocks
+        self._lock = threading.Lock()
+
+    def RegisterResource(self, request):
+        with self._lock:
+            response = super().RegisterResource(request)
+            resources = self._recording.resources
+            if request.type != "pulumi:pulumi:Stack" and resources and resources[-1].name == request.name:
+                resources[-1] = dataclasses.replace(
+                    resources[-1],
+                    urn=response.urn,
+                    parent=request.parent,
+                    dependencies=tuple(request.dependencies),
+                )
+            return response
+
+
+def install(mocks: RecordingMocks, project: str, stack: str) -> None:
+    """Make `mocks` the runtime's engine (not a preview), with dependencies recorded."""
+    pulumi.runtime.set_mocks(mocks, project=project, stack=stack, preview=False, monitor=RecordingMonitor(mocks))

@@ -24,7 +24,7 @@ import yaml
 from pulumi.runtime.sync_await import _sync_await
 
 from components.monitoring.names import DASHBOARD_LABEL
-from offline.mocks import RecordingMocks, Registered, normalise
+from offline.mocks import RecordingMocks, Registered, install, normalise
 from sizing.config import PROFILES, load_stack, project_name, stack_file
 from sizing.errors import ConfigError
 
@@ -160,7 +160,7 @@ def run_program(
         values, secrets = config, secret_keys or []
     # A stack file path stands for the stack it configures: Pulumi.<name>.yaml is stack <name>.
     stack = stack_name(stack)
-    pulumi.runtime.set_mocks(mocks, project=project, stack=stack, preview=False)
+    install(mocks, project=project, stack=stack)
     pulumi.runtime.set_all_config(values, secrets)
     root = pulumi.runtime.settings.get_root_resource()
     root.outputs.clear()

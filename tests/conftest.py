@@ -5,17 +5,16 @@ from __future__ import annotations
 from collections.abc import Iterator
 from pathlib import Path
 
-import pulumi
 import pytest
 
-from offline.mocks import RecordingMocks
+from offline.mocks import RecordingMocks, install
 
 ROOT = Path(__file__).resolve().parent.parent
 PROJECT = "hyperstudy-infra"
 
 
 MOCKS = RecordingMocks()
-pulumi.runtime.set_mocks(MOCKS, project=PROJECT, stack="prod", preview=False)
+install(MOCKS, project=PROJECT, stack="prod")
 
 
 @pytest.fixture(scope="session")

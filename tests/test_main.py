@@ -217,3 +217,27 @@ def test_bad_config_stops_with_one_line_before_any_resource(mocks, case):
     assert expected in message
     assert "\n" not in message
     assert mocks.resources == []
+
+
+def test_everything_in_the_cluster_waits_for_the_pool_the_nat_and_the_charts_that_bring_its_crds(mocks):
+    rendered = run_program("prod", ROOT, mocks=mocks)
+    (pool,) = mocks.of_type(NODE_POOL)
+    (nat,) = mocks.of_type("gcp:compute/routerNat:RouterNat")
+    (release,) = rendered.helm_releases()
+    stack_children = {
+        r.urn for r in rendered.resources if any(a.typ.endswith(":PrometheusStack") for a in mocks.ancestors(r))
+    }
+    in_cluster = [
+        r
+        for r in rendered.resources
+        if r.custom
+        and r.typ.startswith("kubernetes:")
+        and r.typ != "pulumi:providers:kubernetes"
+        and r.urn not in stack_children
+    ]
+    assert len(in_cluster) > 40
+    for resource in in_cluster:
+        for needed in (pool, nat, release):
+            assert mocks.waits_for(resource, needed), f"{resource.typ} {resource.name} does not wait for {needed.name}"
+    # The chart itself waits for the pool and the NAT (its images come through it), not the other way round.
+    assert mocks.waits_for(release, pool) and mocks.waits_for(release, nat) and not mocks.waits_for(pool, release)

@@ -124,7 +124,12 @@ def test_private_nodes_get_cloud_nat_in_the_clusters_region(mocks, ran, prod_con
         (nat,) = mocks.of_type(ROUTER_NAT)
         assert router.inputs["region"] == nat.inputs["region"] == region
         assert router.inputs["network"] == config.network
-        assert nat.inputs["sourceSubnetworkIpRangesToNat"] == "ALL_SUBNETWORKS_ALL_IP_RANGES"
+        # The cluster's subnetwork only, every range of it (nodes, pods, services), not the region's others.
+        assert nat.inputs["sourceSubnetworkIpRangesToNat"] == "LIST_OF_SUBNETWORKS"
+        (subnetwork,) = nat.inputs["subnetworks"]
+        assert subnetwork["sourceIpRangesToNats"] == ["ALL_IP_RANGES"]
+        (cluster,) = mocks.of_type("gcp:container/cluster:Cluster")
+        assert subnetwork["name"].endswith(f"/subnetworks/{cluster.inputs['network']}")
         ran.append(region)
 
     return pulumi.Output.all(component.name, component.nat.urn).apply(check)
