@@ -1,7 +1,7 @@
 """checkov's Kubernetes checks (https://www.checkov.io), a third-party gate on the offline render of every stack in
 both profiles: any failed check that `.checkov.yaml` does not skip fails the suite. Each skip carries its one-line
 reason, is still needed, and what it gives up is checked here instead where it can be. checkov lives in its own
-virtualenv, venv-checkov/ (`make test` creates it from requirements-checkov.txt); it runs offline (no policy
+virtualenv, .venv-checkov/ (`make test` creates it from requirements-checkov.txt); it runs offline (no policy
 download, no update check), one process for all renders.
 """
 
@@ -24,7 +24,7 @@ from offline.render import run_program, write
 
 ROOT = Path(__file__).resolve().parents[2]
 CONFIG = ROOT / ".checkov.yaml"
-CHECKOV = ROOT / "venv-checkov" / "bin" / "checkov"
+CHECKOV = ROOT / ".venv-checkov" / "bin" / "checkov"
 STACKS = sorted(p.name.removeprefix("Pulumi.").removesuffix(".yaml") for p in ROOT.glob("Pulumi.*.yaml"))
 CASES = [(stack, profile) for stack in STACKS for profile in ("optimized", "baseline")]
 TIMEOUT_S = 300
@@ -56,13 +56,13 @@ class Scan:
 
 @pytest.fixture(scope="module")
 def checkov() -> Path:
-    """venv-checkov/bin/checkov: a failure in CI (CI=true) when missing, elsewhere a skip with the reason. Tests
+    """.venv-checkov/bin/checkov: a failure in CI (CI=true) when missing, elsewhere a skip with the reason. Tests
     ask for it before the render, so a missing checkov costs no render."""
     if CHECKOV.is_file() and os.access(CHECKOV, os.X_OK):
         return CHECKOV
     if os.environ.get("CI") == "true":
-        pytest.fail(f"{CHECKOV} is missing: `make test` creates it (make venv-checkov/.installed)")
-    pytest.skip(f"{CHECKOV} not found: run `make venv-checkov/.installed` to run the checkov gate")
+        pytest.fail(f"{CHECKOV} is missing: `make test` creates it (make .venv-checkov/.installed)")
+    pytest.skip(f"{CHECKOV} not found: run `make .venv-checkov/.installed` to run the checkov gate")
 
 
 def _documents(stdout: str) -> list[dict[str, Any]]:
