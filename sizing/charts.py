@@ -12,24 +12,57 @@ from __future__ import annotations
 from types import MappingProxyType
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from sizing.base import Runtime
 
 ValuesPath = tuple[str, ...]
-Kind = Literal["Deployment", "StatefulSet", "DaemonSet"]
+# A bare Pod: one the chart's controller starts on demand (cert-manager's HTTP-01 solver), not a controller's.
+Kind = Literal["Deployment", "StatefulSet", "DaemonSet", "Pod"]
 
 
 class _Frozen(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
 
+class ResourceFlags(_Frozen):
+    """Command-line flags of a chart's controller that size the pods it starts itself (cert-manager's solver)."""
+
+    path: ValuesPath = Field(description="values path of the controller's extra arguments (a list)")
+    prefix: str = Field(
+        description="flag prefix: `<prefix>-request-cpu`, `-request-memory` and `-limits-memory` follow"
+    )
+
+    def flags(self, cpu: str, request: str, limit: str) -> list[str]:
+        """The arguments for these sizes (no CPU limit: the controller's own default stays)."""
+        return [
+            f"{self.prefix}-request-cpu={cpu}",
+            f"{self.prefix}-request-memory={request}",
+            f"{self.prefix}-limits-memory={limit}",
+        ]
+
+
 class ChartContainer(_Frozen):
-    """One sized container of a chart's pod."""
+    """One sized container of a chart's pod, sized either by a `resources` value or by its controller's flags."""
 
     container: str = Field(description="container name in the pod")
-    sizes: str = Field(description="entry of monitoring.components that sizes it")
-    resources: ValuesPath = Field(description="chart values path of its `resources`")
+    sizes: str = Field(description="entry of the chart's components config that sizes it")
+    resources: ValuesPath | None = Field(None, description="chart values path of its `resources`")
+    resource_flags: ResourceFlags | None = Field(None, description="or: the controller flags that size it")
+
+    @model_validator(mode="after")
+    def _sized_one_way(self) -> ChartContainer:
+        if (self.resources is None) == (self.resource_flags is None):
+            raise ValueError("a container is sized by a resources value or by flags, one of the two")
+        return self
+
+    @property
+    def key(self) -> str:
+        """Where its sizes go, for messages: the values path or the flag prefix."""
+        if self.resources is not None:
+            return "values." + ".".join(self.resources)
+        assert self.resource_flags is not None
+        return f"values.{'.'.join(self.resource_flags.path)} {self.resource_flags.prefix}-*"
 
 
 class EnvSetting(_Frozen):
@@ -54,7 +87,17 @@ class ChartPod(_Frozen):
     replicas: ValuesPath | None = Field(None, description="values path of the replica count (None: DaemonSet)")
     max_replicas: int | None = Field(None, ge=1, description="most pods it supports (None: any number)")
     node_selector: ValuesPath | None = Field(
-        None, description="values path of its nodeSelector (None: it runs on every node, as a node agent must)"
+        None,
+        description="values path of its nodeSelector (None: it runs on every node, as a node agent must, or is "
+        "pinned elsewhere)",
+    )
+    per_host: bool = Field(
+        False, description="runs one pod per public host at a time (an on-demand pod: replicas follow the hosts)"
+    )
+    without_install: bool = Field(
+        False,
+        description="runs in the stack's namespace even when another installation of the chart drives it (a "
+        "cluster's own cert-manager starts the stack's solver pods)",
     )
 
 
@@ -69,11 +112,11 @@ class Chart(_Frozen):
     )
 
     def containers(self) -> tuple[ChartContainer, ...]:
-        """Every sized container, each values path once (a sidecar the chart sizes once may run in several pods)."""
-        seen: dict[ValuesPath, ChartContainer] = {}
+        """Every sized container, each sizing once (a sidecar the chart sizes once may run in several pods)."""
+        seen: dict[str, ChartContainer] = {}
         for pod in self.pods:
             for container in (pod.main, *pod.sidecars):
-                seen.setdefault(container.resources, container)
+                seen.setdefault(container.key, container)
         return tuple(seen.values())
 
 
@@ -176,4 +219,62 @@ KUBE_PROMETHEUS_STACK = Chart(
     ),
 )
 
-CHARTS = MappingProxyType({KUBE_PROMETHEUS_STACK.name: KUBE_PROMETHEUS_STACK})
+CERT_MANAGER = Chart(
+    name="cert-manager",
+    repository="https://charts.jetstack.io",
+    pods=(
+        ChartPod(
+            name="cert-manager",
+            kind="Deployment",
+            main=ChartContainer(container="cert-manager-controller", sizes="cert-manager", resources=("resources",)),
+            runtime="go",
+            env=EnvSetting(path=("extraEnv",), shape="list"),
+            replicas=("replicaCount",),
+            node_selector=("nodeSelector",),
+        ),
+        ChartPod(
+            name="cert-manager-webhook",
+            kind="Deployment",
+            main=ChartContainer(
+                container="cert-manager-webhook", sizes="cert-manager-webhook", resources=("webhook", "resources")
+            ),
+            runtime="go",
+            env=EnvSetting(path=("webhook", "extraEnv"), shape="list"),
+            replicas=("webhook", "replicaCount"),
+            node_selector=("webhook", "nodeSelector"),
+        ),
+        ChartPod(
+            name="cert-manager-cainjector",
+            kind="Deployment",
+            main=ChartContainer(
+                container="cert-manager-cainjector",
+                sizes="cert-manager-cainjector",
+                resources=("cainjector", "resources"),
+            ),
+            runtime="go",
+            env=EnvSetting(path=("cainjector", "extraEnv"), shape="list"),
+            replicas=("cainjector", "replicaCount"),
+            node_selector=("cainjector", "nodeSelector"),
+        ),
+        # The HTTP-01 solver: a bare pod the controller starts in the stack's namespace for each host while a
+        # certificate is issued or renewed, sized by the controller's flags and pinned by the stack's Issuer.
+        ChartPod(
+            name="acme-solver",
+            kind="Pod",
+            main=ChartContainer(
+                container="acmesolver",
+                sizes="acme-solver",
+                resource_flags=ResourceFlags(path=("extraArgs",), prefix="--acme-http01-solver-resource"),
+            ),
+            runtime="none",
+            per_host=True,
+            without_install=True,
+        ),
+    ),
+    off=(
+        # A post-install hook Job that waits for the webhook: a transient pod the plan does not hold.
+        ("startupapicheck", "enabled"),
+    ),
+)
+
+CHARTS = MappingProxyType({chart.name: chart for chart in (KUBE_PROMETHEUS_STACK, CERT_MANAGER)})

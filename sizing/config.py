@@ -31,6 +31,7 @@ from sizing.base import (
 from sizing.catalogue import DISK_USD_GB_MONTH, MACHINE_TYPES, MachineType
 from sizing.charts import CHARTS
 from sizing.errors import ConfigError, PathError, from_validation_error
+from sizing.ingress import IngressConfig
 from sizing.monitoring_stack import StackComponents, StackStorage
 
 
@@ -302,6 +303,11 @@ class ClusterConfig(Model):
     def regional(self) -> bool:
         return self.location.count("-") == 1
 
+    @property
+    def region(self) -> str:
+        """The cluster's region: its location, or the region of its zone."""
+        return self.location if self.regional else self.location.rsplit("-", 1)[0]
+
     @model_validator(mode="after")
     def _provider_source_is_known(self) -> ClusterConfig:
         if self.create and self.kubeconfig_context is not None:
@@ -432,22 +438,7 @@ class MonitoringConfig(Model):
 
     @model_validator(mode="after")
     def _components_fit_the_chart(self) -> MonitoringConfig:
-        chart = CHARTS[STACK_CHART]
-        pods = {pod.main.sizes: pod for pod in chart.pods}
-        for container in chart.containers():
-            replicas = self.components.by_name(container.sizes).replicas
-            pod = pods.get(container.sizes)
-            path = f"components.{container.sizes}.replicas"
-            if replicas is None:
-                continue
-            if pod is None:
-                raise PathError(path, f"must be omitted: {container.sizes} runs in its pods (a sidecar)")
-            if pod.kind == "DaemonSet":
-                raise PathError(path, f"must be omitted: {container.sizes} runs on every node (a DaemonSet)")
-            if pod.replicas is None:
-                raise PathError(path, f"must be omitted: the chart runs exactly one {pod.name}")
-            if pod.max_replicas is not None and replicas > pod.max_replicas:
-                raise PathError(path, f"{replicas} is above {pod.max_replicas}, the most {pod.name} can run")
+        self.components.check_against(CHARTS[STACK_CHART])
         if self.managed_prometheus and self.prometheus_operator:
             raise PathError(
                 "prometheus_operator",
@@ -487,6 +478,9 @@ class StackConfig(Model):
     kubernetes: KubernetesConfig = Field(default_factory=KubernetesConfig, description="namespace and API version")
     images: dict[str, PinnedImage] = Field(default_factory=dict, description="container image per workload")
     monitoring: MonitoringConfig = Field(default_factory=MonitoringConfig, description="rules, alerts, dashboards")
+    ingress: IngressConfig = Field(
+        default_factory=IngressConfig, description="public host names, certificates and cert-manager"
+    )
 
     @model_validator(mode="after")
     def _references_resolve(self) -> StackConfig:

@@ -8,93 +8,39 @@ cluster. The plan turns both into planned workloads (`sizing.plan`), so the node
 
 from __future__ import annotations
 
-from pydantic import ConfigDict, Field, model_validator
+from pydantic import Field, model_validator
 
 from sizing import quantity
-from sizing.base import Duration, MemorySize, MiB, Millicores, Model, Profile
+from sizing.base import Duration, MiB, Model
+from sizing.chart_sizes import ChartComponents, ContainerSizes, component
 from sizing.errors import PathError
 
 
-class ChartMemory(Model):
-    """Memory of a chart's container per profile."""
-
-    optimized: MemorySize = Field(description="request and limit in the optimized profile")
-    baseline: MemorySize | None = Field(
-        None,
-        description="request and limit in the baseline profile (None: as optimized; the document's baseline "
-        "predates the monitoring stack, so a rollback of the app leaves it as it is)",
-    )
-
-    def of(self, profile: Profile) -> MemorySize:
-        return self.baseline if profile == "baseline" and self.baseline is not None else self.optimized
-
-
-class ContainerSizes(Model):
-    """Sizes of one container of the monitoring stack: a pod's main container, or a sidecar in its pods."""
-
-    replicas: int | None = Field(
-        None,
-        ge=1,
-        le=10,
-        description="pods (Deployments and StatefulSets; None: 1). DaemonSets run one per node and sidecars run "
-        "in their pod, so neither takes replicas",
-    )
-    cpu_request: Millicores = Field(description="CPU request (Kubernetes quantity)")
-    memory: ChartMemory = Field(description="memory request and limit per profile")
-
-    @model_validator(mode="after")
-    def _cpu_is_requested(self) -> ContainerSizes:
-        if self.cpu_request <= 0:
-            raise PathError("cpu_request", "must be more than 0")
-        return self
-
-
-def _sizes(cpu: str, request: str, limit: str) -> ContainerSizes:
-    return ContainerSizes(cpu_request=cpu, memory=ChartMemory(optimized=MemorySize(request=request, limit=limit)))
-
-
-def _component(what: str, cpu: str, request: str, limit: str, alias: str | None = None):
-    return Field(
-        alias=alias,
-        default_factory=lambda: _sizes(cpu, request, limit),
-        description=f"{what}; defaults: {cpu} CPU, {request} request, {limit} limit",
-    )
-
-
-class StackComponents(Model):
+class StackComponents(ChartComponents):
     """Every container of kube-prometheus-stack that runs on the pool, by the name the plan lists it under.
 
     Defaults are sized for a small cluster (a few nodes, a few hundred pods): upstream kube-prometheus's requests
     are a starting point for large ones, and measured small clusters run Prometheus at ~200 MiB idle.
     """
 
-    model_config = ConfigDict(frozen=True, extra="forbid", populate_by_name=True)
-
-    prometheus: ContainerSizes = _component("the Prometheus server", "200m", "512Mi", "1Gi")
-    alertmanager: ContainerSizes = _component("Alertmanager", "20m", "64Mi", "128Mi")
-    grafana: ContainerSizes = _component("Grafana", "50m", "128Mi", "256Mi")
-    prometheus_operator: ContainerSizes = _component(
+    prometheus: ContainerSizes = component("the Prometheus server", "200m", "512Mi", "1Gi")
+    alertmanager: ContainerSizes = component("Alertmanager", "20m", "64Mi", "128Mi")
+    grafana: ContainerSizes = component("Grafana", "50m", "128Mi", "256Mi")
+    prometheus_operator: ContainerSizes = component(
         "the Prometheus operator", "50m", "64Mi", "128Mi", alias="prometheus-operator"
     )
-    kube_state_metrics: ContainerSizes = _component(
+    kube_state_metrics: ContainerSizes = component(
         "kube-state-metrics", "20m", "64Mi", "128Mi", alias="kube-state-metrics"
     )
-    node_exporter: ContainerSizes = _component(
+    node_exporter: ContainerSizes = component(
         "node-exporter, one pod per node", "20m", "32Mi", "64Mi", alias="node-exporter"
     )
-    config_reloader: ContainerSizes = _component(
+    config_reloader: ContainerSizes = component(
         "the config reloader in every Prometheus and Alertmanager pod", "10m", "32Mi", "64Mi", alias="config-reloader"
     )
-    grafana_sidecar: ContainerSizes = _component(
+    grafana_sidecar: ContainerSizes = component(
         "each of Grafana's two sidecars (dashboards, datasources)", "10m", "64Mi", "128Mi", alias="grafana-sidecar"
     )
-
-    def by_name(self, name: str) -> ContainerSizes:
-        """The sizes under their config name (`prometheus-operator`)."""
-        for field, info in type(self).model_fields.items():
-            if (info.alias or field) == name:
-                return getattr(self, field)
-        raise KeyError(name)
 
 
 class Volume(Model):

@@ -12,7 +12,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from sizing.charts import CHARTS
+from sizing.chart_sizes import ChartComponents
+from sizing.charts import CERT_MANAGER, CHARTS, Chart
 from sizing.config import STACK_CHART, MemorySize, Profile, Runtime, RuntimeConfig, StackConfig, UserMix
 from sizing.errors import ConfigError
 from sizing.quantity import format_mib, format_millicores
@@ -198,54 +199,98 @@ def size_workloads(config: StackConfig) -> dict[str, WorkloadPlan]:
     return plans
 
 
-def size_chart_workloads(config: StackConfig) -> dict[str, WorkloadPlan]:
-    """The pods of the charts the program installs, sized from `monitoring.components` in the config's profile.
+class InstalledChart(_Frozen):
+    """A chart whose pods run on the stack's pool, and the config that sizes them."""
 
-    A DaemonSet's `replicas` is 0 here: it runs one pod per node, which `build_plan` fills in from the node plan.
-    """
-    if not config.monitoring.install_stack:
-        return {}
-    chart = CHARTS[STACK_CHART]
-    components = config.monitoring.components
+    chart: Chart = Field(description="the chart's pod inventory")
+    components: ChartComponents = Field(description="the sizes of its containers")
+    path: str = Field(description="dotted config path of the sizes")
+    installed: bool = Field(description="the program installs the chart (else only its pods that run without it)")
 
-    def sizes(name: str) -> tuple[MemorySize, int]:
-        entry = components.by_name(name)
-        return entry.memory.of(config.profile), entry.cpu_request
 
-    plans: dict[str, WorkloadPlan] = {}
-    for pod in chart.pods:
-        memory, cpu = sizes(pod.main.sizes)
-        sidecars = []
-        for sidecar in pod.sidecars:
-            sidecar_memory, sidecar_cpu = sizes(sidecar.sizes)
-            sidecars.append(
-                ContainerPlan(
-                    name=sidecar.container,
-                    cpu_request_m=sidecar_cpu,
-                    memory_request_mib=sidecar_memory.request,
-                    memory_limit_mib=sidecar_memory.limit,
-                    config_path=f"monitoring.components.{sidecar.sizes}",
-                )
+def installed_charts(config: StackConfig) -> list[InstalledChart]:
+    """The charts whose pods the stack's pool runs: kube-prometheus-stack when the program installs it, cert-manager
+    when the stack has public hosts (its solver pods run in the stack's namespace even under a cluster's own
+    cert-manager, which `ingress.install_cert_manager: false` leaves to the cluster)."""
+    charts = []
+    if config.monitoring.install_stack:
+        charts.append(
+            InstalledChart(
+                chart=CHARTS[STACK_CHART],
+                components=config.monitoring.components,
+                path="monitoring.components",
+                installed=True,
             )
-        path = f"monitoring.components.{pod.main.sizes}"
-        runtime = runtime_setting(pod.runtime, memory.limit, config.runtime)
-        if runtime.memory_mib is not None and runtime.memory_mib < 1:
-            raise ConfigError(
-                config.key(f"runtime.{_FRACTION_KEYS[pod.runtime]}"),
-                f"gives {path} a {pod.runtime} memory setting of 0 MiB under its {format_mib(memory.limit)} limit",
-            )
-        plans[pod.name] = WorkloadPlan(
-            name=pod.name,
-            replicas=0 if pod.kind == "DaemonSet" else components.by_name(pod.main.sizes).replicas or 1,
-            cpu_request_m=cpu,
-            memory_request_mib=memory.request,
-            memory_limit_mib=memory.limit,
-            runtime=runtime,
-            source=chart.name,
-            per_node=pod.kind == "DaemonSet",
-            sidecars=tuple(sidecars),
-            config_path=path,
         )
+    ingress = config.ingress
+    if ingress.hosts:
+        charts.append(
+            InstalledChart(
+                chart=CERT_MANAGER,
+                components=ingress.components,
+                path="ingress.components",
+                installed=ingress.install_cert_manager,
+            )
+        )
+    return charts
+
+
+def size_chart_workloads(config: StackConfig) -> dict[str, WorkloadPlan]:
+    """The pods of the charts on the pool (`installed_charts`), sized from their components config in the
+    config's profile.
+
+    A DaemonSet's `replicas` is 0 here: it runs one pod per node, which `build_plan` fills in from the node plan. A
+    per-host pod runs once per public host.
+    """
+    plans: dict[str, WorkloadPlan] = {}
+    for installed in installed_charts(config):
+        chart, components = installed.chart, installed.components
+
+        def sizes(name: str, components: ChartComponents = components) -> tuple[MemorySize, int]:
+            entry = components.by_name(name)
+            return entry.memory.of(config.profile), entry.cpu_request
+
+        for pod in chart.pods:
+            if not (installed.installed or pod.without_install):
+                continue
+            memory, cpu = sizes(pod.main.sizes)
+            sidecars = []
+            for sidecar in pod.sidecars:
+                sidecar_memory, sidecar_cpu = sizes(sidecar.sizes)
+                sidecars.append(
+                    ContainerPlan(
+                        name=sidecar.container,
+                        cpu_request_m=sidecar_cpu,
+                        memory_request_mib=sidecar_memory.request,
+                        memory_limit_mib=sidecar_memory.limit,
+                        config_path=f"{installed.path}.{sidecar.sizes}",
+                    )
+                )
+            path = f"{installed.path}.{pod.main.sizes}"
+            runtime = runtime_setting(pod.runtime, memory.limit, config.runtime)
+            if runtime.memory_mib is not None and runtime.memory_mib < 1:
+                raise ConfigError(
+                    config.key(f"runtime.{_FRACTION_KEYS[pod.runtime]}"),
+                    f"gives {path} a {pod.runtime} memory setting of 0 MiB under its {format_mib(memory.limit)} limit",
+                )
+            if pod.kind == "DaemonSet":
+                replicas = 0
+            elif pod.per_host:
+                replicas = len(config.ingress.hosts)
+            else:
+                replicas = components.by_name(pod.main.sizes).replicas or 1
+            plans[pod.name] = WorkloadPlan(
+                name=pod.name,
+                replicas=replicas,
+                cpu_request_m=cpu,
+                memory_request_mib=memory.request,
+                memory_limit_mib=memory.limit,
+                runtime=runtime,
+                source=chart.name,
+                per_node=pod.kind == "DaemonSet",
+                sidecars=tuple(sidecars),
+                config_path=path,
+            )
     return plans
 
 

@@ -78,6 +78,16 @@ PROD_MONITORING = {
 }
 # 512+32 + 64+32 + 128+128 + 64 + 64 + 2×32 requests, 1024+64 + 128+64 + 256+256 + 128 + 128 + 2×64 limits.
 PROD_MONITORING_MIB = (1088, 2176)
+# cert-manager's pods as prod sizes them (ingress.components): controller, webhook, CA injector, and the HTTP-01
+# solver, one per public host (prod has one).
+PROD_CERT_MANAGER = {
+    "cert-manager": (1, "64Mi", "128Mi", 0, 0),
+    "cert-manager-webhook": (1, "32Mi", "64Mi", 0, 0),
+    "cert-manager-cainjector": (1, "64Mi", "128Mi", 0, 0),
+    "acme-solver": (1, "64Mi", "64Mi", 0, 0),
+}
+# 64 + 32 + 64 + 64 requests, 128 + 64 + 128 + 64 limits.
+PROD_CERT_MANAGER_MIB = (224, 384)
 
 
 @pytest.mark.parametrize(
@@ -130,17 +140,19 @@ def test_plan_json(request, fixture: str, profile: str, sizes, app_requests_mib:
             sum(c["memory_limit_mib"] for c in w["sidecars"].values()),
         )
         for n, w in workloads.items()
-        if w["source"] == "kube-prometheus-stack"
+        if w["source"] != "app"
     }
-    assert charts == PROD_MONITORING
+    assert charts == {**PROD_MONITORING, **PROD_CERT_MANAGER}
+    assert {w["source"] for n, w in workloads.items() if n in PROD_CERT_MANAGER} == {"cert-manager"}
     assert workloads["node-exporter"]["per_node"] and not workloads["prometheus"]["per_node"]
     totals = data["totals"]
     assert totals["memory_request_mib"] == sum(w["replicas"] * w["pod_memory_request_mib"] for w in workloads.values())
     assert totals["memory_limit_mib"] == sum(w["replicas"] * w["pod_memory_limit_mib"] for w in workloads.values())
     monitoring_requests, monitoring_limits = PROD_MONITORING_MIB
+    tls_requests, tls_limits = PROD_CERT_MANAGER_MIB
     assert (totals["memory_request_mib"], totals["memory_limit_mib"]) == (
-        app_requests_mib + monitoring_requests,
-        app_limits_mib + monitoring_limits,
+        app_requests_mib + monitoring_requests + tls_requests,
+        app_limits_mib + monitoring_limits + tls_limits,
     )
     nodes = data["nodes"]
     assert {k: nodes[k] for k in ("machine_type", "min", "max", "lower_bound", "binding")} == {
@@ -395,7 +407,7 @@ def test_main_plan_json_in_process(capsys) -> None:
     assert main(["--project-dir", str(ROOT), "plan", "--stack", "prod", "--json"]) == 0
     data = json.loads(capsys.readouterr().out)
     assert data["workloads"]["backend"]["memory_limit"] == "512Mi"
-    assert data["totals"]["memory_request_mib"] == 928 + PROD_MONITORING_MIB[0]
+    assert data["totals"]["memory_request_mib"] == 928 + PROD_MONITORING_MIB[0] + PROD_CERT_MANAGER_MIB[0]
 
 
 def test_main_project_in_process(capsys) -> None:

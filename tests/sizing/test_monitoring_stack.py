@@ -28,7 +28,8 @@ def _error(parse, values: dict[str, Any]) -> ConfigError:
 
 def test_every_pod_of_the_chart_inventory_is_planned_with_the_configured_sizes(prod_optimized: Plan, prod_values):
     components = prod_values["monitoring"]["components"]
-    assert set(prod_optimized.chart_workloads) == {pod.name for pod in KUBE_PROMETHEUS_STACK.pods}
+    stack = {n for n, w in prod_optimized.chart_workloads.items() if w.source == KUBE_PROMETHEUS_STACK.name}
+    assert stack == {pod.name for pod in KUBE_PROMETHEUS_STACK.pods}
     for pod in KUBE_PROMETHEUS_STACK.pods:
         w = prod_optimized.chart_workloads[pod.name]
         sizes = components[pod.main.sizes]
@@ -62,7 +63,7 @@ def test_without_install_stack_nothing_is_added(prod_values, parse, prod_optimiz
     prod_values["monitoring"]["install_stack"] = False
     prod_values["monitoring"].pop("alerting")  # receivers configure the installed Alertmanager only
     plan = _plan(parse, prod_values)
-    assert plan.chart_workloads == {}
+    assert not any(w.source == KUBE_PROMETHEUS_STACK.name for w in plan.chart_workloads.values())
     assert plan.totals.memory_request_mib == prod_optimized.totals.memory_request_mib - 1088
     assert plan.nodes.per_node_memory_mib == 0
 

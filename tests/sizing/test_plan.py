@@ -97,8 +97,9 @@ def test_totals_are_replicas_times_sizes(request, plan_fixture: str, app_request
     assert plan.totals.memory_request_mib == sum(w.replicas * w.pod_memory_request_mib for w in ws)
     assert plan.totals.memory_limit_mib == sum(w.replicas * w.pod_memory_limit_mib for w in ws)
     assert plan.totals.cpu_request_m == sum(w.replicas * w.pod_cpu_request_m for w in ws)
-    assert plan.totals.pods == sum(w.replicas for w in ws) == 10 + 7  # 5 monitoring pods + a node-exporter per node
-    assert plan.totals.memory_request_mib == app_requests_mib + 1088
+    # 5 monitoring pods and a node-exporter per node (2), 3 cert-manager pods and its solver for prod's one host.
+    assert plan.totals.pods == sum(w.replicas for w in ws) == 10 + 7 + 4
+    assert plan.totals.memory_request_mib == app_requests_mib + 1088 + 224
 
 
 def test_backend_derivation(prod_optimized: Plan) -> None:
@@ -466,5 +467,5 @@ def test_plan_json_matches_the_plan(prod_optimized: Plan) -> None:
         assert entry["runtime"]["setting"] == w.runtime.describe()
     assert data["workloads"]["backend"]["derivation"] == prod_optimized.workloads["backend"].explain().splitlines()
     assert data["workloads"]["frontend"]["derivation"] is None
-    assert data["totals"]["memory_request_mib"] == 928 + 1088
+    assert data["totals"]["memory_request_mib"] == 928 + 1088 + 224
     assert data["nodes"]["placement"] == [list(node) for node in prod_optimized.nodes.placement]
