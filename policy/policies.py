@@ -258,6 +258,21 @@ def check_pinned_images(args: ResourceValidationArgs, report_violation: ReportVi
             report_violation(f"{obj} {container.label}: image {show(image)} {problem}: pin a tag or a digest")
 
 
+def check_images_by_digest(args: ResourceValidationArgs, report_violation: ReportViolation) -> None:
+    """Advice: every image names a digest (`repo:tag@sha256:...`), so what runs is exactly what was reviewed."""
+    target = _pods(args)
+    if target is None:
+        return
+    obj, spec = target
+    for container in containers(spec):
+        image = container.spec.get("image")
+        if isinstance(image, str) and image_pin_problem(image) is None and "@" not in image:
+            report_violation(
+                f"{obj} {container.label}: image {image} is pinned by tag only: a tag can be pushed again; write "
+                "it as repo:tag@sha256:<digest> in the stack's images"
+            )
+
+
 # --- 6. exposure ------------------------------------------------------------------------------------------------------
 
 
@@ -276,6 +291,23 @@ def check_service_exposure(args: ResourceValidationArgs, report_violation: Repor
                 f"{obj}: type LoadBalancer with label {COMPONENT_LABEL} {show(component)}, not {INGRESS_COMPONENT}: "
                 "only the ingress may be reachable from outside the cluster"
             )
+
+
+def check_routes_use_tls(args: ResourceValidationArgs, report_violation: ReportViolation) -> None:
+    """Every host an Ingress routes is covered by its `tls` (a certificate), and every rule names a host: a
+    browser grants camera and microphone only to secure origins, and a route without TLS leaks sessions."""
+    if not is_kind(args.resource_type, "Ingress", ("networking.k8s.io", "extensions")):
+        return
+    obj = object_name("Ingress", args.props, args.name)
+    secured = {host for entry in items(get(args.props, "spec", "tls")) for host in items(get(entry, "hosts"))}
+    if get(args.props, "spec", "defaultBackend") is not None:
+        report_violation(f"{obj}: spec.defaultBackend answers any host, which no certificate covers: route by host")
+    for rule in items(get(args.props, "spec", "rules")):
+        host = get(rule, "host")
+        if host is None:
+            report_violation(f"{obj}: a rule without a host answers every name, which no certificate covers")
+        elif host not in secured:
+            report_violation(f"{obj}: host {host} has no TLS: list it under spec.tls with its certificate's Secret")
 
 
 # --- 7. node pool bounds ----------------------------------------------------------------------------------------------
@@ -382,6 +414,25 @@ def policies(lower_bound: int | PlanUnavailable) -> list[Policy]:
                 "without a preview, and a rollback cannot return to it."
             ),
             validate=check_pinned_images,
+        ),
+        ResourceValidationPolicy(
+            name="images-pinned-by-digest",
+            description=(
+                "Advisory: every image names its digest as well as its tag (repo:tag@sha256:...), so the image "
+                "that runs is exactly the one reviewed, even if the tag is pushed again. Tag-only images pass "
+                "pinned-images and are reported here as a warning."
+            ),
+            validate=check_images_by_digest,
+            enforcement_level=EnforcementLevel.ADVISORY,
+        ),
+        ResourceValidationPolicy(
+            name="public-routes-use-tls",
+            description=(
+                "Every host an Ingress routes is covered by its tls section (a certificate), and every rule names "
+                "a host: browsers grant camera and microphone only to secure origins, so a plain-HTTP route "
+                "cannot serve the app's video participants."
+            ),
+            validate=check_routes_use_tls,
         ),
         ResourceValidationPolicy(
             name="ingress-only-load-balancer",

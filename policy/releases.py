@@ -13,7 +13,7 @@ from pulumi_policy import ReportViolation, ResourceValidationArgs
 
 from policy.kube import get, items, resources_problems, show
 from sizing.alerting import PAGED_SEVERITIES
-from sizing.charts import CHARTS, Chart
+from sizing.charts import CHARTS, Chart, ResourceFlags
 
 HELM_RELEASE = "kubernetes:helm.sh/v3:Release"
 KUBE_PROMETHEUS_STACK = "kube-prometheus-stack"
@@ -51,15 +51,34 @@ def check_helm_pods_sized(args: ResourceValidationArgs, report_violation: Report
         return
     values = args.props.get("values")
     for container in chart.containers():
-        path = ".".join(container.resources)
-        for problem in resources_problems(get(values, *container.resources)):
-            report_violation(f"{obj} values.{path} ({container.container}): {problem}")
+        if container.resources is not None:
+            resources = get(values, *container.resources)
+        else:
+            assert container.resource_flags is not None
+            resources = _flag_resources(items(get(values, *container.resource_flags.path)), container.resource_flags)
+        for problem in resources_problems(resources):
+            report_violation(f"{obj} {container.key} ({container.container}): {problem}")
     for path in chart.off:
         value = get(values, *path)
         if value is not False:
             report_violation(
                 f"{obj}: values.{'.'.join(path)} is {show(value)}, not false: it runs pods the plan does not size"
             )
+
+
+def _flag_resources(args: list[Any], flags: ResourceFlags) -> dict[str, dict[str, str]]:
+    """The `resources` a controller's sizing flags amount to (`--<prefix>-request-memory=64Mi` ...)."""
+    resources: dict[str, dict[str, str]] = {}
+    for arg in args:
+        text = str(arg)
+        if not text.startswith(f"{flags.prefix}-") or "=" not in text:
+            continue
+        name, value = text.removeprefix(f"{flags.prefix}-").split("=", 1)
+        field, _, resource = name.partition("-")
+        section = {"request": "requests", "limits": "limits"}.get(field)
+        if section is not None and resource in ("cpu", "memory"):
+            resources.setdefault(section, {})[resource] = value
+    return resources
 
 
 # --- Alertmanager's routing, as far as a policy needs it -----------------------------------------------------------

@@ -104,7 +104,7 @@ def test_importing_the_rules_constructs_no_pack(monkeypatch):
     rules = importlib.import_module("policy.policies")
     for module in ("policy", "policy.kube", "policy.runtime_memory", "policy.stack_plan"):
         importlib.import_module(module)
-    assert len(rules.policies(2)) == 10
+    assert len(rules.policies(2)) == 12
 
 
 def test_the_entry_point_builds_the_mandatory_pack_for_the_previewed_stack():

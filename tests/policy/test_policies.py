@@ -54,6 +54,7 @@ OPTIONS = PolicyResourceOptions(
     additional_secret_outputs=[],
 )
 POLICY_NAMES = [p.name for p in policies(1)]
+ADVISORY = {"alerts-reach-a-person", "images-pinned-by-digest"}
 FRONTEND_LABELS = (
     "app.kubernetes.io/component=frontend, app.kubernetes.io/instance=hyperstudy-prod, "
     "app.kubernetes.io/managed-by=pulumi, app.kubernetes.io/name=frontend, app.kubernetes.io/part-of=hyperstudy, "
@@ -154,6 +155,8 @@ def test_the_pack_has_every_mandatory_rule_with_kebab_case_names_and_reasons():
         "zero-downtime-rolling-updates",
         "pod-disruption-budgets",
         "pinned-images",
+        "images-pinned-by-digest",
+        "public-routes-use-tls",
         "ingress-only-load-balancer",
         "node-pool-autoscaling-bounds",
         "helm-pods-sized",
@@ -162,8 +165,9 @@ def test_the_pack_has_every_mandatory_rule_with_kebab_case_names_and_reasons():
     for policy in policies(1):
         assert policy.name.replace("-", "").isalpha() and policy.name == policy.name.lower()
         assert len(policy.description.split()) >= 15, f"{policy.name} must say why"
-        if policy.name == "alerts-reach-a-person":
-            # Loud on every preview, but a stack whose receivers are still being set up can deploy.
+        if policy.name in ADVISORY:
+            # Loud on every preview, but a stack whose receivers are still being set up (or whose images are
+            # pinned by tag) can deploy.
             assert policy.enforcement_level == EnforcementLevel.ADVISORY
         else:
             assert policy.enforcement_level is None  # the pack's MANDATORY applies
@@ -173,7 +177,14 @@ def test_the_pack_has_every_mandatory_rule_with_kebab_case_names_and_reasons():
 @pytest.mark.parametrize("profile", PROFILES)
 def test_every_policy_passes_the_prod_stack(renders, lower_bounds, profile, name):
     rendered = renders[profile]
-    assert messages(named(lower_bounds[profile], name), rendered.resources) == []
+    reported = messages(named(lower_bounds[profile], name), rendered.resources)
+    if name == "images-pinned-by-digest":
+        # Advice, not a failure: prod's images are pinned by tag (the repository cannot know their digests).
+        tag_only = [image for image in load_stack("prod", ROOT).images.values() if "@" not in image]
+        assert tag_only and len(reported) == len(tag_only)
+        assert all("is pinned by tag only" in m for m in reported)
+    else:
+        assert reported == []
 
 
 def test_the_render_gives_the_policies_something_to_check(renders):
@@ -625,6 +636,7 @@ CASES = {
 
 
 RELEASE = "kubernetes:helm.sh/v3:Release"
+INGRESS = "kubernetes:networking.k8s.io/v1:Ingress"
 KPS = "Release monitoring/kube-prometheus-stack"
 PROMETHEUS_RESOURCES = "values.prometheus.prometheusSpec.resources (prometheus)"
 ROUTES = "values.alertmanager.config.route.routes"
@@ -675,8 +687,56 @@ CASES |= {
         "hyperstudy",
         _set("chart", "loki"),
         [
-            f"{KPS}: chart loki has no pod inventory in sizing/charts.py (known: kube-prometheus-stack), so its pods' "
-            "requests and limits cannot be checked: add it there and size its pods in the plan"
+            f"{KPS}: chart loki has no pod inventory in sizing/charts.py (known: cert-manager, kube-prometheus-stack), "
+            "so its pods' requests and limits cannot be checked: add it there and size its pods in the plan"
+        ],
+    ),
+    "cert-manager-solver-unsized": Case(
+        "helm-pods-sized",
+        RELEASE,
+        "hyperstudy-cert-manager",
+        _set("values.extraArgs", []),
+        [
+            "Release cert-manager/cert-manager values.extraArgs --acme-http01-solver-resource-* (acmesolver): no "
+            f"memory {field} (resources.{field}s.memory is absent)"
+            for field in ("request", "limit")
+        ],
+    ),
+    "route-without-tls": Case(
+        "public-routes-use-tls",
+        INGRESS,
+        "hyperstudy-ingress",
+        _set("spec.tls", _DELETE),
+        [
+            "Ingress hyperstudy/hyperstudy: host app.hyperstudy.org has no TLS: list it under spec.tls with its "
+            "certificate's Secret"
+        ],
+    ),
+    "route-to-a-host-the-certificate-lacks": Case(
+        "public-routes-use-tls",
+        INGRESS,
+        "hyperstudy-ingress",
+        _set("spec.rules.0.host", "www.hyperstudy.org"),
+        [
+            "Ingress hyperstudy/hyperstudy: host www.hyperstudy.org has no TLS: list it under spec.tls with its "
+            "certificate's Secret"
+        ],
+    ),
+    "route-without-a-host": Case(
+        "public-routes-use-tls",
+        INGRESS,
+        "hyperstudy-ingress",
+        _set("spec.rules.0.host", _DELETE),
+        ["Ingress hyperstudy/hyperstudy: a rule without a host answers every name, which no certificate covers"],
+    ),
+    "default-backend": Case(
+        "public-routes-use-tls",
+        INGRESS,
+        "hyperstudy-ingress",
+        _set("spec.defaultBackend", {"service": {"name": "frontend", "port": {"name": "http"}}}),
+        [
+            "Ingress hyperstudy/hyperstudy: spec.defaultBackend answers any host, which no certificate covers: route "
+            "by host"
         ],
     ),
     "alerts-without-receivers": Case(
@@ -755,6 +815,12 @@ ALLOWED = {
         NODE_POOL,
         "hyperstudy",
         lambda i: i.update(location="us-central1-a", autoscaling={"minNodeCount": 2, "maxNodeCount": 3}),
+    ),
+    "image-by-tag-and-digest": (
+        "images-pinned-by-digest",
+        DEPLOYMENT,
+        "frontend",
+        _set(f"{C0}.image", "ghcr.io/hyperstudy/frontend:2.14.0@sha256:" + "b" * 64),
     ),
     "alertmanager-switched-off": (
         "alerts-reach-a-person",
@@ -891,8 +957,9 @@ def test_an_unknown_stack_gives_a_violation_not_a_crash(renders):
         f"NodePool {POOL_NAME}: autoscaling.totalMinNodeCount cannot be checked: the sizing plan of stack 'nosuch' "
         f"could not be built ({ROOT / 'Pulumi.nosuch.yaml'}: stack file not found)"
     ]
-    # Only the node-pool policy depends on the plan: the rest of the pack still runs and passes.
-    others = [p for p in policies(lower_bound) if p.name != POOL]
+    # Only the node-pool policy depends on the plan: the rest of the pack still runs and passes (the advice on
+    # tag-only images aside).
+    others = [p for p in policies(lower_bound) if p.name not in (POOL, "images-pinned-by-digest")]
     assert all(messages(p, renders["optimized"].resources) == [] for p in others)
 
 
