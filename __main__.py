@@ -5,8 +5,11 @@ one line and registers nothing.
 
 import pulumi
 
-from components.app import HyperStudyApp, HyperStudyAppArgs
+from components.address import StaticAddress, StaticAddressArgs
+from components.app import TRAEFIK, HyperStudyApp, HyperStudyAppArgs, traefik_ingress_class
+from components.cert_manager import CertManager, CertManagerArgs
 from components.cluster import GkeCluster, GkeClusterArgs
+from components.ingress import PublicRoutes, PublicRoutesArgs
 from components.monitoring.component import Monitoring, MonitoringArgs
 from components.node_pool import NodePool, NodePoolArgs
 from components.pool import stack_pool_name
@@ -29,6 +32,18 @@ try:
     stack_args = None
     if config.monitoring.install_stack:
         stack_args = PrometheusStackArgs(config=config, plan=plan, pool_name=pool_name, secrets=secrets)
+    hosts = config.ingress.hosts
+    cert_manager_args = None
+    if hosts and config.ingress.install_cert_manager:
+        cert_manager_args = CertManagerArgs(config=config, plan=plan, pool_name=pool_name)
+    routes_args = None
+    if hosts:
+        routes_args = PublicRoutesArgs(
+            config=config,
+            ingress_class=traefik_ingress_class(config.kubernetes.namespace),
+            traefik_labels=app_args.workload_args()[TRAEFIK].selector,
+            node_pool=pool_name,
+        )
 except ConfigError as err:
     raise pulumi.RunError(f"invalid stack config: {err}") from None
 
@@ -38,6 +53,17 @@ apis = ProjectApis(NAME, ProjectApisArgs(project=gcp_project))
 cluster = GkeCluster(
     NAME,
     GkeClusterArgs(config=config.cluster, project=gcp_project, managed_prometheus=config.monitoring.managed_prometheus),
+    opts=pulumi.ResourceOptions(depends_on=[apis]),
+)
+# Reserved before the load balancer exists, so the DNS records can point at it from the start and outlive it.
+address = StaticAddress(
+    NAME,
+    StaticAddressArgs(
+        region=config.cluster.region,
+        project=gcp_project,
+        description=f"HyperStudy {pulumi.get_stack()}: the ingress of {', '.join(hosts) or 'the stack'}",
+        protect=config.cluster.deletion_protection,
+    ),
     opts=pulumi.ResourceOptions(depends_on=[apis]),
 )
 node_pool = NodePool(
@@ -63,9 +89,22 @@ if stack_args is not None:
         NAME, stack_args, opts=pulumi.ResourceOptions(providers=[cluster.provider], depends_on=list(ready))
     )
     ready.append(stack)
+cert_manager = None
+if cert_manager_args is not None:
+    cert_manager = CertManager(
+        NAME, cert_manager_args, opts=pulumi.ResourceOptions(providers=[cluster.provider], depends_on=list(ready))
+    )
 on_cluster = pulumi.ResourceOptions(providers=[cluster.provider], depends_on=ready)
-app = HyperStudyApp(NAME, app_args, opts=on_cluster)
+app = HyperStudyApp(NAME, app_args.model_copy(update={"load_balancer_ip": address.ip}), opts=on_cluster)
 monitoring = Monitoring(NAME, monitoring_args, opts=on_cluster)
+if routes_args is not None:
+    # The Issuer is a cert-manager CRD: it waits for the release that installs the CRDs (a cluster that runs its own
+    # cert-manager has them already).
+    routes = PublicRoutes(
+        NAME,
+        routes_args,
+        opts=pulumi.ResourceOptions(providers=[cluster.provider], depends_on=[*ready, *filter(None, [cert_manager])]),
+    )
 
 pulumi.export("profile", plan.profile)
 pulumi.export(
@@ -98,6 +137,10 @@ pulumi.export(
     },
 )
 pulumi.export("cluster_name", cluster.name)
+# What DNS needs: the hosts, the address, and the records to create (one copy-paste).
+pulumi.export("public_ip", address.ip)
+pulumi.export("hosts", list(hosts))
+pulumi.export("dns_records", address.ip.apply(lambda ip: [f"{host}. 300 IN A {ip}" for host in hosts]))
 if stack is not None:
     pulumi.export("grafana_admin_password", pulumi.Output.secret(stack.grafana_password.result))
 if cluster.kubeconfig is not None:

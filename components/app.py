@@ -11,8 +11,10 @@ namespace (IngressClasses, Nodes).
 from __future__ import annotations
 
 import re
+from typing import Any
 
 import pulumi
+import yaml
 from pulumi_kubernetes.core.v1 import Namespace
 from pulumi_kubernetes.meta.v1 import LabelSelectorArgs, ObjectMetaArgs
 from pulumi_kubernetes.networking.v1 import IngressClass, IngressClassSpecArgs, NetworkPolicy, NetworkPolicySpecArgs
@@ -28,6 +30,7 @@ from pulumi_kubernetes.rbac.v1 import (
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from components.pool import POOL_NAME_PATTERN
+from components.routes import service_annotations
 from components.workload import (
     INSTANCE,
     LABEL_VALUE,
@@ -57,6 +60,9 @@ class HyperStudyAppArgs(BaseModel):
     )
     plan: Plan = Field(description="the sizing plan of the same config: one Workload per entry")
     node_pool: str | None = Field(None, pattern=POOL_NAME_PATTERN, description="GKE node pool the pods run on")
+    load_balancer_ip: Any = Field(
+        None, description="the reserved static address Traefik's LoadBalancer keeps (a string or a Pulumi Output)"
+    )
 
     @model_validator(mode="after")
     def _plan_of_this_config(self) -> HyperStudyAppArgs:
@@ -130,6 +136,9 @@ class HyperStudyAppArgs(BaseModel):
                 managed_prometheus=monitoring.managed_prometheus,
                 node_pool=self.node_pool,
                 extra_args=traefik_scope_args(namespace) if name == TRAEFIK else (),
+                config_files=traefik_dynamic_config(config.ingress.hsts_max_age_seconds) if name == TRAEFIK else {},
+                service_annotations=service_annotations(name),
+                load_balancer_ip=self.load_balancer_ip if name == TRAEFIK else None,
             )
             for name, plan in self.plan.workloads.items()
         }
@@ -144,22 +153,8 @@ _TRAEFIK_NAMESPACE_RULES = (
     PolicyRuleArgs(api_groups=[""], resources=["services", "secrets"], verbs=_READ),
     PolicyRuleArgs(api_groups=["discovery.k8s.io"], resources=["endpointslices"], verbs=_READ),
     PolicyRuleArgs(api_groups=["networking.k8s.io"], resources=["ingresses"], verbs=_READ),
-    PolicyRuleArgs(
-        api_groups=["traefik.io"],
-        resources=[
-            "ingressroutes",
-            "ingressroutetcps",
-            "ingressrouteudps",
-            "middlewares",
-            "middlewaretcps",
-            "serverstransports",
-            "serverstransporttcps",
-            "tlsoptions",
-            "tlsstores",
-            "traefikservices",
-        ],
-        verbs=_READ,
-    ),
+    # It writes the load balancer's address into each Ingress's status (publishedservice), where kubectl shows it.
+    PolicyRuleArgs(api_groups=["networking.k8s.io"], resources=["ingresses/status"], verbs=["update"]),
 )
 # What they read that has no namespace: IngressClasses (which classes are Traefik's), and Nodes, which Traefik 3.1+
 # watches for NodePort load-balancing and without which its providers never finish their initial sync (turning
@@ -176,14 +171,21 @@ def traefik_ingress_class(namespace: str) -> str:
 
 
 def traefik_scope_args(namespace: str) -> tuple[str, ...]:
-    """Traefik's arguments that confine it to the stack: its providers watch `namespace` only, and its Ingress
-    provider serves only Ingresses of the stack's own IngressClass, not every Ingress of the default `traefik`
-    class a shared cluster may hold."""
+    """Traefik's arguments that confine it to the stack: its Ingress provider watches `namespace` only and serves
+    only Ingresses of the stack's own IngressClass, not every Ingress of the default `traefik` class a shared
+    cluster may hold; it publishes its own Service's address in their status."""
     return (
-        f"--providers.kubernetescrd.namespaces={namespace}",
         f"--providers.kubernetesingress.namespaces={namespace}",
         f"--providers.kubernetesingress.ingressclass={traefik_ingress_class(namespace)}",
+        f"--providers.kubernetesingress.ingressendpoint.publishedservice={namespace}/{TRAEFIK}",
     )
+
+
+def traefik_dynamic_config(hsts_max_age_seconds: int) -> dict[str, str]:
+    """Traefik's file-provider config: the `hsts` middleware every HTTPS response passes through (`websecure`'s
+    entry-point middleware). Subdomains and preload stay off: the stack owns its hosts, not their parent domain."""
+    middleware = {"headers": {"stsSeconds": hsts_max_age_seconds, "stsIncludeSubdomains": False, "stsPreload": False}}
+    return {"hsts.yaml": yaml.safe_dump({"http": {"middlewares": {"hsts": middleware}}}, sort_keys=True)}
 
 
 class HyperStudyApp(pulumi.ComponentResource):

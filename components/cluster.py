@@ -123,7 +123,7 @@ class GkeCluster(pulumi.ComponentResource):
         self, name: str, config: ClusterConfig, project: str | None, cluster: gcp.container.Cluster
     ) -> None:
         # Private nodes have no external IPs: without Cloud NAT they cannot pull images from ghcr.io or Docker Hub.
-        region = config.location if config.regional else config.location.rsplit("-", 1)[0]
+        region = config.region
         self.router = gcp.compute.Router(
             f"{name}-nat",
             network=config.network,

@@ -22,12 +22,13 @@ import pulumi_kubernetes as k8s
 import pulumi_random as random
 from pydantic import BaseModel, ConfigDict, Field
 
+from components.chart_values import sized_values
 from components.monitoring.alertmanager import RECEIVER_SECRET, alertmanager_config
 from components.monitoring.names import DASHBOARD_LABEL, FOLDER_ANNOTATION
 from components.pool import GKE_NODE_POOL_LABEL
-from sizing.charts import CHARTS, ChartPod, ValuesPath
+from sizing.charts import CHARTS
 from sizing.config import STACK_CHART, StackConfig
-from sizing.plan import Plan, WorkloadPlan
+from sizing.plan import Plan
 from sizing.quantity import format_mib
 
 CHART = CHARTS[STACK_CHART]
@@ -52,47 +53,6 @@ class PrometheusStackArgs(BaseModel):
         default_factory=dict,
         description="secret config key → its secret value (a secret Output), for every secret a receiver reads",
     )
-
-
-def _set(values: dict[str, Any], path: ValuesPath, value: Any) -> None:
-    node = values
-    for key in path[:-1]:
-        node = node.setdefault(key, {})
-    node[path[-1]] = value
-
-
-def _resources(cpu: str, request: str, limit: str) -> dict[str, Any]:
-    # No CPU limit, as for the app: the request guarantees the share, a quota would only throttle bursts.
-    return {"requests": {"cpu": cpu, "memory": request}, "limits": {"memory": limit}}
-
-
-def _env(pod: ChartPod, w: WorkloadPlan) -> Any:
-    env = w.runtime.env
-    assert pod.env is not None
-    if pod.env.shape == "map":
-        return dict(env)
-    listed = [{"name": k, "value": v} for k, v in env.items()]
-    if pod.env.shape == "list":
-        return listed
-    # The operator merges a container of the same name into the one it generates.
-    return [{"name": pod.main.container, "env": listed}]
-
-
-def _sized(values: dict[str, Any], plan: Plan, pool_name: str) -> None:
-    """Every container's resources, replicas, runtime memory setting and node pool, from the plan."""
-    for pod in CHART.pods:
-        w = plan.chart_workloads[pod.name]
-        _set(values, pod.main.resources, _resources(w.cpu_request, w.memory_request, w.memory_limit))
-        for sidecar, sized in zip(pod.sidecars, w.sidecars, strict=True):
-            _set(values, sidecar.resources, _resources(sized.cpu_request, sized.memory_request, sized.memory_limit))
-        if pod.replicas is not None:
-            _set(values, pod.replicas, w.replicas)
-        if pod.node_selector is not None:
-            _set(values, pod.node_selector, {GKE_NODE_POOL_LABEL: pool_name})
-        if pod.env is not None and w.runtime.env:
-            _set(values, pod.env.path, _env(pod, w))
-    for path in CHART.off:
-        _set(values, path, False)
 
 
 def _claim(size_mib: int, storage_class: str) -> dict[str, Any]:
@@ -175,7 +135,7 @@ def chart_values(config: StackConfig, plan: Plan, pool_name: str) -> dict[str, A
         # HTTP inside the cluster, or the operator never starts.
         "prometheusOperator": {"tls": {"enabled": False}},
     }
-    _sized(values, plan, pool_name)
+    sized_values(values, CHART, plan, pool_name)
     return values
 
 

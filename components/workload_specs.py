@@ -92,6 +92,14 @@ class Storage(_Model):
     size: MiB = Field(description="requested capacity (immutable once the claim exists)")
 
 
+class ServedPort(_Model):
+    """A further port the workload serves to the same clients as its main one (Traefik's HTTPS entry point)."""
+
+    name: str = Field(pattern=_PORT_NAME, max_length=15, description="container and Service port name")
+    port: int = Field(ge=1024, le=65535, description="container port (unprivileged)")
+    service_port: int = Field(ge=1, le=65535, description="port the Service exposes")
+
+
 class WorkloadSpec(_Model):
     """How one workload runs: everything the manifests need that is not a size."""
 
@@ -157,6 +165,14 @@ class WorkloadSpec(_Model):
         max_length=15,
         description="name of the container port `metrics_port` (unused without a separate metrics listener)",
     )
+    extra_ports: tuple[ServedPort, ...] = Field(
+        (), description="further ports served to the same clients and on the Service, beside `port`"
+    )
+    config_dir: str | None = Field(
+        None,
+        pattern=_ABSOLUTE_PATH,
+        description="where the workload's config files (a ConfigMap the installation fills) are mounted, read-only",
+    )
 
     @model_validator(mode="after")
     def _consistent(self) -> WorkloadSpec:
@@ -169,6 +185,7 @@ class WorkloadSpec(_Model):
         if not self.public and not self.clients:
             raise ValueError("no client may reach the workload: give clients or set public")
         paths = [v.path for v in self.scratch] + ([self.storage.path] if self.storage else [])
+        paths += [self.config_dir] if self.config_dir else []
         if len(set(paths)) != len(paths):
             raise ValueError(f"a path is mounted twice: {paths}")
         if self.metrics_port is not None:
@@ -178,6 +195,11 @@ class WorkloadSpec(_Model):
                 raise ValueError("metrics_port is the workload's port: leave metrics_port None to scrape `port`")
             if self.metrics_port_name == self.port_name:
                 raise ValueError(f"metrics_port_name {self.metrics_port_name!r} is already the name of `port`")
+        names = [self.port_name, *(p.name for p in self.extra_ports)]
+        if self.metrics_port is not None:
+            names.append(self.metrics_port_name)
+        if len(set(names)) != len(names):
+            raise ValueError(f"a port name is used twice: {names}")
         return self
 
     @property
@@ -204,10 +226,14 @@ def _http(path: str, **timing: int) -> Probe:
     return Probe(check=HttpCheck(path=path), **timing)
 
 
-# UIDs/GIDs are the images' own non-root users: node images run as `node` (1000:1000), nginx-unprivileged as
-# `nginx` (101:101), the Alpine redis image as `redis` (999, group 1000: Alpine already uses GID 999), and Traefik
-# as 65532 (the UID of its Helm chart; the image itself has no user and runs as whoever the pod says).
-_NODE_USER = {"run_as_user": 1000, "run_as_group": 1000}
+# Every process runs as UID 10001, a user no node has (a low UID such as the images' own 1000, 101 or 999 can be a
+# user of the host, which matters should a process ever escape its container), in the image's own group, which
+# owns what the process reads: node images' `node` group (1000), nginx-unprivileged's `nginx` (101), and 1000 for
+# redis (the Alpine image already uses GID 999). Their files are world-readable, and what they write lives on
+# emptyDir and PVC volumes the pod's fsGroup owns. Traefik runs as 65532 (the UID of its Helm chart; the image
+# itself has no user and runs as whoever the pod says).
+_UID = 10001
+_NODE_USER = {"run_as_user": _UID, "run_as_group": 1000}
 _NODE_SCRATCH = (ScratchVolume(path="/tmp", size_limit="64Mi"),)
 # The Node.js services register prom-client's default metrics (heap, RSS, event loop) and serve the registry at
 # /metrics on their HTTP port; the heap alert reads them for every Node.js workload, the capacity rules the backend.
@@ -253,7 +279,7 @@ SPECS: Mapping[str, WorkloadSpec] = MappingProxyType(
             port=8080,
             port_name="http",
             probes=Probes(readiness=_http("/", period_seconds=5), liveness=_http("/")),
-            run_as_user=101,
+            run_as_user=_UID,
             run_as_group=101,
             scratch=(ScratchVolume(path="/tmp", size_limit="64Mi"),),
             clients=("traefik",),
@@ -278,7 +304,7 @@ SPECS: Mapping[str, WorkloadSpec] = MappingProxyType(
                 startup=Probe(check=ExecCheck(command=("redis-cli", "ping")), period_seconds=2, failure_threshold=30),
             ),
             args=("redis-server",),
-            run_as_user=999,
+            run_as_user=_UID,
             run_as_group=1000,
             storage=Storage(volume="data", path="/data", size="1Gi"),
             clients=("backend", "pod-router"),
@@ -296,14 +322,17 @@ SPECS: Mapping[str, WorkloadSpec] = MappingProxyType(
             clients=("traefik",),
             metrics_path=_NODE_METRICS,
         ),
-        # The ingress controller: the only LoadBalancer. It watches Services, EndpointSlices, Ingresses and its
-        # CRDs, so it keeps its service account token. Listens on 8000 (no NET_BIND_SERVICE); the LoadBalancer
-        # exposes it as 80. Ping is served on the web entry point so one port carries traffic and probes.
-        # Its request metrics get their own entry point on 9100 (the port of Traefik's Helm chart): on `web` they
-        # would be public, since anyone may reach that port. `web` is the only default entry point, so routes that
-        # name none (plain Ingresses) are not also served on the metrics port. The Service does not expose 9100:
-        # Prometheus scrapes each pod directly. The namespace scope of its providers (and its IngressClass) depend
-        # on the stack: HyperStudyAppArgs adds those arguments (components.app.traefik_scope_args).
+        # The ingress controller: the only LoadBalancer. It watches Services, EndpointSlices and Ingresses, so it
+        # keeps its service account token. Listens on 8000 (`web`) and 8443 (`websecure`), no NET_BIND_SERVICE; the
+        # LoadBalancer exposes them as 80 and 443. `web` answers only the probes (ping) and redirects everything
+        # else to https on 443 (the public port, not 8443: Let's Encrypt follows redirects to 443 only).
+        # `websecure` is the one default entry point, so every Ingress router (cert-manager's HTTP-01 solver's
+        # too, which Let's Encrypt reaches through that redirect) serves TLS there, and every response carries HSTS
+        # from the `hsts` middleware of its file provider (the installation writes the file). No CRD provider: the
+        # routes are Ingresses, so the cluster needs no traefik.io CRDs. Its request metrics get their own entry
+        # point on 9100 (the port of Traefik's Helm chart), never public; the Service does not expose it:
+        # Prometheus scrapes each pod directly. The namespace scope of its provider (and its IngressClass) depend on
+        # the stack: HyperStudyAppArgs adds those arguments (components.app.traefik_scope_args).
         "traefik": WorkloadSpec(
             kind="Deployment",
             component="ingress",
@@ -311,21 +340,29 @@ SPECS: Mapping[str, WorkloadSpec] = MappingProxyType(
             port=8000,
             port_name="web",
             service_port=80,
+            extra_ports=(ServedPort(name="websecure", port=8443, service_port=443),),
             service_type="LoadBalancer",
             probes=Probes(readiness=_http("/ping", period_seconds=5), liveness=_http("/ping")),
             args=(
                 "--entryPoints.web.address=:8000",
-                "--entryPoints.web.asDefault=true",
+                "--entryPoints.web.http.redirections.entryPoint.to=:443",
+                "--entryPoints.web.http.redirections.entryPoint.scheme=https",
+                "--entryPoints.web.http.redirections.entryPoint.permanent=true",
+                "--entryPoints.websecure.address=:8443",
+                "--entryPoints.websecure.asDefault=true",
+                "--entryPoints.websecure.http.tls=true",
+                "--entryPoints.websecure.http.middlewares=hsts@file",
                 "--entryPoints.metrics.address=:9100",
                 "--ping=true",
                 "--ping.entryPoint=web",
                 "--metrics.prometheus=true",
                 "--metrics.prometheus.entryPoint=metrics",
-                "--providers.kubernetescrd=true",
+                "--providers.file.directory=/etc/traefik/dynamic",
                 "--providers.kubernetesingress=true",
                 "--global.checkNewVersion=false",
                 "--global.sendAnonymousUsage=false",
             ),
+            config_dir="/etc/traefik/dynamic",
             run_as_user=65532,
             run_as_group=65532,
             scratch=(ScratchVolume(path="/tmp", size_limit="64Mi"),),

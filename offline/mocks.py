@@ -70,6 +70,8 @@ class RecordingMocks(pulumi.runtime.Mocks):
             # GKE fills in the subnetwork it used: the network's own (auto mode) when none was given.
             if not outputs.get("subnetwork"):
                 outputs["subnetwork"] = f"projects/test-project/regions/us-central1/subnetworks/{inputs['network']}"
+        if args.typ == "gcp:compute/address:Address":
+            outputs.setdefault("address", "203.0.113.20")  # TEST-NET-3: documentation addresses, never routed
         if args.typ == "random:index/randomPassword:RandomPassword":
             outputs.setdefault("result", f"mock-password-{args.name}")
         if args.typ == "gcp:serviceaccount/account:Account":

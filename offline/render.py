@@ -49,6 +49,8 @@ _KIND_ORDER = [
     "Deployment",
     "PodDisruptionBudget",
     "VerticalPodAutoscaler",
+    "Issuer",
+    "Ingress",
     "PrometheusRule",
     "Rules",
 ]

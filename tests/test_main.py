@@ -199,6 +199,14 @@ BAD_CONFIGS = {
         ],
         "hyperstudy-infra:monitoring.prometheus_operator",
     ),
+    "a wildcard host": (
+        _set_object("ingress", ["hosts"], ["*.hyperstudy.org"]),
+        "hyperstudy-infra:ingress.hosts.0: '*.hyperstudy.org' is not a host name a certificate can be issued for",
+    ),
+    "hosts without an ACME account": (
+        _set_object("ingress", ["acme"], KeyError),
+        "hyperstudy-infra:ingress.acme: required key is missing",
+    ),
     "a second Grafana": (
         _set_object("monitoring", ["components", "grafana", "replicas"], 2),
         "hyperstudy-infra:monitoring.components.grafana.replicas: 2 is above 1",
@@ -223,10 +231,10 @@ def test_everything_in_the_cluster_waits_for_the_pool_the_nat_and_the_charts_tha
     rendered = run_program("prod", ROOT, mocks=mocks)
     (pool,) = mocks.of_type(NODE_POOL)
     (nat,) = mocks.of_type("gcp:compute/routerNat:RouterNat")
-    (release,) = rendered.helm_releases()
-    stack_children = {
-        r.urn for r in rendered.resources if any(a.typ.endswith(":PrometheusStack") for a in mocks.ancestors(r))
-    }
+    releases = rendered.helm_releases()
+    (release,) = [r for r in releases if r.inputs["chart"] == "kube-prometheus-stack"]
+    charts = (":PrometheusStack", ":CertManager")
+    stack_children = {r.urn for r in rendered.resources if any(a.typ.endswith(charts) for a in mocks.ancestors(r))}
     in_cluster = [
         r
         for r in rendered.resources
@@ -239,5 +247,7 @@ def test_everything_in_the_cluster_waits_for_the_pool_the_nat_and_the_charts_tha
     for resource in in_cluster:
         for needed in (pool, nat, release):
             assert mocks.waits_for(resource, needed), f"{resource.typ} {resource.name} does not wait for {needed.name}"
-    # The chart itself waits for the pool and the NAT (its images come through it), not the other way round.
-    assert mocks.waits_for(release, pool) and mocks.waits_for(release, nat) and not mocks.waits_for(pool, release)
+    # The charts themselves wait for the pool and the NAT (their images come through it), not the other way round.
+    assert len(releases) == 2
+    for chart in releases:
+        assert mocks.waits_for(chart, pool) and mocks.waits_for(chart, nat) and not mocks.waits_for(pool, chart)

@@ -18,6 +18,7 @@ import pytest
 import yaml
 from cloudcoil.models.prometheus_operator.v1 import PodMonitor, PrometheusRule
 
+from components.monitoring.names import DASHBOARD_LABEL
 from components.monitoring.rules import rule_groups
 from components.prometheus_stack import CHART
 from offline.render import REDACTED, Rendered, run_program, stack_config_values, write
@@ -31,7 +32,7 @@ PROMTOOL = ROOT / ".bin" / "promtool"
 # Every stack file of the project is rendered, so a new stack is checked without touching the tests.
 STACKS = sorted(p.name.removeprefix("Pulumi.").removesuffix(".yaml") for p in ROOT.glob("Pulumi.*.yaml"))
 CASES = [(stack, profile) for stack in STACKS for profile in ("optimized", "baseline")]
-CRD_KINDS = {"VerticalPodAutoscaler", "PrometheusRule", "ClusterRules", "PodMonitor", "PodMonitoring"}
+CRD_KINDS = {"VerticalPodAutoscaler", "PrometheusRule", "ClusterRules", "PodMonitor", "PodMonitoring", "Issuer"}
 
 
 @pytest.fixture(scope="module", params=CASES, ids=[f"{s}-{p}" for s, p in CASES])
@@ -180,7 +181,11 @@ def test_rendered_rules_file_passes_promtool(rendered):
 
 def test_dashboards_are_written_as_json_from_their_configmaps(rendered):
     result, out, _ = rendered
-    maps = [o for o in result.kubernetes_objects() if o["kind"] == "ConfigMap"]
+    maps = [
+        o
+        for o in result.kubernetes_objects()
+        if o["kind"] == "ConfigMap" and (o["metadata"].get("labels") or {}).get(DASHBOARD_LABEL) == "1"
+    ]
     files = sorted(p.name for p in (out / "dashboards").glob("*.json"))
     assert files == sorted(key for m in maps for key in m["data"])
     for path in (out / "dashboards").glob("*.json"):
@@ -231,7 +236,7 @@ def test_no_secret_value_appears_anywhere_in_the_render(tmp_path, recording_mock
 def test_the_helm_release_carries_the_plans_sizes_volumes_and_gke_fit(rendered):
     result, _, _ = rendered
     config = load_stack(result.stack, ROOT, result.outputs["profile"])
-    releases = result.helm_releases()
+    releases = [r for r in result.helm_releases() if r.inputs["chart"] == CHART.name]
     if not config.monitoring.install_stack:
         assert releases == []
         return
