@@ -155,7 +155,7 @@ def render_plan(plan: Plan) -> str:
         f"  baseline profile ${c.baseline_monthly_usd:.2f}/month, savings {c.savings_pct:g} %",
     ]
     if plan.warnings:
-        out += ["", "WARNING: the monitoring would fail a person:"]
+        out += ["", "WARNING: the stack would fail a person:"]
         out += [f"  ! {warning}" for warning in plan.warnings]
     return "\n".join(out)
 

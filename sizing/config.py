@@ -539,7 +539,17 @@ class StackConfig(Model):
         return tuple(key for key in self.secret_keys() if key not in self._secrets)
 
     def warnings(self) -> tuple[str, ...]:
-        """What the stack leaves undone that would make its monitoring fail a person: one sentence each."""
+        """What the stack leaves undone that would fail a person: nobody can reach the app, or its alerts reach
+        nobody. One sentence each."""
+        found = []
+        if not self.ingress.hosts:
+            found.append(
+                f"{self.key('ingress.hosts')}: no public host, so the load balancer answers every request with 404: "
+                "name the host(s) the app is served on"
+            )
+        return (*found, *self._alerting_warnings())
+
+    def _alerting_warnings(self) -> tuple[str, ...]:
         monitoring = self.monitoring
         if not (monitoring.install_stack or monitoring.managed_prometheus):
             return ()

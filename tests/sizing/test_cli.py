@@ -202,7 +202,7 @@ def test_plan_human_output() -> None:
     assert "  limit: 100 + 15×10 + 25×2 = 300 MiB ×1.25 = 375 MiB → power of two → 512Mi" in out
     assert "memory requests (per pod, sidecars included): 2×256 + 2×32 + 1×32 + 2×64 + 2×64 + 1×64 + " in out
     assert "  + config-reloader" in out and "2 (1/node)" in out
-    assert "WARNING: the monitoring would fail a person:" in out
+    assert "WARNING: the stack would fail a person:" in out
     assert "binding: spread" in out
     assert "--maxmemory 89mb --maxmemory-policy allkeys-lru" in out
 

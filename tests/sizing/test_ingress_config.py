@@ -100,3 +100,9 @@ def test_without_hosts_nothing_of_cert_manager_runs(parse, prod_values) -> None:
 def test_the_clusters_region(parse, prod_values, location, region) -> None:
     prod_values["cluster"]["location"] = location
     assert parse(prod_values).cluster.region == region
+
+
+def test_a_stack_without_hosts_says_nobody_can_reach_it(parse, prod_values) -> None:
+    prod_values["ingress"] = {}
+    warnings = build_plan(parse(prod_values), "prod").warnings
+    assert warnings[0].startswith(f"{NS}:ingress.hosts: no public host, so the load balancer answers every request")
