@@ -976,3 +976,18 @@ def test_a_value_unknown_in_preview_is_left_to_the_engine(renders):
     args = ResourceValidationArgs(pool.typ, unknown_checking_proxy(props), urn(pool), pool.name, OPTIONS, None)
     with pytest.raises(UnknownValueError):
         named(2, POOL).validate(args, lambda message, resource_urn=None: None)
+
+
+STACK_FILES = sorted(p.name.removeprefix("Pulumi.").removesuffix(".yaml") for p in ROOT.glob("Pulumi.*.yaml"))
+
+
+@pytest.mark.parametrize("profile", PROFILES)
+@pytest.mark.parametrize("stack", STACK_FILES)
+def test_every_mandatory_policy_passes_every_stack(recording_mocks, stack, profile):
+    rendered = run_program(stack, ROOT, profile=profile, mocks=recording_mocks)
+    lower_bound = node_lower_bound(stack, ROOT)
+    assert isinstance(lower_bound, int)
+    for policy in policies(lower_bound):
+        if policy.name in ADVISORY:
+            continue
+        assert messages(policy, rendered.resources) == [], (stack, profile, policy.name)
