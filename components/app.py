@@ -1,6 +1,6 @@
 """The HyperStudy platform on Kubernetes: `HyperStudyApp` owns the namespace, its default-deny ingress policy,
 Traefik's RBAC and IngressClass, and one `Workload` per workload of the plan, each combined from the plan's sizes
-and its application spec (`components/workload_specs.py`).
+and its application spec (`sizing/workload_specs.py`).
 
 Traefik is scoped to the stack's namespace, so that on a shared cluster it neither routes nor reads what other
 namespaces hold: its providers watch that namespace only and only Ingresses of its own IngressClass
@@ -41,7 +41,7 @@ from components.workload import (
     Workload,
     WorkloadArgs,
 )
-from components.workload_specs import SPECS
+from sizing.workload_specs import SPECS
 from sizing.config import StackConfig
 from sizing.errors import ConfigError
 from sizing.plan import Plan
@@ -89,7 +89,7 @@ class HyperStudyAppArgs(BaseModel):
                 known = ", ".join(sorted(SPECS))
                 raise ConfigError(
                     config.key(f"workloads.{name}"),
-                    f"no application spec in components/workload_specs.py (known: {known})",
+                    f"no application spec in sizing/workload_specs.py (known: {known})",
                 )
             if name not in config.images:
                 raise ConfigError(config.key(f"workloads.{name}"), f"no image: add images.{name} to the stack config")
@@ -100,13 +100,13 @@ class HyperStudyAppArgs(BaseModel):
                 raise ConfigError(
                     config.key(f"workloads.{name}.runtime"),
                     f"is {workload.runtime!r}, but the {name} image runs {spec.runtime!r} "
-                    "(components/workload_specs.py): its memory setting would be derived for the wrong runtime",
+                    "(sizing/workload_specs.py): its memory setting would be derived for the wrong runtime",
                 )
             if spec.max_replicas is not None and workload.replicas > spec.max_replicas:
                 raise ConfigError(
                     config.key(f"workloads.{name}.replicas"),
                     f"{workload.replicas} is above {spec.max_replicas}, the most pods {name} can run "
-                    "(components/workload_specs.py): further pods would not share its state",
+                    "(sizing/workload_specs.py): further pods would not share its state",
                 )
             if workload.sized_by == "formula" and spec.kind != "StatefulSet":
                 raise ConfigError(

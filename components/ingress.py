@@ -9,7 +9,7 @@ certificate issued and renewed by cert-manager from the stack's ACME account.
   (`components/cert_manager.py`), as the plan sizes them.
 - A NetworkPolicy admits Traefik to the solver pods: the namespace denies every other ingress.
 
-Redirect and HSTS are Traefik's (`components/workload_specs.py`): every route here is HTTPS only.
+Redirect and HSTS are Traefik's (`sizing/workload_specs.py`): every route here is HTTPS only.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from components.pool import GKE_NODE_POOL_LABEL
 from components.routes import ROUTES
-from components.workload_specs import SPECS
+from sizing.workload_specs import SPECS
 from sizing.config import StackConfig
 
 ISSUER = "letsencrypt"

@@ -1,6 +1,6 @@
 """The app's public paths: which Service answers which path prefix on every public host — the `ROUTES` table.
 
-These are assumptions about the application, like its ports in `components/workload_specs.py`, written down in one
+These are assumptions about the application, like its ports in `sizing/workload_specs.py`, written down in one
 place (and in the README, "Routes"): the single-page app is served by the frontend at `/`; the backend's REST API
 (the capacity API included) lives under `/api/`; the realtime connection is Socket.IO at `/socket.io/`, which the
 pod-router accepts and forwards to the backend pod holding the participant's experiment, over WebSocket or, where
@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from components.workload_specs import HttpCheck, WorkloadSpec
+from sizing.workload_specs import HttpCheck, WorkloadSpec
 
 
 class Route(BaseModel):

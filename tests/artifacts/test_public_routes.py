@@ -16,7 +16,7 @@ import yaml
 from components.cert_manager import RELEASE as CERT_MANAGER_RELEASE
 from components.ingress import SOLVER_LABEL, SOLVER_PORT
 from components.routes import ROUTES, covers, internal_paths
-from components.workload_specs import SPECS
+from sizing.workload_specs import SPECS
 from offline.mocks import RecordingMocks
 from offline.render import Rendered, run_program
 from sizing.charts import CERT_MANAGER

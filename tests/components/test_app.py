@@ -37,7 +37,7 @@ from components.workload import (
     WorkloadArgs,
     image_version,
 )
-from components.workload_specs import SPECS, WorkloadSpec
+from sizing.workload_specs import SPECS, WorkloadSpec
 from sizing.config import StackConfig, load_stack
 from sizing.errors import ConfigError
 from sizing.plan import Plan, build_plan

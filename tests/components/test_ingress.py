@@ -10,7 +10,7 @@ from components.address import StaticAddress, StaticAddressArgs
 from components.cert_manager import CertManager, CertManagerArgs, chart_values
 from components.ingress import SOLVER_LABEL, PublicRoutes, PublicRoutesArgs, tls_secret
 from components.routes import ROUTES, STICKY_COOKIE, covers, internal_paths, service_annotations
-from components.workload_specs import SPECS
+from sizing.workload_specs import SPECS
 from sizing.charts import CERT_MANAGER
 
 ISSUER = "kubernetes:cert-manager.io/v1:Issuer"

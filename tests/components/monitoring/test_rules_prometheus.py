@@ -35,7 +35,7 @@ from components.monitoring import names, rules
 from components.monitoring.dashboards import dashboards
 from components.monitoring.dashboards.memory import OOM_TILE_WINDOW
 from components.pool import stack_pool_name
-from components.workload_specs import SPECS
+from sizing.workload_specs import SPECS
 from sizing.capacity import slots as sizing_slots
 from sizing.config import ROLES, StackConfig, UserMix
 from sizing.plan import Plan
