@@ -16,7 +16,8 @@ from sizing.capacity import slots
 from sizing.compare import compare, render_comparison
 from sizing.config import PROFILES, Formula, StackConfig, UserMix, load_stack
 from sizing.errors import ConfigError
-from sizing.plan import APP, Plan, WorkloadPlan, build_plan
+from sizing.plan import APP, Plan, PoolChoice, WorkloadPlan, build_plan, demand
+from sizing.pools import Recommendation, recommend
 from sizing.quantity import format_mib, format_millicores
 from sizing.tables import table
 
@@ -67,6 +68,13 @@ def _parser() -> argparse.ArgumentParser:
         p.add_argument("--experimenters", type=_count("--experimenters"), default=0, help="experimenters")
         p.add_argument("--json", action="store_true", help="JSON output")
 
+    recommend = sub.add_parser(
+        "recommend", help="every machine type of the catalogue for the stack's pods, the cheapest feasible first"
+    )
+    recommend.add_argument("--stack", required=True, help="stack name (Pulumi.<stack>.yaml) or a stack file path")
+    recommend.add_argument("--profile", help=f"override the stack's profile ({', '.join(PROFILES)})")
+    recommend.add_argument("--json", action="store_true", help="one JSON object instead of the table")
+
     project = sub.add_parser("project", help="predicted memory of one backend pod serving one experiment")
     project.add_argument("--stack", help="use this stack's formula (default: the document's coefficients)")
     users(project)
@@ -103,7 +111,7 @@ def _workload_rows(plan: Plan) -> list[list[str]]:
 def render_plan(plan: Plan) -> str:
     """The plan as tables for people."""
     rows = _workload_rows(plan)
-    t, n, c = plan.totals, plan.nodes, plan.cost
+    t, n = plan.totals, plan.nodes
     rows.append(
         [
             "total",
@@ -149,14 +157,92 @@ def render_plan(plan: Plan) -> str:
         f"  survives the loss of a node at min: {'yes' if n.survives_node_loss else 'no'}",
     ]
     out += [f"  node {i + 1}: {', '.join(pods) or '(empty)'}" for i, pods in enumerate(n.placement)]
-    out += [
-        "",
-        f"cost: {n.min} × ${c.node_usd_month:.2f} = ${c.monthly_usd:.2f}/month (at max ${c.max_monthly_usd:.2f})",
-        f"  baseline profile ${c.baseline_monthly_usd:.2f}/month, savings {c.savings_pct:g} %",
-    ]
+    out += ["", *_cost_lines(plan)]
     if plan.warnings:
         out += ["", "WARNING: the stack would fail a person:"]
         out += [f"  ! {warning}" for warning in plan.warnings]
+    return "\n".join(out)
+
+
+def _pool(choice: PoolChoice) -> str:
+    return f"{choice.min} × {choice.machine_type}{' (spot)' if choice.spot else ''}"
+
+
+def _cost_lines(plan: Plan) -> list[str]:
+    """The bill line by line, the cheapest pool for the same pods, and the savings."""
+    n, c = plan.nodes, plan.cost
+    out = [f"cost: ${c.total_monthly_usd:.2f}/month in all"]
+    out += [
+        table(
+            ["line", "USD/month", "what"],
+            [[name, f"{c.lines[name]:.2f}", c.line_details[name]] for name in c.lines],
+        )
+    ]
+    out += [
+        f"  node pool: {n.min} × ${c.node_usd_month:.2f} = ${c.monthly_usd:.2f}/month (at max ${c.max_monthly_usd:.2f})"
+    ]
+    if c.overpay_usd_month > 0:
+        out.append(
+            f"  NOT the cheapest safe pool: {_pool(c.best)} holds the same pods for ${c.best_monthly_usd:.2f}/month, "
+            f"${c.overpay_usd_month:.2f} less (python -m sizing recommend --stack {plan.stack})"
+        )
+    else:
+        out.append("  the cheapest safe pool of the catalogue (python -m sizing recommend)")
+    out.append(
+        f"  baseline profile on its own cheapest pool ({_pool(c.baseline)}) ${c.baseline_monthly_usd:.2f}/month, "
+        f"savings {c.savings_pct:g} %"
+    )
+    if c.observed_baseline_monthly_usd is not None:
+        out.append(
+            f"  observed bill before ({c.observed_pool}) ${c.observed_baseline_monthly_usd:.2f}/month, "
+            f"savings {c.observed_savings_pct:g} %"
+        )
+    return out
+
+
+def render_recommendation(result: Recommendation) -> str:
+    """Every option for people: the cheapest feasible first, the infeasible ones with their reason."""
+    rows = []
+    for o in result.options:
+        price = "-" if o.monthly_usd is None else f"{o.monthly_usd:.2f}"
+        at_max = "-" if o.max_monthly_usd is None else f"{o.max_monthly_usd:.2f}"
+        mark = "*" if (o.machine_type, o.spot) == (result.best.machine_type, result.best.spot) else ""
+        current = "current" if (o.machine_type, o.spot) == (result.current.machine_type, result.current.spot) else ""
+        rows.append(
+            [
+                f"{mark}{o.machine_type}",
+                "spot" if o.spot else "on-demand",
+                "-" if o.min is None else str(o.min),
+                "-" if o.max is None else str(o.max),
+                price,
+                at_max,
+                o.binding or "-",
+                "yes" if o.feasible else "no",
+                current,
+                o.reason or "",
+            ]
+        )
+    out = [
+        f"stack {result.stack} · profile {result.profile} · every machine type of the catalogue, cheapest at min "
+        "first (* best)",
+        "",
+        table(
+            ["machine type", "pricing", "min", "max", "USD/month", "at max", "binding", "feasible", "stack", "reason"],
+            rows,
+        ),
+        "",
+    ]
+    best, current = result.best, result.current
+    if result.overpay_usd_month is None:
+        out.append(f"current {current.machine_type} cannot hold the stack: {current.reason}")
+    elif result.overpay_usd_month > 0:
+        out.append(
+            f"current {current.min} × {current.machine_type} ${current.monthly_usd:.2f}/month overpays "
+            f"${result.overpay_usd_month:.2f}: set nodes.machine_type: {best.machine_type}"
+            + (" and nodes.spot: true" if best.spot and not current.spot else "")
+        )
+    else:
+        out.append(f"current {current.min} × {current.machine_type} ${current.monthly_usd:.2f}/month is the cheapest")
     return "\n".join(out)
 
 
@@ -215,6 +301,10 @@ def run(argv: list[str] | None = None) -> int:
             target = build_plan(load_stack(args.compare, project_dir, args.profile), args.compare)
         result = compare(plan, target)
         print(json.dumps(result, indent=2) if args.json else render_comparison(result))
+    elif args.command == "recommend":
+        config = load_stack(args.stack, project_dir, args.profile)
+        result = recommend(config, args.stack, demand(config))
+        print(json.dumps(result.to_json(), indent=2) if args.json else render_recommendation(result))
     elif args.command == "project":
         formula, _ = _formula(args, project_dir)
         mix = _mix(args)

@@ -44,11 +44,18 @@ def compare(before: Plan, after: Plan) -> dict[str, Any]:
     }
     nodes = {
         field: _pair(getattr(before.nodes, field), getattr(after.nodes, field))
-        for field in ("machine_type", "min", "max", "lower_bound", "binding")
+        for field in ("machine_type", "spot", "min", "max", "lower_bound", "binding", "survives_node_loss")
     }
     cost = {
         field: _pair(getattr(before.cost, field), getattr(after.cost, field))
-        for field in ("monthly_usd", "max_monthly_usd")
+        for field in (
+            "monthly_usd",
+            "max_monthly_usd",
+            "total_monthly_usd",
+            "best_monthly_usd",
+            "overpay_usd_month",
+            "observed_savings_pct",
+        )
     }
     return {
         "before": {"stack": before.stack, "profile": before.profile},
@@ -69,6 +76,14 @@ def _cell(value: dict[str, Any], fmt=str) -> str:
     return f"{shown_b} → {shown_a}" if value["changed"] else shown_b
 
 
+def _usd(value: float) -> str:
+    return f"${value:.2f}"
+
+
+def _yes(value: bool) -> str:
+    return "yes" if value else "no"
+
+
 def render_comparison(result: dict[str, Any]) -> str:
     """The comparison as a table for people: unchanged values once, changed ones as `before → after`."""
     b, a = result["before"], result["after"]
@@ -85,10 +100,14 @@ def render_comparison(result: dict[str, Any]) -> str:
         "",
         f"memory requests: {_cell(t['memory_request_mib'], format_mib)}   "
         f"limits: {_cell(t['memory_limit_mib'], format_mib)}   pods: {_cell(t['pods'])}",
-        f"nodes: {_cell(n['machine_type'])}, min {_cell(n['min'])}, max {_cell(n['max'])}, "
-        f"lower bound {_cell(n['lower_bound'])} ({_cell(n['binding'])})",
-        f"cost: {_cell(c['monthly_usd'], lambda v: f'${v:.2f}')}/month "
-        f"(at max {_cell(c['max_monthly_usd'], lambda v: f'${v:.2f}')})",
+        f"nodes: {_cell(n['machine_type'])}{' (spot)' if n['spot']['after'] else ''}, min {_cell(n['min'])}, "
+        f"max {_cell(n['max'])}, lower bound {_cell(n['lower_bound'])} ({_cell(n['binding'])}), "
+        f"survives a node loss: {_cell(n['survives_node_loss'], _yes)}",
+        f"cost: {_cell(c['monthly_usd'], _usd)}/month (at max {_cell(c['max_monthly_usd'], _usd)}); "
+        f"the whole bill {_cell(c['total_monthly_usd'], _usd)}/month",
+        f"  cheapest safe pool {_cell(c['best_monthly_usd'], _usd)}/month, "
+        f"overpay {_cell(c['overpay_usd_month'], _usd)}; "
+        f"savings against the observed bill {_cell(c['observed_savings_pct'], lambda v: f'{v:g} %')}",
         "",
         "changes marked *" if result["changed"] else "no change",
     ]

@@ -28,7 +28,7 @@ from sizing.base import (
     Profile,
     Runtime,
 )
-from sizing.catalogue import DISK_USD_GB_MONTH, MACHINE_TYPES, MachineType
+from sizing.catalogue import DISK_USD_GB_MONTH, MACHINE_TYPES, STORAGE_CLASS_DISKS, MachineType, ServicePrices
 from sizing.charts import CHARTS
 from sizing.errors import ConfigError, PathError, from_validation_error
 from sizing.ingress import IngressConfig
@@ -227,6 +227,24 @@ class NodePoolConfig(Model):
         le=100,
         description="nodes GKE adds during a node upgrade (nothing drained first); the plan keeps room above min",
     )
+    allow_spot: bool | None = Field(
+        None,
+        description="the cheapest-pool search may choose spot nodes (None: only when `spot` is already true)",
+    )
+    survive_node_loss: bool = Field(
+        False,
+        description="the minimum keeps every pod's requests schedulable after losing any one node (raises min)",
+    )
+
+    @model_validator(mode="after")
+    def _spot_is_allowed(self) -> NodePoolConfig:
+        if self.spot and self.allow_spot is False:
+            raise PathError("allow_spot", "is false, but spot is true: allow spot nodes or set spot: false")
+        return self
+
+    @property
+    def spot_allowed(self) -> bool:
+        return self.spot if self.allow_spot is None else self.allow_spot
 
 
 class MachineTypeOverride(Model):
@@ -236,6 +254,9 @@ class MachineTypeOverride(Model):
     memory: MiB | None = Field(None, description="memory (Kubernetes quantity)")
     on_demand_usd_month: float | None = Field(None, ge=0, description="on-demand USD per node and month")
     spot_usd_month: float | None = Field(None, ge=0, description="spot USD per node and month")
+    sustained_cpu: Millicores | None = Field(
+        None, description="a shared-core type's sustained CPU share (omitted: the built-in's, or dedicated cores)"
+    )
 
 
 class CatalogueConfig(Model):
@@ -243,6 +264,12 @@ class CatalogueConfig(Model):
 
     machine_types: dict[str, MachineTypeOverride] = Field(default_factory=dict, description="by machine type name")
     disk_usd_gb_month: dict[DiskType, float] = Field(default_factory=dict, description="USD per GB-month by type")
+    prices: ServicePrices = Field(
+        default_factory=ServicePrices, description="cluster fee, load balancer, NAT and IP prices (each overridable)"
+    )
+    storage_classes: dict[str, DiskType] = Field(
+        default_factory=dict, description="further StorageClasses and the disk type each provisions, for pricing"
+    )
 
     def machine_types_merged(self) -> dict[str, MachineType]:
         merged = dict(MACHINE_TYPES)
@@ -253,11 +280,12 @@ class CatalogueConfig(Model):
                 "memory_mib": override.memory,
                 "on_demand_usd_month": override.on_demand_usd_month,
                 "spot_usd_month": override.spot_usd_month,
+                "sustained_cpu_m": override.sustained_cpu,
             }
             fields = {key: value for key, value in given.items() if value is not None}
             base = merged.get(name)
             values = {**(base.model_dump() if base else {}), **fields}
-            missing = [f for f in MachineType.model_fields if f not in values]
+            missing = [f for f, info in MachineType.model_fields.items() if info.is_required() and f not in values]
             if missing:
                 names = ", ".join("memory" if f == "memory_mib" else f for f in missing)
                 raise PathError(f"machine_types.{name}", f"new machine type needs {names}")
@@ -266,6 +294,31 @@ class CatalogueConfig(Model):
 
     def disk_price(self, disk_type: DiskType) -> float:
         return self.disk_usd_gb_month.get(disk_type, DISK_USD_GB_MONTH[disk_type])
+
+    def storage_disk(self, storage_class: str) -> DiskType | None:
+        """The disk type a StorageClass provisions (None: the class is unknown, so it cannot be priced)."""
+        return self.storage_classes.get(storage_class) or STORAGE_CLASS_DISKS.get(storage_class)
+
+
+class ObservedBill(Model):
+    """The node bill a stack started from, as the billing account showed it."""
+
+    monthly_usd: float = Field(gt=0, description="what the nodes cost per month, USD")
+    nodes: int = Field(gt=0, description="how many nodes that was")
+    machine_type: str = Field(min_length=1, description="their machine type")
+
+
+class CostConfig(Model):
+    """What the stack's bill is measured against, and what it is credited."""
+
+    observed_baseline: ObservedBill | None = Field(
+        None, description="the node bill before the optimisation; savings are reported against it"
+    )
+    free_tier_credit: bool = Field(
+        False,
+        description="GKE's free-tier credit (one per billing account) goes to this stack's cluster; it applies only "
+        "to a zonal cluster the stack creates",
+    )
 
 
 class ClusterConfig(Model):
@@ -481,6 +534,7 @@ class StackConfig(Model):
     ingress: IngressConfig = Field(
         default_factory=IngressConfig, description="public host names, certificates and cert-manager"
     )
+    cost: CostConfig = Field(default_factory=CostConfig, description="the observed starting bill and credits")
 
     @model_validator(mode="after")
     def _references_resolve(self) -> StackConfig:
@@ -507,6 +561,14 @@ class StackConfig(Model):
             raise PathError("monitoring.install_stack", "needs prometheus_operator: the stack is what runs the rules")
         if not (self.monitoring.prometheus_operator or self.monitoring.managed_prometheus):
             raise PathError("monitoring", "prometheus_operator or managed_prometheus must be true (who runs the rules)")
+        if self.monitoring.install_stack:
+            for name, volume in self.monitoring.storage.volumes().items():
+                if self.catalogue.storage_disk(volume.storage_class) is None:
+                    raise PathError(
+                        f"monitoring.storage.{name}.storage_class",
+                        f"{volume.storage_class!r} cannot be priced: map it to its disk type under "
+                        "catalogue.storage_classes",
+                    )
         if self.nodes.machine_type not in known:
             raise PathError(
                 "nodes.machine_type",

@@ -46,7 +46,9 @@ class StackComponents(ChartComponents):
 class Volume(Model):
     """A persistent volume per pod: a PersistentVolumeClaim from the storage class."""
 
-    size: MiB = Field(description="capacity requested (Kubernetes quantity); GCE persistent disks start at 10Gi")
+    size: MiB = Field(
+        description="capacity requested (Kubernetes quantity), rounded up to whole GiB by the disk driver"
+    )
     storage_class: str = Field(
         "standard-rwo",
         pattern=r"^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$",
@@ -98,7 +100,9 @@ class AlertmanagerStorage(Volume):
     """Alertmanager's volume: silences and the notification log, so a restart neither forgets a silence nor
     re-sends what it already sent."""
 
-    size: MiB = Field("10Gi", validate_default=True, description="capacity (the smallest GCE persistent disk)")
+    size: MiB = Field(
+        "10Gi", validate_default=True, description="capacity of the volume (notifications and silences: a few MiB)"
+    )
 
 
 class StackStorage(Model):
@@ -106,3 +110,7 @@ class StackStorage(Model):
 
     prometheus: PrometheusStorage = Field(default_factory=PrometheusStorage, description="Prometheus' TSDB")
     alertmanager: AlertmanagerStorage = Field(default_factory=AlertmanagerStorage, description="Alertmanager's data")
+
+    def volumes(self) -> dict[str, Volume]:
+        """Each volume by its config key, the way the stack's pods claim them (one claim per pod)."""
+        return {"prometheus": self.prometheus, "alertmanager": self.alertmanager}

@@ -6,16 +6,18 @@ none of them computes a size of its own.
 
 from __future__ import annotations
 
-import heapq
 import math
-from typing import Any, Literal
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from sizing.bill import BillRates, bill, node_usd_month, rates
 from sizing.chart_sizes import ChartComponents
 from sizing.charts import CERT_MANAGER, CHARTS, Chart
 from sizing.config import STACK_CHART, MemorySize, Profile, Runtime, RuntimeConfig, StackConfig, UserMix
 from sizing.errors import ConfigError
+from sizing.nodes import Demand, NodePlan, plan_pool
+from sizing.pools import PoolOption, cheapest
 from sizing.quantity import format_mib, format_millicores
 
 
@@ -294,160 +296,37 @@ def size_chart_workloads(config: StackConfig) -> dict[str, WorkloadPlan]:
     return plans
 
 
-Binding = Literal["memory", "cpu", "spread", "packing"]
-
-
-class NodePlan(_Frozen):
-    """The node pool: how many nodes typical load needs, how many peak load may need, and why."""
+class PoolChoice(_Frozen):
+    """A machine type, spot or not, and the node counts the stack needs of it."""
 
     machine_type: str = Field(description="machine type of every node")
     spot: bool = Field(description="spot nodes")
-    allocatable_memory_mib: int = Field(description="GKE allocatable memory per node, MiB")
-    allocatable_cpu_m: int = Field(description="GKE allocatable CPU per node, millicores")
-    per_node_memory_mib: int = Field(description="requested on every node by the planned per-node pods, MiB")
-    per_node_cpu_m: int = Field(description="requested on every node by the planned per-node pods, millicores")
-    free_memory_mib: int = Field(description="allocatable memory left per node after overhead and per-node pods")
-    free_cpu_m: int = Field(description="allocatable CPU left per node after overhead and per-node pods")
-    bounds: dict[str, int] = Field(description="lower bounds on the node count: memory, cpu, spread")
-    lower_bound: int = Field(description="the largest of the bounds")
-    binding: Binding = Field(description="what sets the minimum: a bound, or packing when it needs more")
-    min: int = Field(description="nodes for typical load (every pod at its request), the autoscaler minimum")
-    peak: int = Field(description="nodes for peak load (every pod at its limit)")
-    max: int = Field(description="autoscaler maximum: peak load, and at least min plus the surge nodes")
-    survives_node_loss: bool = Field(description="all requests still fit at the minimum after losing a node")
-    placement: tuple[tuple[str, ...], ...] = Field(description="a placement of the pods on the minimum nodes")
-
-
-def _pack(
-    workloads: list[tuple[str, int, int, int]], nodes: int, free_mib: int, free_m: int
-) -> tuple[tuple[str, ...], ...] | None:
-    """Place every pod on `nodes` nodes, the replicas of a workload on distinct nodes; None when it fails.
-
-    Largest workloads first, each replica on the emptiest node that holds it (worst fit): it keeps nodes
-    balanced, which is what the spread constraint and the scheduler's own scoring favour.
-    """
-    free = [[free_mib, free_m] for _ in range(nodes)]
-    pods: list[list[str]] = [[] for _ in range(nodes)]
-    order = sorted(workloads, key=lambda w: (-max(w[2] / free_mib, w[3] / free_m), w[0]))
-    for name, replicas, mib, milli in order:
-        if replicas > nodes:
-            return None
-        fits = [i for i in range(nodes) if free[i][0] >= mib and free[i][1] >= milli]
-        if len(fits) < replicas:
-            return None
-        chosen = heapq.nlargest(replicas, fits, key=lambda i: (free[i][0] / free_mib + free[i][1] / free_m, -i))
-        for replica, i in enumerate(sorted(chosen)):
-            free[i][0] -= mib
-            free[i][1] -= milli
-            pods[i].append(f"{name}-{replica}")
-    return tuple(tuple(node) for node in pods)
-
-
-def _smallest_packing(
-    workloads: list[tuple[str, int, int, int]], start: int, free_mib: int, free_m: int
-) -> tuple[int, tuple[tuple[str, ...], ...]]:
-    # With one node per pod every workload finds `replicas` empty nodes, so the search always ends.
-    for nodes in range(start, max(start, sum(w[1] for w in workloads)) + 1):
-        placement = _pack(workloads, nodes, free_mib, free_m)
-        if placement is not None:
-            return nodes, placement
-    raise AssertionError("unreachable: one node per pod always packs")
-
-
-def plan_nodes(config: StackConfig, workloads: dict[str, WorkloadPlan]) -> NodePlan:
-    """The node pool plan for the workloads' pods at their requests (typical) and limits (peak).
-
-    A per-node workload (a DaemonSet) is not placed: it runs on every node, so its pod comes off each node's free
-    memory and CPU like the overhead does, at its requests for the minimum and at its limits for the peak.
-    """
-    machine, pool = config.machine(), config.nodes
-    alloc_mib, alloc_m = machine.allocatable_memory_mib(), machine.allocatable_cpu_m()
-    free_mib, free_m = alloc_mib - pool.overhead.memory, alloc_m - pool.overhead.cpu
-    where = f"one {pool.machine_type} node"
-    if free_mib <= 0:
-        raise ConfigError(
-            config.key("nodes.overhead.memory"),
-            f"leaves no memory on {where} ({format_mib(max(alloc_mib, 0))} allocatable)",
-        )
-    if free_m <= 0:
-        raise ConfigError(
-            config.key("nodes.overhead.cpu"),
-            f"leaves no CPU on {where} ({format_millicores(max(alloc_m, 0))} allocatable)",
-        )
-    agents = [w for w in workloads.values() if w.per_node]
-    pods = [w for w in workloads.values() if not w.per_node]
-    agents_mib = sum(w.pod_memory_request_mib for w in agents)
-    agents_m = sum(w.pod_cpu_request_m for w in agents)
-    agents_limit_mib = sum(w.pod_memory_limit_mib for w in agents)
-    if agents and (free_mib - agents_limit_mib <= 0 or free_m - agents_m <= 0):
-        raise ConfigError(
-            config.key(agents[-1].config_path),
-            f"the pods every node runs ({', '.join(w.name for w in agents)}: {format_mib(agents_limit_mib)} at "
-            f"their limits, {format_millicores(agents_m)}) leave nothing on {where} "
-            f"({format_mib(free_mib)} / {format_millicores(free_m)} after overhead)",
-        )
-    free_mib, free_m, peak_free_mib = free_mib - agents_mib, free_m - agents_m, free_mib - agents_limit_mib
-    for w in pods:
-        if w.pod_memory_limit_mib > peak_free_mib:
-            raise ConfigError(
-                config.key(w.config_path),
-                f"memory limit {format_mib(w.pod_memory_limit_mib)} is more than {where} offers "
-                f"({format_mib(peak_free_mib)} after overhead)",
-            )
-        if w.pod_cpu_request_m > free_m:
-            raise ConfigError(
-                config.key(f"{w.config_path}.cpu_request"),
-                f"{format_millicores(w.pod_cpu_request_m)} is more than {where} offers "
-                f"({format_millicores(free_m)} after overhead)",
-            )
-    typical = [(w.name, w.replicas, w.pod_memory_request_mib, w.pod_cpu_request_m) for w in pods]
-    peak_load = [(w.name, w.replicas, w.pod_memory_limit_mib, w.pod_cpu_request_m) for w in pods]
-    memory_mib = sum(w.replicas * w.pod_memory_request_mib for w in pods)
-    cpu_m = sum(w.replicas * w.pod_cpu_request_m for w in pods)
-    bounds = {
-        "memory": max(1, math.ceil(memory_mib / free_mib)),
-        "cpu": max(1, math.ceil(cpu_m / free_m)),
-        "spread": max((w.replicas for w in pods), default=1),
-    }
-    lower_bound = max(bounds.values())
-    minimum, placement = _smallest_packing(typical, lower_bound, free_mib, free_m)
-    limits_mib = sum(w.replicas * w.pod_memory_limit_mib for w in pods)
-    peak, _ = _smallest_packing(peak_load, max(minimum, math.ceil(limits_mib / peak_free_mib)), peak_free_mib, free_m)
-    binding: Binding = "packing" if minimum > lower_bound else next(k for k, v in bounds.items() if v == lower_bound)
-    survivors = minimum - 1
-    return NodePlan(
-        machine_type=pool.machine_type,
-        spot=pool.spot,
-        allocatable_memory_mib=alloc_mib,
-        allocatable_cpu_m=alloc_m,
-        per_node_memory_mib=agents_mib,
-        per_node_cpu_m=agents_m,
-        free_memory_mib=free_mib,
-        free_cpu_m=free_m,
-        bounds=bounds,
-        lower_bound=lower_bound,
-        binding=binding,
-        min=minimum,
-        peak=peak,
-        max=max(peak, minimum + pool.surge_nodes),
-        survives_node_loss=survivors > 0 and memory_mib <= survivors * free_mib and cpu_m <= survivors * free_m,
-        placement=tuple((*node, *(w.name for w in agents)) for node in placement),
-    )
+    min: int = Field(description="autoscaler minimum")
+    max: int = Field(description="autoscaler maximum")
 
 
 class CostPlan(_Frozen):
-    """Monthly cost of the node pool, against the baseline profile's."""
+    """The monthly bill: the node pool (`monthly_usd`, the figure every comparison uses), every other line, the
+    cheapest pool that would hold the same pods, and the savings against the baseline profile and the observed bill."""
 
     node_usd_month: float = Field(description="one node: machine plus boot disk, USD per month")
-    monthly_usd: float = Field(description="the minimum node count, USD per month")
-    max_monthly_usd: float = Field(description="the autoscaler maximum, USD per month")
-    baseline_monthly_usd: float = Field(description="the minimum node count of the baseline profile, USD per month")
+    monthly_usd: float = Field(description="the node pool at its minimum, USD per month")
+    max_monthly_usd: float = Field(description="the node pool at the autoscaler maximum, USD per month")
+    lines: dict[str, float] = Field(description="the bill by line (bill.LINES), USD per month")
+    line_details: dict[str, str] = Field(description="what each line holds")
+    total_monthly_usd: float = Field(description="every line, USD per month")
+    best: PoolChoice = Field(description="the cheapest feasible pool for the same pods (pools.search)")
+    best_monthly_usd: float = Field(description="that pool at its minimum, USD per month")
+    overpay_usd_month: float = Field(description="monthly_usd − best_monthly_usd")
+    baseline: PoolChoice = Field(description="the baseline profile's own cheapest feasible pool")
+    baseline_monthly_usd: float = Field(description="that pool at its minimum, USD per month")
     savings_pct: float = Field(description="monthly_usd below baseline_monthly_usd, percent")
-
-
-def node_usd_month(config: StackConfig) -> float:
-    pool = config.nodes
-    return config.machine().price_usd_month(pool.spot) + pool.disk_size_gb * config.catalogue.disk_price(pool.disk_type)
+    observed_baseline_monthly_usd: float | None = Field(
+        description="the node bill the stack started from (cost.observed_baseline), USD per month"
+    )
+    observed_savings_pct: float | None = Field(description="monthly_usd below the observed node bill, percent")
+    observed_pool: str | None = Field(description="the pool of the observed bill, e.g. `4 × e2-standard-2`")
+    rates: BillRates = Field(description="the bill's terms for any node count (the rules price the running pool)")
 
 
 class Totals(_Frozen):
@@ -528,28 +407,63 @@ def _totals(workloads: dict[str, WorkloadPlan]) -> Totals:
     )
 
 
-def _nodes(config: StackConfig) -> tuple[dict[str, WorkloadPlan], dict[str, WorkloadPlan], NodePlan]:
-    """The app's and the charts' workloads of the config's profile, and the node plan that holds them all; a
-    per-node workload's replicas are the nodes at the minimum."""
+def demand(config: StackConfig) -> Demand:
+    """The demand of every pod on the stack's pool in the config's profile."""
+    return _demand(config)[2]
+
+
+def _demand(config: StackConfig) -> tuple[dict[str, WorkloadPlan], dict[str, WorkloadPlan], Demand]:
+    """The app's and the charts' workloads of the config's profile, and the demand they put on a pool."""
     workloads, charts = size_workloads(config), size_chart_workloads(config)
-    nodes = plan_nodes(config, {**workloads, **charts})
-    charts = {n: w.model_copy(update={"replicas": nodes.min}) if w.per_node else w for n, w in charts.items()}
-    return workloads, charts, nodes
+    return workloads, charts, Demand([*workloads.values(), *charts.values()])
+
+
+def _choice(option: PoolOption) -> PoolChoice:
+    assert option.min is not None and option.max is not None  # a feasible option is planned
+    return PoolChoice(machine_type=option.machine_type, spot=option.spot, min=option.min, max=option.max)
+
+
+def _pct_below(value: float, reference: float) -> float:
+    return round(100 * (reference - value) / reference, 1) if reference else 0.0
 
 
 def build_plan(config: StackConfig, stack: str) -> Plan:
-    """Size the workloads, plan the nodes and price them, for the config's profile and for the baseline."""
-    workloads, charts, nodes = _nodes(config)
-    baseline_nodes = nodes.min if config.profile == "baseline" else _nodes(config.with_profile("baseline"))[2].min
-    per_node = node_usd_month(config)
-    monthly, baseline_monthly = nodes.min * per_node, baseline_nodes * per_node
-    savings = 100 * (baseline_monthly - monthly) / baseline_monthly if baseline_monthly else 0.0
+    """Size the workloads, plan the nodes and price them: the configured pool, every line of its bill, the cheapest
+    pool for the same pods, and the baseline profile on its own cheapest pool."""
+    pool = config.nodes
+    workloads, charts, demand = _demand(config)
+    nodes = plan_pool(config, demand, pool.machine_type, config.machine(), pool.spot)
+    best = cheapest(config, demand)
+    assert best.monthly_usd is not None
+    # DaemonSets run one pod per node: their replicas are the nodes at the minimum.
+    charts = {n: w.model_copy(update={"replicas": nodes.min}) if w.per_node else w for n, w in charts.items()}
+    if config.profile == "baseline":
+        baseline = best
+    else:
+        rollback = config.with_profile("baseline")
+        baseline = cheapest(rollback, _demand(rollback)[2])
+    assert baseline.monthly_usd is not None
+    per_node = node_usd_month(config, pool.machine_type, pool.spot)
+    monthly = round(nodes.min * per_node, 2)
+    lines = bill(config, pool.machine_type, pool.spot, nodes.min)
+    observed = config.cost.observed_baseline
     cost = CostPlan(
         node_usd_month=round(per_node, 2),
-        monthly_usd=round(monthly, 2),
+        monthly_usd=monthly,
         max_monthly_usd=round(nodes.max * per_node, 2),
-        baseline_monthly_usd=round(baseline_monthly, 2),
-        savings_pct=round(savings, 1),
+        lines={line.name: line.usd_month for line in lines},
+        line_details={line.name: line.detail for line in lines},
+        total_monthly_usd=round(sum(line.usd_month for line in lines), 2),
+        best=_choice(best),
+        best_monthly_usd=best.monthly_usd,
+        overpay_usd_month=round(monthly - best.monthly_usd, 2),
+        baseline=_choice(baseline),
+        baseline_monthly_usd=baseline.monthly_usd,
+        savings_pct=_pct_below(monthly, baseline.monthly_usd),
+        observed_baseline_monthly_usd=None if observed is None else observed.monthly_usd,
+        observed_savings_pct=None if observed is None else _pct_below(monthly, observed.monthly_usd),
+        observed_pool=None if observed is None else f"{observed.nodes} × {observed.machine_type}",
+        rates=rates(config, pool.machine_type, pool.spot),
     )
     return Plan(
         stack=stack,

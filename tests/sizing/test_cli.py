@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 
+from sizing.catalogue import DISK_USD_GB_MONTH, MACHINE_TYPES
 from sizing.cli import main
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -166,9 +167,16 @@ def test_plan_json(request, fixture: str, profile: str, sizes, app_requests_mib:
     assert all("node-exporter" in node for node in nodes["placement"])
     assert (nodes["per_node_memory_mib"], nodes["per_node_cpu_m"]) == (32, 20)
     cost = data["cost"]
-    assert cost["monthly_usd"] == pytest.approx(2 * (48.91 + 100 * 0.10))
+    node = MACHINE_TYPES["e2-standard-2"].on_demand_usd_month + 100 * DISK_USD_GB_MONTH["pd-balanced"]
+    assert cost["monthly_usd"] == pytest.approx(2 * node, abs=0.005) == cost["lines"]["nodes"]
+    # Both profiles' cheapest safe pool is 2 × e2-standard-2: the spread of 2 replicas binds, not memory.
+    assert cost["best"] == cost["baseline"] == {"machine_type": "e2-standard-2", "spot": False, "min": 2, "max": 3}
     assert cost["baseline_monthly_usd"] == pytest.approx(cost["monthly_usd"])
     assert cost["savings_pct"] == 0.0
+    # Against the bill the document started from, 4 × e2-standard-2 at $240.
+    assert cost["observed_baseline_monthly_usd"] == 240
+    assert cost["observed_savings_pct"] == pytest.approx(100 * (240 - cost["monthly_usd"]) / 240, abs=0.05)
+    assert cost["observed_savings_pct"] >= 50
 
 
 def test_prod_plan_says_its_receivers_need_their_secrets(prod_json) -> None:
@@ -314,6 +322,55 @@ def test_slots_human() -> None:
     ]
 
 
+# --- recommend -----------------------------------------------------------------------------------------------
+
+
+def test_recommend_json_for_prod() -> None:
+    data = run_json("recommend", "--stack", "prod")
+    assert set(data) == {"stack", "profile", "current", "best", "overpay_usd_month", "options"}
+    assert (data["stack"], data["profile"]) == ("prod", "optimized")
+    keys = {"machine_type", "spot", "min", "max", "monthly_usd"}
+    assert keys <= set(data["current"]) and set(data["best"]) == keys
+    assert all(set(o) == {*keys, "max_monthly_usd", "binding", "feasible", "reason"} for o in data["options"])
+    feasible = [o for o in data["options"] if o["feasible"]]
+    assert data["best"]["monthly_usd"] == min(o["monthly_usd"] for o in feasible)
+    assert data["best"] == {k: data["current"][k] for k in keys}
+    assert data["overpay_usd_month"] == 0
+    # the plan says the same
+    assert run_json("plan", "--stack", "prod")["cost"]["best_monthly_usd"] == data["best"]["monthly_usd"]
+
+
+def test_recommend_table_and_the_plan_name_an_overpaying_pool(write_stack, prod_values) -> None:
+    project = write_stack(_mutated(prod_values, "nodes.machine_type", "e2-standard-4"))
+    table = run_cli("--project-dir", str(project), "recommend", "--stack", "test")
+    assert table.returncode == 0, table.stderr
+    lines = table.stdout.splitlines()
+    assert any(line.startswith("*e2-standard-2 ") for line in lines)
+    assert any(line.startswith("e2-standard-4 ") and "current" in line for line in lines)
+    assert "overpays $97.84: set nodes.machine_type: e2-standard-2" in lines[-1]
+    plan = run_cli("--project-dir", str(project), "plan", "--stack", "test", "--json")
+    cost = json.loads(plan.stdout)["cost"]
+    assert (cost["best"]["machine_type"], cost["overpay_usd_month"]) == ("e2-standard-2", 97.84)
+    text = run_cli("--project-dir", str(project), "plan", "--stack", "test").stdout
+    assert "NOT the cheapest safe pool: 2 × e2-standard-2 holds the same pods for $117.84/month, $97.84 less" in text
+
+
+def test_recommend_profile_override() -> None:
+    baseline = run_json("recommend", "--stack", "prod", "--profile", "baseline")
+    assert baseline["profile"] == "baseline"
+    assert run_json("plan", "--stack", "prod")["cost"]["baseline_monthly_usd"] == baseline["best"]["monthly_usd"]
+
+
+def test_recommend_with_nothing_feasible_is_one_line_exit_2(write_stack, prod_values) -> None:
+    project = write_stack(_mutated(prod_values, "workloads.frontend.memory.optimized.limit", "64Gi"))
+    for json_flag in ((), ("--json",)):
+        line = assert_bad_input(
+            run_cli("--project-dir", str(project), "recommend", "--stack", "test", *json_flag),
+            f"{NS}:workloads.frontend",
+        )
+        assert "no pool holds the stack" in line
+
+
 # --- bad input -----------------------------------------------------------------------------------------------
 
 
@@ -337,6 +394,8 @@ def _mutated(prod_values: dict[str, Any], path: str, value: Any) -> dict[str, An
         ("workloads.frontend.memory.optimized.limit", "256MB", f"{NS}:workloads.frontend.memory.optimized.limit"),
         ("nodes.overhead.memory", "7Gi", "nodes.overhead.memory"),  # found while planning
         ("workloads.frontend.memory.optimized.limit", "6Gi", "workloads.frontend"),  # larger than a node
+        ("nodes.allow_spot", False, f"{NS}:nodes.allow_spot"),  # prod with spot: true below
+        ("cost.observed_baseline.monthly_usd", 0, f"{NS}:cost.observed_baseline.monthly_usd"),
     ],
     ids=[
         "unknown-key",
@@ -347,9 +406,13 @@ def _mutated(prod_values: dict[str, Any], path: str, value: Any) -> dict[str, An
         "malformed-quantity",
         "overhead-above-allocatable",
         "limit-above-node",
+        "spot-not-allowed",
+        "observed-bill-zero",
     ],
 )
 def test_bad_stack_is_one_line_exit_2(write_stack, prod_values, path: str, value: Any, key: str) -> None:
+    if path == "nodes.allow_spot":
+        prod_values["nodes"]["spot"] = True
     project = write_stack(_mutated(prod_values, path, value))
     for command in (["plan", "--stack", "test"], ["plan", "--stack", "test", "--json"]):
         assert_bad_input(run_cli("--project-dir", str(project), *command), key)

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import math
-from typing import Any
 
 import pytest
 
 from sizing.catalogue import DISK_USD_GB_MONTH, MACHINE_TYPES, MachineType
 from sizing.errors import ConfigError
-from sizing.plan import Plan, build_plan
+from sizing.plan import Plan
+from tests.sizing.stacks import plan_error, plan_of, synthetic
 
 NS = "hyperstudy-infra"
 
@@ -31,48 +31,6 @@ BASELINE = {
     "metrics-service": ("64Mi", "128Mi"),
 }
 REPLICAS = {"backend": 2, "frontend": 2, "redis": 1, "pod-router": 2, "traefik": 2, "metrics-service": 1}
-
-
-def synthetic(
-    workloads: dict[str, tuple[int, str, str, str] | tuple[int, str, str, str, str, str]],
-    machine_type: str = "e2-medium",
-    overhead: tuple[str, str] = ("512Mi", "200m"),
-    **nodes: Any,
-) -> dict[str, Any]:
-    """Minimal stack values: workloads as (replicas, cpu, request, limit[, baseline request, baseline limit])."""
-
-    def workload(spec: tuple[Any, ...]) -> dict[str, Any]:
-        replicas, cpu, request, limit, *baseline = spec
-        base = baseline or [request, limit]
-        return {
-            "replicas": replicas,
-            "cpu_request": cpu,
-            "memory": {
-                "optimized": {"request": request, "limit": limit},
-                "baseline": {"request": base[0], "limit": base[1]},
-            },
-        }
-
-    return {
-        "capacity": {"load": {"typical": {"small": 1}, "peak": {"medium": 1}}},
-        "workloads": {name: workload(spec) for name, spec in workloads.items()},
-        "nodes": {
-            "machine_type": machine_type,
-            "overhead": {"memory": overhead[0], "cpu": overhead[1]},
-            **nodes,
-        },
-    }
-
-
-def plan_of(parse, values: dict[str, Any]) -> Plan:
-    return build_plan(parse(values), "test")
-
-
-def plan_error(parse, values: dict[str, Any]) -> ConfigError:
-    config = parse(values)  # the config itself is valid: the plan is what fails
-    with pytest.raises(ConfigError) as err:
-        build_plan(config, "test")
-    return err.value
 
 
 # --- workload sizes ------------------------------------------------------------------------------------------
@@ -225,12 +183,27 @@ def gke_allocatable_mib(memory_mib: int) -> int:
 
 @pytest.mark.parametrize(
     ("machine_type", "memory_mib", "cpu_m"),
-    [("e2-medium", 2972, 1930), ("e2-standard-2", 6248, 1930), ("e2-standard-4", 13621, 3920)],
+    [
+        # Shared-core types: GKE reserves 1060m of their 2 vCPUs, and requests are planned up to the sustained share.
+        ("e2-small", 1436, 940),
+        ("e2-medium", 2972, 940),
+        ("e2-standard-2", 6248, 1930),
+        ("e2-standard-4", 13621, 3920),
+        ("t2d-standard-1", 2972, 940),
+    ],
 )
 def test_gke_allocatable_of_the_documented_machines(machine_type: str, memory_mib: int, cpu_m: int) -> None:
     machine = MACHINE_TYPES[machine_type]
     assert machine.allocatable_memory_mib() == memory_mib
     assert machine.allocatable_cpu_m() == cpu_m
+
+
+@pytest.mark.parametrize(
+    ("machine_type", "plannable_m"), [("e2-small", 500), ("e2-medium", 940), ("e2-standard-2", 1930)]
+)
+def test_shared_core_types_are_planned_up_to_their_sustained_share(machine_type: str, plannable_m: int) -> None:
+    # e2-small sustains 0.5 of its 2 vCPUs: above 500m of requests its pods would live on burst credit.
+    assert MACHINE_TYPES[machine_type].plannable_cpu_m() == plannable_m
 
 
 @pytest.mark.parametrize("machine_type", sorted(MACHINE_TYPES))
@@ -264,11 +237,16 @@ def test_prod_node_plan_invariants(request, plan_fixture: str, check_placement) 
     # Overhead 1 GiB / 400m, and node-exporter's 32 MiB / 20m on every node.
     assert (n.free_memory_mib, n.free_cpu_m) == (6248 - 1024 - 32, 1930 - 400 - 20)
     placed = [w for w in plan.pool_workloads.values() if not w.per_node]
+    memory = max(1, math.ceil(sum(w.replicas * w.pod_memory_request_mib for w in placed) / n.free_memory_mib))
+    cpu = max(1, math.ceil(sum(w.replicas * w.pod_cpu_request_m for w in placed) / n.free_cpu_m))
+    # Prod requires surviving a node's loss: the requests fit on one node fewer.
     assert n.bounds == {
-        "memory": max(1, math.ceil(sum(w.replicas * w.pod_memory_request_mib for w in placed) / n.free_memory_mib)),
-        "cpu": max(1, math.ceil(sum(w.replicas * w.pod_cpu_request_m for w in placed) / n.free_cpu_m)),
+        "memory": memory,
+        "cpu": cpu,
         "spread": max(w.replicas for w in placed),
+        "node_loss": max(memory, cpu) + 1,
     }
+    assert n.node_loss_required
     assert n.lower_bound == max(n.bounds.values())
     assert n.lower_bound <= n.min <= n.peak <= n.max
     assert n.max >= n.min + 1  # surge_nodes: 1
@@ -293,8 +271,8 @@ def test_spread_bound(parse, check_placement) -> None:
 
 
 def test_cpu_bound(parse, check_placement) -> None:
-    # 1930 - 200 = 1730m free: four 700m pods, two per node
-    plan = plan_of(parse, synthetic({n: (1, "700m", "64Mi", "64Mi") for n in ("a", "b", "c", "d")}))
+    # e2-medium: 940 - 200 = 740m free: four 350m pods, two per node
+    plan = plan_of(parse, synthetic({n: (1, "350m", "64Mi", "64Mi") for n in ("a", "b", "c", "d")}))
     assert plan.nodes.bounds == {"memory": 1, "cpu": 2, "spread": 1}
     assert (plan.nodes.min, plan.nodes.binding) == (2, "cpu")
     check_placement(plan)
@@ -366,22 +344,36 @@ def test_spot_and_disk_pricing(prod_values, parse) -> None:
 
 
 def test_savings_against_the_baseline(parse) -> None:
-    # optimized 1000 MiB pods pack two per node; the baseline's 2000 MiB pods need a node each
+    # Optimized, three 1000 MiB pods pack two per e2-medium (2460 MiB free): 2 nodes. The baseline's three 2000 MiB
+    # pods would need three e2-medium; its own cheapest pool is one e2-highmem-2 (13109 MiB free).
     values = synthetic({n: (1, "100m", "1000Mi", "1000Mi", "2000Mi", "2000Mi") for n in ("a", "b", "c")})
     plan = plan_of(parse, values)
-    per_node = MACHINE_TYPES["e2-medium"].on_demand_usd_month + 100 * DISK_USD_GB_MONTH["pd-balanced"]
+    disk = 100 * DISK_USD_GB_MONTH["pd-balanced"]
     assert plan.nodes.min == 2
-    assert plan.cost.monthly_usd == pytest.approx(2 * per_node, abs=0.005)
-    assert plan.cost.baseline_monthly_usd == pytest.approx(3 * per_node, abs=0.005)
+    assert plan.cost.monthly_usd == pytest.approx(
+        2 * (MACHINE_TYPES["e2-medium"].on_demand_usd_month + disk), abs=0.005
+    )
+    assert plan.cost.baseline.model_dump() == {"machine_type": "e2-highmem-2", "spot": False, "min": 1, "max": 2}
+    highmem = MACHINE_TYPES["e2-highmem-2"].on_demand_usd_month + disk
+    assert plan.cost.baseline_monthly_usd == pytest.approx(highmem, abs=0.005)
     c = plan.cost
     assert c.savings_pct == pytest.approx(
         100 * (c.baseline_monthly_usd - c.monthly_usd) / c.baseline_monthly_usd, abs=0.05
     )
-    assert c.savings_pct == pytest.approx(33.3)
-    # the baseline profile of the same stack costs what the optimized plan calls its baseline
+    # the baseline profile of the same stack: its cheapest pool is what the optimized plan calls its baseline
     baseline = plan_of(parse, {**values, "profile": "baseline"})
-    assert baseline.cost.monthly_usd == plan.cost.baseline_monthly_usd
-    assert baseline.cost.savings_pct == 0.0
+    assert baseline.cost.best_monthly_usd == plan.cost.baseline_monthly_usd
+    assert baseline.cost.baseline == baseline.cost.best
+
+
+def test_the_cheapest_pool_for_the_same_pods(parse) -> None:
+    # The same three 1000 MiB pods fit one e2-standard-2 (5736 MiB free): the configured e2-medium pair overpays.
+    plan = plan_of(parse, synthetic({n: (1, "100m", "1000Mi", "1000Mi") for n in ("a", "b", "c")}))
+    disk = 100 * DISK_USD_GB_MONTH["pd-balanced"]
+    assert plan.cost.best.model_dump() == {"machine_type": "e2-standard-2", "spot": False, "min": 1, "max": 2}
+    assert plan.cost.best_monthly_usd == pytest.approx(MACHINE_TYPES["e2-standard-2"].on_demand_usd_month + disk)
+    assert plan.cost.overpay_usd_month == pytest.approx(plan.cost.monthly_usd - plan.cost.best_monthly_usd)
+    assert plan.cost.overpay_usd_month > 0
 
 
 # --- plan-time errors ----------------------------------------------------------------------------------------

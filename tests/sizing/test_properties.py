@@ -10,7 +10,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from sizing.config import StackConfig, parse_stack_config
-from sizing.plan import Plan, build_plan, size_workloads
+from sizing.plan import Plan, build_plan, demand, size_workloads
+from sizing.pools import cheapest, search
 from sizing.quantity import to_mib, to_millicores
 
 NS = "hyperstudy-infra"
@@ -88,6 +89,7 @@ def stack_values(draw: st.DrawFn) -> dict[str, Any]:
             "disk_size_gb": draw(st.integers(10, 500)),
             "overhead": {"memory": f"{draw(st.integers(0, 1024))}Mi", "cpu": f"{draw(st.integers(0, 400))}m"},
             "surge_nodes": draw(st.integers(1, 3)),
+            "survive_node_loss": draw(st.booleans()),
         },
     }
 
@@ -195,7 +197,26 @@ def test_node_plan_is_consistent_and_placement_fits(check_placement, values: dic
     assert (n.binding == "packing") == (n.min > n.lower_bound)
     if n.binding != "packing":
         assert n.bounds[n.binding] == n.lower_bound
+    # A pool that must survive a node's loss does, at its minimum.
+    assert n.node_loss_required == values["nodes"]["survive_node_loss"]
+    if n.node_loss_required:
+        assert n.survives_node_loss and n.min >= 2
     check_placement(plan)
+
+
+@settings(PROFILE)
+@given(stack_values())
+def test_the_search_finds_the_cheapest_feasible_pool(values: dict[str, Any]) -> None:
+    config = parse(values)
+    found = search(config, demand(config))
+    feasible = [o for o in found.options if o.feasible]
+    best = cheapest(config, demand(config))
+    # The pruned search (the plan's) and the full one (recommend's) agree, and nothing feasible is cheaper.
+    assert found.best == best
+    assert all(best.monthly_usd <= o.monthly_usd for o in feasible)
+    assert {o.spot for o in feasible} <= ({False, True} if config.nodes.spot_allowed else {False})
+    current = found.option(config.nodes.machine_type, config.nodes.spot)
+    assert current.feasible and current.min == build_plan(config, "prop").nodes.min
 
 
 @settings(PROFILE)
@@ -209,6 +230,12 @@ def test_cost_is_nodes_times_node_price(values: dict[str, Any]) -> None:
     assert abs(c.node_usd_month - per_node) < 0.006
     assert abs(c.monthly_usd - plan.nodes.min * per_node) < 0.006
     assert abs(c.max_monthly_usd - plan.nodes.max * per_node) < 0.006
+    # The baseline is the baseline profile on its own cheapest pool.
     baseline = build_plan(config.with_profile("baseline"), "prop")
-    assert abs(c.baseline_monthly_usd - baseline.cost.monthly_usd) < 0.006
-    assert abs(c.savings_pct - 100 * (1 - plan.nodes.min / baseline.nodes.min)) <= 0.05 + 1e-9
+    assert c.baseline_monthly_usd == baseline.cost.best_monthly_usd
+    assert abs(c.savings_pct - 100 * (c.baseline_monthly_usd - c.monthly_usd) / c.baseline_monthly_usd) <= 0.05
+    # The cheapest pool never costs more than the configured one, and the bill adds up.
+    assert c.best_monthly_usd <= c.monthly_usd
+    assert c.overpay_usd_month == round(c.monthly_usd - c.best_monthly_usd, 2) >= 0
+    assert c.lines["nodes"] == c.monthly_usd
+    assert abs(c.total_monthly_usd - sum(c.lines.values())) < 0.006
