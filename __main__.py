@@ -132,8 +132,13 @@ pulumi.export(
     "cost",
     {
         "monthly_usd": plan.cost.monthly_usd,
+        "total_monthly_usd": plan.cost.total_monthly_usd,
+        "lines": plan.cost.lines,
+        "best_monthly_usd": plan.cost.best_monthly_usd,
         "baseline_monthly_usd": plan.cost.baseline_monthly_usd,
         "savings_pct": plan.cost.savings_pct,
+        "observed_baseline_monthly_usd": plan.cost.observed_baseline_monthly_usd,
+        "observed_savings_pct": plan.cost.observed_savings_pct,
     },
 )
 pulumi.export("cluster_name", cluster.name)

@@ -41,10 +41,10 @@ from components.workload import (
     Workload,
     WorkloadArgs,
 )
-from sizing.workload_specs import SPECS
 from sizing.config import StackConfig
 from sizing.errors import ConfigError
 from sizing.plan import Plan
+from sizing.workload_specs import SPECS
 
 # The type token is the one the component had when it lived in components/workloads.py: it is part of every URN.
 APP_TYPE = "hyperstudy:workloads:HyperStudyApp"

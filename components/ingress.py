@@ -20,8 +20,8 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from components.pool import GKE_NODE_POOL_LABEL
 from components.routes import ROUTES
-from sizing.workload_specs import SPECS
 from sizing.config import StackConfig
+from sizing.workload_specs import SPECS
 
 ISSUER = "letsencrypt"
 # cert-manager labels every HTTP-01 solver pod with this, and its solver listens on this port.

@@ -76,9 +76,9 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 # the rule groups evaluate at, so each evaluation sees a fresh sample and an alert's `for` means the same on both.
 from components.monitoring.names import SCRAPE_INTERVAL
 from components.pool import GKE_NODE_POOL_LABEL, POOL_NAME_PATTERN
-from sizing.workload_specs import ExecCheck, HttpCheck, Probe, TcpCheck, WorkloadSpec
 from sizing.plan import WorkloadPlan
 from sizing.quantity import format_mib
+from sizing.workload_specs import ExecCheck, HttpCheck, Probe, TcpCheck, WorkloadSpec
 
 # The type token is the one the component had when it lived in components/workloads.py: it is part of every URN.
 WORKLOAD_TYPE = "hyperstudy:workloads:Workload"

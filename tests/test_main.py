@@ -43,7 +43,17 @@ def test_outputs_are_the_figures_of_the_sizing_cli(mocks, profile):
     }
     assert out["totals"] == {k: cli["totals"][k] for k in ("memory_request_mib", "memory_limit_mib")}
     assert out["nodes"] == {k: cli["nodes"][k] for k in ("machine_type", "min", "max", "lower_bound", "binding")}
-    assert out["cost"] == {k: cli["cost"][k] for k in ("monthly_usd", "baseline_monthly_usd", "savings_pct")}
+    keys = (
+        "monthly_usd",
+        "total_monthly_usd",
+        "lines",
+        "best_monthly_usd",
+        "baseline_monthly_usd",
+        "savings_pct",
+        "observed_baseline_monthly_usd",
+        "observed_savings_pct",
+    )
+    assert out["cost"] == {k: cli["cost"][k] for k in keys}
     assert out["kubeconfig"] == REDACTED
     assert out["grafana_admin_password"] == REDACTED
 

@@ -358,11 +358,32 @@ def _cost_rules(config: StackConfig, s: Selectors, plan: Plan) -> list[dict[str,
             f"* on (namespace) group_left ()\n{cost}",
         ),
     ]
+    rules.append(_record(names.BILL, bill_expr(plan, s)))
     baseline = plan.cost.baseline_monthly_usd
     rules.append(_record(names.SAVINGS, f"{_num(baseline)} - {cost}"))
     if baseline > 0:
         rules.append(_record(names.SAVINGS_RATIO, f"{selector(names.SAVINGS, s.ns)} / {_num(baseline)}"))
+    observed = plan.cost.observed_baseline_monthly_usd
+    if observed is not None:
+        # The observed bill was a node bill: it is compared with the pool's cost, as the plan does.
+        rules.append(_record(names.OBSERVED_SAVINGS, f"{_num(observed)} - {cost}"))
+        rules.append(
+            _record(names.OBSERVED_SAVINGS_RATIO, f"{selector(names.OBSERVED_SAVINGS, s.ns)} / {_num(observed)}")
+        )
     return rules
+
+
+def bill_expr(plan: Plan, s: Selectors) -> str:
+    """The whole monthly bill at the pool's node count: the pool's cost, the lines that do not scale with it, and
+    the per-node ones (external addresses, the NAT gateway up to its cap), priced by the plan (`CostPlan.rates`)."""
+    r = plan.cost.rates
+    nodes, cost = selector(names.NODES, s.ns), selector(names.COST, s.ns)
+    expr = f"{cost} + {_num(r.fixed_usd_month)}"
+    if r.node_ip_usd_month:
+        expr += f"\n+ on (namespace)\n{nodes} * {_num(r.node_ip_usd_month)}"
+    if r.nat_vm_usd_month:
+        expr += f"\n+ on (namespace)\nclamp_max({nodes} * {_num(r.nat_vm_usd_month)}, {_num(r.nat_cap_usd_month)})"
+    return expr
 
 
 def _daily_rules(s: Selectors) -> list[dict[str, Any]]:

@@ -37,10 +37,10 @@ from components.workload import (
     WorkloadArgs,
     image_version,
 )
-from sizing.workload_specs import SPECS, WorkloadSpec
 from sizing.config import StackConfig, load_stack
 from sizing.errors import ConfigError
 from sizing.plan import Plan, build_plan
+from sizing.workload_specs import SPECS, WorkloadSpec
 
 if TYPE_CHECKING:  # importing conftest at run time would load it twice and install a second set of mocks
     from tests.conftest import RecordingMocks, Registered

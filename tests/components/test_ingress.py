@@ -10,8 +10,8 @@ from components.address import StaticAddress, StaticAddressArgs
 from components.cert_manager import CertManager, CertManagerArgs, chart_values
 from components.ingress import SOLVER_LABEL, PublicRoutes, PublicRoutesArgs, tls_secret
 from components.routes import ROUTES, STICKY_COOKIE, covers, internal_paths, service_annotations
-from sizing.workload_specs import SPECS
 from sizing.charts import CERT_MANAGER
+from sizing.workload_specs import SPECS
 
 ISSUER = "kubernetes:cert-manager.io/v1:Issuer"
 INGRESS = "kubernetes:networking.k8s.io/v1:Ingress"

@@ -1,4 +1,5 @@
-"""HyperStudy / Cost Analysis: monthly cost, cost per role, savings against the baseline profile, efficiency, nodes."""
+"""HyperStudy / Cost Analysis: monthly cost, the whole bill, cost per role, savings against the baseline profile and the
+observed bill, efficiency, nodes."""
 
 from __future__ import annotations
 
@@ -170,6 +171,67 @@ def savings(plan: Plan) -> Section:
     return Section("Savings", [savings_timeseries(plan), savings_ratio_timeseries(plan)])
 
 
+# --- The bill ---
+def _bill_lines(plan: Plan) -> str:
+    c = plan.cost
+    return "; ".join(f"{name} ${c.lines[name]:.2f} ({c.line_details[name]})" for name in c.lines)
+
+
+def bill_stat(plan: Plan) -> stat.Panel:
+    c = plan.cost
+    return stat_panel(
+        "Monthly bill now",
+        f"`{names.BILL}`: every line of the bill at today's node count, USD per month; the plan at its minimum: "
+        f"${c.total_monthly_usd:.2f} = {_bill_lines(plan)}.",
+        Unit.USD,
+        Query(_cluster(names.BILL), "bill"),
+        thresholds(Color.GREEN, (c.total_monthly_usd + c.max_monthly_usd - c.monthly_usd, Color.RED)),
+        decimals=2,
+    )
+
+
+def observed_savings_stats(plan: Plan) -> list[stat.Panel]:
+    c = plan.cost
+    if c.observed_baseline_monthly_usd is None:
+        return []
+    observed = f"the observed bill before the optimisation ({c.observed_pool}, ${c.observed_baseline_monthly_usd:.2f})"
+    return [
+        stat_panel(
+            "Savings vs the observed bill now",
+            f"`{names.OBSERVED_SAVINGS}`: USD per month below {observed}; the plan expects "
+            f"${c.observed_baseline_monthly_usd - c.monthly_usd:.2f}.",
+            Unit.USD,
+            Query(_cluster(names.OBSERVED_SAVINGS), "savings"),
+            thresholds(Color.RED, (0, Color.GREEN)),
+            decimals=2,
+        ),
+        stat_panel(
+            "Savings ratio vs the observed bill now",
+            f"`{names.OBSERVED_SAVINGS_RATIO}`: savings ÷ {observed}; the plan expects {c.observed_savings_pct:g} %.",
+            Unit.RATIO,
+            Query(_cluster(names.OBSERVED_SAVINGS_RATIO), "savings ratio"),
+            thresholds(Color.RED, (0, Color.GREEN)),
+            decimals=1,
+        ),
+    ]
+
+
+def bill_timeseries(plan: Plan) -> timeseries.Panel:
+    return timeseries_panel(
+        "Monthly bill and node pool cost",
+        f"`{names.BILL}` (every line) and `{names.COST}` (the node pool); the gap is the cluster fee, the load "
+        f"balancer, Cloud NAT, the volumes and public node addresses. Plan: {_bill_lines(plan)}.",
+        Unit.USD,
+        [Query(_cluster(names.BILL), "bill"), Query(_cluster(names.COST), "node pool")],
+        width=12 if plan.cost.observed_baseline_monthly_usd is None else 6,
+        min_value=0,
+    )
+
+
+def the_bill(plan: Plan) -> Section:
+    return Section("The bill", [bill_stat(plan), *observed_savings_stats(plan), bill_timeseries(plan)])
+
+
 # --- Efficiency and daily aggregates ---
 def efficiency_timeseries(s: Selectors) -> timeseries.Panel:
     return timeseries_panel(
@@ -235,7 +297,7 @@ def build(config: StackConfig, plan: Plan) -> dashboard.Dashboard:
         ["cost"],
         "now-7d",
         config,
-        [summary(plan), cost_over_time(plan), savings(plan), efficiency(plan, s), nodes(plan)],
+        [summary(plan), the_bill(plan), cost_over_time(plan), savings(plan), efficiency(plan, s), nodes(plan)],
     )
 
 

@@ -83,6 +83,9 @@ CLUSTER_LEVEL = {
     names.COST_BY_ROLE,
     names.SAVINGS,
     names.SAVINGS_RATIO,
+    names.BILL,
+    names.OBSERVED_SAVINGS,
+    names.OBSERVED_SAVINGS_RATIO,
     names.COST_MAX_1D,
     names.COST_AVG_1D,
 }

@@ -35,11 +35,11 @@ from components.monitoring import names, rules
 from components.monitoring.dashboards import dashboards
 from components.monitoring.dashboards.memory import OOM_TILE_WINDOW
 from components.pool import stack_pool_name
-from sizing.workload_specs import SPECS
 from sizing.capacity import slots as sizing_slots
 from sizing.config import ROLES, StackConfig, UserMix
 from sizing.plan import Plan
 from sizing.quantity import MIB_BYTES as MIB
+from sizing.workload_specs import SPECS
 from tests.prometheus_server import Alert, PrometheusServer, Series, compress_rules, start_prometheus
 
 GIB = 1024 * MIB

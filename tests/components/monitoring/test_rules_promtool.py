@@ -732,10 +732,34 @@ def test_cost_is_the_pools_nodes_times_the_node_price(stack, promtool_test):
     alloc = stack.plan.nodes.allocatable_memory_mib * MIB
     ns = stack.ns  # cluster-level series carry the stack's namespace
 
+    def billed(count: int) -> float:
+        # The plan's bill at `count` nodes from its rates (tests/sizing/test_bill.py: they total sizing.bill's lines).
+        r = stack.plan.cost.rates
+        extra = count * r.node_ip_usd_month + min(count * r.nat_vm_usd_month, r.nat_cap_usd_month)
+        return count * price + r.fixed_usd_month + extra
+
+    observed = stack.plan.cost.observed_baseline_monthly_usd
+
     def at(eval_time: str, count: int) -> list[dict[str, Any]]:
         cost = count * price
         ratio = (baseline - cost) / baseline
+        observed_savings = (
+            [
+                expr_test(
+                    names.OBSERVED_SAVINGS, [sample(names.OBSERVED_SAVINGS, observed - cost, namespace=ns)], eval_time
+                ),
+                expr_test(
+                    names.OBSERVED_SAVINGS_RATIO,
+                    [sample(names.OBSERVED_SAVINGS_RATIO, (observed - cost) / observed, namespace=ns)],
+                    eval_time,
+                ),
+            ]
+            if observed is not None
+            else []
+        )
         return [
+            *observed_savings,
+            expr_test(names.BILL, [sample(names.BILL, billed(count), namespace=ns)], eval_time),
             expr_test(names.NODES, [sample(names.NODES, count, namespace=ns)], eval_time),
             expr_test(names.COST, [sample(names.COST, cost, namespace=ns)], eval_time),
             expr_test(names.SAVINGS, [sample(names.SAVINGS, baseline - cost, namespace=ns)], eval_time),
