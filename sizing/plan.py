@@ -441,7 +441,11 @@ def build_plan(config: StackConfig, stack: str) -> Plan:
         baseline = best
     else:
         rollback = config.with_profile("baseline")
-        baseline = cheapest(rollback, _demand(rollback)[2])
+        try:
+            baseline = cheapest(rollback, _demand(rollback)[2])
+        except ConfigError as err:
+            # The rollback must have somewhere to run, or switching to it would strand the pods.
+            raise ConfigError(err.key, f"in the baseline profile (the rollback): {err.problem}") from None
     assert baseline.monthly_usd is not None
     per_node = node_usd_month(config, pool.machine_type, pool.spot)
     monthly = round(nodes.min * per_node, 2)

@@ -125,3 +125,11 @@ def test_surviving_a_node_loss_when_only_packing_allows_it(parse) -> None:
     plan = plan_of(parse, values)
     assert plan.nodes.bounds["node_loss"] == 3
     assert (plan.nodes.min, plan.nodes.binding) == (4, "packing")
+
+
+def test_a_rollback_that_no_machine_holds_fails_the_plan_with_its_profile(parse, prod_values) -> None:
+    prod_values["workloads"]["frontend"]["memory"]["baseline"] = {"request": "1Gi", "limit": "64Gi"}
+    with pytest.raises(ConfigError) as err:
+        plan_of(parse, prod_values)
+    assert err.value.key == "hyperstudy-infra:workloads.frontend"
+    assert err.value.problem.startswith("in the baseline profile (the rollback): memory limit 64Gi is more than")
