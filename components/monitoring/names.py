@@ -7,49 +7,31 @@ is neither recorded here nor in the contract fails the lint.
 
 from __future__ import annotations
 
+# The metric contract lives in sizing/metrics.py (`python -m sizing fit` and `status` read it too): re-exported.
+from sizing.metrics import (
+    ACTIVE_EXPERIMENTS as ACTIVE_EXPERIMENTS,
+    CONNECTED_USERS as CONNECTED_USERS,
+    CONTRACT as CONTRACT,
+    LAST_TERMINATED as LAST_TERMINATED,
+    LIMITS as LIMITS,
+    NODE_ALLOCATABLE as NODE_ALLOCATABLE,
+    NODE_INFO as NODE_INFO,
+    NODE_LABELS as NODE_LABELS,
+    NODEJS_HEAP_SPACE_USED as NODEJS_HEAP_SPACE_USED,
+    NODEJS_HEAP_TOTAL as NODEJS_HEAP_TOTAL,
+    NODEJS_HEAP_USED as NODEJS_HEAP_USED,
+    POD_INFO as POD_INFO,
+    POD_PHASE as POD_PHASE,
+    PROCESS_RSS as PROCESS_RSS,
+    REQUESTS as REQUESTS,
+    RESTARTS as RESTARTS,
+    WORKING_SET as WORKING_SET,
+)
+
 # How often Prometheus scrapes the workloads (their PodMonitor/PodMonitoring `interval`). The recording and alerting
 # groups evaluate at the same interval, so each evaluation sees one new sample per series: defined once here, read
 # by the rules and by the scrape configs of `components/workload.py`.
 SCRAPE_INTERVAL = "30s"
-
-# --- The metric contract: series the platform must export (see README, "Metric contract"). ---
-# Backend (prom-client): connected users per role, active experiments, Node.js default metrics.
-CONNECTED_USERS = "hyperstudy_connected_users"  # gauge, label role
-ACTIVE_EXPERIMENTS = "hyperstudy_active_experiments"  # gauge
-NODEJS_HEAP_USED = "nodejs_heap_size_used_bytes"
-NODEJS_HEAP_SPACE_USED = "nodejs_heap_space_size_used_bytes"  # label space: V8's heap spaces
-NODEJS_HEAP_TOTAL = "nodejs_heap_size_total_bytes"
-PROCESS_RSS = "process_resident_memory_bytes"
-# Cluster: cAdvisor and kube-state-metrics.
-WORKING_SET = "container_memory_working_set_bytes"
-REQUESTS = "kube_pod_container_resource_requests"  # resource="memory"
-LIMITS = "kube_pod_container_resource_limits"  # resource="memory"
-RESTARTS = "kube_pod_container_status_restarts_total"
-LAST_TERMINATED = "kube_pod_container_status_last_terminated_reason"
-NODE_ALLOCATABLE = "kube_node_status_allocatable"
-NODE_INFO = "kube_node_info"
-NODE_LABELS = "kube_node_labels"  # label_<node label>, for the labels kube-state-metrics is allowed to export
-POD_PHASE = "kube_pod_status_phase"  # label phase, 1 for the pod's current phase
-POD_INFO = "kube_pod_info"  # label node: where the pod is scheduled
-
-CONTRACT: dict[str, str] = {
-    CONNECTED_USERS: "backend: connected users per role (label role)",
-    ACTIVE_EXPERIMENTS: "backend: experiments running",
-    NODEJS_HEAP_USED: "backend (prom-client): V8 heap in use",
-    NODEJS_HEAP_SPACE_USED: "Node.js services (prom-client): V8 heap in use per space (label space)",
-    NODEJS_HEAP_TOTAL: "backend (prom-client): V8 heap allocated",
-    PROCESS_RSS: "backend (prom-client): resident memory",
-    WORKING_SET: "cAdvisor: container working set",
-    REQUESTS: "kube-state-metrics: container requests (resource=memory)",
-    LIMITS: "kube-state-metrics: container limits (resource=memory)",
-    RESTARTS: "kube-state-metrics: container restarts",
-    LAST_TERMINATED: "kube-state-metrics: reason of the last termination (reason=OOMKilled)",
-    NODE_ALLOCATABLE: "kube-state-metrics: node allocatable (resource=memory)",
-    NODE_INFO: "kube-state-metrics: one series per node",
-    NODE_LABELS: "kube-state-metrics: allowlisted node labels (label_cloud_google_com_gke_nodepool: the node pool)",
-    POD_PHASE: "kube-state-metrics: the pod's phase (label phase, value 1 for the current one)",
-    POD_INFO: "kube-state-metrics: the node a pod is scheduled on (label node)",
-}
 
 # The node pool label as kube-state-metrics exports it: `label_` and the label key with every character outside
 # [a-zA-Z0-9_] replaced by `_` (cloud.google.com/gke-nodepool), once allowlisted (metricLabelsAllowlist).

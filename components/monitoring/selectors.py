@@ -6,84 +6,30 @@ workload names come from the plan; which of them serve experiments (the backend)
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from dataclasses import dataclass
 
 from components.pool import stack_pool_name
 from sizing.config import StackConfig
+from sizing.metrics import (
+    ANY_SUFFIX as ANY_SUFFIX,
+    DEPLOYMENT_SUFFIX as DEPLOYMENT_SUFFIX,
+    STATEFULSET_SUFFIX as STATEFULSET_SUFFIX,
+    WORKLOAD_LABEL as WORKLOAD_LABEL,
+    by as by,
+    eq as eq,
+    formula_workloads as formula_workloads,
+    label_replace_workload as label_replace_workload,
+    longest_first as longest_first,
+    namespace_matcher as namespace_matcher,
+    ne as ne,
+    pod_regex as pod_regex,
+    quote as quote,
+    real_containers as real_containers,
+    regex as regex,
+    selector as selector,
+    statefulset_pod_regex as statefulset_pod_regex,
+)
 from sizing.plan import Plan
-
-# The label the workload helpers add, derived from `pod`.
-WORKLOAD_LABEL = "workload"
-
-# Pod name suffixes: a StatefulSet pod is `<name>-<ordinal>`, a Deployment pod `<name>-<pod-template-hash>-<id>`.
-STATEFULSET_SUFFIX = "[0-9]+"
-DEPLOYMENT_SUFFIX = "[a-z0-9]+-[a-z0-9]+"
-ANY_SUFFIX = f"(?:{STATEFULSET_SUFFIX}|{DEPLOYMENT_SUFFIX})"
-
-
-def quote(value: str) -> str:
-    """A PromQL double-quoted string literal."""
-    return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
-
-
-def eq(label: str, value: str) -> str:
-    return f"{label}={quote(value)}"
-
-
-def ne(label: str, value: str) -> str:
-    return f"{label}!={quote(value)}"
-
-
-def regex(label: str, pattern: str) -> str:
-    return f"{label}=~{quote(pattern)}"
-
-
-def namespace_matcher(namespace: str) -> str:
-    """`namespace="<namespace>"`."""
-    return eq("namespace", namespace)
-
-
-def real_containers() -> tuple[str, str]:
-    """cAdvisor matchers that drop the pod-level cgroup (`container=""`) and the pause container (`POD`)."""
-    return ne("container", ""), ne("container", "POD")
-
-
-def longest_first(names: Iterable[str]) -> tuple[str, ...]:
-    """Names ordered longest first (then alphabetically), so `pod-router` is tried before a shorter prefix."""
-    return tuple(sorted(set(names), key=lambda n: (-len(n), n)))
-
-
-def pod_regex(names: Iterable[str], suffix: str = ANY_SUFFIX) -> str:
-    """An anchored pod-name regex with the workload name as group 1, e.g. `^(backend)-[0-9]+$`."""
-    ordered = longest_first(names)
-    if not ordered:
-        raise ValueError("a pod regex needs at least one workload name")
-    return f"^({'|'.join(ordered)})-{suffix}$"
-
-
-def statefulset_pod_regex(names: Iterable[str]) -> str:
-    """Pods of StatefulSets: `<name>-<ordinal>`."""
-    return pod_regex(names, STATEFULSET_SUFFIX)
-
-
-def selector(metric: str, *matchers: str) -> str:
-    """`metric{m1, m2}` (or the bare name without matchers)."""
-    return f"{metric}{{{', '.join(matchers)}}}" if matchers else metric
-
-
-def by(labels: Iterable[str]) -> str:
-    return ", ".join(labels)
-
-
-def label_replace_workload(expr: str, names: Iterable[str]) -> str:
-    """`expr` with a `workload` label derived from `pod` (StatefulSet or Deployment pod names, longest name first)."""
-    return f'label_replace({expr}, "{WORKLOAD_LABEL}", "$1", "pod", {quote(pod_regex(names))})'
-
-
-def formula_workloads(config: StackConfig) -> tuple[str, ...]:
-    """The workloads sized by the capacity formula: the backend pods that serve experiments."""
-    return tuple(sorted(name for name, w in config.workloads.items() if w.sized_by == "formula"))
 
 
 @dataclass(frozen=True)
