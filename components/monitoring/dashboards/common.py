@@ -14,11 +14,9 @@ import dataclasses
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-from grafana_foundation_sdk.builders import common as common_builder
-from grafana_foundation_sdk.builders import dashboard, gauge, prometheus, stat, timeseries
+from grafana_foundation_sdk.builders import common as common_builder, dashboard, gauge, prometheus, stat, timeseries
 from grafana_foundation_sdk.cog import builder as cogbuilder
-from grafana_foundation_sdk.models import common as common_model
-from grafana_foundation_sdk.models import dashboard as dashboard_model
+from grafana_foundation_sdk.models import common as common_model, dashboard as dashboard_model
 
 from components.monitoring import names
 from components.monitoring.selectors import Selectors, build_selectors, eq, selector
