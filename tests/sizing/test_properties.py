@@ -6,8 +6,7 @@ import copy
 import math
 from typing import Any
 
-from hypothesis import given, settings
-from hypothesis import strategies as st
+from hypothesis import given, settings, strategies as st
 
 from sizing.config import StackConfig, parse_stack_config
 from sizing.plan import Plan, build_plan, demand, size_workloads
