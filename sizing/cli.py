@@ -8,17 +8,22 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import sys
 from pathlib import Path
 from typing import Any, NoReturn
 
+from sizing.calibration import Samples, collect, fit, fitted_formula, load_export, save_export, with_formula
 from sizing.capacity import slots
 from sizing.compare import compare, render_comparison
-from sizing.config import PROFILES, Formula, StackConfig, UserMix, load_stack
+from sizing.config import PROFILES, Formula, StackConfig, UserMix, load_stack, stack_file
 from sizing.errors import ConfigError
 from sizing.plan import APP, Plan, PoolChoice, WorkloadPlan, build_plan, demand
 from sizing.pools import Recommendation, recommend
+from sizing.prometheus import Prometheus
 from sizing.quantity import format_mib, format_millicores
+from sizing.stack_file import set_formula
+from sizing.status import Status, status
 from sizing.tables import table
 
 EXIT_BAD_INPUT = 2
@@ -38,6 +43,19 @@ def _count(flag: str):
         if value < 0:
             raise argparse.ArgumentTypeError(f"must be 0 or more, got {value}")
         return value
+
+    return parse
+
+
+_DURATION_UNITS = {"m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
+
+
+def _duration(flag: str):
+    def parse(text: str) -> float:
+        match = re.fullmatch(r"([1-9][0-9]*)([mhdw])", text)
+        if match is None:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a duration like 90m, 12h, 14d or 2w")
+        return float(int(match.group(1)) * _DURATION_UNITS[match.group(2)])
 
     return parse
 
@@ -74,6 +92,21 @@ def _parser() -> argparse.ArgumentParser:
     recommend.add_argument("--stack", required=True, help="stack name (Pulumi.<stack>.yaml) or a stack file path")
     recommend.add_argument("--profile", help=f"override the stack's profile ({', '.join(PROFILES)})")
     recommend.add_argument("--json", action="store_true", help="one JSON object instead of the table")
+
+    fit = sub.add_parser("fit", help="fit the capacity formula to measured working sets and users (Prometheus)")
+    fit.add_argument("--stack", required=True, help="stack name (Pulumi.<stack>.yaml) or a stack file path")
+    source = fit.add_mutually_exclusive_group(required=True)
+    source.add_argument("--prometheus", metavar="URL", help="Prometheus' HTTP API (credentials: see README)")
+    source.add_argument("--from", dest="from_file", type=Path, metavar="FILE", help="an export of `fit --save`")
+    fit.add_argument("--since", type=_duration("--since"), default="14d", help="how far back to read (14d)")
+    fit.add_argument("--save", type=Path, metavar="FILE", help="with --prometheus: also write the data's export")
+    fit.add_argument("--json", action="store_true", help="one JSON object instead of tables")
+    fit.add_argument("--write", action="store_true", help="set the fitted coefficients in the stack file")
+
+    live = sub.add_parser("status", help="live pods, slots, OOM kills and firing alerts (exit 1 near the limit)")
+    live.add_argument("--stack", required=True, help="stack name (Pulumi.<stack>.yaml) or a stack file path")
+    live.add_argument("--prometheus", required=True, metavar="URL", help="Prometheus' HTTP API")
+    live.add_argument("--json", action="store_true", help="one JSON object instead of tables")
 
     project = sub.add_parser("project", help="predicted memory of one backend pod serving one experiment")
     project.add_argument("--stack", help="use this stack's formula (default: the document's coefficients)")
@@ -305,6 +338,13 @@ def run(argv: list[str] | None = None) -> int:
         config = load_stack(args.stack, project_dir, args.profile)
         result = recommend(config, args.stack, demand(config))
         print(json.dumps(result.to_json(), indent=2) if args.json else render_recommendation(result))
+    elif args.command == "fit":
+        return _fit(args, project_dir)
+    elif args.command == "status":
+        config = load_stack(args.stack, project_dir)
+        result = status(Prometheus(args.prometheus), config, build_plan(config, args.stack), _stack_name(args.stack))
+        print(json.dumps(result.to_json(), indent=2) if args.json else render_status(result))
+        return EXIT_NEAR_LIMIT if result.near_limit else 0
     elif args.command == "project":
         formula, _ = _formula(args, project_dir)
         mix = _mix(args)
@@ -328,6 +368,160 @@ def run(argv: list[str] | None = None) -> int:
                 )
             print(f"total: {result['total']}")
     return 0
+
+
+EXIT_NEAR_LIMIT = 1
+# The step `fit` reads at, at least: the scrape interval of the workloads (components/monitoring/names.py).
+FIT_STEP_S = 30.0
+
+
+def _stack_name(stack: str) -> str:
+    """The Pulumi stack's name (what alerts carry as `stack`), for a name or a `Pulumi.<name>.yaml` path."""
+    name = Path(stack).name
+    match = re.fullmatch(r"Pulumi\.(.+)\.ya?ml", name)
+    return match.group(1) if match else stack
+
+
+def _fit(args: argparse.Namespace, project_dir: Path) -> int:
+    config = load_stack(args.stack, project_dir)
+    if args.save and not args.prometheus:
+        raise ConfigError("--save", "needs --prometheus (an export is written from the data read there)")
+    if args.prometheus:
+        export = collect(Prometheus(args.prometheus), config, args.since, FIT_STEP_S)
+        if args.save:
+            save_export(export, args.save)
+    else:
+        export = load_export(args.from_file, config)
+    result = fit(Samples(export), config)
+    fitted = with_formula(config, fitted_formula(result, config.capacity.formula))
+    before = build_plan(config, args.stack)
+    try:
+        after = build_plan(fitted, args.stack)
+    except ConfigError as err:
+        after, effect = None, {"error": str(err)}
+    else:
+        effect = _effect(after)
+    data = {
+        "stack": args.stack,
+        "coefficients": result.coefficients.model_dump(),
+        "intervals": result.intervals.model_dump(mode="json"),
+        "r2": result.r2,
+        "samples": result.samples,
+        "outliers": result.outliers,
+        "pods": result.pods,
+        "days": result.days,
+        "residual_mib": result.residual_mib.model_dump(),
+        "current": config.capacity.formula.model_dump(),
+        "fitted": result.coefficients.rounded(),
+        "effect": effect,
+        "current_effect": _effect(before),
+    }
+    if args.write and after is None:
+        # A stack file whose plan fails would stop the next `pulumi preview`: leave it as it is.
+        raise ConfigError(
+            config.key("capacity.formula"), f"not written: the fitted formula fails the plan: {effect['error']}"
+        )
+    if args.json:
+        print(json.dumps(data, indent=2))
+    else:
+        print(render_fit(data))
+    if args.write:
+        path = stack_file(args.stack, project_dir)
+        set_formula(path, config.config_namespace, result.coefficients.rounded())
+        # The plan of the file as written (not of the model in memory): what `pulumi preview` will read.
+        written = build_plan(load_stack(args.stack, project_dir), args.stack)
+        if not args.json:
+            print(f"\nwrote capacity.formula to {path}; the plan before → after:\n")
+            print(render_comparison(compare(before, written)))
+    return 0
+
+
+def _effect(plan: Plan) -> dict[str, Any]:
+    """The sizes of the formula-sized workloads (one formula: the same for each) and the node bounds."""
+    sized = [w for w in plan.workloads.values() if w.derivation is not None]
+    first = sized[0] if sized else None
+    return {
+        "memory_request": first.memory_request if first else None,
+        "memory_limit": first.memory_limit if first else None,
+        "workloads": {w.name: {"memory_request": w.memory_request, "memory_limit": w.memory_limit} for w in sized},
+        "nodes": {"min": plan.nodes.min, "max": plan.nodes.max},
+    }
+
+
+def render_fit(data: dict[str, Any]) -> str:
+    """The fit for people: coefficients against the config's, the fit's quality, and what it would change."""
+    c, i, current = data["coefficients"], data["intervals"], data["current"]
+    rows = [
+        ["base_mib", str(current["base_mib"]), f"{c['base_mib']:.2f}", _interval(i["base_mib"])],
+        *(
+            [
+                role,
+                str(current["per_role_mib"][role]),
+                f"{c['per_role_mib'][role]:.2f}",
+                _interval(i["per_role_mib"][role]),
+            ]
+            for role in c["per_role_mib"]
+        ),
+    ]
+    r = data["residual_mib"]
+    out = [
+        f"stack {data['stack']} · {data['samples']} samples of {data['pods']} pods over {data['days']:.1f} days "
+        f"({data['outliers']} outliers left out of the intervals)",
+        "",
+        table(["coefficient", "config", "fitted", "95 % interval"], rows),
+        "",
+        f"R² {data['r2']:.4f} · residuals p50 {r['p50']:.1f} MiB, p95 {r['p95']:.1f} MiB, max {r['max']:.1f} MiB",
+    ]
+    fitted = data["fitted"]
+    out.append(
+        "in whole MiB: base "
+        + str(fitted["base_mib"])
+        + ", "
+        + ", ".join(f"{role} {value}" for role, value in fitted["per_role_mib"].items())
+    )
+    effect, now = data["effect"], data["current_effect"]
+    if "error" in effect:
+        out.append(f"effect: the fitted formula's sizes fail the plan: {effect['error']}")
+    else:
+        out.append(
+            f"effect: request {now['memory_request']} → {effect['memory_request']}, limit {now['memory_limit']} → "
+            f"{effect['memory_limit']}; nodes min {now['nodes']['min']} → {effect['nodes']['min']}, max "
+            f"{now['nodes']['max']} → {effect['nodes']['max']}"
+        )
+    return "\n".join(out)
+
+
+def _interval(pair: list[float]) -> str:
+    return f"[{pair[0]:.2f}, {pair[1]:.2f}]"
+
+
+def render_status(result: Status) -> str:
+    """The live state for people."""
+    rows = [
+        [
+            p.pod,
+            f"{p.working_set_mib:.1f}",
+            str(p.predicted_mib),
+            f"{p.limit_mib:.0f}" + ("" if p.limit_source == "kube-state-metrics" else " (plan)"),
+            f"{p.headroom_mib:.1f}",
+            ", ".join(f"{role} {n}" for role, n in p.users.items() if n) or "-",
+            "NEAR LIMIT" if p.near_limit else "",
+        ]
+        for p in result.pods
+    ]
+    out = [
+        f"stack {result.stack} · namespace {result.namespace} · near-limit threshold {result.threshold:g}",
+        "",
+        table(["pod", "working set MiB", "predicted MiB", "limit MiB", "headroom MiB", "users", ""], rows)
+        if rows
+        else "no formula-sized pod reports a working set",
+        "",
+        "slots now: " + (", ".join(f"{shape} {n}" for shape, n in result.slots.items()) or "-"),
+        f"OOM kills in the last 24 h: {result.oom_kills_24h}",
+        "firing: "
+        + (", ".join(f"{a['alertname']} ({a['severity']})" for a in result.firing_alerts) or "no HyperStudy alert"),
+    ]
+    return "\n".join(out)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -1,13 +1,20 @@
-"""Small stacks for the planner's tests: raw values with only the keys a plan needs, and how a test plans them."""
+"""Small stacks for the planner's tests (raw values with only the keys a plan needs, and how a test plans them) and
+how a test runs `python -m sizing` as a user does."""
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 from sizing.errors import ConfigError
 from sizing.plan import Plan, build_plan
+
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def synthetic(
@@ -50,3 +57,31 @@ def plan_error(parse, values: dict[str, Any]) -> ConfigError:
     with pytest.raises(ConfigError) as err:
         build_plan(config, "test")
     return err.value
+
+
+def run_cli(*args: str, cwd: Path = ROOT) -> subprocess.CompletedProcess[str]:
+    # PYTHONPATH: the package is importable from any working directory (a relative file argument is the user's).
+    env = {**os.environ, "PYTHONIOENCODING": "utf-8", "PYTHONPATH": str(ROOT)}
+    return subprocess.run(
+        [sys.executable, "-m", "sizing", *args],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        encoding="utf-8",
+        timeout=60,
+        check=False,
+    )
+
+
+def assert_bad_input(result: subprocess.CompletedProcess[str], key: str) -> str:
+    """Exit 2, nothing on stdout, exactly one stderr line `error: …` naming `key`, no traceback."""
+    assert result.returncode == 2, (result.returncode, result.stderr)
+    assert "Traceback" not in result.stderr
+    assert result.stdout == ""
+    lines = result.stderr.splitlines()
+    assert len(lines) == 1, result.stderr
+    assert result.stderr.endswith("\n")
+    assert lines[0].startswith("error: "), lines[0]
+    assert key in lines[0], lines[0]
+    return lines[0]

@@ -4,9 +4,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
-import subprocess
-import sys
 from fractions import Fraction
 from pathlib import Path
 from typing import Any
@@ -15,23 +12,10 @@ import pytest
 
 from sizing.catalogue import DISK_USD_GB_MONTH, MACHINE_TYPES
 from sizing.cli import main
+from tests.sizing.stacks import assert_bad_input, run_cli
 
 ROOT = Path(__file__).resolve().parents[2]
 NS = "hyperstudy-infra"
-
-
-def run_cli(*args: str, cwd: Path = ROOT) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "PYTHONIOENCODING": "utf-8"}
-    return subprocess.run(
-        [sys.executable, "-m", "sizing", *args],
-        cwd=cwd,
-        env=env,
-        capture_output=True,
-        text=True,
-        encoding="utf-8",
-        timeout=60,
-        check=False,
-    )
 
 
 def run_json(*args: str) -> dict[str, Any]:
@@ -39,19 +23,6 @@ def run_json(*args: str) -> dict[str, Any]:
     assert result.returncode == 0, result.stderr
     assert result.stderr == ""
     return json.loads(result.stdout)
-
-
-def assert_bad_input(result: subprocess.CompletedProcess[str], key: str) -> str:
-    """Exit 2, nothing on stdout, exactly one stderr line `error: …` naming `key`, no traceback."""
-    assert result.returncode == 2, (result.returncode, result.stderr)
-    assert "Traceback" not in result.stderr
-    assert result.stdout == ""
-    lines = result.stderr.splitlines()
-    assert len(lines) == 1, result.stderr
-    assert result.stderr.endswith("\n")
-    assert lines[0].startswith("error: "), lines[0]
-    assert key in lines[0], lines[0]
-    return lines[0]
 
 
 # --- plan ----------------------------------------------------------------------------------------------------

@@ -1028,8 +1028,8 @@ def test_formula_records_predict_from_users_and_anchor_pods_without_users(server
 # --- Every alert: severity, stack, annotations. ---
 
 
-def test_every_active_alert_carries_severity_stack_and_rendered_annotations(server, stacks, world):
-    """In the base world exactly the alerts computed from it fire, each labelled and annotated as it should."""
+def expected_alerts(world: World, stacks: Mapping[str, Stack]) -> set[tuple[str, str, str]]:
+    """(alertname, namespace, pod or "") of every alert the world should fire."""
     expected = set()
     for stack in stacks.values():
         expected |= {(names.ALERT_MEMORY_NEAR_LIMIT, stack.ns, pod) for pod, _ in near_limit(world, stack)}
@@ -1043,12 +1043,62 @@ def test_every_active_alert_carries_severity_stack_and_rendered_annotations(serv
         expected |= {(names.ALERT_OOM_KILLED, stack.ns, pod) for pod, _ in oom_killed(world, stack, within=window)}
         if pool_at_max(world, stack):
             expected.add((names.ALERT_NODE_POOL_AT_MAX, stack.ns, ""))
+    return expected
 
-    def all_firing():
+
+def all_firing(server: PrometheusServer, world: World, stacks: Mapping[str, Stack]) -> list[Alert]:
+    """The alerts, once exactly the expected ones are firing."""
+    expected = expected_alerts(world, stacks)
+
+    def settled() -> list[Alert] | None:
         alerts = server.alerts()
         seen = {(a["labels"]["alertname"], a["labels"]["namespace"], a["labels"].get("pod", "")) for a in alerts}
         return alerts if seen == expected and all(a["state"] == "firing" for a in alerts) else None
 
-    alerts = server.wait_until(all_firing, what="exactly the expected alerts firing")
-    for alert in alerts:
+    return server.wait_until(settled, what="exactly the expected alerts firing")
+
+
+def test_every_active_alert_carries_severity_stack_and_rendered_annotations(server, stacks, world):
+    """In the base world exactly the alerts computed from it fire, each labelled and annotated as it should."""
+    for alert in all_firing(server, world, stacks):
         check_alert(alert, stacks)
+
+
+# --- `python -m sizing status` reads, from the raw series, the state the rules record. ---
+
+
+def test_sizing_status_agrees_with_the_world_and_the_rules(server, stacks, world):
+    """Each stack's status on the shared server: its own backend pods only, their working set, prediction, users
+    and kube-state-metrics limit as the world has them; the slots equal to the slots record; the OOM kills of its
+    namespace in 24 h (staging's two, not prod's 25 h old one); the alerts firing for it and no other stack's."""
+    from sizing.prometheus import Prometheus
+    from sizing.status import status
+
+    alerts = all_firing(server, world, stacks)
+    day = 24 * HOUR
+    for stack in stacks.values():
+        result = status(Prometheus(server.url), stack.config, stack.plan, stack.name)
+        running = {p.name: p for p in backend_pods(world, stack) if p.phase == "Running"}
+        assert {p.pod for p in result.pods} == set(running)
+        near = {pod for pod, _ in near_limit(world, stack)}
+        for got in result.pods:
+            pod = running[got.pod]
+            assert got.working_set_mib == pytest.approx(pod.working_set / MIB, abs=0.05)
+            assert got.predicted_mib * MIB == predicted(stack, pod)
+            assert got.users == {role: (pod.app.users or {}).get(role, 0) for role in ROLES}
+            assert (got.limit_mib, got.limit_source) == (pod.containers[0].limit / MIB, "kube-state-metrics")
+            assert got.near_limit == (got.pod in near)
+        assert result.near_limit == bool(near & set(running))
+        assert result.slots == slots(world, stack) == records(server, names.SLOTS, "shape", namespace=stack.ns)
+        assert result.oom_kills_24h == len(oom_killed(world, stack, within=day))
+        ours = {
+            (a["labels"]["alertname"], a["labels"].get("pod", ""))
+            for a in alerts
+            if a["labels"]["namespace"] == stack.ns
+        }
+        assert {(a["alertname"], a["labels"].get("pod", "")) for a in result.firing_alerts} == ours
+        assert all(a["severity"] for a in result.firing_alerts)
+    # The two stacks differ where the check matters: not a comparison of zeros.
+    prod, staging = stacks.values()
+    assert slots(world, prod) != slots(world, staging)
+    assert len(oom_killed(world, staging, within=day)) == 2 and not oom_killed(world, prod, within=day)
