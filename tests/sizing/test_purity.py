@@ -1,4 +1,5 @@
-"""The sizing package is pure: planning a stack imports neither pulumi nor the kubernetes client package.
+"""The sizing package is pure: planning a stack imports neither pulumi nor the kubernetes client package, nor
+what only `fit` and `status` need (numpy, scipy, requests, ruamel.yaml), which would cost `plan` its 0.5 s.
 
 Checked in a fresh interpreter (this test process has pulumi loaded by the shared conftest).
 """
@@ -78,6 +79,22 @@ def test_planning_imports_no_kubernetes_package(report: dict) -> None:
     # quantities were parsed during the plan, by the library's quantity file loaded on its own
     assert report["quantity_parser_loaded"] == 1
     assert Path(report["quantity_parser_file"]).parts[-3:] == ("kubernetes", "utils", "quantity.py")
+
+
+# Imported by `fit`, `status` and `fit --write` only.
+CALIBRATION_ONLY = ("numpy", "scipy", "requests", "urllib3", "ruamel")
+
+
+def calibration_modules(modules: list[str]) -> list[str]:
+    return [m for m in modules if m.split(".")[0] in CALIBRATION_ONLY]
+
+
+def test_planning_imports_no_calibration_library(report: dict) -> None:
+    assert calibration_modules(report["modules"]) == []
+
+
+def test_the_calibration_check_sees_an_import() -> None:
+    assert calibration_modules(imported_while_planning("import numpy")["modules"])
 
 
 def test_the_check_sees_an_import() -> None:
