@@ -10,6 +10,7 @@ import json
 import os
 import re
 import sys
+from datetime import datetime
 from pathlib import Path
 from typing import Any, NoReturn
 
@@ -22,6 +23,7 @@ from sizing.plan import APP, Plan, PoolChoice, WorkloadPlan, build_plan, demand
 from sizing.pools import Recommendation, recommend
 from sizing.prometheus import Prometheus
 from sizing.quantity import format_mib, format_millicores
+from sizing.schedule import in_force, schedule_nodes
 from sizing.stack_file import set_formula
 from sizing.status import Status, status
 from sizing.tables import table
@@ -58,6 +60,18 @@ def _duration(flag: str):
         return float(int(match.group(1)) * _DURATION_UNITS[match.group(2)])
 
     return parse
+
+
+def _instant(text: str) -> datetime:
+    try:
+        value = datetime.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not an ISO-8601 instant like 2026-12-01T14:30:00+01:00"
+        ) from None
+    if value.tzinfo is None:
+        raise argparse.ArgumentTypeError(f"{text!r} has no UTC offset (e.g. 2026-12-01T14:30:00+01:00 or …Z)")
+    return value
 
 
 def _default_project_dir() -> Path:
@@ -107,6 +121,11 @@ def _parser() -> argparse.ArgumentParser:
     live.add_argument("--stack", required=True, help="stack name (Pulumi.<stack>.yaml) or a stack file path")
     live.add_argument("--prometheus", required=True, metavar="URL", help="Prometheus' HTTP API")
     live.add_argument("--json", action="store_true", help="one JSON object instead of tables")
+
+    planned = sub.add_parser("schedule", help="planned windows: replicas, nodes, next start, fit; --at: in force then")
+    planned.add_argument("--stack", required=True, help="stack name (Pulumi.<stack>.yaml) or a stack file path")
+    planned.add_argument("--at", type=_instant, help="an instant (ISO-8601 with offset): what is in force then")
+    planned.add_argument("--json", action="store_true", help="one JSON object instead of tables")
 
     project = sub.add_parser("project", help="predicted memory of one backend pod serving one experiment")
     project.add_argument("--stack", help="use this stack's formula (default: the document's coefficients)")
@@ -345,6 +364,8 @@ def run(argv: list[str] | None = None) -> int:
         result = status(Prometheus(args.prometheus), config, build_plan(config, args.stack), _stack_name(args.stack))
         print(json.dumps(result.to_json(), indent=2) if args.json else render_status(result))
         return EXIT_NEAR_LIMIT if result.near_limit else 0
+    elif args.command == "schedule":
+        return _schedule(args, project_dir)
     elif args.command == "project":
         formula, _ = _formula(args, project_dir)
         mix = _mix(args)
@@ -368,6 +389,78 @@ def run(argv: list[str] | None = None) -> int:
                 )
             print(f"total: {result['total']}")
     return 0
+
+
+def _schedule(args: argparse.Namespace, project_dir: Path) -> int:
+    config = load_stack(args.stack, project_dir)
+    # With --at the plan is as of that instant: its next starts, and the actions still to come then.
+    plan = build_plan(config, args.stack, now=args.at, strict=False)
+    schedule = plan.schedule
+    data: dict[str, Any] = {"stack": args.stack}
+    if schedule is None:
+        data |= {"windows": [], "actions": [], "unscheduled_monthly_usd": plan.cost.monthly_usd}
+        data |= {"extra_node_hours_month": 0.0, "monthly_usd": plan.cost.monthly_usd}
+        base = {w.name: w.replicas for w in plan.workloads.values() if w.derivation is not None}
+        replicas = next(iter(base.values()), 0)
+        active: list[str] = []
+    else:
+        data |= schedule.to_json()
+        if args.at is not None:
+            active, replicas = in_force(schedule, config.capacity.schedule, args.at)
+    if args.at is not None:
+        nodes = plan.nodes.min if schedule is None else schedule_nodes(config, plan, replicas)
+        data |= {"at": args.at.isoformat(), "active_windows": active, "backend_replicas": replicas, "nodes": nodes}
+    print(json.dumps(data, indent=2) if args.json else render_schedule(data))
+    error = None if schedule is None else schedule.error()
+    if error is not None:
+        # Every window is shown above; the first that does not fit is the refusal `plan` and the program give.
+        raise error
+    return 0
+
+
+def render_schedule(data: dict[str, Any]) -> str:
+    """The windows, the scaling jobs and the cost for people; with --at, what is in force then."""
+    windows = data["windows"]
+    rows = [
+        [
+            w["name"],
+            w["when"],
+            ", ".join(f"{n} {shape}" for shape, n in w["experiments"].items()),
+            str(w["memory_mib"]),
+            str(w["backend_replicas"]),
+            str(w["nodes"]),
+            w["next_start"] or "passed",
+            "yes" if w["fits"] else "NO",
+        ]
+        for w in windows
+    ]
+    out = [f"stack {data['stack']}"]
+    if not windows:
+        out.append("no scheduled windows (capacity.schedule)")
+    else:
+        out += [
+            "",
+            table(["window", "when", "experiments", "memory MiB", "backend", "nodes", "next start", "fits"], rows),
+            "",
+            table(
+                ["job", "cron", "time zone", "year", "replicas"],
+                [
+                    [a["name"], a["schedule"], a["time_zone"], str(a["year"] or "every"), str(a["replicas"])]
+                    for a in data["actions"]
+                ]
+                or [["-", "-", "-", "-", "-"]],
+            ),
+            "",
+            f"cost: ${data['monthly_usd']:.2f}/month with the windows' {data['extra_node_hours_month']:.1f} extra "
+            f"node-hours; ${data['unscheduled_monthly_usd']:.2f} without",
+        ]
+    if "at" in data:
+        active = ", ".join(data["active_windows"]) or "none"
+        out.append(
+            f"at {data['at']}: active windows {active}; backend replicas {data['backend_replicas']}, "
+            f"nodes {data['nodes']}"
+        )
+    return "\n".join(out)
 
 
 EXIT_NEAR_LIMIT = 1

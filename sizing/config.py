@@ -33,6 +33,7 @@ from sizing.charts import CHARTS
 from sizing.errors import ConfigError, PathError, from_validation_error
 from sizing.ingress import IngressConfig
 from sizing.monitoring_stack import StackComponents, StackStorage
+from sizing.schedule_config import Schedule
 
 
 class UserMix(Model):
@@ -131,14 +132,23 @@ class CapacityConfig(Model):
     load: LoadProfile = Field(description="typical and peak experiment mix per backend pod")
     headroom: Headroom = Field(default_factory=Headroom, description="margins on the formula's memory")
     rounding: Rounding = Field(default_factory=Rounding, description="rounding of derived sizes")
+    schedule: Schedule = Field(
+        default=(), description="planned experiment windows: the backend scales for them ahead (sizing/schedule.py)"
+    )
 
     @model_validator(mode="after")
     def _load_names_known_shapes(self) -> CapacityConfig:
+        known = ", ".join(sorted(self.shapes)) or "none"
         for level in ("typical", "peak"):
             for shape in getattr(self.load, level):
                 if shape not in self.shapes:
-                    known = ", ".join(sorted(self.shapes)) or "none"
                     raise PathError(f"load.{level}.{shape}", f"unknown experiment shape (known: {known})")
+        for window in self.schedule:
+            for shape in window.experiments:
+                if shape not in self.shapes:
+                    raise PathError(
+                        f"schedule.{window.name}.experiments.{shape}", f"unknown experiment shape (known: {known})"
+                    )
         if self.memory_mib("peak") < self.memory_mib("typical"):
             raise PathError("load.peak", "peak load needs less memory than typical load")
         return self

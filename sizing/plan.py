@@ -7,6 +7,7 @@ none of them computes a size of its own.
 from __future__ import annotations
 
 import math
+from datetime import datetime
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -19,6 +20,7 @@ from sizing.errors import ConfigError
 from sizing.nodes import Demand, NodePlan, plan_pool
 from sizing.pools import PoolOption, cheapest
 from sizing.quantity import format_mib, format_millicores
+from sizing.schedule import SchedulePlan, plan_schedule
 
 
 class _Frozen(BaseModel):
@@ -351,6 +353,7 @@ class Plan(_Frozen):
     nodes: NodePlan = Field(description="node pool plan")
     cost: CostPlan = Field(description="monthly cost and savings")
     warnings: tuple[str, ...] = Field((), description="what the stack leaves undone that it should not")
+    schedule: SchedulePlan | None = Field(None, description="planned experiment windows and their scaling")
 
     @property
     def pool_workloads(self) -> dict[str, WorkloadPlan]:
@@ -367,6 +370,8 @@ class Plan(_Frozen):
             "nodes": self.nodes.model_dump(mode="json"),
             "cost": self.cost.model_dump(),
             "warnings": list(self.warnings),
+            # Only a stack with windows has the key: the plan of one without is what it always was.
+            **({"schedule": self.schedule.to_json()} if self.schedule is not None else {}),
         }
 
 
@@ -427,9 +432,13 @@ def _pct_below(value: float, reference: float) -> float:
     return round(100 * (reference - value) / reference, 1) if reference else 0.0
 
 
-def build_plan(config: StackConfig, stack: str) -> Plan:
+def build_plan(config: StackConfig, stack: str, now: datetime | None = None, strict: bool = True) -> Plan:
     """Size the workloads, plan the nodes and price them: the configured pool, every line of its bill, the cheapest
-    pool for the same pods, and the baseline profile on its own cheapest pool."""
+    pool for the same pods, the baseline profile on its own cheapest pool, and the scheduled windows as of `now`.
+
+    A window the pool cannot hold fails the plan (`strict`); `python -m sizing schedule` plans without failing, to
+    show every window first.
+    """
     pool = config.nodes
     workloads, charts, demand = _demand(config)
     nodes = plan_pool(config, demand, pool.machine_type, config.machine(), pool.spot)
@@ -469,7 +478,7 @@ def build_plan(config: StackConfig, stack: str) -> Plan:
         observed_pool=None if observed is None else f"{observed.nodes} × {observed.machine_type}",
         rates=rates(config, pool.machine_type, pool.spot),
     )
-    return Plan(
+    plan = Plan(
         stack=stack,
         profile=config.profile,
         workloads=workloads,
@@ -479,3 +488,9 @@ def build_plan(config: StackConfig, stack: str) -> Plan:
         cost=cost,
         warnings=config.warnings(),
     )
+    schedule = plan_schedule(config, plan, now)
+    if schedule is None:
+        return plan
+    if strict and schedule.refusal is not None:
+        raise ConfigError(schedule.refusal.key, schedule.refusal.problem)
+    return plan.model_copy(update={"schedule": schedule})

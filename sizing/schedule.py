@@ -1,0 +1,548 @@
+"""Capacity for planned experiments (`capacity.schedule`): what each window needs, the scaling that provides it ahead
+of time, and what it costs.
+
+A backend pod's room for planned experiments is ⌊near-limit threshold × limit⌋ − the formula at its typical load
+(the slots definition, `sizing.capacity`): it already serves its typical load, and an admitted experiment must not
+trip HyperStudyMemoryNearLimit. An experiment does not split across pods, so a window's experiments are packed into
+pods (first fit, largest first) and its backend replicas are the pods that takes, never fewer than the configured
+replicas; its nodes come from the same planner as `plan`.
+
+Scaling is a set of actions, one pair per window: `<window>-up` sets the replicas `lead_minutes` before the window
+starts, `<window>-down` sets them `grace_minutes` after it ends. Each is a cron schedule in the window's own time
+zone (a weekly window, so the CronJob controller's time-zone database handles DST) or in UTC for a one-off window
+(with the year it belongs to). An action sets the replicas that every window *provisioned* at its instant needs
+(between its own up and down), so overlapping windows add up and one window's end never takes another's capacity;
+over the next year it takes the largest such value of any of its firings (time zones shift against each other at
+DST changes). A set of windows that could never run together within the pool's max is clamped there, and refused if
+the windows themselves overlap.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time, timedelta
+from fractions import Fraction
+from typing import TYPE_CHECKING, Any, Literal
+from zoneinfo import ZoneInfo
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from sizing.catalogue import HOURS_PER_MONTH
+from sizing.errors import ConfigError
+from sizing.metrics import formula_workloads
+from sizing.nodes import Demand, plan_pool
+from sizing.schedule_config import DAYS, Window
+
+if TYPE_CHECKING:
+    from sizing.config import StackConfig
+    from sizing.plan import Plan
+
+# A year and a week: every DST change of every zone, both ways, and a window's next start.
+HORIZON = timedelta(days=372)
+# Firings of a weekly action recur within a week: this much history decides what is in force.
+LOOKBACK = timedelta(days=8)
+UTC_ZONE = "Etc/UTC"
+Direction = Literal["up", "down"]
+
+
+class _Frozen(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class ScaleAction(_Frozen):
+    """One CronJob: at `schedule` (cron) in `time_zone`, in `year` only for a one-off window, set the replicas."""
+
+    name: str = Field(description="`<window>-up` or `<window>-down`")
+    window: str = Field(description="the window it scales for")
+    direction: Direction = Field(description="up: before the window starts; down: after it ends")
+    schedule: str = Field(description="five-field cron expression, in time_zone")
+    time_zone: str = Field(description="IANA time zone the CronJob controller evaluates the schedule in")
+    year: int | None = Field(description="a one-off window's year: the job does nothing in any other")
+    replicas: int = Field(description="the backend replicas it sets")
+
+
+class WindowPlan(_Frozen):
+    """One window: what it brings, what it needs, and whether the pool holds it."""
+
+    name: str = Field(description="window name")
+    when: str = Field(description="its times, for people")
+    experiments: dict[str, int] = Field(description="concurrent experiments by shape")
+    memory_mib: int = Field(description="the experiments' memory: Σ count × the shape's users' memory, MiB")
+    backend_replicas: int = Field(description="backend pods that hold its experiments (at least the configured)")
+    nodes: int = Field(description="nodes those replicas need, by the same planner as `plan`")
+    next_start: datetime | None = Field(description="its next start from the time of the plan (None: it has passed)")
+    fits: bool = Field(description="every experiment fits a pod and the pool's max holds it, alone and overlapping")
+    reason: str | None = Field(description="why it does not fit, and what would make it fit (the refusal's line)")
+
+
+class SchedulePlan(_Frozen):
+    """Every window, the scaling actions, and the month's cost with them."""
+
+    workload: str = Field(description="the formula-sized workload that scales (the backend)")
+    base_replicas: int = Field(description="its configured replicas, outside the windows")
+    room_mib: int = Field(description="one pod's room for planned experiments, MiB")
+    shape_mib: dict[str, int] = Field(description="one experiment of each shape, MiB (its users' share)")
+    max_nodes: int = Field(description="the pool's autoscaler maximum")
+    max_replicas: int = Field(description="the most backend replicas the pool's max holds")
+    windows: tuple[WindowPlan, ...] = Field(description="every window, in config order")
+    actions: tuple[ScaleAction, ...] = Field(description="the scaling CronJobs of the windows still to come")
+    computed_at: datetime = Field(description="the instant the plan was computed from (next starts, the year ahead)")
+    unscheduled_monthly_usd: float = Field(description="the node pool at its minimum, USD per month")
+    extra_node_hours_month: float = Field(description="the windows' node-hours above the minimum, per month")
+    monthly_usd: float = Field(description="the pool at its minimum plus the windows' extra node-hours, USD/month")
+    refusal: ConfigErrorData | None = Field(description="the first window that does not fit, as key and problem")
+
+    def error(self) -> ConfigError | None:
+        return None if self.refusal is None else ConfigError(self.refusal.key, self.refusal.problem)
+
+    def to_json(self, at: datetime | None = None) -> dict[str, Any]:
+        data: dict[str, Any] = {
+            "workload": self.workload,
+            "base_replicas": self.base_replicas,
+            "room_mib": self.room_mib,
+            "shape_mib": self.shape_mib,
+            "max_nodes": self.max_nodes,
+            "windows": [
+                {
+                    "name": w.name,
+                    "when": w.when,
+                    "experiments": w.experiments,
+                    "memory_mib": w.memory_mib,
+                    "backend_replicas": w.backend_replicas,
+                    "nodes": w.nodes,
+                    "next_start": None if w.next_start is None else w.next_start.isoformat(),
+                    "fits": w.fits,
+                    "reason": w.reason,
+                }
+                for w in self.windows
+            ],
+            "actions": [a.model_dump() for a in self.actions],
+            "unscheduled_monthly_usd": self.unscheduled_monthly_usd,
+            "extra_node_hours_month": self.extra_node_hours_month,
+            "monthly_usd": self.monthly_usd,
+        }
+        return data
+
+
+class ConfigErrorData(_Frozen):
+    """A refusal: the config key and the problem."""
+
+    key: str = Field(description="config key, namespace included")
+    problem: str = Field(description="what is wrong and what would make it fit")
+
+
+SchedulePlan.model_rebuild()
+
+
+# --- Time: occurrences and cron firings, by the rules the CronJob controller follows. ---------------------------
+
+
+def _wall(day: date, clock: time, zone: ZoneInfo, fold: int = 0) -> datetime | None:
+    """The instant of a local wall-clock time, or None when that time does not exist there (a DST gap)."""
+    local = datetime.combine(day, clock, tzinfo=zone).replace(fold=fold)
+    back = local.astimezone(UTC).astimezone(zone)
+    if back.replace(tzinfo=None) != local.replace(tzinfo=None):
+        return None
+    return local.astimezone(UTC)
+
+
+def _dates(start: datetime, end: datetime, zone: ZoneInfo) -> Iterable[date]:
+    day, last = start.astimezone(zone).date() - timedelta(days=1), end.astimezone(zone).date() + timedelta(days=1)
+    while day <= last:
+        yield day
+        day += timedelta(days=1)
+
+
+@dataclass(frozen=True)
+class Cron:
+    """A parsed action schedule: minute, hour, and either weekdays (0 = Sunday) or a day of a month."""
+
+    minute: int
+    hour: int
+    weekdays: frozenset[int] | None
+    day: int | None = None
+    month: int | None = None
+
+    def text(self) -> str:
+        if self.weekdays is not None:
+            return f"{self.minute} {self.hour} * * {','.join(str(d) for d in sorted(self.weekdays))}"
+        return f"{self.minute} {self.hour} {self.day} {self.month} *"
+
+    @classmethod
+    def parse(cls, text: str) -> Cron:
+        minute, hour, day, month, weekdays = text.split()
+        if weekdays != "*":
+            return cls(int(minute), int(hour), frozenset(int(d) for d in weekdays.split(",")))
+        return cls(int(minute), int(hour), None, int(day), int(month))
+
+    def matches(self, day: date) -> bool:
+        if self.weekdays is not None:
+            return (day.isoweekday() % 7) in self.weekdays
+        return (day.month, day.day) == (self.month, self.day)
+
+
+def firings(action: ScaleAction, start: datetime, end: datetime) -> list[datetime]:
+    """The instants in [start, end] the action runs: its cron fields matched on the local wall clock of its time
+    zone, as the controller does (a time a DST gap skips never fires; one a DST fold repeats fires twice, which a
+    scaling action, setting an absolute count, shrugs off); a one-off action in its year only."""
+    cron, zone = Cron.parse(action.schedule), ZoneInfo(action.time_zone)
+    found: set[datetime] = set()
+    for day in _dates(start, end, zone):
+        if not cron.matches(day) or (action.year is not None and day.year != action.year):
+            continue
+        for fold in (0, 1):
+            instant = _wall(day, time(cron.hour, cron.minute), zone, fold)
+            if instant is not None and start <= instant <= end:
+                found.add(instant)
+    return sorted(found)
+
+
+@dataclass(frozen=True)
+class Occurrence:
+    """One occurrence of a window: the window's own time, and the time it is provisioned for (up to down)."""
+
+    window: Window
+    start: datetime
+    end: datetime
+    up: datetime
+    down: datetime
+
+
+def _shifted(clock: time, minutes: int) -> tuple[int, time]:
+    """`clock` moved by `minutes` on the wall clock: (days moved, new time)."""
+    moved = datetime.combine(date(2024, 1, 1), clock) + timedelta(minutes=minutes)
+    return (moved.date() - date(2024, 1, 1)).days, moved.time()
+
+
+def occurrences(window: Window, start: datetime, end: datetime) -> list[Occurrence]:
+    """The window's occurrences whose provisioned time [up, down) meets [start, end], oldest first."""
+    found = []
+    lead, grace = window.lead_minutes, window.grace_minutes
+    if window.once is not None:
+        begin, finish = window.once.start.astimezone(UTC), window.once.end.astimezone(UTC)
+        up, down = begin - timedelta(minutes=lead), finish + timedelta(minutes=grace)
+        if down > start and up <= end:
+            found.append(Occurrence(window, begin, finish, up, down))
+        return found
+    weekly = window.weekly
+    assert weekly is not None
+    zone = ZoneInfo(weekly.timezone)
+    up_days, up_clock = _shifted(weekly.start, -lead)
+    down_days, down_clock = _shifted(weekly.end, grace)
+    for day in _dates(start - timedelta(minutes=lead + 1440), end + timedelta(minutes=grace + 1440), zone):
+        if DAYS[day.weekday()] not in weekly.days:
+            continue
+        begin = datetime.combine(day, weekly.start, tzinfo=zone).astimezone(UTC)
+        finish = datetime.combine(day, weekly.end, tzinfo=zone).astimezone(UTC)
+        up = _wall(day + timedelta(days=up_days), up_clock, zone)
+        down = _wall(day + timedelta(days=down_days), down_clock, zone)
+        if up is None or down is None:
+            continue  # refused by _gaps before any plan uses it
+        if down > start and up <= end:
+            found.append(Occurrence(window, begin, finish, up, down))
+    return found
+
+
+def _cron_of(window: Window, direction: Direction) -> tuple[Cron, str, int | None]:
+    """The cron fields, time zone and year of a window's up or down action."""
+    minutes = -window.lead_minutes if direction == "up" else window.grace_minutes
+    if window.once is not None:
+        edge = window.once.start if direction == "up" else window.once.end
+        instant = edge.astimezone(UTC) + timedelta(minutes=minutes)
+        return Cron(instant.minute, instant.hour, None, instant.day, instant.month), UTC_ZONE, instant.year
+    weekly = window.weekly
+    assert weekly is not None
+    days, clock = _shifted(weekly.start if direction == "up" else weekly.end, minutes)
+    weekdays = frozenset(((DAYS.index(d) + days) % 7 + 1) % 7 for d in weekly.days)
+    return Cron(clock.minute, clock.hour, weekdays), weekly.timezone, None
+
+
+# --- Sizes: room, packing, replicas and nodes. --------------------------------------------------------------------
+
+
+def pods_for(sizes: Iterable[int], room_mib: int) -> int:
+    """Pods that hold experiments of these sizes, none split: first fit, largest first (every size ≤ room)."""
+    free: list[int] = []
+    for size in sorted(sizes, reverse=True):
+        for i, left in enumerate(free):
+            if size <= left:
+                free[i] -= size
+                break
+        else:
+            free.append(room_mib - size)
+    return len(free)
+
+
+class _Sizer:
+    """Replicas and nodes for sets of experiments, memoised: the same planner as `plan`, per replica count."""
+
+    def __init__(self, config: StackConfig, plan: Plan, workload: str) -> None:
+        self.config, self.plan, self.workload = config, plan, workload
+        sized = plan.workloads[workload]
+        threshold = config.monitoring.alerts.memory_near_limit.threshold
+        ceiling = math.floor(Fraction(repr(float(threshold))) * sized.memory_limit_mib)
+        self.room_mib = ceiling - config.capacity.memory_mib("typical")
+        self.base = sized.replicas
+        formula = config.capacity.formula
+        self.shape_mib = {name: formula.users_mib(mix) for name, mix in config.capacity.shapes.items()}
+        self._nodes: dict[int, int] = {}
+        self.max_nodes = plan.nodes.max
+        self.max_replicas = self.base
+        while self.max_replicas < 1000 and self.nodes(self.max_replicas + 1) <= self.max_nodes:
+            self.max_replicas += 1
+
+    def sizes(self, experiments: dict[str, int]) -> list[int]:
+        return [self.shape_mib[shape] for shape, count in experiments.items() for _ in range(count)]
+
+    def replicas(self, experiments: dict[str, int]) -> int:
+        sizes = [s for s in self.sizes(experiments) if s > 0]
+        return max(self.base, pods_for(sizes, self.room_mib) if sizes else 0)
+
+    def nodes(self, replicas: int) -> int:
+        if replicas not in self._nodes:
+            config, plan = self.config, self.plan
+            scaled = plan.workloads[self.workload].model_copy(update={"replicas": replicas})
+            pods = [scaled if w.name == self.workload else w for w in plan.pool_workloads.values()]
+            pool = config.nodes
+            self._nodes[replicas] = plan_pool(config, Demand(pods), pool.machine_type, config.machine(), pool.spot).min
+        return self._nodes[replicas]
+
+
+def _total(windows: Iterable[Window]) -> dict[str, int]:
+    total: dict[str, int] = {}
+    for window in windows:
+        for shape, count in window.experiments.items():
+            total[shape] = total.get(shape, 0) + count
+    return total
+
+
+def _refusal(config: StackConfig, sizer: _Sizer, window: Window) -> tuple[str, str] | None:
+    """A window on its own: every experiment fits a pod, and its replicas fit the pool's max."""
+    too_big = [shape for shape in window.experiments if sizer.shape_mib[shape] > sizer.room_mib]
+    if too_big:
+        shape = too_big[0]
+        threshold = config.monitoring.alerts.memory_near_limit.threshold
+        limit = sizer.plan.workloads[sizer.workload].memory_limit
+        typical = config.capacity.memory_mib("typical")
+        return (
+            config.key(f"capacity.schedule.{window.name}.experiments.{shape}"),
+            f"one {shape} experiment needs {sizer.shape_mib[shape]} MiB, more than a backend pod's room of "
+            f"{max(sizer.room_mib, 0)} MiB ({threshold:g} × its {limit} limit − {typical} MiB at typical load) "
+            "and an experiment does not split across pods: raise the peak load (capacity.load.peak) for a larger "
+            "limit",
+        )
+    replicas = sizer.replicas(window.experiments)
+    if replicas > sizer.max_replicas:
+        return (
+            config.key(f"capacity.schedule.{window.name}"),
+            _over_max(sizer, window.experiments, replicas),
+        )
+    return None
+
+
+def _over_max(sizer: _Sizer, experiments: dict[str, int], replicas: int) -> str:
+    nodes = sizer.nodes(replicas)
+    listed = ", ".join(f"{count} {shape}" for shape, count in experiments.items())
+    return (
+        f"{listed} need {replicas} backend replicas on {nodes} nodes, more than the pool's max of "
+        f"{sizer.max_nodes} holds ({sizer.max_replicas} replicas): raise the max (nodes.surge_nodes by "
+        f"{nodes - sizer.max_nodes}) or the peak load (capacity.load.peak: more room per pod)"
+    )
+
+
+def _overlaps(config: StackConfig, sizer: _Sizer, found: list[Occurrence]) -> tuple[str, str] | None:
+    """Windows that run at the same time: together within the pool's max."""
+    events = sorted([(o.start, 1, o) for o in found] + [(o.end, 0, o) for o in found], key=lambda e: (e[0], e[1]))
+    active: list[Occurrence] = []
+    for _, starting, occurrence in events:
+        if not starting:
+            active.remove(occurrence)
+            continue
+        active.append(occurrence)
+        if len(active) < 2:
+            continue
+        together = _total(o.window for o in active)
+        replicas = sizer.replicas(together)
+        if replicas > sizer.max_replicas:
+            others = sorted({o.window.name for o in active} - {occurrence.window.name})
+            local = occurrence.start.astimezone(occurrence.window.zone())
+            return (
+                config.key(f"capacity.schedule.{occurrence.window.name}"),
+                f"overlaps {', '.join(others)} (from {local.isoformat(timespec='minutes')}): together "
+                + _over_max(sizer, together, replicas),
+            )
+    return None
+
+
+def _gap(config: StackConfig, window: Window, start: datetime, end: datetime) -> tuple[str, str] | None:
+    """A weekly action whose local time a DST change skips would not run that week: refused."""
+    if window.weekly is None:
+        return None
+    zone = ZoneInfo(window.weekly.timezone)
+    for direction in ("up", "down"):
+        cron, _, _ = _cron_of(window, direction)
+        for day in _dates(start, end, zone):
+            if cron.matches(day) and _wall(day, time(cron.hour, cron.minute), zone) is None:
+                return (
+                    config.key(f"capacity.schedule.{window.name}.weekly"),
+                    f"its scale-{direction} at {cron.hour:02d}:{cron.minute:02d} {window.weekly.timezone} does not "
+                    f"exist on {day.isoformat()} (a DST change skips it): move the window or its lead/grace minutes",
+                )
+    return None
+
+
+def plan_schedule(config: StackConfig, plan: Plan, now: datetime | None = None) -> SchedulePlan | None:
+    """The schedule's plan, None without a schedule. A window that does not fit is marked, and the first such is
+    the plan's `refusal` (build_plan raises it; `python -m sizing schedule` shows every window first)."""
+    windows = config.capacity.schedule
+    if not windows:
+        return None
+    now = (now or datetime.now(UTC)).astimezone(UTC)
+    scaled = formula_workloads(config)
+    if len(scaled) != 1:
+        raise ConfigError(
+            config.key("capacity.schedule"),
+            f"needs exactly one workload with sized_by: formula to scale for the windows ({len(scaled)} in this stack)",
+        )
+    sizer = _Sizer(config, plan, scaled[0])
+    until = now + HORIZON
+    found = {w.name: occurrences(w, now - LOOKBACK, until) for w in windows}
+    everything = [o for w in windows for o in found[w.name]]
+
+    reasons: dict[str, tuple[str, str]] = {}
+    for window in windows:
+        reason = _refusal(config, sizer, window) or _gap(config, window, now, until)
+        if reason is not None:
+            reasons[window.name] = reason
+    if not reasons:
+        overlap = _overlaps(config, sizer, [o for o in everything if o.end > now])
+        if overlap is not None:
+            reasons[overlap[0].rsplit(".", 1)[-1]] = overlap
+
+    actions = [] if reasons else _actions(config, windows, everything, sizer, now, until)
+    plans = []
+    for window in windows:
+        replicas = sizer.replicas(window.experiments) if not _too_big(sizer, window) else sizer.base
+        upcoming = [o.start for o in found[window.name] if o.start >= now]
+        reason = reasons.get(window.name)
+        plans.append(
+            WindowPlan(
+                name=window.name,
+                when=window.describe(),
+                experiments=dict(window.experiments),
+                memory_mib=sum(sizer.sizes(window.experiments)),
+                backend_replicas=replicas,
+                nodes=sizer.nodes(replicas),
+                next_start=min(upcoming) if upcoming else None,
+                fits=reason is None,
+                reason=None if reason is None else f"{reason[0]}: {reason[1]}",
+            )
+        )
+    first = next(iter(reasons.values()), None)
+    steps = timeline(actions, now, now + timedelta(days=365), sizer.base)
+    extra_hours = sum(
+        (sizer.nodes(replicas) - plan.nodes.min) * (end - start).total_seconds() / 3600
+        for start, end, replicas in steps
+    )
+    per_month = extra_hours / 12
+    unscheduled = plan.cost.monthly_usd
+    return SchedulePlan(
+        workload=sizer.workload,
+        base_replicas=sizer.base,
+        room_mib=sizer.room_mib,
+        shape_mib=sizer.shape_mib,
+        max_nodes=sizer.max_nodes,
+        max_replicas=sizer.max_replicas,
+        windows=tuple(plans),
+        actions=tuple(actions),
+        computed_at=now,
+        unscheduled_monthly_usd=unscheduled,
+        extra_node_hours_month=round(per_month, 2),
+        monthly_usd=round(unscheduled + per_month * plan.cost.node_usd_month / HOURS_PER_MONTH, 2),
+        refusal=None if first is None else ConfigErrorData(key=first[0], problem=first[1]),
+    )
+
+
+def _too_big(sizer: _Sizer, window: Window) -> bool:
+    return any(sizer.shape_mib[shape] > sizer.room_mib for shape in window.experiments)
+
+
+def _actions(
+    config: StackConfig,
+    windows: Iterable[Window],
+    everything: list[Occurrence],
+    sizer: _Sizer,
+    now: datetime,
+    until: datetime,
+) -> list[ScaleAction]:
+    """Each window's up and down actions, each setting the largest replicas its firings over the year need."""
+
+    def provisioned(instant: datetime) -> int:
+        # Every occurrence provisioned at the instant (up inclusive, down exclusive): a down at the same minute as
+        # another window's up leaves that window's replicas in place, whichever job runs first.
+        live = [o.window for o in everything if o.up <= instant < o.down]
+        return min(sizer.replicas(_total(live)), sizer.max_replicas)
+
+    actions = []
+    for window in windows:
+        if window.once is not None and window.once.end.astimezone(UTC) + timedelta(minutes=window.grace_minutes) < now:
+            continue  # a one-off window that has passed: nothing to run
+        pair = []
+        for direction in ("up", "down"):
+            cron, zone, year = _cron_of(window, direction)
+            draft = ScaleAction(
+                name=f"{window.name}-{direction}",
+                window=window.name,
+                direction=direction,
+                schedule=cron.text(),
+                time_zone=zone,
+                year=year,
+                replicas=sizer.base,
+            )
+            runs = firings(draft, now - LOOKBACK, until) if year is None else firings(draft, now - HORIZON, until)
+            needed = max((provisioned(instant) for instant in runs), default=sizer.base)
+            pair.append(draft.model_copy(update={"replicas": needed}))
+        # A window the configured replicas already hold, alone and with any other, needs no job: each of its runs
+        # would set what is in force already or less than another window's job keeps.
+        if any(action.replicas != sizer.base for action in pair):
+            actions += pair
+    return actions
+
+
+def timeline(
+    actions: Iterable[ScaleAction], start: datetime, end: datetime, base: int
+) -> list[tuple[datetime, datetime, int]]:
+    """The replicas in force over [start, end) as (from, to, replicas) steps: each the value of the latest action
+    that ran (the smallest where several run in the same minute), the configured replicas before any did."""
+    actions = list(actions)
+    runs: dict[datetime, int] = {}
+    for action in actions:
+        since = start - (HORIZON if action.year is not None else LOOKBACK)
+        for instant in firings(action, since, end):
+            runs[instant] = min(runs.get(instant, action.replicas), action.replicas)
+    current, steps, at = base, [], start
+    for instant in sorted(runs):
+        if instant <= start:
+            current = runs[instant]
+            continue
+        if instant >= end:
+            break
+        steps.append((at, instant, current))
+        at, current = instant, runs[instant]
+    steps.append((at, end, current))
+    return [(a, b, r) for a, b, r in steps if b > a]
+
+
+def in_force(schedule: SchedulePlan, windows: Iterable[Window], at: datetime) -> tuple[list[str], int]:
+    """The windows whose own time holds `at`, and the backend replicas the actions have set by then."""
+    at = at.astimezone(UTC)
+    active = [w.name for w in windows if any(o.start <= at < o.end for o in occurrences(w, at - LOOKBACK, at))]
+    ((_, _, replicas),) = timeline(schedule.actions, at, at + timedelta(seconds=1), schedule.base_replicas)
+    return active, replicas
+
+
+def schedule_nodes(config: StackConfig, plan: Plan, replicas: int) -> int:
+    """The nodes the planner puts `replicas` backend pods (and everything else of the pool) on."""
+    return _Sizer(config, plan, formula_workloads(config)[0]).nodes(replicas)
