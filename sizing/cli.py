@@ -210,6 +210,8 @@ def render_plan(plan: Plan) -> str:
     ]
     out += [f"  node {i + 1}: {', '.join(pods) or '(empty)'}" for i, pods in enumerate(n.placement)]
     out += ["", *_cost_lines(plan)]
+    if plan.schedule is not None:
+        out += ["", *_schedule_lines(plan)]
     if plan.warnings:
         out += ["", "WARNING: the stack would fail a person:"]
         out += [f"  ! {warning}" for warning in plan.warnings]
@@ -218,6 +220,17 @@ def render_plan(plan: Plan) -> str:
 
 def _pool(choice: PoolChoice) -> str:
     return f"{choice.min} × {choice.machine_type}{' (spot)' if choice.spot else ''}"
+
+
+def _schedule_lines(plan: Plan) -> list[str]:
+    s = plan.schedule
+    assert s is not None
+    windows = ", ".join(f"{w.name} ({w.when}: {w.backend_replicas} {s.workload}, {w.nodes} nodes)" for w in s.windows)
+    return [
+        f"schedule: {windows}",
+        f"  {len(s.actions)} scaling jobs; ${s.monthly_usd:.2f}/month with the windows' "
+        f"{s.extra_node_hours_month:.1f} extra node-hours (python -m sizing schedule --stack {plan.stack})",
+    ]
 
 
 def _cost_lines(plan: Plan) -> list[str]:
