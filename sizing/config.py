@@ -434,6 +434,18 @@ class AlertsConfig(Model):
     )
     node_pool_at_max: Alert = _alert(0, "15m", "HyperStudyNodePoolAtMax: nodes within this many of the plan's max")
     heap_near_limit: Alert = _alert(0.9, "5m", "HyperStudyHeapNearLimit: Node heap ÷ its configured maximum above this")
+    # Rendered only for a stack with capacity.schedule. The not-ready alert's `for` is added to the shortest
+    # lead_minutes of the windows: the scale-up's own lead is the time the pods have to become ready.
+    scheduled_capacity_not_ready: Alert = _alert(
+        0,
+        "0m",
+        "HyperStudyScheduledCapacityNotReady: desired − ready backend replicas above this for the shortest "
+        "lead_minutes plus `for`",
+        "critical",
+    )
+    scheduled_scaling_failed: Alert = _alert(
+        0, "2m", "HyperStudyScheduledScalingFailed: a scaler Job failed, or more of its pods than this failed"
+    )
 
     @model_validator(mode="after")
     def _ratios_can_fire(self) -> AlertsConfig:

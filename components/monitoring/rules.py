@@ -9,13 +9,14 @@ the cluster-level ones included, carries the stack's `namespace` label. Plain da
 
 from __future__ import annotations
 
+import re
 from fractions import Fraction
 from typing import Any
 
 import yaml
 
 from components.monitoring import names
-from components.monitoring.selectors import Selectors, build_selectors, eq, quote, regex, selector
+from components.monitoring.selectors import Selectors, build_selectors, eq, longest_first, quote, regex, selector
 from sizing.config import ROLES, Alert, StackConfig
 from sizing.errors import ConfigError
 from sizing.plan import Plan
@@ -436,6 +437,110 @@ def heap_expr(s: Selectors, plan: Plan, threshold: float) -> str | None:
     return "\nor\n".join(parts) or None
 
 
+# --- Scheduled capacity (capacity.schedule): the scaler Jobs, and the replicas they ask for. ---
+
+STATEFULSET = ("namespace", "statefulset")
+JOB = ("namespace", "job_name")
+# Prometheus durations (model.ParseDuration's units), in seconds.
+_DURATION_UNITS = {"y": 365 * 86400, "w": 7 * 86400, "d": 86400, "h": 3600, "m": 60, "s": 1, "ms": 0.001}
+_DURATION_PART = re.compile(r"([0-9]+)(ms|[ywdhms])")
+
+
+def duration_seconds(duration: str) -> float:
+    """A Prometheus duration (`10m`, `1h30m`, `0`) in seconds."""
+    return sum(int(n) * _DURATION_UNITS[unit] for n, unit in _DURATION_PART.findall(duration))
+
+
+def duration_text(seconds: float) -> str:
+    """Seconds as a Prometheus duration: `10m`, `1h5m`, `10m30s`; `0m` for none (as the config writes it)."""
+    ms = round(seconds * 1000)
+    parts = []
+    for unit, size in (("h", 3_600_000), ("m", 60_000), ("s", 1000), ("ms", 1)):
+        if ms >= size:
+            parts.append(f"{ms // size}{unit}")
+            ms %= size
+    return "".join(parts) or "0m"
+
+
+def scheduled_not_ready_for(config: StackConfig) -> str:
+    """The not-ready alert's pending time: the shortest scale-up lead of the windows (the time the pods have to
+    become ready before a window starts), plus the alert's own `for` (0m by default: it fires at the start)."""
+    lead = min(window.lead_minutes for window in config.capacity.schedule)
+    own = config.monitoring.alerts.scheduled_capacity_not_ready.for_
+    return duration_text(lead * 60 + duration_seconds(own))
+
+
+def scaler_job_regex(plan: Plan) -> str:
+    """The scaler Jobs of the plan's windows, the window as group 1: `<workload>-<window>-<up|down>-<suffix>`, the
+    CronJob's name (components/schedule.py) and what its controller appends (a run started by hand from the
+    CronJob: whatever name it was given after that prefix). Windows longest first, so `lab-up` is tried before
+    `lab` in `backend-lab-up-up-…`."""
+    schedule = plan.schedule
+    assert schedule is not None
+    windows = "|".join(longest_first(w.name for w in schedule.windows))
+    return f"^{schedule.workload}-({windows})-(?:up|down)-.+$"
+
+
+def scheduled_not_ready_expr(s: Selectors, workload: str, threshold: float) -> str:
+    """The formula-sized StatefulSet's desired replicas (what the scaler sets) − its ready ones, above `threshold`;
+    each deduplicated over kube-state-metrics replicas or jobs."""
+    statefulset = eq("statefulset", workload)
+    desired = _dedup(s.ksm(names.STATEFULSET_REPLICAS, statefulset), STATEFULSET)
+    ready = _dedup(s.ksm(names.STATEFULSET_READY, statefulset), STATEFULSET)
+    return f"{desired}\n- on ({_by(STATEFULSET)})\n{ready}\n> {_num(threshold)}"
+
+
+def scheduled_scaling_failed_expr(s: Selectors, plan: Plan, threshold: float) -> str:
+    """A scaler Job that failed (its Failed condition: back-off limit or deadline), or one whose failed pods exceed
+    `threshold` while none has succeeded (it is still retrying), labelled with its window."""
+    pattern = scaler_job_regex(plan)
+    jobs = regex("job_name", pattern)
+    failed = f"{_dedup(s.ksm(names.JOB_FAILED, jobs, eq('condition', 'true')), JOB)} == 1"
+    pods = f"{_dedup(s.ksm(names.JOB_PODS_FAILED, jobs), JOB)} > {_num(threshold)}"
+    succeeded = f"{_dedup(s.ksm(names.JOB_PODS_SUCCEEDED, jobs), JOB)} > 0"
+    body = f"{failed}\nor\n(\n  {pods}\n  unless on ({_by(JOB)})\n  {succeeded}\n)"
+    return f'label_replace(\n{_indent(body)},\n  "window", "$1", "job_name", {quote(pattern)}\n)'
+
+
+def _schedule_alerts(config: StackConfig, plan: Plan, s: Selectors) -> list[dict[str, Any]]:
+    """The two alerts of a stack with a schedule: nothing at all for a stack without one."""
+    schedule = plan.schedule
+    if schedule is None:
+        return []
+    a = config.monitoring.alerts
+    windows = ", ".join(w.name for w in schedule.windows)
+    lead = min(window.lead_minutes for window in config.capacity.schedule)
+    pending = scheduled_not_ready_for(config)
+    t = a.scheduled_capacity_not_ready.threshold
+    not_ready = _alert(
+        config,
+        plan.stack,
+        names.ALERT_SCHEDULED_CAPACITY_NOT_READY,
+        a.scheduled_capacity_not_ready.model_copy(update={"for_": pending}),
+        scheduled_not_ready_expr(s, schedule.workload, t),
+        "{{ $labels.statefulset }} has fewer ready replicas than it asks for: a scheduled window may start short",
+        "StatefulSet {{ $labels.namespace }}/{{ $labels.statefulset }} has had {{ $value | humanize }} fewer ready "
+        f"replicas than desired for {pending} (alert above {_num(t)}); its scheduled windows ({windows}) scale it "
+        f"up {lead} minutes or more ahead, so a scale-up's pods were not ready by the window's start (nodes did not "
+        "come: quota, spot stock-out, the pool's max) and its experiments wait.",
+    )
+    t = a.scheduled_scaling_failed.threshold
+    failed = _alert(
+        config,
+        plan.stack,
+        names.ALERT_SCHEDULED_SCALING_FAILED,
+        a.scheduled_scaling_failed,
+        scheduled_scaling_failed_expr(s, plan, t),
+        "Scaler Job {{ $labels.job_name }} of window {{ $labels.window }} failed",
+        "Job {{ $labels.namespace }}/{{ $labels.job_name }}, which sets the replicas of "
+        + schedule.workload
+        + " for the scheduled window {{ $labels.window }}, failed (or its pods keep failing): the replicas it sets "
+        "never arrived. A scale-up: the window starts short of its replicas; a scale-down: the pool stays larger "
+        "and costs more.",
+    )
+    return [not_ready, failed]
+
+
 def _alerts(config: StackConfig, plan: Plan, s: Selectors) -> list[dict[str, Any]]:
     a = config.monitoring.alerts
     rules = []
@@ -548,6 +653,7 @@ def _alerts(config: StackConfig, plan: Plan, s: Selectors) -> list[dict[str, Any
                 "Node.js aborts with 'heap out of memory'.",
             )
         )
+    rules += _schedule_alerts(config, plan, s)
     return rules
 
 

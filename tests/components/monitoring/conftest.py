@@ -87,6 +87,36 @@ def other_config(config: StackConfig) -> StackConfig:
     return StackConfig.model_validate(changed.model_dump(by_alias=True))
 
 
+# Planned windows for `scheduled_config`, on 2 backend replicas: the weekly teaching lab needs 3 (its scale-up sets
+# 3), the one-off open day fits the 2. Their leads differ from each other and from the default: the shortest, 12, is
+# the not-ready alert's pending time.
+SCHEDULED_BASE_REPLICAS = 2
+SCHEDULE: list[dict[str, Any]] = [
+    {
+        "name": "teaching-lab",
+        "weekly": {"days": ["wed"], "start": "09:00", "end": "11:30", "timezone": "Europe/Berlin"},
+        "experiments": {"medium": 5},
+        "lead_minutes": 25,
+    },
+    {
+        "name": "open-day",
+        "once": {"start": "2027-06-05T10:00:00+02:00", "end": "2027-06-05T13:00:00+02:00"},
+        "experiments": {"small": 6, "medium": 2},
+        "lead_minutes": 12,
+        "grace_minutes": 30,
+    },
+]
+
+
+def scheduled_config(config: StackConfig, schedule: list[dict[str, Any]] | None = None) -> StackConfig:
+    """`other_config` on 2 backend replicas with planned windows (`capacity.schedule`, `SCHEDULE` by default): the
+    stack the schedule's alerts and panels are for."""
+    data = other_config(config).model_dump(by_alias=True)
+    data["workloads"]["backend"]["replicas"] = SCHEDULED_BASE_REPLICAS
+    data["capacity"]["schedule"] = SCHEDULE if schedule is None else schedule
+    return StackConfig.model_validate(data)
+
+
 @pytest.fixture(scope="session")
 def staging_config(prod_config: StackConfig) -> StackConfig:
     return other_config(prod_config)
@@ -95,3 +125,16 @@ def staging_config(prod_config: StackConfig) -> StackConfig:
 @pytest.fixture(scope="session")
 def staging_plan(staging_config: StackConfig) -> Plan:
     return build_plan(staging_config, "staging")
+
+
+@pytest.fixture(scope="session")
+def scheduled_stack_config(prod_config: StackConfig) -> StackConfig:
+    """`other_config` with `SCHEDULE`: a staging-like stack with planned windows."""
+    return scheduled_config(prod_config)
+
+
+@pytest.fixture(scope="session")
+def scheduled_stack_plan(scheduled_stack_config: StackConfig) -> Plan:
+    plan = build_plan(scheduled_stack_config, "staging")
+    assert plan.schedule is not None and plan.schedule.actions, "the windows scale the backend"
+    return plan

@@ -23,10 +23,14 @@ from components.monitoring.rules import (
     ALERTS_GROUP,
     DAILY_GROUP,
     RECORDING_GROUP,
+    duration_seconds,
+    duration_text,
     recorded_names,
     rule_groups,
     rules_file,
     runbook_anchor,
+    scaler_job_regex,
+    scheduled_not_ready_for,
     shape_bytes,
     slots_expr,
 )
@@ -40,9 +44,10 @@ from components.monitoring.selectors import (
 )
 from components.pool import GKE_NODE_POOL_LABEL, stack_pool_name
 from sizing.capacity import slots
-from sizing.config import UserMix, WorkloadConfig
+from sizing.config import Alert, StackConfig, UserMix, WorkloadConfig, load_stack
 from sizing.errors import ConfigError
 from sizing.plan import build_plan
+from tests.components.monitoring.conftest import SCHEDULE, scheduled_config
 
 ROOT = Path(__file__).resolve().parents[3]
 README = ROOT / "README.md"
@@ -57,7 +62,11 @@ ALERT_SETTINGS = {
     names.ALERT_MEMORY_OVERCOMMIT: "memory_overcommit",
     names.ALERT_NODE_POOL_AT_MAX: "node_pool_at_max",
     names.ALERT_HEAP_NEAR_LIMIT: "heap_near_limit",
+    names.ALERT_SCHEDULED_CAPACITY_NOT_READY: "scheduled_capacity_not_ready",
+    names.ALERT_SCHEDULED_SCALING_FAILED: "scheduled_scaling_failed",
 }
+# Rendered only for a stack with `capacity.schedule`.
+SCHEDULE_ALERTS = {names.ALERT_SCHEDULED_CAPACITY_NOT_READY, names.ALERT_SCHEDULED_SCALING_FAILED}
 # Node-level series carry no namespace of their own: they are selected by metric name alone (and `resource`, or the
 # node pool label of `kube_node_labels`).
 NODE_LEVEL = {names.NODE_INFO, names.NODE_ALLOCATABLE, names.NODE_LABELS}
@@ -113,12 +122,15 @@ RECORDING_NAMES = {v for v in rule_names_in(names) if RECORD_NAME.match(v) and v
 ALERT_NAMES = rule_names_in(names, "ALERT_")
 
 
-@pytest.fixture(params=["prod", "prod-baseline", "staging"])
+@pytest.fixture(params=["prod", "prod-baseline", "staging", "scheduled"])
 def stack(request: pytest.FixtureRequest, prod_config, prod_plan, staging_config, staging_plan):
     if request.param == "prod":
         return prod_config, prod_plan
     if request.param == "staging":
         return staging_config, staging_plan
+    if request.param == "scheduled":
+        # `other_config` with planned windows: the schedule's alerts are rendered too.
+        return request.getfixturevalue("scheduled_stack_config"), request.getfixturevalue("scheduled_stack_plan")
     baseline = prod_config.with_profile("baseline")
     return baseline, build_plan(baseline, "prod")
 
@@ -228,7 +240,7 @@ def test_recorded_names_follow_level_metric_operations_and_come_from_names(stack
         else:
             assert ALERT_NAME.match(rule["alert"]) and rule["alert"] in ALERT_NAMES
     assert recorded_names(groups) == RECORDING_NAMES, "every recording rule of names.py is recorded"
-    assert set(alerts(groups)) == ALERT_NAMES
+    assert set(alerts(groups)) == (ALERT_NAMES if plan.schedule is not None else ALERT_NAMES - SCHEDULE_ALERTS)
 
 
 def test_every_shape_has_slots_and_shapes_without_memory_are_left_out(staging_config, staging_plan, prod_config):
@@ -289,7 +301,12 @@ def test_every_alert_has_config_severity_for_and_annotations(stack):
         settings = getattr(config.monitoring.alerts, ALERT_SETTINGS[name])
         # The stack's name says which stack to plan and deploy from (`make plan STACK=<stack>`).
         assert rule["labels"] == {"severity": settings.severity, "stack": plan.stack}
-        assert rule["for"] == settings.for_
+        if name == names.ALERT_SCHEDULED_CAPACITY_NOT_READY:
+            # The shortest scale-up lead of the windows plus its own `for` (the exact figures: below).
+            lead = min(w.lead_minutes for w in config.capacity.schedule)
+            assert rule["for"] == f"{lead}m" and settings.for_ == "0m"
+        else:
+            assert rule["for"] == settings.for_
         annotations = rule["annotations"]
         assert set(annotations) == {"summary", "description", "runbook_url"}
         assert annotations["summary"].strip() and annotations["description"].strip()
@@ -349,15 +366,24 @@ def github_anchor(heading: str) -> str:
     return re.sub(r"[^\w\- ]", "", heading.strip().lower()).replace(" ", "-")
 
 
-def test_runbook_anchors_match_the_readme_headings(prod_config, prod_plan):
+def test_runbook_anchors_match_the_readme_headings(
+    prod_config, prod_plan, scheduled_stack_config, scheduled_stack_plan
+):
     text = README.read_text()
     runbooks = text.split("## Runbooks", 1)[1]
     headings = {github_anchor(h): h for h in re.findall(r"^### (.+)$", runbooks, flags=re.M)}
-    for name, rule in alerts(rule_groups(prod_config, prod_plan)).items():
+    rendered = {
+        **alerts(rule_groups(prod_config, prod_plan)),
+        **alerts(rule_groups(scheduled_stack_config, scheduled_stack_plan)),
+    }
+    assert set(rendered) == ALERT_NAMES, "every alert's runbook link is checked"
+    for name, rule in rendered.items():
         anchor = rule["annotations"]["runbook_url"].rsplit("#", 1)[1]
         assert anchor == runbook_anchor(name)
         assert anchor in headings, f"no '### {name}' runbook in {README.name}"
         assert headings[anchor] == name
+        section = runbooks.split(f"### {name}\n", 1)[1].split("\n### ", 1)[0]
+        assert all(part in section for part in ("**Meaning.**", "**First checks.**", "**Fixes.**")), name
     assert set(headings) == {runbook_anchor(n) for n in ALERT_NAMES}
 
 
@@ -577,6 +603,152 @@ def is_vector(node: Any) -> bool:
     if isinstance(node, promql_parser.UnaryExpr):
         return is_vector(node.expr)
     return True
+
+
+# --- Scheduled capacity (capacity.schedule). ---
+# The series the schedule's alerts read, and the labels that identify one: two kube-state-metrics replicas or jobs
+# export each twice, so each is read through `max by (<these>)`.
+SCHEDULE_IDENTITY = {
+    names.STATEFULSET_REPLICAS: ["namespace", "statefulset"],
+    names.STATEFULSET_READY: ["namespace", "statefulset"],
+    names.JOB_FAILED: ["namespace", "job_name"],
+    names.JOB_PODS_FAILED: ["namespace", "job_name"],
+    names.JOB_PODS_SUCCEEDED: ["namespace", "job_name"],
+}
+
+
+def without_schedule(config: StackConfig) -> StackConfig:
+    return config.model_copy(update={"capacity": config.capacity.model_copy(update={"schedule": ()})})
+
+
+def with_alert(config: StackConfig, key: str, settings: Alert) -> StackConfig:
+    changed = config.monitoring.alerts.model_copy(update={key: settings})
+    return config.model_copy(update={"monitoring": config.monitoring.model_copy(update={"alerts": changed})})
+
+
+def test_a_stack_without_a_schedule_renders_the_rules_it_did(scheduled_stack_config, scheduled_stack_plan):
+    """The schedule adds its two alerts and changes nothing else: the same stack without windows renders exactly the
+    rules minus those two (prod, which has none, was compared byte for byte before and after the change)."""
+    config = without_schedule(scheduled_stack_config)
+    plan = build_plan(config, "staging")
+    assert plan.schedule is None
+    scheduled = rule_groups(scheduled_stack_config, scheduled_stack_plan)
+    assert set(alerts(scheduled)) - set(alerts(rule_groups(config, plan))) == SCHEDULE_ALERTS
+    for group in scheduled:
+        group["rules"] = [r for r in group["rules"] if r.get("alert") not in SCHEDULE_ALERTS]
+    assert rule_groups(config, plan) == scheduled
+
+
+def test_prod_has_no_schedule_and_reads_none_of_its_series(prod_config, prod_plan):
+    assert not prod_config.capacity.schedule and prod_plan.schedule is None
+    text = rules_file(prod_config, prod_plan)
+    for name in (*SCHEDULE_ALERTS, *SCHEDULE_IDENTITY):
+        assert name not in text, name
+
+
+def test_the_not_ready_alert_compares_desired_and_ready_replicas_of_the_backend(
+    scheduled_stack_config, scheduled_stack_plan
+):
+    rule = alerts(rule_groups(scheduled_stack_config, scheduled_stack_plan))[names.ALERT_SCHEDULED_CAPACITY_NOT_READY]
+    ns, sts = 'namespace="study-staging"', 'statefulset="backend"'
+    assert scheduled_stack_plan.schedule.workload == "backend"
+    assert rule["expr"] == (
+        f"max by (namespace, statefulset) ({names.STATEFULSET_REPLICAS}{{{ns}, {sts}}})\n"
+        "- on (namespace, statefulset)\n"
+        f"max by (namespace, statefulset) ({names.STATEFULSET_READY}{{{ns}, {sts}}})\n"
+        "> 0"
+    )
+    # The shortest lead of the windows: open-day's 12 minutes, not teaching-lab's 25 nor the default 10.
+    assert sorted(w.lead_minutes for w in scheduled_stack_config.capacity.schedule) == [12, 25]
+    assert rule["for"] == "12m"
+    assert rule["labels"] == {"severity": "critical", "stack": "staging"}
+    assert "teaching-lab, open-day" in rule["annotations"]["description"]
+
+
+def test_the_not_ready_pending_time_is_the_shortest_lead_plus_its_own_for(
+    scheduled_stack_config, scheduled_stack_plan, prod_config
+):
+    """The pods have the scale-up's lead to become ready; the alert's own `for` (0m by default) adds to it."""
+    config = with_alert(
+        scheduled_stack_config, "scheduled_capacity_not_ready", Alert(threshold=1, for_="3m30s", severity="warning")
+    )
+    rule = alerts(rule_groups(config, scheduled_stack_plan))[names.ALERT_SCHEDULED_CAPACITY_NOT_READY]
+    assert rule["for"] == "15m30s" and rule["expr"].endswith("\n> 1")
+    assert rule["labels"] == {"severity": "warning", "stack": "staging"}
+    # The real staging stack: the teaching lab's default 10 minutes, shorter than the open day's 20.
+    staging = load_stack("staging", ROOT)
+    assert [w.lead_minutes for w in staging.capacity.schedule] == [10, 20]
+    assert scheduled_not_ready_for(staging) == "10m"
+    # A window scaled at its very start leaves no time: the alert's own `for` is all there is.
+    at_start = scheduled_config(prod_config, [SCHEDULE[0], {**SCHEDULE[1], "lead_minutes": 0}])
+    assert scheduled_not_ready_for(at_start) == "0m"
+    five = with_alert(at_start, "scheduled_capacity_not_ready", Alert(threshold=0, for_="5m"))
+    assert scheduled_not_ready_for(five) == "5m"
+
+
+def test_prometheus_durations_round_trip():
+    assert duration_seconds("1h30m") == 5400 and duration_seconds("10m30s") == 630 and duration_seconds("0") == 0
+    assert duration_seconds("1d") == 86400 and duration_seconds("250ms") == 0.25 and duration_seconds("2w") == 1209600
+    assert [duration_text(s) for s in (0, 600, 630, 5400, 0.25)] == ["0m", "10m", "10m30s", "1h30m", "250ms"]
+
+
+def test_the_scaling_alert_selects_the_scaler_jobs_of_the_windows(scheduled_stack_config, scheduled_stack_plan):
+    pattern = scaler_job_regex(scheduled_stack_plan)
+    assert pattern == "^backend-(teaching-lab|open-day)-(?:up|down)-.+$"
+    # The CronJob controller's runs (`<cronjob>-<minutes since the epoch>`), and a run started by hand.
+    for job, window in (
+        ("backend-teaching-lab-up-29412345", "teaching-lab"),
+        ("backend-open-day-down-29412345", "open-day"),
+        ("backend-teaching-lab-up-manual", "teaching-lab"),
+    ):
+        match = re.fullmatch(pattern, job)
+        assert match and match.group(1) == window, job
+    for job in (
+        "backend-nightly-up-29412345",  # no window of this stack
+        "redis-teaching-lab-up-29412345",  # another workload
+        "backend-teaching-lab-29412345",  # neither up nor down
+        "backend-teaching-lab-up",  # the CronJob's own name, never a Job's
+        "xbackend-teaching-lab-up-1",
+    ):
+        assert not re.fullmatch(pattern, job), job
+    rule = alerts(rule_groups(scheduled_stack_config, scheduled_stack_plan))[names.ALERT_SCHEDULED_SCALING_FAILED]
+    expr = rule["expr"]
+    assert expr.startswith("label_replace(\n") and expr.endswith(f'"window", "$1", "job_name", "{pattern}"\n)')
+    read = {vs.name: matchers(vs) for vs in selectors_read(expr)}
+    assert set(read) == {names.JOB_FAILED, names.JOB_PODS_FAILED, names.JOB_PODS_SUCCEEDED}
+    for m in read.values():
+        assert m["namespace"] == ("MatchOp.Equal", "study-staging") and m["job_name"] == ("MatchOp.Re", pattern)
+    assert read[names.JOB_FAILED]["condition"] == ("MatchOp.Equal", "true")
+    # Failed, or pods failed while none succeeded (a Job still retrying): a retried pod that then succeeded is not.
+    assert "== 1\n  or\n" in expr and "> 0\n    unless on (namespace, job_name)\n" in expr
+    assert rule["for"] == "2m" and rule["labels"] == {"severity": "warning", "stack": "staging"}
+
+
+def test_scaler_jobs_are_told_apart_longest_window_first(prod_config):
+    """Windows `lab` and `lab-up`: `backend-lab-up-up-…` is lab-up's scale-up, `backend-lab-up-…` lab's."""
+    lab = {**SCHEDULE[0], "name": "lab"}
+    lab_up = {**SCHEDULE[0], "name": "lab-up", "weekly": {**SCHEDULE[0]["weekly"], "days": ["thu"]}}
+    config = scheduled_config(prod_config, [lab, lab_up])
+    pattern = scaler_job_regex(build_plan(config, "staging"))
+    assert pattern == "^backend-(lab-up|lab)-(?:up|down)-.+$"
+    assert re.fullmatch(pattern, "backend-lab-up-up-29412345").group(1) == "lab-up"
+    assert re.fullmatch(pattern, "backend-lab-up-29412345").group(1) == "lab"
+
+
+def test_the_schedule_series_are_read_by_namespace_and_deduplicated(scheduled_stack_config, scheduled_stack_plan):
+    """Each kube-state-metrics series the schedule's alerts read is the stack's namespace's, through `max by` over
+    what identifies it, so two kube-state-metrics replicas or jobs give one value."""
+    groups = rule_groups(scheduled_stack_config, scheduled_stack_plan)
+    seen = set()
+    for name in SCHEDULE_ALERTS:
+        expr = alerts(groups)[name]["expr"]
+        deduplicated = max_by_reads(expr)
+        for vs in selectors_read(expr):
+            assert vs.name in SCHEDULE_IDENTITY, vs.name
+            assert matchers(vs)["namespace"] == ("MatchOp.Equal", "study-staging")
+            assert (vs.name, SCHEDULE_IDENTITY[vs.name]) in deduplicated, f"{vs.name} in {name}"
+            seen.add(vs.name)
+    assert seen == set(SCHEDULE_IDENTITY) and set(SCHEDULE_IDENTITY) <= set(names.CONTRACT)
 
 
 # --- Selectors. ---

@@ -51,6 +51,8 @@ ALERT_SETTINGS = {
     names.ALERT_MEMORY_OVERCOMMIT: "memory_overcommit",
     names.ALERT_NODE_POOL_AT_MAX: "node_pool_at_max",
     names.ALERT_HEAP_NEAR_LIMIT: "heap_near_limit",
+    names.ALERT_SCHEDULED_CAPACITY_NOT_READY: "scheduled_capacity_not_ready",
+    names.ALERT_SCHEDULED_SCALING_FAILED: "scheduled_scaling_failed",
 }
 # A pod's phases as kube-state-metrics exports them: one series each, 1 for the current phase.
 PHASES = ("Pending", "Running", "Succeeded", "Failed", "Unknown")
@@ -380,17 +382,26 @@ def promtool_test(run_promtool, tmp_path):
     """Run cases against the stack's rules file: `check(stack, cluster, expr_tests, alert_tests)`."""
 
     def check(
-        stack: Stack, cluster: Cluster, exprs: list[dict] | None = None, alerts: list[dict] | None = None
+        stack: Stack,
+        cluster: Cluster,
+        exprs: list[dict] | None = None,
+        alerts: list[dict] | None = None,
+        pending: list[dict] | None = None,
     ) -> None:
+        """`pending`: alert tests evaluated on purpose before the condition has held for `for:` (nothing fires)."""
         alerts = list(alerts or [])
         # The rules work on the metric contract alone: nothing else is fed.
         assert fed_metrics(cluster.series) <= set(names.CONTRACT), fed_metrics(cluster.series) - set(names.CONTRACT)
         for a in list(alerts):
-            pending = minutes(stack.settings(a["alertname"]).for_)
-            assert pending + 5 <= minutes(a["eval_time"]), "evaluate well after the alert's for:"
-            if a["exp_alerts"] and pending >= 2 and a["eval_time"] == EVAL:
+            # The rule's own `for:` (the config's, or for the scheduled not-ready alert the windows' shortest lead).
+            for_ = minutes(stack.alert(a["alertname"])["for"])
+            assert for_ + 5 <= minutes(a["eval_time"]), "evaluate well after the alert's for:"
+            if a["exp_alerts"] and for_ >= 2 and a["eval_time"] == EVAL:
                 # The condition holds from the start: one minute before `for:` has passed it is still pending.
-                alerts.append({**a, "eval_time": f"{pending - 1:g}m", "exp_alerts": []})
+                alerts.append({**a, "eval_time": f"{for_ - 1:g}m", "exp_alerts": []})
+        for a in pending or []:
+            assert a["exp_alerts"] == [], "still pending: nothing fires yet"
+            alerts.append(a)
         test = {
             "rule_files": ["rules.yaml"],
             "evaluation_interval": STEP,
@@ -1156,6 +1167,105 @@ def test_heap_near_limit(stack, promtool_test, case):
     promtool_test(stack, cluster, alerts=[alert_test(name, expected)])
 
 
+# --- The scheduled windows' alerts (capacity.schedule): only the scheduled stack has them. ---
+
+
+@pytest.fixture(params=list(KSM_JOBS))
+def scheduled(request: pytest.FixtureRequest, scheduled_stack_config, scheduled_stack_plan) -> Stack:
+    """`other_config` with planned windows (tests/components/monitoring/conftest.py), kube-state-metrics scraped once
+    or twice."""
+    return Stack(scheduled_stack_config, scheduled_stack_plan, KSM_JOBS[request.param])
+
+
+SCALE_UP_AT = 10  # sample (5m at 30s) at which the scaler Job raises the desired replicas
+
+
+def statefulset(cluster: Cluster, name: str, desired: str, ready: str, namespace: str | None = None) -> None:
+    """kube-state-metrics' desired (`spec.replicas`) and ready replicas of a StatefulSet."""
+    ns = namespace or cluster.stack.ns
+    cluster.add_ksm(names.STATEFULSET_REPLICAS, desired, namespace=ns, statefulset=name)
+    cluster.add_ksm(names.STATEFULSET_READY, ready, namespace=ns, statefulset=name)
+
+
+def scaled_up(before: int, after: int) -> str:
+    """`before` until the scale-up at sample SCALE_UP_AT, `after` from then on."""
+    return f"{before}+0x{SCALE_UP_AT - 1} {after}+0x{STEPS - SCALE_UP_AT}"
+
+
+@pytest.mark.parametrize("case", ["short", "ready", "others"])
+def test_scheduled_capacity_not_ready(scheduled, promtool_test, case):
+    """The teaching lab's scale-up takes the backend from 2 to 3 desired replicas: with 2 ready the alert is pending
+    for the shortest lead (12m) and fires after it; with 3 ready, or mismatches of another StatefulSet or namespace,
+    it stays silent."""
+    stack, cluster = scheduled, Cluster(scheduled)
+    name = names.ALERT_SCHEDULED_CAPACITY_NOT_READY
+    schedule = stack.plan.schedule
+    assert schedule is not None and schedule.base_replicas == 2
+    (lab,) = [w for w in schedule.windows if w.name == "teaching-lab"]
+    assert lab.backend_replicas == 3
+    pending = minutes(stack.alert(name)["for"])
+    assert pending == 12
+    desired = scaled_up(2, 3)
+    ready = {"short": constant(2), "ready": scaled_up(2, 3), "others": scaled_up(2, 3)}[case]
+    statefulset(cluster, stack.backend, desired, ready)
+    if case == "others":
+        statefulset(cluster, "redis", constant(1), constant(0))  # not the formula-sized StatefulSet
+        statefulset(cluster, stack.backend, desired, constant(1), namespace="other")  # another stack's
+    scale_up = SCALE_UP_AT * 0.5  # minutes
+    labels = {"namespace": stack.ns, "statefulset": stack.backend}
+    expected = [stack.expected_alert(name, labels, 1)] if case == "short" else []
+    promtool_test(
+        stack,
+        cluster,
+        # Pending through the lead after the scale-up, firing once it has passed (and still at the end).
+        alerts=[alert_test(name, expected, f"{scale_up + pending + 5:g}m"), alert_test(name, expected)],
+        pending=[alert_test(name, [], f"{round((scale_up + pending) * 60) - 30}s")],
+    )
+
+
+def scaler_job(
+    cluster: Cluster, job: str, *, failed: bool = False, pods_failed: int = 0, succeeded: int = 0, namespace: str = ""
+) -> None:
+    """A Job's series as kube-state-metrics 2.x exports them: `kube_job_failed` per condition status only once the
+    Job has a Failed condition; `kube_job_status_failed` one series per known reason (0 or 1) once it failed, else
+    one series of the failed pods' count."""
+    own = {"namespace": namespace or cluster.stack.ns, "job_name": job}
+    if failed:
+        for status in ("true", "false", "unknown"):
+            cluster.add_ksm(names.JOB_FAILED, constant(1 if status == "true" else 0), condition=status, **own)
+        for reason in ("BackoffLimitExceeded", "DeadlineExceeded", "Evicted"):
+            hit = 1 if reason == "BackoffLimitExceeded" else 0
+            cluster.add_ksm(names.JOB_PODS_FAILED, constant(hit), reason=reason, **own)
+    else:
+        cluster.add_ksm(names.JOB_PODS_FAILED, constant(pods_failed), **own)
+    cluster.add_ksm(names.JOB_PODS_SUCCEEDED, constant(succeeded), **own)
+
+
+@pytest.mark.parametrize("case", ["failed", "retrying", "recovered", "other-jobs"])
+def test_scheduled_scaling_failed(scheduled, promtool_test, case):
+    """A scaler Job that failed, or whose pods keep failing, fires with its window; one that succeeded after a failed
+    pod, and failed Jobs of other names or namespaces, do not."""
+    stack, cluster = scheduled, Cluster(scheduled)
+    name = names.ALERT_SCHEDULED_SCALING_FAILED
+    up = f"{stack.backend}-teaching-lab-up-29412345"  # `<cronjob>-<minutes since the epoch>`
+    scaler_job(cluster, f"{stack.backend}-teaching-lab-down-29411000", succeeded=1)  # last week's, fine
+    expected = []
+    if case == "failed":
+        scaler_job(cluster, up, failed=True)
+        expected = [stack.expected_alert(name, {"namespace": stack.ns, "job_name": up, "window": "teaching-lab"}, 1)]
+    elif case == "retrying":
+        scaler_job(cluster, up, pods_failed=2)
+        expected = [stack.expected_alert(name, {"namespace": stack.ns, "job_name": up, "window": "teaching-lab"}, 2)]
+    elif case == "recovered":
+        scaler_job(cluster, up, pods_failed=1, succeeded=1)
+    else:
+        scaler_job(cluster, f"{stack.backend}-nightly-up-29412345", failed=True)  # no window of this stack
+        scaler_job(cluster, "redis-teaching-lab-up-29412345", failed=True)  # another workload's
+        scaler_job(cluster, f"{stack.backend}-teaching-lab-29412345", failed=True)  # neither up nor down
+        scaler_job(cluster, up, failed=True, namespace="other")  # another stack's
+    promtool_test(stack, cluster, alerts=[alert_test(name, expected)])
+
+
 def test_prod_annotations_read_as_written(prod_config, prod_plan):
     """The test's template renderer against literal text, so the generated expectations cannot drift together."""
     stack = Stack(prod_config, prod_plan)
@@ -1193,11 +1303,20 @@ ALERT_CASES = {
     names.ALERT_MEMORY_OVERCOMMIT: test_memory_overcommit,
     names.ALERT_NODE_POOL_AT_MAX: test_node_pool_at_max,
     names.ALERT_HEAP_NEAR_LIMIT: test_heap_near_limit,
+    names.ALERT_SCHEDULED_CAPACITY_NOT_READY: test_scheduled_capacity_not_ready,
+    names.ALERT_SCHEDULED_SCALING_FAILED: test_scheduled_scaling_failed,
 }
 
 
-def test_every_alert_has_cases(prod_config, prod_plan):
-    """Every alert the rules define (and names.py lists) has a fires/silent case above."""
-    defined = {r["alert"] for g in rule_groups(prod_config, prod_plan) for r in g["rules"] if "alert" in r}
+def test_every_alert_has_cases(prod_config, prod_plan, scheduled_stack_config, scheduled_stack_plan):
+    """Every alert the rules define (and names.py lists) has a fires/silent case above: prod's, and the scheduled
+    stack's two more."""
+    defined = {
+        r["alert"]
+        for config, plan in ((prod_config, prod_plan), (scheduled_stack_config, scheduled_stack_plan))
+        for g in rule_groups(config, plan)
+        for r in g["rules"]
+        if "alert" in r
+    }
     listed = {v for k, v in vars(names).items() if k.startswith("ALERT_")}
     assert defined == listed == set(ALERT_CASES)
