@@ -1,8 +1,10 @@
-"""HyperStudy / Capacity Planning: experiment slots per shape, load by role, memory by role, the formula's accuracy."""
+"""HyperStudy / Capacity Planning: experiment slots per shape, the scheduled windows (for a stack with
+`capacity.schedule`), load by role, memory by role, the formula's accuracy."""
 
 from __future__ import annotations
 
-from grafana_foundation_sdk.builders import dashboard, stat, timeseries
+from grafana_foundation_sdk.builders import dashboard, stat, text, timeseries
+from grafana_foundation_sdk.models import common as common_model, dashboard as dashboard_model, text as text_model
 
 from components.monitoring import names
 from components.monitoring.dashboards.common import (
@@ -27,6 +29,7 @@ from components.monitoring.selectors import Selectors, eq, selector
 from sizing.config import ROLES, StackConfig, UserMix
 from sizing.plan import Plan, WorkloadPlan
 from sizing.quantity import MIB_BYTES
+from sizing.schedule import SchedulePlan
 
 SLUG = "capacity"  # the uid is `<namespace>-capacity`
 TITLE = TITLES[SLUG]
@@ -88,6 +91,123 @@ def slots(config: StackConfig, s: Selectors) -> Section:
     return Section(
         "Experiment slots", [*(slots_stat(config, s, shape, width) for shape in shapes), slots_timeseries(config, s)]
     )
+
+
+# --- Scheduled windows (capacity.schedule) ---
+STATEFULSET = ("namespace", "statefulset")
+SCHEDULE_ROW = "Scheduled windows"
+WINDOWS_TITLE = "Planned windows (capacity.schedule)"
+REPLICAS_TITLE = "Backend replicas (desired vs ready) and slots"
+SLOTS_REF_ID = "C"  # queries are lettered in order: desired A, ready B, slots C
+
+
+def _cell(value: object) -> str:
+    """A Markdown table cell: a `|` would end it."""
+    return str(value).replace("|", "\\|")
+
+
+def _experiments(experiments: dict[str, int]) -> str:
+    return ", ".join(f"{count} {shape}" for shape, count in experiments.items())
+
+
+def windows_text(config: StackConfig, plan: Plan, schedule: SchedulePlan) -> text.Panel:
+    """The plan's windows as a Markdown table: what each brings, the replicas and nodes it needs, whether it fits,
+    and when its scale-up and scale-down run; refusals spelled out under the table."""
+    timing = {w.name: (w.lead_minutes, w.grace_minutes) for w in config.capacity.schedule}
+    workload = schedule.workload
+    rows = [
+        "| window | when | experiments | backend replicas | nodes | fits | scale-up / scale-down |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for w in schedule.windows:
+        lead, grace = timing[w.name]
+        cells = (
+            w.name,
+            w.when,
+            _experiments(w.experiments),
+            w.backend_replicas,
+            w.nodes,
+            "yes" if w.fits else "**no**",
+            f"{lead} min before / {grace} min after",
+        )
+        rows.append("| " + " | ".join(_cell(c) for c in cells) + " |")
+    refusals = [f"- **{w.name}** does not fit: {w.reason}" for w in schedule.windows if not w.fits and w.reason]
+    content = "\n".join(
+        [
+            f"Outside the windows `{workload}` runs {schedule.base_replicas} replicas. Each window's CronJob "
+            f"`{workload}-<window>-up` sets its replicas before it starts, `{workload}-<window>-down` sets them back "
+            f"after it ends (plan {plan.stack}: `python -m sizing schedule --stack {plan.stack}`).",
+            "",
+            *rows,
+            *(["", *refusals] if refusals else []),
+        ]
+    )
+    return (
+        text.Panel()
+        .title(WINDOWS_TITLE)
+        .description(
+            "The windows of capacity.schedule and what the sizing plan gives each, as of the last deploy: "
+            f"{names.ALERT_SCHEDULED_CAPACITY_NOT_READY} fires when a scale-up's pods are not ready by the start, "
+            f"{names.ALERT_SCHEDULED_SCALING_FAILED} when a scaler Job fails."
+        )
+        .mode(text_model.TextMode.MARKDOWN)
+        .content(content)
+        .span(12)
+        .height(_windows_height(schedule))
+    )
+
+
+def _windows_height(schedule: SchedulePlan) -> int:
+    """Room for the intro, the table and any refusal: at least a standard panel's 8 rows."""
+    refusals = sum(1 for w in schedule.windows if not w.fits)
+    return max(8, 5 + len(schedule.windows) + 2 * refusals)
+
+
+def replicas_timeseries(config: StackConfig, schedule: SchedulePlan, s: Selectors) -> timeseries.Panel:
+    """The scaler's work against what it buys: the StatefulSet's desired and ready replicas (kube-state-metrics),
+    dashed at the replicas the windows need, and the slots of the alerting shape on the right axis."""
+    statefulset = eq("statefulset", schedule.workload)
+    shape = config.monitoring.capacity_shape
+    planned = sorted({w.backend_replicas for w in schedule.windows} - {schedule.base_replicas})
+    panel = timeseries_panel(
+        REPLICAS_TITLE,
+        f"Desired (`{names.STATEFULSET_REPLICAS}`: what the scaler Jobs set) and ready "
+        f"(`{names.STATEFULSET_READY}`) replicas of the {schedule.workload} StatefulSet, and, on the right axis, "
+        f"the {shape} slots (`{names.SLOTS}`). Before each window desired steps up to the window's replicas "
+        f"(dashed: {', '.join(str(r) for r in planned) or 'none above the configured'}), ready follows once the "
+        f"nodes come, and the slots rise with it; desired above ready at a window's start is "
+        f"{names.ALERT_SCHEDULED_CAPACITY_NOT_READY}.",
+        Unit.COUNT,
+        [
+            Query(dedup(s.ksm(names.STATEFULSET_REPLICAS, statefulset), STATEFULSET), "desired replicas"),
+            Query(dedup(s.ksm(names.STATEFULSET_READY, statefulset), STATEFULSET), "ready replicas"),
+            Query(selector(names.SLOTS, s.ns, eq("shape", shape)), "{{shape}} slots"),
+        ],
+        height=_windows_height(schedule),
+        threshold_config=thresholds(Color.GREEN, *((r, Color.BLUE) for r in planned)),
+        threshold_lines=bool(planned),
+        min_value=0,
+    )
+    return (
+        panel.line_interpolation(common_model.LineInterpolation.STEP_AFTER)
+        .axis_label("replicas")
+        .override_by_query(
+            SLOTS_REF_ID,  # the third query's: the slots
+            [
+                dashboard_model.DynamicConfigValue(id_val="custom.axisPlacement", value="right"),
+                dashboard_model.DynamicConfigValue(id_val="custom.axisLabel", value="slots"),
+                dashboard_model.DynamicConfigValue(id_val="custom.thresholdsStyle", value={"mode": "off"}),
+            ],
+        )
+    )
+
+
+def scheduled_windows(config: StackConfig, plan: Plan, s: Selectors) -> list[Section]:
+    """The windows and the replicas scaled for them; no section at all for a stack without a schedule."""
+    schedule = plan.schedule
+    if schedule is None:
+        return []
+    return [Section(SCHEDULE_ROW, [windows_text(config, plan, schedule), replicas_timeseries(config, schedule, s)])]
 
 
 # --- Load ---
@@ -224,8 +344,8 @@ def build(config: StackConfig, plan: Plan) -> dashboard.Dashboard:
         ["capacity"],
         "now-24h",
         config,
-        [slots(config, s), load(s), memory(s), accuracy(config, plan, s)],
+        [slots(config, s), *scheduled_windows(config, plan, s), load(s), memory(s), accuracy(config, plan, s)],
     )
 
 
-__all__ = ["SLUG", "TITLE", "build"]
+__all__ = ["REPLICAS_TITLE", "SCHEDULE_ROW", "SLUG", "TITLE", "WINDOWS_TITLE", "build"]

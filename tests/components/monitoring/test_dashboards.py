@@ -17,6 +17,7 @@ import pytest
 
 from components.monitoring import names
 from components.monitoring.dashboards import SLUGS, dashboard_json, dashboards, uids
+from components.monitoring.dashboards.capacity import REPLICAS_TITLE, SCHEDULE_ROW, WINDOWS_TITLE
 from components.monitoring.dashboards.common import MAX_UID_LENGTH, TITLES
 from components.monitoring.dashboards.memory import OOM_TILE_WINDOW
 from components.monitoring.rules import recorded_names, rule_groups
@@ -24,6 +25,7 @@ from sizing.config import Alert, UserMix, load_stack
 from sizing.errors import ConfigError
 from sizing.plan import build_plan
 from sizing.quantity import MIB_BYTES as MIB
+from tests.components.monitoring.conftest import SCHEDULE, scheduled_config
 
 ROOT = Path(__file__).resolve().parents[3]
 # prod's namespace is `hyperstudy`: its uids and titles are what they always were.
@@ -391,3 +393,160 @@ def test_the_near_limit_tile_counts_what_the_alert_fires_for(models, prod_config
     ]
     # The same per-container record and threshold; only the namespace is the dashboard's variable.
     assert alert["expr"].replace('namespace="hyperstudy"', 'namespace="$namespace"') in expr
+
+
+# --- the scheduled windows (capacity.schedule) ---
+def table_rows(markdown: str) -> list[list[str]]:
+    """The body rows of the Markdown table in `markdown`, as cells (an escaped `\\|` stays in its cell)."""
+    lines = [line for line in markdown.splitlines() if line.startswith("| ")]
+    return [[c.strip().replace("\\|", "|") for c in re.split(r"(?<!\\)\|", line)[1:-1]] for line in lines[1:]]
+
+
+def schedule_panels(model: dict[str, Any]) -> list[dict[str, Any]]:
+    return [p for p in panels(model) if p.get("title") in (SCHEDULE_ROW, WINDOWS_TITLE, REPLICAS_TITLE)]
+
+
+@pytest.fixture(scope="module")
+def staging_stack():
+    config = load_stack("staging", ROOT)
+    return config, build_plan(config, "staging")
+
+
+def test_prod_has_no_schedule_and_no_scheduled_windows_row(models, all_exprs, prod_plan):
+    assert prod_plan.schedule is None
+    for model in models.values():
+        assert schedule_panels(model) == []
+        assert not any(p["type"] == "text" for p in panels(model))
+    read = {n.name for e in all_exprs for n in nodes(e) if isinstance(n, promql_parser.VectorSelector)}
+    assert not read & {names.STATEFULSET_REPLICAS, names.STATEFULSET_READY}
+
+
+def test_the_staging_capacity_dashboard_lists_every_window_of_the_plan(staging_models, staging_stack):
+    config, plan = staging_stack
+    assert plan.schedule is not None and len(plan.schedule.windows) == 2
+    capacity = staging_models["hyperstudy-staging-capacity"]
+    row = panel(capacity, SCHEDULE_ROW)
+    assert row["type"] == "row"
+    table = panel(capacity, WINDOWS_TITLE)
+    assert table["type"] == "text" and table["options"]["mode"] == "markdown"
+    content = table["options"]["content"]
+    leads = {w.name: (w.lead_minutes, w.grace_minutes) for w in config.capacity.schedule}
+    expected = [
+        [
+            w.name,
+            w.when,
+            ", ".join(f"{n} {shape}" for shape, n in w.experiments.items()),
+            str(w.backend_replicas),
+            str(w.nodes),
+            "yes" if w.fits else "**no**",
+            f"{leads[w.name][0]} min before / {leads[w.name][1]} min after",
+        ]
+        for w in plan.schedule.windows
+    ]
+    assert table_rows(content) == expected
+    # Staging's own figures, as `python -m sizing schedule --stack staging` prints them.
+    assert expected[0][:7] == ["teaching-lab", "wed 09:00-11:30 Europe/Berlin", "3 medium", "3", "3", "yes",
+                               "10 min before / 15 min after"]  # fmt: skip
+    assert expected[1][2:4] == ["4 small, 2 medium", "3"]
+    assert f"`backend` runs {plan.schedule.base_replicas} replicas" in content
+    # The row comes right after the slots, the two panels side by side.
+    titles = [p["title"] for p in panels(capacity)]
+    assert titles.index(SCHEDULE_ROW) == titles.index("Available experiment slots by shape") + 1
+    replicas = panel(capacity, REPLICAS_TITLE)
+    assert table["gridPos"]["y"] == replicas["gridPos"]["y"] and table["gridPos"]["x"] + 12 == replicas["gridPos"]["x"]
+
+
+def test_the_replicas_panel_shows_desired_and_ready_beside_the_slots(staging_models, staging_stack):
+    config, plan = staging_stack
+    p = panel(staging_models["hyperstudy-staging-capacity"], REPLICAS_TITLE)
+    assert p["type"] == "timeseries" and p["datasource"] == DATASOURCE
+    assert p["fieldConfig"]["defaults"]["unit"] == "short"
+    targets = {t["legendFormat"]: t for t in p["targets"]}
+    sts = 'namespace="$namespace", statefulset="backend"'
+    assert (
+        targets["desired replicas"]["expr"]
+        == f"max by (namespace, statefulset) ({names.STATEFULSET_REPLICAS}{{{sts}}})"
+    )
+    assert targets["ready replicas"]["expr"] == f"max by (namespace, statefulset) ({names.STATEFULSET_READY}{{{sts}}})"
+    slots = targets["{{shape}} slots"]
+    shape = config.monitoring.capacity_shape
+    assert slots["expr"] == f'{names.SLOTS}{{namespace="$namespace", shape="{shape}"}}'
+    # The slots on their own axis, without the replicas' dashed lines.
+    (override,) = p["fieldConfig"]["overrides"]
+    assert override["matcher"] == {"id": "byFrameRefID", "options": slots["refId"]}
+    assert {"id": "custom.axisPlacement", "value": "right"} in override["properties"]
+    # Dashed at the replicas a window needs above the configured ones: staging's windows both take 3.
+    assert plan.schedule.base_replicas == 2
+    assert steps(p) == sorted({w.backend_replicas for w in plan.schedule.windows} - {2}) == [3]
+    assert p["fieldConfig"]["defaults"]["custom"]["thresholdsStyle"]["mode"] == "dashed"
+    for t in p["targets"]:
+        assert t["datasource"] == DATASOURCE
+        read = {n.name for n in nodes(t["expr"]) if isinstance(n, promql_parser.VectorSelector)}
+        assert read <= READABLE
+
+
+def test_the_staging_dashboards_pass_the_layout_and_query_checks(staging_models, run_promtool):
+    """What the prod-only checks above hold, for staging's dashboards with the scheduled row: a grid without
+    overlaps, unique titles and ids, a unit and the datasource on every value panel, queries Prometheus parses."""
+    queries = []
+    for uid, model in staging_models.items():
+        ids = [p["id"] for p in panels(model)]
+        titles = [p["title"] for p in panels(model)]
+        assert len(ids) == len(set(ids)) and len(titles) == len(set(titles)), uid
+        boxes = [(p["title"], p["gridPos"]) for p in panels(model)]
+        for (t1, a), (t2, b) in combinations(boxes, 2):
+            apart = (
+                a["x"] + a["w"] <= b["x"]
+                or b["x"] + b["w"] <= a["x"]
+                or a["y"] + a["h"] <= b["y"]
+                or (b["y"] + b["h"] <= a["y"])
+            )
+            assert apart, f"{uid}: {t1!r} overlaps {t2!r}"
+        for p in value_panels(model):
+            if p["type"] == "text":
+                continue
+            assert p["type"] in VALUE_PANELS and p["fieldConfig"]["defaults"].get("unit") in UNITS, p["title"]
+            assert p["datasource"] == DATASOURCE, p["title"]
+            queries += [t["expr"] for t in p["targets"]]
+    rules = [{"record": f"dashboard:query_{i}:check", "expr": substitute(e)} for i, e in enumerate(queries)]
+    run_promtool("check", "rules", "d.yaml", files={"d.yaml": {"groups": [{"name": "d", "rules": rules}]}})
+
+
+def test_a_window_that_does_not_fit_is_marked_with_its_reason(prod_config):
+    """A plan that refuses a window (planned without failing, as `python -m sizing schedule` does) shows it."""
+    too_big = {**SCHEDULE[0], "experiments": {"large": 20}}
+    config = scheduled_config(prod_config, [too_big, SCHEDULE[1]])
+    plan = build_plan(config, "staging", strict=False)
+    (refused,) = [w for w in plan.schedule.windows if not w.fits]
+    content = panel(dashboards(config, plan)["study-staging-capacity"], WINDOWS_TITLE)["options"]["content"]
+    assert table_rows(content)[0][5] == "**no**" and table_rows(content)[1][5] == "yes"
+    assert f"- **{refused.name}** does not fit: {refused.reason}" in content
+
+
+def test_without_a_schedule_the_dashboards_are_what_they_were(scheduled_stack_config, scheduled_stack_plan):
+    """The same stack without windows: the memory and cost dashboards are identical, and the capacity dashboard is
+    the scheduled one without the row and its two panels (only the panels below move up and are renumbered)."""
+    config = scheduled_stack_config.model_copy(
+        update={"capacity": scheduled_stack_config.capacity.model_copy(update={"schedule": ()})}
+    )
+    plan = build_plan(config, "staging")
+    assert plan.schedule is None
+    with_windows = dashboards(scheduled_stack_config, scheduled_stack_plan)
+    without = dashboards(config, plan)
+    for uid in ("study-staging-memory", "study-staging-cost"):
+        assert with_windows[uid] == without[uid]
+
+    def content(model: dict[str, Any], skip: tuple[str, ...] = ()) -> list[Any]:
+        return [
+            (p["title"], p["type"], p.get("gridPos", {}).get("w"), [t["expr"] for t in p.get("targets", [])])
+            for p in panels(model)
+            if p["title"] not in skip
+        ]
+
+    capacity = with_windows["study-staging-capacity"]
+    assert len(schedule_panels(capacity)) == 3
+    skip = (SCHEDULE_ROW, WINDOWS_TITLE, REPLICAS_TITLE)
+    assert content(capacity, skip) == content(without["study-staging-capacity"])
+    assert {k: v for k, v in capacity.items() if k != "panels"} == {
+        k: v for k, v in without["study-staging-capacity"].items() if k != "panels"
+    }
