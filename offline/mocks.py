@@ -1,9 +1,10 @@
 """Offline Pulumi: mocks that record every registered resource, shared by the tests and the offline render.
 
 Every resource the program registers is recorded as (type, name, inputs) with numbers normalised (the engine
-hands them back as floats), with its URN, parent and the resources it waits for (`depends_on` and the inputs'
-dependencies, as the engine would see them), and the mocks fill in what GCP would compute, so no cloud and no CLI
-are needed. `install(mocks, ...)` sets them up with the monitor that records the dependencies.
+hands them back as floats), with its URN, parent, the resources it waits for (`depends_on` and the inputs'
+dependencies, as the engine would see them) and its `ignore_changes` option, and the mocks fill in what GCP would
+compute, so no cloud and no CLI are needed. `install(mocks, ...)` sets them up with the monitor that records the
+dependencies.
 """
 
 from __future__ import annotations
@@ -49,6 +50,8 @@ class Registered:
     urn: str = ""
     parent: str = ""
     dependencies: tuple[str, ...] = ()
+    # The `ignore_changes` resource option as the engine receives it (input paths Pulumi leaves alone on update).
+    ignore_changes: tuple[str, ...] = ()
 
 
 @dataclass
@@ -113,7 +116,8 @@ class RecordingMocks(pulumi.runtime.Mocks):
 
 
 class RecordingMonitor(MockMonitor):
-    """The mock engine, also recording each registration's URN, parent and dependencies onto the mocks' record."""
+    """The mock engine, also recording each registration's URN, parent, dependencies and ignore_changes onto the
+    mocks' record."""
 
     def __init__(self, mocks: RecordingMocks) -> None:
         super().__init__(mocks)
@@ -130,6 +134,7 @@ class RecordingMonitor(MockMonitor):
                     urn=response.urn,
                     parent=request.parent,
                     dependencies=tuple(request.dependencies),
+                    ignore_changes=tuple(request.ignoreChanges),
                 )
             return response
 

@@ -47,6 +47,7 @@ _KIND_ORDER = [
     "Service",
     "StatefulSet",
     "Deployment",
+    "CronJob",
     "PodDisruptionBudget",
     "VerticalPodAutoscaler",
     "Issuer",
