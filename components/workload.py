@@ -171,6 +171,11 @@ class WorkloadArgs(BaseModel):
     load_balancer_ip: Any = Field(
         None, description="the reserved static address a LoadBalancer Service keeps (a string or a Pulumi Output)"
     )
+    replicas_managed_externally: bool = Field(
+        False,
+        description="something else sets the controller's replicas (the schedule's scaling CronJobs, "
+        "components/schedule.py): Pulumi creates it with the plan's replicas and then ignores spec.replicas",
+    )
 
     @model_validator(mode="after")
     def _plan_is_this_workload(self) -> WorkloadArgs:
@@ -277,6 +282,7 @@ class Workload(pulumi.ComponentResource):
     vertical_pod_autoscaler: CustomResource
     pod_monitor: CustomResource | None
     pod_monitoring: CustomResource | None
+    ignored_changes: tuple[str, ...]
 
     def __init__(self, name: str, args: WorkloadArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__(WORKLOAD_TYPE, name, None, opts)
@@ -319,6 +325,10 @@ class Workload(pulumi.ComponentResource):
             )
 
         pod_template = self._pod_template(args)
+        # The controller's input paths Pulumi leaves alone once it exists (a resource option: the attribute says
+        # what was passed, for tests and callers). Without a scaler, none: exactly the options it always had.
+        self.ignored_changes = ("spec.replicas",) if args.replicas_managed_externally else ()
+        controller_opts = pulumi.ResourceOptions(parent=self, ignore_changes=list(self.ignored_changes) or None)
         controller_metadata = ObjectMetaArgs(
             name=args.name, namespace=args.namespace, labels=args.labels, annotations=_scanner_skips(args.image)
         )
@@ -342,7 +352,7 @@ class Workload(pulumi.ComponentResource):
                     template=pod_template,
                     volume_claim_templates=self._claims(args),
                 ),
-                opts=child,
+                opts=controller_opts,
             )
         else:
             self.controller = Deployment(
@@ -360,7 +370,7 @@ class Workload(pulumi.ComponentResource):
                     min_ready_seconds=spec.min_ready_seconds,
                     template=pod_template,
                 ),
-                opts=child,
+                opts=controller_opts,
             )
 
         self.service = Service(
