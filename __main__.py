@@ -27,6 +27,7 @@ try:
     pool_name = stack_pool_name(config)
     app_args = HyperStudyAppArgs(config=config, plan=plan, node_pool=pool_name)
     app_args.workload_args()
+    app_args.schedule_args()
     secrets = secret_values(config)
     monitoring_args = MonitoringArgs.derive(config, plan, secrets)
     stack_args = None

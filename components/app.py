@@ -31,6 +31,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from components.pool import POOL_NAME_PATTERN
 from components.routes import service_annotations
+from components.schedule import CRONJOB_NAME, BackendSchedule, BackendScheduleArgs
 from components.workload import (
     INSTANCE,
     LABEL_VALUE,
@@ -78,6 +79,34 @@ class HyperStudyAppArgs(BaseModel):
         """app.kubernetes.io/instance of every object: the stack, so that two stacks never select each other."""
         return f"{PART_OF_VALUE}-{self.plan.stack}"
 
+    @property
+    def scheduled_workload(self) -> str | None:
+        """The StatefulSet the schedule's CronJobs scale; None for a stack with no scaling action to run."""
+        schedule = self.plan.schedule
+        return schedule.workload if schedule is not None and schedule.actions else None
+
+    def schedule_args(self) -> BackendScheduleArgs | None:
+        """The BackendSchedule of the plan's scaling actions (None without any); ConfigError (full config key) for
+        a window whose CronJob name Kubernetes would refuse."""
+        schedule = self.plan.schedule
+        if schedule is None or not schedule.actions:
+            return None
+        for action in schedule.actions:
+            name = f"{schedule.workload}-{action.name}"
+            if not re.fullmatch(CRONJOB_NAME, name):
+                raise ConfigError(
+                    self.config.key(f"capacity.schedule.{action.window}"),
+                    f"its CronJob would be named {name!r}, {len(name)} characters: Kubernetes takes at most 52 "
+                    "(its Jobs add 11); shorten the window's name",
+                )
+        return BackendScheduleArgs(
+            workload=schedule.workload,
+            actions=schedule.actions,
+            namespace=self.config.kubernetes.namespace,
+            instance=self.instance,
+            node_pool=self.node_pool,
+        )
+
     def workload_args(self) -> dict[str, WorkloadArgs]:
         """WorkloadArgs of every plan entry; ConfigError (full config key) for the first workload the application
         cannot run as configured: no spec, no image, another runtime than its image's, more replicas than it
@@ -122,6 +151,7 @@ class HyperStudyAppArgs(BaseModel):
                 f"{monitoring.release!r} is not a label value (letters, digits, -_. inside, at most 63 characters)",
             )
         namespace = config.kubernetes.namespace
+        scaled = self.scheduled_workload
         return {
             name: WorkloadArgs(
                 name=name,
@@ -139,6 +169,8 @@ class HyperStudyAppArgs(BaseModel):
                 config_files=traefik_dynamic_config(config.ingress.hsts_max_age_seconds) if name == TRAEFIK else {},
                 service_annotations=service_annotations(name),
                 load_balancer_ip=self.load_balancer_ip if name == TRAEFIK else None,
+                # The schedule's CronJobs set its replicas: Pulumi must not set them back on the next update.
+                replicas_managed_externally=name == scaled,
             )
             for name, plan in self.plan.workloads.items()
         }
@@ -189,8 +221,8 @@ def traefik_dynamic_config(hsts_max_age_seconds: int) -> dict[str, str]:
 
 
 class HyperStudyApp(pulumi.ComponentResource):
-    """The HyperStudy platform: its namespace, default-deny ingress, Traefik's RBAC and IngressClass, and every
-    Workload."""
+    """The HyperStudy platform: its namespace, default-deny ingress, Traefik's RBAC and IngressClass, every Workload,
+    and the backend's scheduled scaling when the plan has scaling actions."""
 
     namespace: Namespace
     default_deny: NetworkPolicy
@@ -200,10 +232,12 @@ class HyperStudyApp(pulumi.ComponentResource):
     traefik_cluster_role: ClusterRole | None
     traefik_cluster_role_binding: ClusterRoleBinding | None
     ingress_class: IngressClass | None
+    schedule: BackendSchedule | None
 
     def __init__(self, name: str, args: HyperStudyAppArgs, opts: pulumi.ResourceOptions | None = None) -> None:
-        # Every workload is checked before anything is registered: a bad stack creates nothing.
+        # Every workload and the schedule are checked before anything is registered: a bad stack creates nothing.
         workload_args = args.workload_args()
+        schedule_args = args.schedule_args()
         super().__init__(APP_TYPE, name, None, opts)
         config, plan = args.config, args.plan
         namespace = config.kubernetes.namespace
@@ -256,6 +290,16 @@ class HyperStudyApp(pulumi.ComponentResource):
                 opts=pulumi.ResourceOptions.merge(in_namespace, pulumi.ResourceOptions(depends_on=needs)),
             )
 
+        self.schedule = None
+        if schedule_args is not None:
+            # After the StatefulSet it scales: the Role names it, and a first run must find it.
+            scaled = self.workloads[schedule_args.workload]
+            self.schedule = BackendSchedule(
+                schedule_args.workload,
+                schedule_args,
+                opts=pulumi.ResourceOptions.merge(in_namespace, pulumi.ResourceOptions(depends_on=[scaled])),
+            )
+
         self.register_outputs(
             {
                 "namespace": self.namespace.metadata.apply(lambda m: m.name),
@@ -270,6 +314,11 @@ class HyperStudyApp(pulumi.ComponentResource):
                     }
                     for w in plan.workloads.values()
                 },
+                **(
+                    {"scaling_cron_jobs": sorted(schedule_args.cronjob_name(a) for a in schedule_args.actions)}
+                    if schedule_args is not None
+                    else {}
+                ),
             }
         )
 

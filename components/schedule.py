@@ -1,0 +1,300 @@
+"""The backend's scheduled scaling on Kubernetes: `BackendSchedule`, one CronJob per `ScaleAction` of the sizing
+plan's schedule (`sizing/schedule.py`), and the one grant those jobs need.
+
+Each CronJob fires at its action's cron schedule in its action's time zone (`spec.timeZone`, GA since Kubernetes
+1.27: the controller's own time-zone database handles DST) and runs one pod that makes one API call with its own
+service account token: a merge patch of the StatefulSet's `scale` subresource to the action's replicas. A one-off
+window's action carries its year: its cron fields recur every year, so the pod does nothing in any other year.
+
+The scaler's Role grants `patch` on `statefulsets/scale` of the one StatefulSet, and nothing else: no `get`, no
+`list`, no other object. The namespace's NetworkPolicies restrict ingress only (components/app.py: default-deny
+*ingress*, each Workload's policy `Ingress` only), so the pods reach the API server without an egress rule, and
+nothing may connect to them.
+
+While a stack has scheduled actions, Pulumi leaves the StatefulSet's `spec.replicas` to these jobs
+(`WorkloadArgs.replicas_managed_externally`): a `pulumi up` between a scale-up and its scale-down would otherwise
+take the window's replicas away. A changed `workloads.<name>.replicas` then reaches the cluster at the next
+scale-down (or at once, by `kubectl scale`). Without scheduled actions (no schedule, every window over, or a rollback
+whose larger pods hold the windows at the configured replicas) the CronJobs go and Pulumi manages the replicas again;
+the state still holds the replicas it created the StatefulSet with, so should that happen during a window, run
+`pulumi up --refresh` (or `kubectl scale`) to return to the configured replicas.
+"""
+
+from __future__ import annotations
+
+import re
+
+import pulumi
+from pulumi_kubernetes.batch.v1 import CronJob, CronJobSpecArgs, JobSpecArgs, JobTemplateSpecArgs
+from pulumi_kubernetes.core.v1 import (
+    CapabilitiesArgs,
+    ContainerArgs,
+    EnvVarArgs,
+    PodSecurityContextArgs,
+    PodSpecArgs,
+    PodTemplateSpecArgs,
+    ResourceRequirementsArgs,
+    SeccompProfileArgs,
+    SecurityContextArgs,
+    ServiceAccount,
+)
+from pulumi_kubernetes.meta.v1 import ObjectMetaArgs
+from pulumi_kubernetes.rbac.v1 import PolicyRuleArgs, Role, RoleBinding, RoleRefArgs, SubjectArgs
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from components.pool import GKE_NODE_POOL_LABEL, POOL_NAME_PATTERN
+from components.workload import (
+    COMPONENT,
+    INSTANCE,
+    LABEL_VALUE,
+    MANAGED_BY,
+    MANAGED_BY_VALUE,
+    NAME,
+    PART_OF,
+    PART_OF_VALUE,
+    VERSION,
+    image_version,
+)
+from sizing.schedule import ScaleAction
+
+SCHEDULE_TYPE = "hyperstudy:schedule:BackendSchedule"
+
+# The scaler's image, pinned by digest: the same for every stack, so a constant rather than a stack config entry
+# (`images` holds the workloads' images, and its keys must be workloads). Alpine with busybox sh; its own user is
+# curl_user (100) in curl_group (101).
+SCALER_IMAGE = (
+    "docker.io/curlimages/curl:8.11.1@sha256:c1fe1679c34d9784c1b0d1e5f62ac0a79fca01fb6377cdd33e90473c6f9f9a69"
+)
+# Like every process of the app (sizing/workload_specs.py), UID 10001, a user no node has, in the image's own group.
+# curl reads nothing curl_user owns: the token and CA files are readable by the pod's user whatever its UID.
+SCALER_USER = 10001
+SCALER_GROUP = 101
+SCALER_COMPONENT = "scheduler"
+CONTAINER = "scale"
+# A CronJob's name is at most 52 characters: its Jobs are named `<cronjob>-<minutes since the epoch>` (11 more).
+CRONJOB_NAME = r"^[a-z0-9]([-a-z0-9]{0,50}[a-z0-9])?$"
+_DNS_LABEL = r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$"
+
+# The scaler pod's only program. The data comes in the environment (REPLICAS, NAMESPACE, STATEFULSET, and ONLY_YEAR
+# for a one-off window); API_SERVER, TOKEN_FILE and CA_CERT default to the in-cluster API server and the mounted
+# service account files (overridable only so a test can run the script against a local fake server). One request:
+# a merge patch of the scale subresource, retried on any error; the token reaches curl on stdin as a config line,
+# never in its arguments, where any process listing would show it.
+SCALE_SCRIPT = """\
+set -eu
+year="$(date -u +%Y)"
+if [ -n "${ONLY_YEAR:-}" ] && [ "$year" != "$ONLY_YEAR" ]; then
+  echo "nothing to do: this action belongs to $ONLY_YEAR, it is $year"
+  exit 0
+fi
+case "$REPLICAS" in
+  '' | *[!0-9]*) echo "REPLICAS=$REPLICAS is not a replica count" >&2; exit 2 ;;
+esac
+url="${API_SERVER:-https://kubernetes.default.svc}/apis/apps/v1/namespaces/$NAMESPACE/statefulsets/$STATEFULSET/scale"
+token="$(cat "${TOKEN_FILE:-/var/run/secrets/kubernetes.io/serviceaccount/token}")"
+echo "scaling statefulset $NAMESPACE/$STATEFULSET to $REPLICAS replicas"
+printf 'header = "Authorization: Bearer %s"\\n' "$token" | curl -fsS --retry 5 --retry-all-errors --max-time 30 \\
+  --config - \\
+  --cacert "${CA_CERT:-/var/run/secrets/kubernetes.io/serviceaccount/ca.crt}" \\
+  -X PATCH -H 'Content-Type: application/merge-patch+json' \\
+  --data-raw "{\\"spec\\":{\\"replicas\\":$REPLICAS}}" \\
+  "$url"
+echo
+"""
+
+# The jobs' timing. The controller starts a run up to 5 minutes late (a controller restart, a busy API server) and
+# skips it after: inside the default 10 minutes' lead of a scale-up. A run may take 5 minutes, enough for curl's own
+# retries (6 tries of at most 30 s, 31 s of back-off) and a pod retry or two.
+STARTING_DEADLINE_SECONDS = 300
+ACTIVE_DEADLINE_SECONDS = 300
+BACKOFF_LIMIT = 4
+# Finished Jobs (and their pods' logs) stay a week, so a failed weekly run is still there to read before the next
+# one; the history limits already bound how many are kept.
+TTL_SECONDS_AFTER_FINISHED = 7 * 24 * 3600
+SUCCESSFUL_JOBS_HISTORY_LIMIT = 1
+FAILED_JOBS_HISTORY_LIMIT = 3
+# Not in the node plan: these pods run for seconds a few times a week, never resident, and fit any node's slack.
+SCALER_RESOURCES = {"requests": {"memory": "16Mi", "cpu": "10m"}, "limits": {"memory": "32Mi"}}
+
+
+class BackendScheduleArgs(BaseModel):
+    """The scheduled scaling of one StatefulSet: the plan's actions, and where the scaler's objects live."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    workload: str = Field(
+        pattern=_DNS_LABEL, description="the StatefulSet the actions scale (SchedulePlan.workload, the backend)"
+    )
+    actions: tuple[ScaleAction, ...] = Field(
+        min_length=1, description="the plan's scaling actions (SchedulePlan.actions): one CronJob each"
+    )
+    namespace: str = Field(pattern=_DNS_LABEL, description="namespace of the StatefulSet and of every object here")
+    instance: str = Field(pattern=LABEL_VALUE, description="app.kubernetes.io/instance: which installation (the stack)")
+    node_pool: str | None = Field(
+        None,
+        pattern=POOL_NAME_PATTERN,
+        description="GKE node pool the job pods run on, like the workloads' (None: any node of the cluster)",
+    )
+
+    @model_validator(mode="after")
+    def _one_cronjob_per_action(self) -> BackendScheduleArgs:
+        names = [self.cronjob_name(action) for action in self.actions]
+        if len(set(names)) != len(names):
+            raise ValueError(f"two actions share a name: {', '.join(sorted(names))}")
+        for name in names:
+            if not re.fullmatch(CRONJOB_NAME, name):
+                raise ValueError(f"CronJob name {name!r} is no DNS label of at most 52 characters")
+        return self
+
+    def cronjob_name(self, action: ScaleAction) -> str:
+        """`<workload>-<action>`, e.g. backend-teaching-lab-up: the CronJob's name, and its Jobs' prefix."""
+        return f"{self.workload}-{action.name}"
+
+    @property
+    def account(self) -> str:
+        """The scaler's ServiceAccount, Role and RoleBinding: `<workload>-scaler`."""
+        return f"{self.workload}-scaler"
+
+    @property
+    def labels(self) -> dict[str, str]:
+        """The recommended labels of every object and pod of the scaler."""
+        labels = {
+            NAME: self.account,
+            INSTANCE: self.instance,
+            COMPONENT: SCALER_COMPONENT,
+            PART_OF: PART_OF_VALUE,
+            MANAGED_BY: MANAGED_BY_VALUE,
+        }
+        version = image_version(SCALER_IMAGE)
+        if version is not None:
+            labels[VERSION] = version
+        return labels
+
+    def env(self, action: ScaleAction) -> dict[str, str]:
+        """The script's data for one action; ONLY_YEAR only for a one-off window's."""
+        env = {"REPLICAS": str(action.replicas), "NAMESPACE": self.namespace, "STATEFULSET": self.workload}
+        if action.year is not None:
+            env["ONLY_YEAR"] = str(action.year)
+        return env
+
+
+class BackendSchedule(pulumi.ComponentResource):
+    """The scaler's ServiceAccount, its Role (patch on the one StatefulSet's scale) and RoleBinding, and one CronJob
+    per scaling action."""
+
+    service_account: ServiceAccount
+    role: Role
+    role_binding: RoleBinding
+    cron_jobs: dict[str, CronJob]
+
+    def __init__(self, name: str, args: BackendScheduleArgs, opts: pulumi.ResourceOptions | None = None) -> None:
+        super().__init__(SCHEDULE_TYPE, name, None, opts)
+        child = pulumi.ResourceOptions(parent=self)
+
+        def metadata(object_name: str) -> ObjectMetaArgs:
+            return ObjectMetaArgs(name=object_name, namespace=args.namespace, labels=args.labels)
+
+        self.service_account = ServiceAccount(
+            args.account,
+            metadata=metadata(args.account),
+            # The one pod of the app besides Traefik's that calls the API server: its token is its whole purpose.
+            automount_service_account_token=True,
+            opts=child,
+        )
+        self.role = Role(
+            args.account,
+            metadata=metadata(args.account),
+            # Exactly the one call the script makes: no get (the merge patch needs none), no list, no other object.
+            rules=[
+                PolicyRuleArgs(
+                    api_groups=["apps"],
+                    resources=["statefulsets/scale"],
+                    verbs=["patch"],
+                    resource_names=[args.workload],
+                )
+            ],
+            opts=child,
+        )
+        self.role_binding = RoleBinding(
+            args.account,
+            metadata=metadata(args.account),
+            role_ref=RoleRefArgs(
+                api_group="rbac.authorization.k8s.io", kind="Role", name=self.role.metadata.apply(lambda m: m.name)
+            ),
+            subjects=[SubjectArgs(kind="ServiceAccount", name=args.account, namespace=args.namespace)],
+            opts=child,
+        )
+
+        self.cron_jobs = {}
+        for action in args.actions:
+            cronjob = args.cronjob_name(action)
+            self.cron_jobs[action.name] = CronJob(
+                cronjob,
+                metadata=metadata(cronjob),
+                spec=CronJobSpecArgs(
+                    schedule=action.schedule,
+                    time_zone=action.time_zone,
+                    # One run at a time; an up and a down of two windows in the same minute are two CronJobs, and
+                    # each sets what every window provisioned then needs, whichever runs first.
+                    concurrency_policy="Forbid",
+                    starting_deadline_seconds=STARTING_DEADLINE_SECONDS,
+                    successful_jobs_history_limit=SUCCESSFUL_JOBS_HISTORY_LIMIT,
+                    failed_jobs_history_limit=FAILED_JOBS_HISTORY_LIMIT,
+                    job_template=JobTemplateSpecArgs(
+                        metadata=ObjectMetaArgs(labels=args.labels),
+                        spec=JobSpecArgs(
+                            backoff_limit=BACKOFF_LIMIT,
+                            active_deadline_seconds=ACTIVE_DEADLINE_SECONDS,
+                            ttl_seconds_after_finished=TTL_SECONDS_AFTER_FINISHED,
+                            template=self._pod_template(args, action),
+                        ),
+                    ),
+                ),
+                opts=child,
+            )
+
+        self.register_outputs(
+            {
+                "workload": args.workload,
+                "role": self.role.metadata.apply(lambda m: m.name),
+                "cron_jobs": {
+                    args.cronjob_name(a): {"schedule": a.schedule, "time_zone": a.time_zone, "replicas": a.replicas}
+                    for a in args.actions
+                },
+            }
+        )
+
+    @staticmethod
+    def _pod_template(args: BackendScheduleArgs, action: ScaleAction) -> PodTemplateSpecArgs:
+        container = ContainerArgs(
+            name=CONTAINER,
+            image=SCALER_IMAGE,
+            command=["/bin/sh", "-c", SCALE_SCRIPT],
+            env=[EnvVarArgs(name=key, value=value) for key, value in args.env(action).items()],
+            resources=ResourceRequirementsArgs(
+                requests=SCALER_RESOURCES["requests"], limits=SCALER_RESOURCES["limits"]
+            ),
+            security_context=SecurityContextArgs(
+                allow_privilege_escalation=False,
+                capabilities=CapabilitiesArgs(drop=["ALL"]),
+                read_only_root_filesystem=True,
+            ),
+        )
+        return PodTemplateSpecArgs(
+            metadata=ObjectMetaArgs(labels=args.labels),
+            spec=PodSpecArgs(
+                service_account_name=args.account,
+                automount_service_account_token=True,
+                enable_service_links=False,
+                restart_policy="Never",
+                # The namespace enforces the restricted Pod Security level (components/app.py).
+                security_context=PodSecurityContextArgs(
+                    run_as_non_root=True,
+                    run_as_user=SCALER_USER,
+                    run_as_group=SCALER_GROUP,
+                    seccomp_profile=SeccompProfileArgs(type="RuntimeDefault"),
+                ),
+                containers=[container],
+                node_selector={GKE_NODE_POOL_LABEL: args.node_pool} if args.node_pool else None,
+            ),
+        )

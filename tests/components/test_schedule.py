@@ -1,0 +1,519 @@
+"""The backend's scheduled scaling under Pulumi mocks (`components/schedule.py`, wired in `components/app.py`): one
+CronJob per action of the plan, a Role that grants one patch and nothing else, restricted pods, and a backend that
+Pulumi leaves to the jobs; a stack without actions gets none of it. The jobs' script runs here too, with `sh`
+against a local fake API server.
+
+Checks run inside `.apply()` of a `@pulumi.runtime.test` test and record that they ran (the `ran` fixture).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import threading
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import pulumi
+import pytest
+from pydantic import ValidationError
+
+from components.app import HyperStudyApp, HyperStudyAppArgs
+from components.schedule import (
+    SCALE_SCRIPT,
+    SCALER_IMAGE,
+    BackendSchedule,
+    BackendScheduleArgs,
+)
+from components.workload import COMPONENT, INSTANCE, MANAGED_BY, NAME, PART_OF
+from sizing.config import StackConfig, load_stack
+from sizing.errors import ConfigError
+from sizing.plan import Plan, build_plan
+
+if TYPE_CHECKING:  # importing conftest at run time would load it twice and install a second set of mocks
+    from tests.conftest import RecordingMocks, Registered
+
+ROOT = Path(__file__).resolve().parents[2]
+CRONJOB = "kubernetes:batch/v1:CronJob"
+ROLE = "kubernetes:rbac.authorization.k8s.io/v1:Role"
+ROLE_BINDING = "kubernetes:rbac.authorization.k8s.io/v1:RoleBinding"
+CLUSTER_ROLE = "kubernetes:rbac.authorization.k8s.io/v1:ClusterRole"
+SERVICE_ACCOUNT = "kubernetes:core/v1:ServiceAccount"
+STATEFULSET = "kubernetes:apps/v1:StatefulSet"
+CONTROLLERS = ("kubernetes:apps/v1:Deployment", STATEFULSET)
+SCHEDULE_TYPE = "hyperstudy:schedule:BackendSchedule"
+POOL = "hyperstudy-staging-pool"
+# Staging's plan as of a fixed instant: both windows still to come, so a weekly and a one-off pair of actions.
+NOW = datetime(2026, 12, 1, 12, 0, tzinfo=UTC)
+# The one grant of the scaler, written out.
+SCALE_RULE = {
+    "apiGroups": ["apps"],
+    "resources": ["statefulsets/scale"],
+    "verbs": ["patch"],
+    "resourceNames": ["backend"],
+}
+
+
+# --- fixtures and helpers ---------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def staging_config() -> StackConfig:
+    return load_stack("staging", ROOT)
+
+
+@pytest.fixture(scope="module")
+def staging_plan(staging_config: StackConfig) -> Plan:
+    plan = build_plan(staging_config, "staging", now=NOW)
+    schedule = plan.schedule
+    # The tests below exercise both kinds of action: guard that the stack still gives them.
+    assert schedule is not None and schedule.workload == "backend"
+    assert {a.year is None for a in schedule.actions} == {True, False}
+    assert {a.direction for a in schedule.actions} == {"up", "down"}
+    return plan
+
+
+def build(config: StackConfig, plan: Plan, **args: Any) -> HyperStudyApp:
+    return HyperStudyApp("hyperstudy", HyperStudyAppArgs(config=config, plan=plan, **args))
+
+
+def children(app: HyperStudyApp) -> list[pulumi.Resource]:
+    resources: list[pulumi.Resource] = [app.namespace, app.default_deny]
+    for w in app.workloads.values():
+        resources += [w.service_account, w.controller, w.service, w.network_policy]
+    if app.schedule is not None:
+        resources += [app.schedule, app.schedule.service_account, app.schedule.role, app.schedule.role_binding]
+        resources += list(app.schedule.cron_jobs.values())
+    return resources
+
+
+def settled(app: HyperStudyApp, ran: list[bool], check: Callable[[], None]) -> pulumi.Output:
+    """An output that runs `check` once the app's workloads and its schedule are registered with the mocks."""
+
+    def run(_: Any) -> None:
+        check()
+        ran.append(True)
+
+    return pulumi.Output.all(*[r.urn for r in children(app)]).apply(run)
+
+
+def registered(mocks: RecordingMocks, config: StackConfig, plan: Plan, **args: Any) -> list[Registered]:
+    """Every resource the app registers, once all are (asserts then run outside apply, on the copy)."""
+    done: list[bool] = []
+
+    @pulumi.runtime.test
+    def program() -> pulumi.Output:
+        mocks.resources.clear()
+        return settled(build(config, plan, **args), done, lambda: None)
+
+    program()
+    assert done, "the app never settled"
+    return list(mocks.resources)
+
+
+def pod_spec(cronjob: Registered) -> dict[str, Any]:
+    return cronjob.inputs["spec"]["jobTemplate"]["spec"]["template"]["spec"]
+
+
+def container(cronjob: Registered) -> dict[str, Any]:
+    (only,) = pod_spec(cronjob)["containers"]
+    return only
+
+
+def env(cronjob: Registered) -> dict[str, str]:
+    return {e["name"]: e["value"] for e in container(cronjob).get("env", [])}
+
+
+# --- the CronJobs -------------------------------------------------------------------------------------------------
+
+
+@pulumi.runtime.test
+def test_one_cronjob_per_action_at_its_schedule_and_time_zone(mocks, ran, staging_config, staging_plan):
+    app = build(staging_config, staging_plan)
+    actions = staging_plan.schedule.actions
+
+    def check() -> None:
+        cronjobs = {r.name: r for r in mocks.of_type(CRONJOB)}
+        assert sorted(cronjobs) == sorted(f"backend-{a.name}" for a in actions)
+        assert "backend-teaching-lab-up" in cronjobs
+        for action in actions:
+            cronjob = cronjobs[f"backend-{action.name}"]
+            assert cronjob.inputs["metadata"]["name"] == f"backend-{action.name}"
+            assert cronjob.inputs["metadata"]["namespace"] == "hyperstudy-staging"
+            spec = cronjob.inputs["spec"]
+            assert spec["schedule"] == action.schedule
+            assert spec["timeZone"] == action.time_zone
+            assert spec["concurrencyPolicy"] == "Forbid"
+            assert spec["startingDeadlineSeconds"] == 300
+            assert (spec["successfulJobsHistoryLimit"], spec["failedJobsHistoryLimit"]) == (1, 3)
+            job = spec["jobTemplate"]["spec"]
+            assert job["backoffLimit"] == 4
+            assert job["activeDeadlineSeconds"] == 300
+            assert job["ttlSecondsAfterFinished"] >= 86400
+            assert pod_spec(cronjob)["restartPolicy"] == "Never"
+            expected = {"REPLICAS": str(action.replicas), "NAMESPACE": "hyperstudy-staging", "STATEFULSET": "backend"}
+            if action.year is not None:
+                # A one-off window: cron in UTC, and the script acts only in the window's year.
+                assert action.time_zone == "Etc/UTC"
+                expected["ONLY_YEAR"] = str(action.year)
+            assert env(cronjob) == expected, cronjob.name
+        weekly = cronjobs["backend-teaching-lab-up"].inputs["spec"]
+        assert weekly["timeZone"] == "Europe/Berlin"
+        assert "ONLY_YEAR" not in env(cronjobs["backend-teaching-lab-up"])
+        # Up raises the replicas above the configured ones, down returns to them.
+        base = staging_plan.schedule.base_replicas
+        for action in actions:
+            replicas = int(env(cronjobs[f"backend-{action.name}"])["REPLICAS"])
+            assert replicas > base if action.direction == "up" else replicas == base
+
+    return settled(app, ran, check)
+
+
+@pulumi.runtime.test
+def test_the_role_grants_patch_on_the_backends_scale_and_nothing_else(mocks, ran, staging_config, staging_plan):
+    app = build(staging_config, staging_plan)
+
+    def check() -> None:
+        (role,) = [r for r in mocks.of_type(ROLE) if r.name == "backend-scaler"]
+        assert role.inputs["rules"] == [SCALE_RULE]
+        (binding,) = [r for r in mocks.of_type(ROLE_BINDING) if r.name == "backend-scaler"]
+        assert binding.inputs["roleRef"] == {
+            "apiGroup": "rbac.authorization.k8s.io",
+            "kind": "Role",
+            "name": role.inputs["metadata"]["name"],
+        }
+        assert binding.inputs["subjects"] == [
+            {"kind": "ServiceAccount", "name": "backend-scaler", "namespace": "hyperstudy-staging"}
+        ]
+        account = mocks.named(SERVICE_ACCOUNT, "backend-scaler")
+        assert account.inputs["metadata"]["name"] == "backend-scaler"
+        assert account.inputs["automountServiceAccountToken"] is True
+        # The scaler's account is bound nowhere else, and no cluster-wide role mentions scale.
+        bindings = [r for r in mocks.of_type(ROLE_BINDING) if "backend-scaler" in json.dumps(r.inputs["subjects"])]
+        assert bindings == [binding]
+        assert not [r for r in mocks.of_type(CLUSTER_ROLE) if "scale" in json.dumps(r.inputs["rules"])]
+        for cronjob in mocks.of_type(CRONJOB):
+            assert pod_spec(cronjob)["serviceAccountName"] == "backend-scaler"
+            assert pod_spec(cronjob)["automountServiceAccountToken"] is True
+        # Every other pod keeps its token unmounted but Traefik's.
+        mounting = {r.name for r in mocks.resources if r.typ in CONTROLLERS}
+        mounting = {n for n in mounting if mocks.named(SERVICE_ACCOUNT, n).inputs["automountServiceAccountToken"]}
+        assert mounting == {"traefik"}
+
+    return settled(app, ran, check)
+
+
+@pulumi.runtime.test
+def test_scaler_pods_are_restricted_pinned_labelled_and_on_the_pool(mocks, ran, staging_config, staging_plan):
+    app = build(staging_config, staging_plan, node_pool=POOL)
+
+    def check() -> None:
+        cronjobs = mocks.of_type(CRONJOB)
+        assert len(cronjobs) == len(staging_plan.schedule.actions)
+        for cronjob in cronjobs:
+            spec = pod_spec(cronjob)
+            assert spec["securityContext"] == {
+                "runAsNonRoot": True,
+                "runAsUser": 10001,
+                "runAsGroup": 101,
+                "seccompProfile": {"type": "RuntimeDefault"},
+            }
+            assert spec["enableServiceLinks"] is False
+            assert spec["nodeSelector"] == {"cloud.google.com/gke-nodepool": POOL}
+            main = container(cronjob)
+            assert main["securityContext"] == {
+                "allowPrivilegeEscalation": False,
+                "capabilities": {"drop": ["ALL"]},
+                "readOnlyRootFilesystem": True,
+            }
+            assert main["image"] == SCALER_IMAGE
+            repository, digest = main["image"].split("@")
+            assert repository.endswith("/curl:8.11.1") and digest.startswith("sha256:") and len(digest) == 71
+            assert main["command"] == ["/bin/sh", "-c", SCALE_SCRIPT]
+            assert main["resources"] == {"requests": {"memory": "16Mi", "cpu": "10m"}, "limits": {"memory": "32Mi"}}
+            for labels in (
+                cronjob.inputs["metadata"]["labels"],
+                cronjob.inputs["spec"]["jobTemplate"]["metadata"]["labels"],
+                cronjob.inputs["spec"]["jobTemplate"]["spec"]["template"]["metadata"]["labels"],
+            ):
+                assert labels[NAME] == "backend-scaler"
+                assert labels[INSTANCE] == "hyperstudy-staging"
+                assert labels[COMPONENT] == "scheduler"
+                assert labels[PART_OF] == "hyperstudy"
+                assert labels[MANAGED_BY] == "pulumi"
+        # The workloads' selectors (name + instance) never select a scaler pod.
+        for ctrl in (r for r in mocks.resources if r.typ in CONTROLLERS):
+            assert ctrl.inputs["spec"]["selector"]["matchLabels"][NAME] != "backend-scaler"
+
+    return settled(app, ran, check)
+
+
+@pulumi.runtime.test
+def test_the_schedule_is_a_child_of_the_app_and_waits_for_the_statefulset(mocks, ran, staging_config, staging_plan):
+    app = build(staging_config, staging_plan)
+    schedule = app.schedule
+    assert isinstance(schedule, BackendSchedule)
+
+    def check(urns: list[str]) -> None:
+        schedule_urn, app_urn = urns
+        component = mocks.by_urn(schedule_urn)
+        assert component.parent == app_urn
+        assert schedule_urn.endswith(f"{SCHEDULE_TYPE}::backend")
+        owned = [r for r in mocks.resources if r.parent == schedule_urn]
+        assert sorted((r.typ, r.name) for r in owned) == sorted(
+            [(SERVICE_ACCOUNT, "backend-scaler"), (ROLE, "backend-scaler"), (ROLE_BINDING, "backend-scaler")]
+            + [(CRONJOB, f"backend-{a.name}") for a in staging_plan.schedule.actions]
+        )
+        statefulset = mocks.named(STATEFULSET, "backend")
+        namespace = mocks.named("kubernetes:core/v1:Namespace", "hyperstudy-staging")
+        for resource in owned:
+            assert mocks.waits_for(resource, statefulset), resource.name
+            assert mocks.waits_for(resource, namespace), resource.name
+        ran.append(True)
+
+    return pulumi.Output.all(schedule.urn, app.urn, *[r.urn for r in children(app)]).apply(lambda urns: check(urns[:2]))
+
+
+# --- Pulumi leaves the replicas to the jobs -----------------------------------------------------------------------
+
+
+@pulumi.runtime.test
+def test_the_scheduled_backend_ignores_spec_replicas_and_nothing_else_does(mocks, ran, staging_config, staging_plan):
+    app = build(staging_config, staging_plan)
+
+    def check() -> None:
+        assert app.workloads["backend"].ignored_changes == ("spec.replicas",)
+        # What the engine received as the resource option, not only what the component says it passed.
+        assert mocks.named(STATEFULSET, "backend").ignore_changes == ("spec.replicas",)
+        # Pulumi still creates it with the plan's replicas.
+        assert mocks.named(STATEFULSET, "backend").inputs["spec"]["replicas"] == staging_plan.schedule.base_replicas
+        for name, workload in app.workloads.items():
+            if name != "backend":
+                assert workload.ignored_changes == (), name
+        others = [r for r in mocks.resources if r.ignore_changes and not (r.typ == STATEFULSET and r.name == "backend")]
+        assert others == []
+
+    return settled(app, ran, check)
+
+
+@pulumi.runtime.test
+def test_a_stack_without_a_schedule_has_no_scaler_and_pulumi_keeps_its_replicas(mocks, ran, prod_config, prod_plan):
+    assert prod_plan.schedule is None
+    app = build(prod_config, prod_plan)
+
+    def check() -> None:
+        assert app.schedule is None
+        assert mocks.of_type(CRONJOB) == []
+        assert [r.name for r in mocks.of_type(ROLE)] == ["traefik"]
+        assert [r.name for r in mocks.of_type(ROLE_BINDING)] == ["traefik"]
+        assert "backend-scaler" not in {r.name for r in mocks.of_type(SERVICE_ACCOUNT)}
+        assert not [r for r in mocks.resources if r.typ.startswith("hyperstudy:schedule:")]
+        assert all(w.ignored_changes == () for w in app.workloads.values())
+        assert [r for r in mocks.resources if r.ignore_changes] == []
+
+    return settled(app, ran, check)
+
+
+@pulumi.runtime.test
+def test_a_schedule_whose_windows_have_passed_has_no_scaler(mocks, ran, staging_config, staging_plan):
+    """No action left to run (every window over): nothing scales, so Pulumi manages the replicas again."""
+    passed = staging_plan.model_copy(update={"schedule": staging_plan.schedule.model_copy(update={"actions": ()})})
+    app = build(staging_config, passed)
+
+    def check() -> None:
+        assert app.schedule is None and mocks.of_type(CRONJOB) == []
+        assert app.workloads["backend"].ignored_changes == ()
+        assert mocks.named(STATEFULSET, "backend").ignore_changes == ()
+
+    return settled(app, ran, check)
+
+
+def test_without_a_scaler_the_app_registers_exactly_what_it_did(mocks, staging_config, staging_plan):
+    """Staging with its actions removed registers what staging registers minus the scaler's objects, input for
+    input: adding a schedule adds objects and changes none."""
+    passed = staging_plan.model_copy(update={"schedule": staging_plan.schedule.model_copy(update={"actions": ()})})
+    scheduled = registered(mocks, staging_config, staging_plan)
+    unscheduled = registered(mocks, staging_config, passed)
+
+    def inputs(resources: list[Registered]) -> dict[tuple[str, str], Any]:
+        return {(r.typ, r.name): r.inputs for r in resources if r.custom}
+
+    added = set(inputs(scheduled)) - set(inputs(unscheduled))
+    assert added == {
+        (SERVICE_ACCOUNT, "backend-scaler"),
+        (ROLE, "backend-scaler"),
+        (ROLE_BINDING, "backend-scaler"),
+        *((CRONJOB, f"backend-{a.name}") for a in staging_plan.schedule.actions),
+    }
+    assert {k: v for k, v in inputs(scheduled).items() if k not in added} == inputs(unscheduled)
+
+
+# --- bad input ----------------------------------------------------------------------------------------------------
+
+
+def test_a_cronjob_name_kubernetes_would_refuse_names_the_window(mocks, staging_config, staging_plan):
+    long = staging_plan.schedule.model_copy(update={"workload": "b" * 40})
+    args = HyperStudyAppArgs(config=staging_config, plan=staging_plan.model_copy(update={"schedule": long}))
+    with pytest.raises(ConfigError) as err:
+        args.schedule_args()
+    assert err.value.key == "hyperstudy-infra:capacity.schedule.teaching-lab"
+    assert "52" in err.value.problem
+
+
+def test_schedule_args_refuse_no_actions_and_unknown_fields(staging_plan):
+    schedule = staging_plan.schedule
+    good = {"workload": "backend", "actions": schedule.actions, "namespace": "ns", "instance": "hyperstudy-x"}
+    assert BackendScheduleArgs(**good).account == "backend-scaler"
+    with pytest.raises(ValidationError):
+        BackendScheduleArgs(**{**good, "actions": ()})
+    with pytest.raises(ValidationError):
+        BackendScheduleArgs(**good, replicas=3)
+    with pytest.raises(ValidationError):
+        BackendScheduleArgs(**{**good, "actions": (schedule.actions[0], schedule.actions[0])})
+    with pytest.raises(ValidationError):
+        BackendScheduleArgs(**{**good, "node_pool": "Not_A_Pool"})
+
+
+def test_every_args_field_is_described():
+    for name, field in BackendScheduleArgs.model_fields.items():
+        assert field.description, name
+    assert BackendScheduleArgs.model_config["frozen"] and BackendScheduleArgs.model_config["extra"] == "forbid"
+
+
+# --- the script, run against a fake API server ---------------------------------------------------------------------
+
+
+class _FakeApiServer:
+    """An HTTP server on 127.0.0.1 that records every request and answers a PATCH like the API server would."""
+
+    def __init__(self) -> None:
+        self.requests: list[dict[str, Any]] = []
+        requests = self.requests
+
+        class Handler(BaseHTTPRequestHandler):
+            def _record(self) -> bytes:
+                body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                requests.append(
+                    {"method": self.command, "path": self.path, "headers": dict(self.headers), "body": body}
+                )
+                return body
+
+            def do_PATCH(self) -> None:
+                patch = json.loads(self._record())
+                answer = json.dumps({"kind": "Scale", "apiVersion": "autoscaling/v1", "spec": patch["spec"]})
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(answer)))
+                self.end_headers()
+                self.wfile.write(answer.encode())
+
+            def _refuse(self) -> None:
+                self._record()
+                self.send_response(405)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+            do_GET = do_POST = do_PUT = do_DELETE = _refuse
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+
+    def __enter__(self) -> _FakeApiServer:
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+        self.thread.join(timeout=10)
+
+
+@pytest.fixture
+def api_server() -> Iterator[_FakeApiServer]:
+    with _FakeApiServer() as server:
+        yield server
+
+
+@pytest.fixture(scope="module")
+def staging_cronjobs(recording_mocks, staging_config, staging_plan) -> dict[str, Registered]:
+    """The CronJobs staging registers, by action name: their commands and env are what the tests run."""
+    resources = registered(recording_mocks, staging_config, staging_plan)
+    return {r.name.removeprefix("backend-"): r for r in resources if r.typ == CRONJOB}
+
+
+TOKEN = "eyJhbGciOiJSUzI1NiJ9.test-token.signature"
+
+
+def run_job(
+    cronjob: Registered, server: _FakeApiServer, tmp_path: Path, **override: str
+) -> subprocess.CompletedProcess:
+    """The CronJob's container command with its env, run by the local `sh`; only the API server's URL and the
+    service account files point at the test's (no proxy, nothing else from the environment)."""
+    token, ca = tmp_path / "token", tmp_path / "ca.crt"
+    token.write_text(TOKEN)
+    ca.write_text("")
+    variables = {
+        "PATH": os.environ["PATH"],
+        **env(cronjob),
+        "API_SERVER": server.url,
+        "TOKEN_FILE": str(token),
+        "CA_CERT": str(ca),
+        **override,
+    }
+    return subprocess.run(container(cronjob)["command"], env=variables, capture_output=True, text=True, timeout=120)
+
+
+def test_the_script_sends_exactly_one_merge_patch_of_the_scale(staging_cronjobs, api_server, tmp_path):
+    cronjob = staging_cronjobs["teaching-lab-up"]
+    replicas = env(cronjob)["REPLICAS"]
+    done = run_job(cronjob, api_server, tmp_path)
+    assert done.returncode == 0, done.stderr
+    (request,) = api_server.requests
+    assert request["method"] == "PATCH"
+    assert request["path"] == "/apis/apps/v1/namespaces/hyperstudy-staging/statefulsets/backend/scale"
+    assert request["headers"]["Content-Type"] == "application/merge-patch+json"
+    assert request["headers"]["Authorization"] == f"Bearer {TOKEN}"
+    assert request["body"] == b'{"spec":{"replicas":%s}}' % replicas.encode()
+    assert json.loads(request["body"]) == {"spec": {"replicas": int(replicas)}}
+    assert TOKEN not in done.stdout + done.stderr
+
+
+def test_a_one_off_action_does_nothing_in_another_year(staging_cronjobs, api_server, tmp_path):
+    cronjob = staging_cronjobs["open-day-up"]
+    assert "ONLY_YEAR" in env(cronjob)
+    other = str(datetime.now(UTC).year + 1)
+    done = run_job(cronjob, api_server, tmp_path, ONLY_YEAR=other)
+    assert done.returncode == 0, done.stderr
+    assert api_server.requests == []
+    assert other in done.stdout
+
+
+def test_a_one_off_action_scales_in_its_year(staging_cronjobs, api_server, tmp_path):
+    cronjob = staging_cronjobs["open-day-up"]
+    # The script reads the year from `date -u`: pretend this is the window's year.
+    done = run_job(cronjob, api_server, tmp_path, ONLY_YEAR=str(datetime.now(UTC).year))
+    assert done.returncode == 0, done.stderr
+    (request,) = api_server.requests
+    assert request["method"] == "PATCH"
+    assert json.loads(request["body"]) == {"spec": {"replicas": int(env(cronjob)["REPLICAS"])}}
+
+
+def test_a_replica_count_that_is_no_number_fails_without_a_request(staging_cronjobs, api_server, tmp_path):
+    done = run_job(staging_cronjobs["teaching-lab-down"], api_server, tmp_path, REPLICAS='3}, "x": {')
+    assert done.returncode == 2
+    assert api_server.requests == []
+
+
+def test_the_script_defaults_to_the_in_cluster_api_server_and_service_account_files():
+    assert "API_SERVER:-https://kubernetes.default.svc}" in SCALE_SCRIPT
+    assert "TOKEN_FILE:-/var/run/secrets/kubernetes.io/serviceaccount/token}" in SCALE_SCRIPT
+    assert "CA_CERT:-/var/run/secrets/kubernetes.io/serviceaccount/ca.crt}" in SCALE_SCRIPT
+    assert "curl -fsS --retry 5 --retry-all-errors --max-time 30" in SCALE_SCRIPT
