@@ -30,6 +30,14 @@ NODE_INFO = "kube_node_info"
 NODE_LABELS = "kube_node_labels"  # label_<node label>, for the labels kube-state-metrics is allowed to export
 POD_PHASE = "kube_pod_status_phase"  # label phase, 1 for the pod's current phase
 POD_INFO = "kube_pod_info"  # label node: where the pod is scheduled
+# What the scheduled scaling (`capacity.schedule`) is watched by, read only for a stack with a schedule: the
+# formula-sized StatefulSet's desired replicas (what the scaler Jobs set) against its ready ones, and the outcome of
+# the scaler Jobs (`<workload>-<window>-<up|down>-<minutes>`, made by their CronJobs).
+STATEFULSET_REPLICAS = "kube_statefulset_replicas"  # labels namespace, statefulset: spec.replicas
+STATEFULSET_READY = "kube_statefulset_status_replicas_ready"  # labels namespace, statefulset
+JOB_FAILED = "kube_job_failed"  # labels namespace, job_name, condition: condition="true" 1 once the Job failed
+JOB_PODS_FAILED = "kube_job_status_failed"  # labels namespace, job_name (and reason once the Job failed)
+JOB_PODS_SUCCEEDED = "kube_job_status_succeeded"  # labels namespace, job_name
 
 CONTRACT: dict[str, str] = {
     CONNECTED_USERS: "backend: connected users per role (label role)",
@@ -48,6 +56,11 @@ CONTRACT: dict[str, str] = {
     NODE_LABELS: "kube-state-metrics: allowlisted node labels (label_cloud_google_com_gke_nodepool: the node pool)",
     POD_PHASE: "kube-state-metrics: the pod's phase (label phase, value 1 for the current one)",
     POD_INFO: "kube-state-metrics: the node a pod is scheduled on (label node)",
+    STATEFULSET_REPLICAS: "kube-state-metrics: a StatefulSet's desired replicas (spec.replicas)",
+    STATEFULSET_READY: "kube-state-metrics: a StatefulSet's ready replicas",
+    JOB_FAILED: 'kube-state-metrics: a Job gave up (condition="true")',
+    JOB_PODS_FAILED: "kube-state-metrics: a Job's failed pods",
+    JOB_PODS_SUCCEEDED: "kube-state-metrics: a Job's succeeded pods",
 }
 
 

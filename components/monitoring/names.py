@@ -11,7 +11,10 @@ from __future__ import annotations
 from sizing.metrics import (
     ACTIVE_EXPERIMENTS as ACTIVE_EXPERIMENTS,
     CONNECTED_USERS as CONNECTED_USERS,
-    CONTRACT as _PLATFORM_CONTRACT,
+    CONTRACT as CONTRACT,
+    JOB_FAILED as JOB_FAILED,
+    JOB_PODS_FAILED as JOB_PODS_FAILED,
+    JOB_PODS_SUCCEEDED as JOB_PODS_SUCCEEDED,
     LAST_TERMINATED as LAST_TERMINATED,
     LIMITS as LIMITS,
     NODE_ALLOCATABLE as NODE_ALLOCATABLE,
@@ -25,26 +28,10 @@ from sizing.metrics import (
     PROCESS_RSS as PROCESS_RSS,
     REQUESTS as REQUESTS,
     RESTARTS as RESTARTS,
+    STATEFULSET_READY as STATEFULSET_READY,
+    STATEFULSET_REPLICAS as STATEFULSET_REPLICAS,
     WORKING_SET as WORKING_SET,
 )
-
-# kube-state-metrics series the scheduled scaling (`capacity.schedule`) is watched by; read only for a stack with a
-# schedule. The formula-sized StatefulSet's desired replicas (what the scaler Jobs set) against its ready ones, and
-# the outcome of the scaler Jobs (`<workload>-<window>-<up|down>-<minutes>`, from their CronJobs).
-STATEFULSET_REPLICAS = "kube_statefulset_replicas"  # labels namespace, statefulset: spec.replicas
-STATEFULSET_READY = "kube_statefulset_status_replicas_ready"  # labels namespace, statefulset
-JOB_FAILED = "kube_job_failed"  # labels namespace, job_name, condition: condition="true" 1 once the Job failed
-JOB_PODS_FAILED = "kube_job_status_failed"  # labels namespace, job_name (and reason once the Job failed)
-JOB_PODS_SUCCEEDED = "kube_job_status_succeeded"  # labels namespace, job_name
-# The metric contract (sizing/metrics.py, what the sizing CLI reads too) and the schedule's series above.
-CONTRACT: dict[str, str] = {
-    **_PLATFORM_CONTRACT,
-    STATEFULSET_REPLICAS: "kube-state-metrics: a StatefulSet's desired replicas (spec.replicas)",
-    STATEFULSET_READY: "kube-state-metrics: a StatefulSet's ready replicas",
-    JOB_FAILED: 'kube-state-metrics: a Job gave up (condition="true")',
-    JOB_PODS_FAILED: "kube-state-metrics: a Job's failed pods",
-    JOB_PODS_SUCCEEDED: "kube-state-metrics: a Job's succeeded pods",
-}
 
 # How often Prometheus scrapes the workloads (their PodMonitor/PodMonitoring `interval`). The recording and alerting
 # groups evaluate at the same interval, so each evaluation sees one new sample per series: defined once here, read
