@@ -12,21 +12,19 @@ import re
 import sys
 from datetime import datetime
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
-from sizing.calibration import Samples, collect, fit, fitted_formula, load_export, save_export, with_formula
 from sizing.capacity import slots
 from sizing.compare import compare, render_comparison
 from sizing.config import PROFILES, Formula, StackConfig, UserMix, load_stack, stack_file
 from sizing.errors import ConfigError
 from sizing.plan import APP, Plan, PoolChoice, WorkloadPlan, build_plan, demand
 from sizing.pools import Recommendation, recommend
-from sizing.prometheus import Prometheus
 from sizing.quantity import format_mib, format_millicores
-from sizing.schedule import in_force, schedule_nodes
-from sizing.stack_file import set_formula
-from sizing.status import Status, status
 from sizing.tables import table
+
+if TYPE_CHECKING:
+    from sizing.status import Status
 
 EXIT_BAD_INPUT = 2
 
@@ -374,6 +372,10 @@ def run(argv: list[str] | None = None) -> int:
         return _fit(args, project_dir)
     elif args.command == "status":
         config = load_stack(args.stack, project_dir)
+        # Imported here, with fit's: `plan` and the other commands never pay for the calibration modules.
+        from sizing.prometheus import Prometheus
+        from sizing.status import status
+
         result = status(Prometheus(args.prometheus), config, build_plan(config, args.stack), _stack_name(args.stack))
         print(json.dumps(result.to_json(), indent=2) if args.json else render_status(result))
         return EXIT_NEAR_LIMIT if result.near_limit else 0
@@ -405,6 +407,8 @@ def run(argv: list[str] | None = None) -> int:
 
 
 def _schedule(args: argparse.Namespace, project_dir: Path) -> int:
+    from sizing.schedule import in_force, schedule_nodes
+
     config = load_stack(args.stack, project_dir)
     # With --at the plan is as of that instant: its next starts, and the actions still to come then.
     plan = build_plan(config, args.stack, now=args.at, strict=False)
@@ -489,6 +493,10 @@ def _stack_name(stack: str) -> str:
 
 
 def _fit(args: argparse.Namespace, project_dir: Path) -> int:
+    from sizing.calibration import Samples, collect, fit, fitted_formula, load_export, save_export, with_formula
+    from sizing.prometheus import Prometheus
+    from sizing.stack_file import set_formula
+
     config = load_stack(args.stack, project_dir)
     if args.save and not args.prometheus:
         raise ConfigError("--save", "needs --prometheus (an export is written from the data read there)")

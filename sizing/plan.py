@@ -20,7 +20,6 @@ from sizing.errors import ConfigError
 from sizing.nodes import Demand, NodePlan, plan_pool
 from sizing.pools import PoolOption, cheapest
 from sizing.quantity import format_mib, format_millicores
-from sizing.schedule import SchedulePlan, plan_schedule
 
 
 class _Frozen(BaseModel):
@@ -353,7 +352,10 @@ class Plan(_Frozen):
     nodes: NodePlan = Field(description="node pool plan")
     cost: CostPlan = Field(description="monthly cost and savings")
     warnings: tuple[str, ...] = Field((), description="what the stack leaves undone that it should not")
-    schedule: SchedulePlan | None = Field(None, description="planned experiment windows and their scaling")
+    # Typed loosely so that a stack without windows never imports sizing.schedule (its models cost `plan` ~20 ms).
+    schedule: Any = Field(
+        None, description="planned experiment windows and their scaling: a sizing.schedule.SchedulePlan, or None"
+    )
 
     @property
     def pool_workloads(self) -> dict[str, WorkloadPlan]:
@@ -488,9 +490,12 @@ def build_plan(config: StackConfig, stack: str, now: datetime | None = None, str
         cost=cost,
         warnings=config.warnings(),
     )
-    schedule = plan_schedule(config, plan, now)
-    if schedule is None:
+    if not config.capacity.schedule:
         return plan
+    from sizing.schedule import plan_schedule
+
+    schedule = plan_schedule(config, plan, now)
+    assert schedule is not None
     if strict and schedule.refusal is not None:
         raise ConfigError(schedule.refusal.key, schedule.refusal.problem)
     return plan.model_copy(update={"schedule": schedule})

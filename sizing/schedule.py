@@ -77,6 +77,13 @@ class WindowPlan(_Frozen):
     reason: str | None = Field(description="why it does not fit, and what would make it fit (the refusal's line)")
 
 
+class ConfigErrorData(_Frozen):
+    """A refusal: the config key and the problem."""
+
+    key: str = Field(description="config key, namespace included")
+    problem: str = Field(description="what is wrong and what would make it fit")
+
+
 class SchedulePlan(_Frozen):
     """Every window, the scaling actions, and the month's cost with them."""
 
@@ -124,16 +131,6 @@ class SchedulePlan(_Frozen):
             "monthly_usd": self.monthly_usd,
         }
         return data
-
-
-class ConfigErrorData(_Frozen):
-    """A refusal: the config key and the problem."""
-
-    key: str = Field(description="config key, namespace included")
-    problem: str = Field(description="what is wrong and what would make it fit")
-
-
-SchedulePlan.model_rebuild()
 
 
 # --- Time: occurrences and cron firings, by the rules the CronJob controller follows. ---------------------------
