@@ -237,6 +237,13 @@ class NodePoolConfig(Model):
         le=100,
         description="nodes GKE adds during a node upgrade (nothing drained first); the plan keeps room above min",
     )
+    max_nodes: int | None = Field(
+        None,
+        ge=1,
+        le=1000,
+        description="the autoscaler maximum, at least this many nodes (None: peak load and surge_nodes set it); "
+        "raise it for scheduled windows that need more nodes",
+    )
     allow_spot: bool | None = Field(
         None,
         description="the cheapest-pool search may choose spot nodes (None: only when `spot` is already true)",

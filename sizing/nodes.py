@@ -50,7 +50,9 @@ class NodePlan(BaseModel):
     binding: Binding = Field(description="what sets the minimum: a bound, or packing when it needs more")
     min: int = Field(description="nodes for typical load (every pod at its request), the autoscaler minimum")
     peak: int = Field(description="nodes for peak load (every pod at its limit)")
-    max: int = Field(description="autoscaler maximum: peak load, and at least min plus the surge nodes")
+    max: int = Field(
+        description="autoscaler maximum: peak load, and at least min plus the surge nodes and nodes.max_nodes"
+    )
     node_loss_required: bool = Field(False, description="the stack requires surviving a node's loss at min")
     survives_node_loss: bool = Field(description="every pod still schedules at its request after losing a node at min")
     placement: tuple[tuple[str, ...], ...] = Field(description="a placement of the pods on the minimum nodes")
@@ -253,7 +255,7 @@ def plan_pool(
         binding=binding,
         min=minimum,
         peak=peak,
-        max=max(peak, minimum + pool.surge_nodes),
+        max=max(peak, minimum + pool.surge_nodes, pool.max_nodes or 0),
         node_loss_required=pool.survive_node_loss,
         survives_node_loss=_survives(demand, minimum, free_mib, free_m),
         placement=tuple(

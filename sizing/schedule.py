@@ -344,8 +344,8 @@ def _over_max(sizer: _Sizer, experiments: dict[str, int], replicas: int) -> str:
     listed = ", ".join(f"{count} {shape}" for shape, count in experiments.items())
     return (
         f"{listed} need {replicas} backend replicas on {nodes} nodes, more than the pool's max of "
-        f"{sizer.max_nodes} holds ({sizer.max_replicas} replicas): raise the max (nodes.surge_nodes by "
-        f"{nodes - sizer.max_nodes}) or the peak load (capacity.load.peak: more room per pod)"
+        f"{sizer.max_nodes} holds ({sizer.max_replicas} replicas): raise the max (nodes.max_nodes: {nodes}) or the "
+        "peak load (capacity.load.peak: more room per pod)"
     )
 
 

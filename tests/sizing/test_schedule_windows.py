@@ -219,7 +219,18 @@ def test_a_window_beyond_the_pools_max_says_what_would_make_it_fit(scheduled):
         plan_of(config, strict=True)
     assert err.value.key == "hyperstudy-infra:capacity.schedule.tuesday-lab"
     assert "5 medium need 5 backend replicas on 5 nodes, more than the pool's max of 3" in err.value.problem
-    assert "nodes.surge_nodes by 2" in err.value.problem and "capacity.load.peak" in err.value.problem
+    assert "nodes.max_nodes: 5" in err.value.problem and "capacity.load.peak" in err.value.problem
+
+
+def test_following_the_refusals_advice_makes_the_window_fit(scheduled, prod_values, parse):
+    """The line says nodes.max_nodes: 5; with it the pool's max is 5 and the window gets its five replicas."""
+    prod_values["nodes"]["max_nodes"] = 5
+    config = scheduled(window("tuesday-lab", week(["tue"], "14:00", "16:00"), {"medium": 5}))
+    plan = plan_of(config, strict=True)
+    assert plan.nodes.max == 5
+    (lab,) = plan.schedule.windows
+    assert (lab.backend_replicas, lab.nodes, lab.fits) == (5, 5, True)
+    assert [a.replicas for a in plan.schedule.actions] == [5, 2]
 
 
 def test_overlapping_windows_that_fit_alone_but_not_together_are_refused(scheduled):
@@ -416,7 +427,7 @@ def test_cli_schedule_shows_every_window_then_refuses_the_one_that_does_not_fit(
     assert [(w["name"], w["fits"]) for w in data["windows"]] == [("fine", True), ("too-many", False)]
     assert data["actions"] == []
     (line,) = result.stderr.splitlines()
-    assert line.startswith("error: hyperstudy-infra:capacity.schedule.too-many: ") and "surge_nodes" in line
+    assert line.startswith("error: hyperstudy-infra:capacity.schedule.too-many: ") and "nodes.max_nodes: 5" in line
 
 
 def test_cli_schedule_of_a_stack_without_windows(write_stack, prod_values):
