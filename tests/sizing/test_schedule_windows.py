@@ -364,6 +364,20 @@ def test_no_minute_of_a_window_is_without_its_capacity(scheduled, windows, start
     assert max(schedule_nodes(config, plan, have) for have in {have for _, have, _, _ in rows}) <= plan.nodes.max
 
 
+def test_staging_schedule_replayed_over_its_open_day_week():
+    """The repository's own staging windows, the week of its one-off open day (and a weekly teaching lab)."""
+    from sizing.config import load_stack
+    from tests.sizing.stacks import ROOT
+
+    config = load_stack("staging", ROOT)
+    start = datetime(2027, 5, 31, tzinfo=UTC)
+    plan = build_plan(config, "staging", now=start)
+    rows = simulate(config, plan, start, days=7)
+    assert [(m, have, need) for m, have, need, _ in rows if have < need] == []
+    scaled = {m.date().isoformat() for m, have, _, _ in rows if have > plan.schedule.base_replicas}
+    assert scaled == {"2027-06-02", "2027-06-05"}  # Wednesday's lab, Saturday's open day
+
+
 def test_the_simulation_catches_a_late_scale_up(scheduled):
     """The guard: the same replay with the up job moved past the window's start finds the uncovered minutes."""
     config = scheduled(window("lab", week(["tue"], "14:00", "16:00"), {"medium": 3}))
