@@ -61,6 +61,15 @@ class ScaleAction(_Frozen):
     time_zone: str = Field(description="IANA time zone the CronJob controller evaluates the schedule in")
     year: int | None = Field(description="a one-off window's year: the job does nothing in any other")
     replicas: int = Field(description="the backend replicas it sets")
+    replicas_on: dict[str, int] = Field(
+        default_factory=dict,
+        description="UTC date (YYYY-MM-DD) of a run → the replicas it sets instead: a run that meets another window "
+        "(a one-off, or a time zone whose DST differs) needs more, or less, than the usual run",
+    )
+
+    def replicas_at(self, instant: datetime) -> int:
+        """What a run at `instant` (UTC) sets: its date's exception, else the usual count."""
+        return self.replicas_on.get(instant.astimezone(UTC).date().isoformat(), self.replicas)
 
 
 class WindowPlan(_Frozen):
