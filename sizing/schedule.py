@@ -295,9 +295,15 @@ class _Sizer:
         self.shape_mib = {name: formula.users_mib(mix) for name, mix in config.capacity.shapes.items()}
         self._nodes: dict[int, int] = {}
         self.max_nodes = plan.nodes.max
-        self.max_replicas = self.base
-        while self.max_replicas < 1000 and self.nodes(self.max_replicas + 1) <= self.max_nodes:
-            self.max_replicas += 1
+        # Replicas go on distinct nodes, so no more than max_nodes; nodes grow with replicas: a binary search.
+        low, high = self.base, max(self.base, self.max_nodes)
+        while low < high:
+            middle = (low + high + 1) // 2
+            if self.nodes(middle) <= self.max_nodes:
+                low = middle
+            else:
+                high = middle - 1
+        self.max_replicas = low
 
     def sizes(self, experiments: dict[str, int]) -> list[int]:
         return [self.shape_mib[shape] for shape, count in experiments.items() for _ in range(count)]
@@ -373,9 +379,10 @@ def _overlaps(config: StackConfig, sizer: _Sizer, found: list[Occurrence]) -> tu
         replicas = sizer.replicas(together)
         if replicas > sizer.max_replicas:
             others = sorted({o.window.name for o in active} - {occurrence.window.name})
-            local = occurrence.start.astimezone(occurrence.window.zone())
+            window = occurrence.window
+            local = occurrence.start.astimezone(window.once.start.tzinfo if window.once else window.zone())
             return (
-                config.key(f"capacity.schedule.{occurrence.window.name}"),
+                config.key(f"capacity.schedule.{window.name}"),
                 f"overlaps {', '.join(others)} (from {local.isoformat(timespec='minutes')}): together "
                 + _over_max(sizer, together, replicas),
             )
@@ -396,6 +403,17 @@ def _gap(config: StackConfig, window: Window, start: datetime, end: datetime) ->
                     f"its scale-{direction} at {cron.hour:02d}:{cron.minute:02d} {window.weekly.timezone} does not "
                     f"exist on {day.isoformat()} (a DST change skips it): move the window or its lead/grace minutes",
                 )
+    # The lead is taken on the wall clock: across a DST change it can be an hour short, and the window would start
+    # before its nodes are up.
+    for o in occurrences(window, start, end):
+        lead = (o.start - o.up).total_seconds() / 60
+        if lead < window.lead_minutes:
+            day = o.start.astimezone(zone).date()
+            return (
+                config.key(f"capacity.schedule.{window.name}.lead_minutes"),
+                f"on {day.isoformat()} a DST change leaves its scale-up only {lead:g} minutes before the start, not "
+                f"{window.lead_minutes}: move the window, or shorten the lead so that it does not span the change",
+            )
     return None
 
 
@@ -413,7 +431,9 @@ def plan_schedule(config: StackConfig, plan: Plan, now: datetime | None = None) 
             f"needs exactly one workload with sized_by: formula to scale for the windows ({len(scaled)} in this stack)",
         )
     sizer = _Sizer(config, plan, scaled[0])
-    until = now + HORIZON
+    # A year ahead, and as far as the furthest one-off window: its own jobs and its overlaps are planned too.
+    ends = [w.once.end.astimezone(UTC) + timedelta(days=1) for w in windows if w.once is not None]
+    until = max([now + HORIZON, *ends])
     found = {w.name: occurrences(w, now - LOOKBACK, until) for w in windows}
     everything = [o for w in windows for o in found[w.name]]
 
@@ -508,13 +528,36 @@ def _actions(
                 replicas=sizer.base,
             )
             runs = firings(draft, now - LOOKBACK, until) if year is None else firings(draft, now - HORIZON, until)
-            needed = max((provisioned(instant) for instant in runs), default=sizer.base)
-            pair.append(draft.model_copy(update={"replicas": needed}))
+            usual, exceptions = _by_date([(instant, provisioned(instant)) for instant in runs], sizer.base)
+            pair.append(draft.model_copy(update={"replicas": usual, "replicas_on": exceptions}))
         # A window the configured replicas already hold, alone and with any other, needs no job: each of its runs
         # would set what is in force already or less than another window's job keeps.
-        if any(action.replicas != sizer.base for action in pair):
+        if any(action.replicas != sizer.base or action.replicas_on for action in pair):
             actions += pair
     return actions
+
+
+# A job runs a little after its time (the controller's loop, a retry's back-off; its deadline is 300 s): a run this
+# close to midnight UTC may read the next date, so that date's count covers it too.
+LATE_RUN = timedelta(minutes=15)
+
+
+def _by_date(needs: list[tuple[datetime, int]], base: int) -> tuple[int, dict[str, int]]:
+    """An action's usual count and its exceptions by UTC date, from what each run needs: each date gets the most
+    any run that may read it needs; the usual count is the commonest (the larger on a tie)."""
+    by_date: dict[str, int] = {}
+    for instant, needed in needs:
+        days = {instant.date(), (instant + LATE_RUN).date()}
+        for day in days:
+            key = day.isoformat()
+            by_date[key] = max(by_date.get(key, 0), needed)
+    if not by_date:
+        return base, {}
+    counts: dict[int, int] = {}
+    for value in by_date.values():
+        counts[value] = counts.get(value, 0) + 1
+    usual = max(counts, key=lambda value: (counts[value], value))
+    return usual, {day: value for day, value in sorted(by_date.items()) if value != usual}
 
 
 def timeline(
@@ -527,7 +570,8 @@ def timeline(
     for action in actions:
         since = start - (HORIZON if action.year is not None else LOOKBACK)
         for instant in firings(action, since, end):
-            runs[instant] = min(runs.get(instant, action.replicas), action.replicas)
+            value = action.replicas_at(instant)
+            runs[instant] = min(runs.get(instant, value), value)
     current, steps, at = base, [], start
     for instant in sorted(runs):
         if instant <= start:

@@ -12,7 +12,7 @@ import zoneinfo
 from datetime import time
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, AwareDatetime, BeforeValidator, Field, ValidationError, model_validator
+from pydantic import AfterValidator, AwareDatetime, BeforeValidator, Field, StrictInt, ValidationError, model_validator
 
 from sizing.base import Model
 from sizing.errors import PathError
@@ -30,6 +30,10 @@ DEFAULT_GRACE_MINUTES = 15
 
 
 def _clock(value: object) -> object:
+    if isinstance(value, int) and not isinstance(value, bool):
+        # YAML 1.1 (PyYAML) reads an unquoted 14:00 as the number 840; Pulumi's YAML reads the text "14:00". Only a
+        # quoted time means the same to both.
+        raise ValueError(f"quote the time: '{value // 60:02d}:{value % 60:02d}' (unquoted, YAML reads it as {value})")
     if isinstance(value, str):
         match = _CLOCK.match(value)
         if match is None:
@@ -41,7 +45,9 @@ def _clock(value: object) -> object:
 def _zone(value: str) -> str:
     # The CronJob controller resolves the same IANA name with Go's copy of the database: names only, no offsets,
     # no "Local" (the controller's own zone is not the lab's).
-    if value in ("", "Local") or value.startswith(("+", "-")):
+    # Names the system's zoneinfo folder has but the API server's (Go's) database does not: refused here, not by
+    # `pulumi up` halfway through.
+    if value in ("", "Local", "localtime", "Factory", "posixrules") or value.startswith(("+", "-", "posix/", "right/")):
         raise ValueError(f"{value!r} is not an IANA time zone name like Europe/Berlin")
     try:
         zoneinfo.ZoneInfo(value)
@@ -81,6 +87,9 @@ class Once(Model):
 
     @model_validator(mode="after")
     def _ends_after_it_starts(self) -> Once:
+        for name in ("start", "end"):
+            if not 2000 <= getattr(self, name).year <= 2999:
+                raise PathError(name, f"{getattr(self, name).isoformat()} is outside the years 2000-2999")
         if self.end <= self.start:
             raise PathError("end", f"{self.end.isoformat()} is not after start {self.start.isoformat()}")
         return self
@@ -92,11 +101,13 @@ class Window(Model):
     name: str = Field(pattern=WINDOW_NAME, description="window name (a DNS label of up to 30 characters)")
     weekly: Weekly | None = Field(None, description="a weekly window (give weekly or once)")
     once: Once | None = Field(None, description="a one-off window (give weekly or once)")
-    experiments: dict[str, int] = Field(min_length=1, description="concurrent experiments by shape (capacity.shapes)")
-    lead_minutes: int = Field(
+    experiments: dict[str, StrictInt] = Field(
+        min_length=1, description="concurrent experiments by shape (capacity.shapes)"
+    )
+    lead_minutes: StrictInt = Field(
         DEFAULT_LEAD_MINUTES, ge=0, le=720, description="minutes before the start the backend scales up"
     )
-    grace_minutes: int = Field(
+    grace_minutes: StrictInt = Field(
         DEFAULT_GRACE_MINUTES, ge=0, le=720, description="minutes after the end the backend keeps its replicas"
     )
 

@@ -78,6 +78,19 @@ def plan_of(config, now: datetime = NOW, strict: bool = False):
         (window("lab", week(["tue"], "14:00", "16:00"), {}), "schedule.lab.experiments", ""),
         (window("lab", week(["tue"], "14:00", "16:00"), {"medium": 0}), "schedule.lab.experiments.medium", "1 or more"),
         (window("Lab_1", week(["tue"], "14:00", "16:00"), {"medium": 1}), "schedule.0.name", ""),
+        # Unquoted 14:00 is the number 840 to PyYAML but the text "14:00" to Pulumi: refused, not read as 00:14.
+        (window("lab", week(["tue"], 840, "16:00"), {"medium": 1}), "schedule.lab.weekly.start",
+         "quote the time: '14:00'"),
+        (window("lab", week(["tue"], "14:00", "16:00", "posix/Europe/Berlin"), {"medium": 1}),
+         "schedule.lab.weekly.timezone", "IANA"),
+        (window("lab", week(["tue"], "14:00", "16:00", "localtime"), {"medium": 1}), "schedule.lab.weekly.timezone",
+         "IANA"),
+        (window("day", once("9999-12-31T10:00:00Z", "9999-12-31T12:00:00Z"), {"small": 1}), "schedule.day.once.start",
+         "2000-2999"),
+        (window("lab", week(["tue"], "14:00", "16:00"), {"medium": 1}, lead_minutes=True), "schedule.lab.lead_minutes",
+         "integer"),
+        (window("lab", week(["tue"], "14:00", "16:00"), {"medium": True}), "schedule.lab.experiments.medium",
+         "integer"),
     ],
 )  # fmt: skip
 def test_a_bad_window_is_one_line_naming_it(write_stack, prod_values, raw, key, problem):
@@ -173,6 +186,45 @@ def test_a_scale_time_a_dst_change_skips_is_refused(scheduled):
         plan_of(config, strict=True)
     assert err.value.key == "hyperstudy-infra:capacity.schedule.night.weekly"
     assert "02:30 Europe/Berlin does not exist on 2027-03-28" in err.value.problem
+
+
+def test_a_dst_change_that_cuts_the_lead_is_refused(scheduled):
+    """Sunday 03:00 Berlin with 65 minutes' lead scales up at 01:55 by the clock: on the spring-forward Sunday that
+    is 5 minutes before the start."""
+    config = scheduled(window("night", week(["sun"], "03:00", "05:00"), {"medium": 3}, lead_minutes=65))
+    with pytest.raises(ConfigError) as err:
+        plan_of(config, strict=True)
+    assert err.value.key == "hyperstudy-infra:capacity.schedule.night.lead_minutes"
+    assert "on 2027-03-28 a DST change leaves its scale-up only 5 minutes before the start" in err.value.problem
+
+
+def test_a_one_off_window_more_than_a_year_ahead_is_planned(scheduled):
+    config = scheduled(window("far", once("2028-06-05T10:00:00+02:00", "2028-06-05T13:00:00+02:00"), {"medium": 3}))
+    schedule = plan_of(config).schedule
+    assert schedule.windows[0].next_start == datetime(2028, 6, 5, 8, 0, tzinfo=UTC)
+    assert [(a.name, a.year, a.replicas) for a in schedule.actions] == [("far-up", 2028, 3), ("far-down", 2028, 2)]
+
+
+def test_a_weekly_job_meeting_a_one_off_window_differs_on_that_date_only(scheduled):
+    """The lab's scale-down on 2027-03-03 falls inside the open day: that run keeps three replicas, every other
+    Wednesday's sets two (not three every week, which would keep a node for nothing)."""
+    config = scheduled(
+        window("lab", week(["wed"], "09:00", "11:30"), {"medium": 3}),
+        window("special", once("2027-03-03T11:30:00+01:00", "2027-03-03T13:30:00+01:00"), {"medium": 3}),
+    )
+    down = {a.name: a for a in plan_of(config).schedule.actions}["lab-down"]
+    assert (down.replicas, down.replicas_on) == (2, {"2027-03-03": 3})
+    assert down.replicas_at(datetime(2027, 3, 3, 10, 45, tzinfo=UTC)) == 3
+    assert down.replicas_at(datetime(2027, 3, 10, 10, 45, tzinfo=UTC)) == 2
+
+
+def test_a_run_close_to_midnight_utc_covers_the_next_date_too():
+    """A run may start minutes late: one at 23:55 UTC can read the next date, so that date's count covers it."""
+    from sizing.schedule import _by_date
+
+    late = datetime(2027, 3, 3, 23, 55, tzinfo=UTC)
+    usual, exceptions = _by_date([(late, 3), (late + timedelta(days=7), 2), (late + timedelta(days=14), 2)], 2)
+    assert (usual, exceptions) == (2, {"2027-03-03": 3, "2027-03-04": 3})
 
 
 # --- Sizes: replicas, nodes, refusals. -----------------------------------------------------------------------------
@@ -314,7 +366,12 @@ def simulate(config, plan, start: datetime, days: int) -> list[tuple[datetime, i
     minute = start - timedelta(days=8)
     rows = []
     while minute < end:
-        fired = [a.replicas for a in schedule.actions if _matches(a.schedule, a.time_zone, a.year, minute)]
+        # A run's count: its UTC date's exception (the job's script looks it up the same way), else the usual one.
+        fired = [
+            a.replicas_on.get(minute.date().isoformat(), a.replicas)
+            for a in schedule.actions
+            if _matches(a.schedule, a.time_zone, a.year, minute)
+        ]
         if fired:
             replicas = min(fired)  # jobs of one minute run in any order: the worst case
         if minute >= start:
@@ -345,6 +402,25 @@ SIMULATED = [
         ],
         datetime(2026, 10, 22, tzinfo=UTC),
         id="two-zones-across-the-autumn-changes",
+    ),
+    pytest.param(
+        # A one-off window over the weekly lab's scale-down: only that Wednesday's down keeps three replicas.
+        [
+            window("lab", week(["wed"], "09:00", "11:30"), {"medium": 3}),
+            window("special", once("2027-03-03T11:30:00+01:00", "2027-03-03T13:30:00+01:00"), {"medium": 3}),
+        ],
+        datetime(2027, 2, 28, tzinfo=UTC),
+        id="one-off-over-a-weekly-scale-down",
+    ),
+    pytest.param(
+        # Berlin 15:00-16:00 and New York 09:30-10:30 overlap by half an hour, at other UTC times as each zone
+        # changes to summer time (the US two weeks before Europe).
+        [
+            window("berlin", week(["tue"], "15:00", "16:00"), {"medium": 2}),
+            window("new-york", week(["tue"], "09:30", "10:30", "America/New_York"), {"medium": 1}),
+        ],
+        datetime(2027, 3, 8, tzinfo=UTC),
+        id="two-zones-across-the-spring-changes",
     ),
 ]
 
@@ -430,18 +506,24 @@ def test_cli_schedule_json_keys_and_at(write_stack, prod_values):
     assert data["monthly_usd"] > data["unscheduled_monthly_usd"]
 
 
-def test_cli_schedule_shows_every_window_then_refuses_the_one_that_does_not_fit(write_stack, prod_values):
+def test_cli_schedule_answers_for_a_window_that_does_not_fit_and_plan_refuses_it(write_stack, prod_values):
+    """`schedule` answers (fits: false, with the reason); `plan`, like `pulumi preview`, refuses the stack with it."""
     prod_values["capacity"]["schedule"] = [
         window("fine", week(["mon"], "10:00", "11:00"), {"medium": 1}),
         window("too-many", week(["tue"], "14:00", "16:00"), {"medium": 5}),
     ]
-    result = run_cli("--project-dir", str(write_stack(prod_values)), "schedule", "--stack", "test", "--json")
-    assert result.returncode == 2
+    project = write_stack(prod_values)
+    result = run_cli("--project-dir", str(project), "schedule", "--stack", "test", "--json")
+    assert result.returncode == 0, result.stderr
     data = json.loads(result.stdout)
     assert [(w["name"], w["fits"]) for w in data["windows"]] == [("fine", True), ("too-many", False)]
     assert data["actions"] == []
-    (line,) = result.stderr.splitlines()
-    assert line.startswith("error: hyperstudy-infra:capacity.schedule.too-many: ") and "nodes.max_nodes: 5" in line
+    reason = data["windows"][1]["reason"]
+    assert reason.startswith("hyperstudy-infra:capacity.schedule.too-many: ") and "nodes.max_nodes: 5" in reason
+    table = run_cli("--project-dir", str(project), "schedule", "--stack", "test")
+    assert table.returncode == 0 and f"does not fit: {reason}" in table.stdout
+    line = assert_bad_input(run_cli("--project-dir", str(project), "plan", "--stack", "test"), "too-many")
+    assert line == f"error: {reason}"
 
 
 def test_cli_schedule_of_a_stack_without_windows(write_stack, prod_values):
