@@ -47,6 +47,8 @@ COLLINEAR_R2 = 0.999
 # Residuals beyond this many robust standard deviations are outliers (restarts, GC spikes): out of the intervals.
 OUTLIER_SIGMAS = 3.0
 MAD_TO_SIGMA = 1.4826
+# The intervals treat the samples of one pod within this span as one cluster: memory errors last minutes, not 30 s.
+CLUSTER_S = 2 * 3600
 POD = ("namespace", "pod")
 
 
@@ -105,7 +107,10 @@ def queries(config: StackConfig) -> dict[str, str]:
     ns, pods = namespace_matcher(config.kubernetes.namespace), regex("pod", statefulset_pod_regex(workloads))
     by = ", ".join(POD)
     anchor = " or ".join(f"group by ({by}) ({selector(m, ns, pods)})" for m in (CONNECTED_USERS, PROCESS_RSS))
-    found = {"working_set": f"sum by ({by}) ({selector(WORKING_SET, ns, pods, *real_containers())})"}
+    # One value per container (cAdvisor scraped twice, a restarted container's stale series), then the pod's sum:
+    # the rules' per-pod working set.
+    per_container = f"max by ({by}, container) ({selector(WORKING_SET, ns, pods, *real_containers())})"
+    found = {"working_set": f"sum by ({by}) ({per_container})"}
     for role in ROLES:
         users = selector(CONNECTED_USERS, ns, pods, eq("role", role))
         found[role] = f"sum by ({by}) ({users}) or on ({by}) 0 * ({anchor})"
@@ -151,10 +156,37 @@ def load_export(path: Path, config: StackConfig) -> dict[str, Any]:
     results = export.get("results")
     if not isinstance(results, dict) or any(not isinstance(results.get(k), list) for k in ("working_set", *ROLES)):
         raise ConfigError(str(path), "the export lacks the working set or a role's users")
+    for name in ("working_set", *ROLES):
+        problem = _malformed(results[name])
+        if problem is not None:
+            raise ConfigError(str(path), f"results.{name}: {problem}")
     namespace = config.kubernetes.namespace
     if export.get("namespace") != namespace:
         raise ConfigError(str(path), f"holds namespace {export.get('namespace')!r}, the stack's is {namespace!r}")
     return export
+
+
+def _malformed(result: list[Any]) -> str | None:
+    """What is wrong with a range query's result, None when it is one: series with a pod and [time, "value"] pairs,
+    each pod once."""
+    seen: set[str] = set()
+    for index, series in enumerate(result):
+        metric = series.get("metric") if isinstance(series, dict) else None
+        values = series.get("values") if isinstance(series, dict) else None
+        if not isinstance(metric, dict) or not isinstance(values, list):
+            return f"series {index} is not {{metric, values}}"
+        pod = metric.get("pod")
+        if not isinstance(pod, str):
+            return f"series {index} has no pod label"
+        if pod in seen:
+            return f"pod {pod} has two series (the query sums per pod: an export has one)"
+        seen.add(pod)
+        for pair in values:
+            try:
+                float(pair[0]), float(pair[1])
+            except (TypeError, ValueError, IndexError, KeyError, OverflowError):
+                return f'series {index} ({pod}) has a sample that is not [time, "value"]: {pair!r:.60}'
+    return None
 
 
 def _by_pod_time(result: list[dict[str, Any]]) -> dict[tuple[str, float], float]:
@@ -163,7 +195,8 @@ def _by_pod_time(result: list[dict[str, Any]]) -> dict[tuple[str, float], float]
         pod = series.get("metric", {}).get("pod")
         for stamp, value in series.get("values", []):
             number = float(value)
-            if pod is not None and math.isfinite(number):
+            # Beyond a petabyte is no working set: what overflows the fit is a broken sample, dropped like NaN.
+            if pod is not None and math.isfinite(number) and abs(number) < 1e18:
                 values[(pod, float(stamp))] = number
     return values
 
@@ -251,9 +284,7 @@ def fit(samples: Samples, config: StackConfig) -> Fit:
     kept = design[inliers]
     solution = optimize.lsq_linear(kept, y[inliers], bounds=(0, np.inf), method="bvls").x
     residuals = y - design @ solution
-    df = max(int(inliers.sum()) - design.shape[1], 1)
-    spread = float(np.sum(residuals[inliers] ** 2) / df)
-    covariance = spread * np.linalg.pinv(kept.T @ kept)
+    covariance, df = _clustered_covariance(samples, kept, residuals[inliers], inliers)
     half = stats.t.ppf(0.975, df) * np.sqrt(np.clip(np.diag(covariance), 0, None))
     low, high = np.clip(solution - half, 0, None), solution + half
     absolute = np.abs(residuals)
@@ -279,6 +310,26 @@ def fit(samples: Samples, config: StackConfig) -> Fit:
             max=float(absolute.max()),
         ),
     )
+
+
+def _clustered_covariance(samples: Samples, kept: Any, residuals: Any, inliers: Any) -> tuple[Any, int]:
+    """The coefficients' covariance, robust to memory that drifts for minutes at a time: the samples of one pod in
+    one CLUSTER_S block share their errors (a GC cycle, a cache warming), so they count as one cluster (CR1 sandwich,
+    t with clusters − 1 degrees of freedom). Treating 30 s samples as independent would make the intervals tens of
+    times too narrow on real data."""
+    import numpy as np
+
+    pods = np.asarray(samples.pods, dtype=object)[inliers]
+    blocks = (np.asarray(samples.times, dtype=float)[inliers] // CLUSTER_S).astype(np.int64)
+    _, cluster = np.unique(np.stack([np.unique(pods, return_inverse=True)[1], blocks]), axis=1, return_inverse=True)
+    cluster = cluster.ravel()
+    groups = int(cluster.max()) + 1
+    n, k = kept.shape
+    bread = np.linalg.pinv(kept.T @ kept)
+    scores = np.zeros((groups, k))
+    np.add.at(scores, cluster, kept * residuals[:, None])
+    correction = groups / max(groups - 1, 1) * (n - 1) / max(n - k, 1)
+    return correction * bread @ (scores.T @ scores) @ bread, max(groups - 1, 1)
 
 
 def fitted_formula(result: Fit, current: Formula) -> Formula:

@@ -69,6 +69,8 @@ def _instant(text: str) -> datetime:
         ) from None
     if value.tzinfo is None:
         raise argparse.ArgumentTypeError(f"{text!r} has no UTC offset (e.g. 2026-12-01T14:30:00+01:00 or …Z)")
+    if not 1971 <= value.year <= 2999:
+        raise argparse.ArgumentTypeError(f"{text!r} is outside the years 1971-2999 a schedule is planned for")
     return value
 
 
@@ -376,7 +378,9 @@ def run(argv: list[str] | None = None) -> int:
         from sizing.prometheus import Prometheus
         from sizing.status import status
 
-        result = status(Prometheus(args.prometheus), config, build_plan(config, args.stack), _stack_name(args.stack))
+        # An incident tool: a window next month that does not fit must not keep it from answering.
+        plan = build_plan(config, args.stack, strict=False)
+        result = status(Prometheus(args.prometheus), config, plan, _stack_name(args.stack))
         print(json.dumps(result.to_json(), indent=2) if args.json else render_status(result))
         return EXIT_NEAR_LIMIT if result.near_limit else 0
     elif args.command == "schedule":
@@ -427,12 +431,15 @@ def _schedule(args: argparse.Namespace, project_dir: Path) -> int:
     if args.at is not None:
         nodes = plan.nodes.min if schedule is None else schedule_nodes(config, plan, replicas)
         data |= {"at": args.at.isoformat(), "active_windows": active, "backend_replicas": replicas, "nodes": nodes}
+    # A window that does not fit is an answer here (fits: false, with the reason `plan` and `pulumi preview` refuse
+    # the stack with), not an error of this command.
     print(json.dumps(data, indent=2) if args.json else render_schedule(data))
-    error = None if schedule is None else schedule.error()
-    if error is not None:
-        # Every window is shown above; the first that does not fit is the refusal `plan` and the program give.
-        raise error
     return 0
+
+
+def _replicas_text(action: dict[str, Any]) -> str:
+    exceptions = ", ".join(f"{n} on {day}" for day, n in action["replicas_on"].items())
+    return f"{action['replicas']}" + (f" ({exceptions})" if exceptions else "")
 
 
 def render_schedule(data: dict[str, Any]) -> str:
@@ -462,7 +469,7 @@ def render_schedule(data: dict[str, Any]) -> str:
             table(
                 ["job", "cron", "time zone", "year", "replicas"],
                 [
-                    [a["name"], a["schedule"], a["time_zone"], str(a["year"] or "every"), str(a["replicas"])]
+                    [a["name"], a["schedule"], a["time_zone"], str(a["year"] or "every"), _replicas_text(a)]
                     for a in data["actions"]
                 ]
                 or [["-", "-", "-", "-", "-"]],
@@ -471,6 +478,9 @@ def render_schedule(data: dict[str, Any]) -> str:
             f"cost: ${data['monthly_usd']:.2f}/month with the windows' {data['extra_node_hours_month']:.1f} extra "
             f"node-hours; ${data['unscheduled_monthly_usd']:.2f} without",
         ]
+    refused = [w for w in windows if not w["fits"]]
+    if refused:
+        out += ["", *(f"does not fit: {w['reason']}" for w in refused)]
     if "at" in data:
         active = ", ".join(data["active_windows"]) or "none"
         out.append(
@@ -508,7 +518,7 @@ def _fit(args: argparse.Namespace, project_dir: Path) -> int:
         export = load_export(args.from_file, config)
     result = fit(Samples(export), config)
     fitted = with_formula(config, fitted_formula(result, config.capacity.formula))
-    before = build_plan(config, args.stack)
+    before = build_plan(config, args.stack, strict=False)
     try:
         after = build_plan(fitted, args.stack)
     except ConfigError as err:
@@ -643,6 +653,10 @@ def main(argv: list[str] | None = None) -> int:
         return run(argv)
     except ConfigError as err:
         print(f"error: {err}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    except (ValueError, TypeError, KeyError, AttributeError, IndexError, OverflowError, ArithmeticError) as err:
+        # Input no check above foresaw: still one line, never a traceback.
+        print(f"error: unexpected input ({type(err).__name__}): {' '.join(str(err).split())}", file=sys.stderr)
         return EXIT_BAD_INPUT
     except BrokenPipeError:
         # `python -m sizing plan | head`: the reader left; that is not an error worth a traceback.

@@ -77,9 +77,11 @@ class Prometheus:
         except ValueError:
             body = None
         if not isinstance(body, dict) or response.status_code >= 400 or body.get("status") != "success":
-            detail = body.get("error") if isinstance(body, dict) else None
+            detail = body.get("error") if isinstance(body, dict) else "not Prometheus' JSON"
             detail = " ".join(str(detail or response.reason or "not Prometheus' API").split())
             raise ConfigError("--prometheus", f"{where} answered {response.status_code}: {detail}")
+        if not isinstance(body.get("data"), dict):
+            raise ConfigError("--prometheus", f"{where} answered without Prometheus' data object")
         return body["data"]
 
     def query(self, expr: str, at: float | None = None) -> list[dict[str, Any]]:
@@ -100,4 +102,7 @@ class Prometheus:
     def now(self) -> float:
         """The server's time (its clock, not ours: backfilled or remote data is relative to it)."""
         sample = self.query("time()")
-        return float(sample[0]["value"][1])
+        try:
+            return float(sample[0]["value"][1])
+        except (IndexError, KeyError, TypeError, ValueError):
+            raise ConfigError("--prometheus", f"{self.url} answered time() without a time") from None

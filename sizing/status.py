@@ -9,6 +9,7 @@ room left under the near-limit threshold; the experiment slots by the same defin
 
 from __future__ import annotations
 
+import math
 from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -77,7 +78,9 @@ class Status(_Model):
 
 
 def _by_pod(result: list[dict[str, Any]]) -> dict[str, float]:
-    return {s["metric"]["pod"]: float(s["value"][1]) for s in result if "pod" in s.get("metric", {})}
+    # NaN (a stale or broken gauge) is no value: the pod is shown without it, not as a crash.
+    found = {s["metric"]["pod"]: float(s["value"][1]) for s in result if "pod" in s.get("metric", {})}
+    return {pod: value for pod, value in found.items() if math.isfinite(value)}
 
 
 def status(client: Prometheus, config: StackConfig, plan: Plan, stack: str) -> Status:

@@ -60,7 +60,10 @@ def pod_history(
     coefficients: dict[str, Any] = TRUE,
     noise_mib: float = 2.0,
     outliers: bool = True,
+    ar_rho: float = 0.0,
 ) -> PodHistory:
+    """A pod's history; `ar_rho` makes the noise an AR(1) process of the same spread (memory that drifts for minutes,
+    as a real working set does), 0 independent samples."""
     rng = random.Random(seed)
     history = PodHistory(pod)
     users = {role: [0] * points for role in ROLES}
@@ -81,8 +84,10 @@ def pod_history(
     history.users = users
     base, per_role = coefficients["base_mib"], coefficients["per_role_mib"]
     restart_left = 0
+    drift = 0.0
     for i in range(points):
-        value = base + sum(per_role[role] * users[role][i] for role in ROLES) + rng.gauss(0, noise_mib)
+        drift = ar_rho * drift + (1 - ar_rho**2) ** 0.5 * rng.gauss(0, noise_mib)
+        value = base + sum(per_role[role] * users[role][i] for role in ROLES) + drift
         if outliers and restart_left == 0 and rng.random() < 0.0005:
             restart_left = int(300 / step)  # a restart: a cold process for five minutes
         if restart_left:

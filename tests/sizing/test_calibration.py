@@ -8,6 +8,7 @@ GC spikes and restarts, each coefficient within 0.5 MiB of the truth and inside 
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -91,17 +92,33 @@ def test_outliers_do_not_pull_the_fit(config):
     assert dirty.outliers > clean.outliers
 
 
-def test_the_95_percent_intervals_cover_the_truth_about_95_percent_of_the_time(config):
-    """40 independent one-day histories: each coefficient's interval holds the truth in at least 32 (80 %), all
-    intervals together in at least 90 %; too narrow an interval (e.g. ignoring the noise) fails this."""
+@pytest.mark.parametrize("ar_rho", [0.0, 0.98], ids=["independent-noise", "drifting-memory"])
+def test_the_95_percent_intervals_cover_the_truth_about_95_percent_of_the_time(config, ar_rho):
+    """40 one-day histories: each coefficient's interval holds the truth in at least 32 (80 %), all intervals
+    together in at least 90 %. With drifting memory (AR(1) noise, ~50 minutes' memory at a 60 s step) intervals that
+    count every sample as independent would hold it a third of the time or less; too narrow an interval fails this."""
     hits = dict.fromkeys(("base_mib", *ROLES), 0)
     runs = 40
     for seed in range(runs):
-        intervals = _all(fit(Samples(_history(days=1, step=60, seed=1000 + seed)), config).intervals)
+        data = _history(days=1, step=60, seed=1000 + seed, ar_rho=ar_rho)
+        intervals = _all(fit(Samples(data), config).intervals)
         for name, (low, high) in intervals.items():
             hits[name] += low <= _truth(name) <= high
     assert all(count >= 0.8 * runs for count in hits.values()), hits
     assert sum(hits.values()) >= 0.9 * runs * len(hits), hits
+
+
+def test_the_coverage_check_catches_intervals_that_ignore_drift(config, monkeypatch):
+    """The guard: with every sample its own cluster (the independent-sample covariance), drifting memory leaves the
+    truth outside most intervals, and the check above would fail."""
+    import sizing.calibration as calibration
+
+    monkeypatch.setattr(calibration, "CLUSTER_S", 1e-9)
+    hits = 0
+    for seed in range(10):
+        intervals = _all(fit(Samples(_history(days=1, step=60, seed=1000 + seed, ar_rho=0.98)), config).intervals)
+        hits += sum(low <= _truth(name) <= high for name, (low, high) in intervals.items())
+    assert hits < 0.8 * 10 * 4
 
 
 def test_coefficients_are_never_negative(config):
@@ -211,6 +228,26 @@ def test_fitted_formula_rounds_to_whole_mib_and_keeps_the_rest(three_days, confi
 
 
 # --- the export ------------------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("change", "problem"),
+    [
+        (lambda r: r["working_set"][0].update(values=[[1, "abc"]]), "not [time"),
+        (lambda r: r["working_set"][0].update(values=[[1]]), "not [time"),
+        (lambda r: r["working_set"][0].update(metric=None), "not {metric, values}"),
+        (lambda r: r["experimenter"][0]["metric"].pop("pod"), "no pod label"),
+        (lambda r: r["working_set"].append(r["working_set"][0]), "two series"),
+        (lambda r: r.update(working_set="x"), "lacks the working set"),
+    ],
+)
+def test_load_export_refuses_malformed_series_in_one_line(tmp_path, config, change, problem):
+    data = _history(days=0.1)
+    change(data["results"])
+    path = tmp_path / "export.json"
+    path.write_text(json.dumps(data))
+    with pytest.raises(ConfigError, match=re.escape(problem)):
+        load_export(path, config)
 
 
 def test_load_export_refuses_another_namespace_or_format(tmp_path, config):

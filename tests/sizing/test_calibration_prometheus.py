@@ -39,8 +39,8 @@ def prod():
 
 
 def _cadvisor(namespace: str, pod: str, working_set: Callable[[float], float | None]) -> list[Series]:
-    """A backend pod's working set as the kubelet exports it: its container, plus the pod cgroup and the pause
-    container, which `fit` must leave out or it counts the pod twice."""
+    """A backend pod's working set as the kubelet exports it: its container (scraped twice), plus the pod cgroup and
+    the pause container, which `fit` must leave out or it counts the pod twice."""
     base = {"job": "kubelet", "metrics_path": "/metrics/cadvisor", "namespace": namespace, "pod": pod}
 
     def cgroup(t: float) -> float | None:
@@ -49,6 +49,8 @@ def _cadvisor(namespace: str, pod: str, working_set: Callable[[float], float | N
 
     return [
         Series(WORKING_SET, {**base, "container": "backend"}, working_set),
+        # The same container scraped a second time (a second kubelet job): one value, not two.
+        Series(WORKING_SET, {**base, "job": "kubelet-cadvisor", "container": "backend"}, working_set),
         Series(WORKING_SET, {**base, "container": ""}, cgroup),
         Series(WORKING_SET, {**base, "container": "POD"}, 600 * 1024),
     ]
