@@ -4,7 +4,9 @@ plan's schedule (`sizing/schedule.py`), and the one grant those jobs need.
 Each CronJob fires at its action's cron schedule in its action's time zone (`spec.timeZone`, GA since Kubernetes
 1.27: the controller's own time-zone database handles DST) and runs one pod that makes one API call with its own
 service account token: a merge patch of the StatefulSet's `scale` subresource to the action's replicas. A one-off
-window's action carries its year: its cron fields recur every year, so the pod does nothing in any other year.
+window's action carries its year: its cron fields recur every year, so the pod does nothing in any other year. An
+action's per-date exceptions (`ScaleAction.replicas_on`, keyed by the run's UTC date) reach the pod as REPLICAS_ON:
+a run on such a date sets that date's count instead.
 
 The scaler's Role grants `patch` on `statefulsets/scale` of the one StatefulSet, and nothing else: no `get`, no
 `list`, no other object. The namespace's NetworkPolicies restrict ingress only (components/app.py: default-deny
@@ -23,6 +25,7 @@ the state still holds the replicas it created the StatefulSet with, so should th
 from __future__ import annotations
 
 import re
+from datetime import date
 
 import pulumi
 from pulumi_kubernetes.batch.v1 import CronJob, CronJobSpecArgs, JobSpecArgs, JobTemplateSpecArgs
@@ -74,15 +77,25 @@ CONTAINER = "scale"
 # A CronJob's name is at most 52 characters: its Jobs are named `<cronjob>-<minutes since the epoch>` (11 more).
 CRONJOB_NAME = r"^[a-z0-9]([-a-z0-9]{0,50}[a-z0-9])?$"
 _DNS_LABEL = r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$"
+_ISO_DATE = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$"
 
-# The scaler pod's only program. The data comes in the environment (REPLICAS, NAMESPACE, STATEFULSET, and ONLY_YEAR
-# for a one-off window); API_SERVER, TOKEN_FILE and CA_CERT default to the in-cluster API server and the mounted
-# service account files (overridable only so a test can run the script against a local fake server). One request:
-# a merge patch of the scale subresource, retried on any error; the token reaches curl on stdin as a config line,
-# never in its arguments, where any process listing would show it.
+# The scaler pod's only program. The data comes in the environment (REPLICAS, NAMESPACE, STATEFULSET, ONLY_YEAR
+# for a one-off window, and REPLICAS_ON for an action with per-date exceptions); API_SERVER, TOKEN_FILE and CA_CERT
+# default to the in-cluster API server and the mounted service account files (overridable only so a test can run the
+# script against a local fake server). One request: a merge patch of the scale subresource, retried on any error; the
+# token reaches curl on stdin as a config line, never in its arguments, where any process listing would show it.
+#
+# REPLICAS_ON is space-separated `YYYY-MM-DD=N` pairs: a cron schedule cannot leave out a date, so a weekly action
+# whose run on one date meets another window (a one-off, or a zone whose DST differs) runs that day too, and must set
+# another count. The model keys those exceptions by the run's UTC date (`ScaleAction.replicas_at`), so the script
+# compares the pairs with `date -u +%F`, read once (the year guard takes its year from the same reading). A pod that
+# starts late or is retried past 00:00 UTC reads the next date, as it would the next year: an exception is exact for
+# a run scheduled more than the starting and active deadlines below (10 minutes) before UTC midnight. N is checked
+# like REPLICAS, before any request; `set -f` keeps a pair from ever expanding as a file pattern.
 SCALE_SCRIPT = """\
-set -eu
-year="$(date -u +%Y)"
+set -euf
+today="$(date -u +%F)"
+year="${today%%-*}"
 if [ -n "${ONLY_YEAR:-}" ] && [ "$year" != "$ONLY_YEAR" ]; then
   echo "nothing to do: this action belongs to $ONLY_YEAR, it is $year"
   exit 0
@@ -90,14 +103,26 @@ fi
 case "$REPLICAS" in
   '' | *[!0-9]*) echo "REPLICAS=$REPLICAS is not a replica count" >&2; exit 2 ;;
 esac
+replicas="$REPLICAS"
+for pair in ${REPLICAS_ON:-}; do
+  case "$pair" in
+    "$today="*)
+      replicas="${pair#*=}"
+      case "$replicas" in
+        '' | *[!0-9]*) echo "REPLICAS_ON has $pair: $replicas is not a replica count" >&2; exit 2 ;;
+      esac
+      echo "$today is an exception: $replicas replicas instead of $REPLICAS"
+      ;;
+  esac
+done
 url="${API_SERVER:-https://kubernetes.default.svc}/apis/apps/v1/namespaces/$NAMESPACE/statefulsets/$STATEFULSET/scale"
 token="$(cat "${TOKEN_FILE:-/var/run/secrets/kubernetes.io/serviceaccount/token}")"
-echo "scaling statefulset $NAMESPACE/$STATEFULSET to $REPLICAS replicas"
+echo "scaling statefulset $NAMESPACE/$STATEFULSET to $replicas replicas"
 printf 'header = "Authorization: Bearer %s"\\n' "$token" | curl -fsS --retry 5 --retry-all-errors --max-time 30 \\
   --config - \\
   --cacert "${CA_CERT:-/var/run/secrets/kubernetes.io/serviceaccount/ca.crt}" \\
   -X PATCH -H 'Content-Type: application/merge-patch+json' \\
-  --data-raw "{\\"spec\\":{\\"replicas\\":$REPLICAS}}" \\
+  --data-raw "{\\"spec\\":{\\"replicas\\":$replicas}}" \\
   "$url"
 echo
 """
@@ -115,6 +140,14 @@ SUCCESSFUL_JOBS_HISTORY_LIMIT = 1
 FAILED_JOBS_HISTORY_LIMIT = 3
 # Not in the node plan: these pods run for seconds a few times a week, never resident, and fit any node's slack.
 SCALER_RESOURCES = {"requests": {"memory": "16Mi", "cpu": "10m"}, "limits": {"memory": "32Mi"}}
+
+
+def _is_date(day: str) -> bool:
+    try:
+        date.fromisoformat(day)
+    except ValueError:
+        return False
+    return True
 
 
 class BackendScheduleArgs(BaseModel):
@@ -146,6 +179,18 @@ class BackendScheduleArgs(BaseModel):
                 raise ValueError(f"CronJob name {name!r} is no DNS label of at most 52 characters")
         return self
 
+    @model_validator(mode="after")
+    def _exceptions_the_script_reads(self) -> BackendScheduleArgs:
+        # The script matches an exception's date to `date -u +%F` and takes its count as digits only: any other key
+        # would never apply, and any other count would fail the run.
+        for action in self.actions:
+            for day, replicas in action.replicas_on.items():
+                if not (re.fullmatch(_ISO_DATE, day) and _is_date(day)) or replicas < 0:
+                    raise ValueError(
+                        f"{action.name}: replicas_on {day!r}={replicas}: wants a YYYY-MM-DD date and a count >= 0"
+                    )
+        return self
+
     def cronjob_name(self, action: ScaleAction) -> str:
         """`<workload>-<action>`, e.g. backend-teaching-lab-up: the CronJob's name, and its Jobs' prefix."""
         return f"{self.workload}-{action.name}"
@@ -171,10 +216,13 @@ class BackendScheduleArgs(BaseModel):
         return labels
 
     def env(self, action: ScaleAction) -> dict[str, str]:
-        """The script's data for one action; ONLY_YEAR only for a one-off window's."""
+        """The script's data for one action; ONLY_YEAR only for a one-off window's, REPLICAS_ON only for an action
+        with per-date exceptions (`YYYY-MM-DD=N` pairs by date, space-separated)."""
         env = {"REPLICAS": str(action.replicas), "NAMESPACE": self.namespace, "STATEFULSET": self.workload}
         if action.year is not None:
             env["ONLY_YEAR"] = str(action.year)
+        if action.replicas_on:
+            env["REPLICAS_ON"] = " ".join(f"{day}={n}" for day, n in sorted(action.replicas_on.items()))
         return env
 
 
@@ -258,7 +306,12 @@ class BackendSchedule(pulumi.ComponentResource):
                 "workload": args.workload,
                 "role": self.role.metadata.apply(lambda m: m.name),
                 "cron_jobs": {
-                    args.cronjob_name(a): {"schedule": a.schedule, "time_zone": a.time_zone, "replicas": a.replicas}
+                    args.cronjob_name(a): {
+                        "schedule": a.schedule,
+                        "time_zone": a.time_zone,
+                        "replicas": a.replicas,
+                        **({"replicas_on": dict(sorted(a.replicas_on.items()))} if a.replicas_on else {}),
+                    }
                     for a in args.actions
                 },
             }

@@ -13,7 +13,7 @@ import os
 import subprocess
 import threading
 from collections.abc import Callable, Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -33,6 +33,7 @@ from components.workload import COMPONENT, INSTANCE, MANAGED_BY, NAME, PART_OF
 from sizing.config import StackConfig, load_stack
 from sizing.errors import ConfigError
 from sizing.plan import Plan, build_plan
+from sizing.schedule import ScaleAction
 
 if TYPE_CHECKING:  # importing conftest at run time would load it twice and install a second set of mocks
     from tests.conftest import RecordingMocks, Registered
@@ -160,6 +161,8 @@ def test_one_cronjob_per_action_at_its_schedule_and_time_zone(mocks, ran, stagin
                 # A one-off window: cron in UTC, and the script acts only in the window's year.
                 assert action.time_zone == "Etc/UTC"
                 expected["ONLY_YEAR"] = str(action.year)
+            if action.replicas_on:
+                expected["REPLICAS_ON"] = " ".join(f"{d}={n}" for d, n in sorted(action.replicas_on.items()))
             assert env(cronjob) == expected, cronjob.name
         weekly = cronjobs["backend-teaching-lab-up"].inputs["spec"]
         assert weekly["timeZone"] == "Europe/Berlin"
@@ -171,6 +174,41 @@ def test_one_cronjob_per_action_at_its_schedule_and_time_zone(mocks, ran, stagin
             assert replicas > base if action.direction == "up" else replicas == base
 
     return settled(app, ran, check)
+
+
+def with_exceptions(plan: Plan, action_name: str, replicas_on: dict[str, int]) -> Plan:
+    """The plan with one action's per-date exceptions replaced."""
+    schedule = plan.schedule
+    assert action_name in {a.name for a in schedule.actions}
+    actions = tuple(
+        a.model_copy(update={"replicas_on": replicas_on}) if a.name == action_name else a for a in schedule.actions
+    )
+    return plan.model_copy(update={"schedule": schedule.model_copy(update={"actions": actions})})
+
+
+def test_an_actions_exceptions_reach_its_pod_as_replicas_on_by_date(mocks, staging_config, staging_plan):
+    """Space-separated `YYYY-MM-DD=N` pairs sorted by date, after the other variables, on that action's pod only;
+    nothing else the app registers changes."""
+    plan = with_exceptions(staging_plan, "teaching-lab-up", {"2027-03-02": 5, "2026-12-08": 14, "2026-12-15": 0})
+    usual = {(r.typ, r.name): r.inputs for r in registered(mocks, staging_config, staging_plan) if r.custom}
+    excepted = {(r.typ, r.name): r for r in registered(mocks, staging_config, plan) if r.custom}
+    assert sorted(excepted) == sorted(usual)
+
+    cronjob = excepted[(CRONJOB, "backend-teaching-lab-up")]
+    replicas = str(next(a.replicas for a in plan.schedule.actions if a.name == "teaching-lab-up"))
+    assert container(cronjob)["env"] == [
+        {"name": "REPLICAS", "value": replicas},
+        {"name": "NAMESPACE", "value": "hyperstudy-staging"},
+        {"name": "STATEFULSET", "value": "backend"},
+        {"name": "REPLICAS_ON", "value": "2026-12-08=14 2026-12-15=0 2027-03-02=5"},
+    ]
+    assert container(cronjob)["command"] == ["/bin/sh", "-c", SCALE_SCRIPT]
+    # Without the variable, the CronJob is exactly the usual one; every other object is unchanged.
+    inputs = json.loads(json.dumps(cronjob.inputs))
+    inputs["spec"]["jobTemplate"]["spec"]["template"]["spec"]["containers"][0]["env"].pop()
+    assert inputs == usual[(CRONJOB, "backend-teaching-lab-up")]
+    others = {key: r.inputs for key, r in excepted.items() if key != (CRONJOB, "backend-teaching-lab-up")}
+    assert others == {key: value for key, value in usual.items() if key != (CRONJOB, "backend-teaching-lab-up")}
 
 
 @pulumi.runtime.test
@@ -378,6 +416,24 @@ def test_schedule_args_refuse_no_actions_and_unknown_fields(staging_plan):
         BackendScheduleArgs(**{**good, "node_pool": "Not_A_Pool"})
 
 
+@pytest.mark.parametrize(
+    "replicas_on",
+    [{"2026-12-8": 3}, {"20261208": 3}, {"2026-02-30": 3}, {"2026-12-08 ": 3}, {"2026-12-08": -1}],
+    ids=["short-day", "basic-format", "no-such-day", "space", "negative"],
+)
+def test_schedule_args_refuse_exceptions_the_script_would_never_match_or_fail_on(staging_plan, replicas_on):
+    """The script matches `date -u +%F` and reads digits: any other key would never apply, a negative count fail."""
+    actions = staging_plan.schedule.actions
+    good = {"workload": "backend", "namespace": "ns", "instance": "hyperstudy-x"}
+    fine = actions[0].model_copy(update={"replicas_on": {"2026-12-08": 3, "2027-01-05": 0}})
+    assert BackendScheduleArgs(**good, actions=(fine, *actions[1:])).env(fine)["REPLICAS_ON"] == (
+        "2026-12-08=3 2027-01-05=0"
+    )
+    bad = actions[0].model_copy(update={"replicas_on": replicas_on})
+    with pytest.raises(ValidationError, match=actions[0].name):
+        BackendScheduleArgs(**good, actions=(bad, *actions[1:]))
+
+
 def test_every_args_field_is_described():
     for name, field in BackendScheduleArgs.model_fields.items():
         assert field.description, name
@@ -471,11 +527,32 @@ def run_job(
     return subprocess.run(container(cronjob)["command"], env=variables, capture_output=True, text=True, timeout=120)
 
 
-def test_the_script_sends_exactly_one_merge_patch_of_the_scale(staging_cronjobs, api_server, tmp_path):
+def utc_day(days: int = 0) -> str:
+    """Today's UTC date, `days` on: what the script reads from `date -u +%F`."""
+    return (datetime.now(UTC).date() + timedelta(days=days)).isoformat()
+
+
+def run_today(
+    run: Callable[[str], subprocess.CompletedProcess], server: _FakeApiServer
+) -> tuple[str, subprocess.CompletedProcess]:
+    """`run(today)`, run again from scratch should the UTC date change while it ran (the script reads the date
+    itself): the date the run saw, and its result."""
+    for _ in range(2):
+        server.requests.clear()
+        today = utc_day()
+        done = run(today)
+        if utc_day() == today:
+            return today, done
+    raise AssertionError("the UTC date changed during both runs")
+
+
+def test_the_script_sends_exactly_one_merge_patch_of_the_scale(staging_cronjobs, staging_plan, api_server, tmp_path):
     cronjob = staging_cronjobs["teaching-lab-up"]
-    replicas = env(cronjob)["REPLICAS"]
-    done = run_job(cronjob, api_server, tmp_path)
+    (action,) = [a for a in staging_plan.schedule.actions if a.name == "teaching-lab-up"]
+    today, done = run_today(lambda _: run_job(cronjob, api_server, tmp_path), api_server)
     assert done.returncode == 0, done.stderr
+    # The usual count, or today's exception should the model have one: what the model says a run today sets.
+    replicas = str(action.replicas_at(datetime.fromisoformat(today).replace(hour=12, tzinfo=UTC)))
     (request,) = api_server.requests
     assert request["method"] == "PATCH"
     assert request["path"] == "/apis/apps/v1/namespaces/hyperstudy-staging/statefulsets/backend/scale"
@@ -509,6 +586,60 @@ def test_a_one_off_action_scales_in_its_year(staging_cronjobs, api_server, tmp_p
 def test_a_replica_count_that_is_no_number_fails_without_a_request(staging_cronjobs, api_server, tmp_path):
     done = run_job(staging_cronjobs["teaching-lab-down"], api_server, tmp_path, REPLICAS='3}, "x": {')
     assert done.returncode == 2
+    assert api_server.requests == []
+
+
+def test_a_run_on_an_exceptions_date_sets_its_count(mocks, staging_config, staging_plan, api_server, tmp_path):
+    """The rendered pod of an action with exceptions on yesterday, today and tomorrow (UTC) sets today's count: the
+    one `ScaleAction.replicas_at` gives for a run today."""
+    actions: list[ScaleAction] = []
+
+    def run(today: str) -> subprocess.CompletedProcess:
+        exceptions = {utc_day(-1): 11, today: 13, utc_day(1): 12, "2020-01-01": 10}
+        plan = with_exceptions(staging_plan, "teaching-lab-up", exceptions)
+        actions.extend(a for a in plan.schedule.actions if a.name == "teaching-lab-up")
+        (cronjob,) = [r for r in registered(mocks, staging_config, plan) if r.name == "backend-teaching-lab-up"]
+        assert env(cronjob)["REPLICAS_ON"].split() == [f"{d}={n}" for d, n in sorted(exceptions.items())]
+        return run_job(cronjob, api_server, tmp_path)
+
+    today, done = run_today(run, api_server)
+    assert done.returncode == 0, done.stderr
+    (request,) = api_server.requests
+    assert request["method"] == "PATCH"
+    assert request["path"] == "/apis/apps/v1/namespaces/hyperstudy-staging/statefulsets/backend/scale"
+    assert request["body"] == b'{"spec":{"replicas":13}}'
+    action = actions[-1]
+    assert action.replicas_at(datetime.fromisoformat(today).replace(hour=12, tzinfo=UTC)) == 13 != action.replicas
+    assert f"{today} is an exception: 13 replicas instead of {action.replicas}" in done.stdout
+
+
+def test_exceptions_on_other_dates_leave_the_usual_count(staging_cronjobs, api_server, tmp_path):
+    cronjob = staging_cronjobs["teaching-lab-up"]
+    replicas = env(cronjob)["REPLICAS"]
+
+    def run(today: str) -> subprocess.CompletedProcess:
+        others = f"{utc_day(-1)}=11 {utc_day(1)}=12 {utc_day(7)}=0"
+        return run_job(cronjob, api_server, tmp_path, REPLICAS_ON=others)
+
+    _, done = run_today(run, api_server)
+    assert done.returncode == 0, done.stderr
+    (request,) = api_server.requests
+    assert json.loads(request["body"]) == {"spec": {"replicas": int(replicas)}}
+    assert "exception" not in done.stdout
+
+
+@pytest.mark.parametrize("count", ["", "x", "-1", "1.5", '3}, "x": {'], ids=["empty", "word", "minus", "dot", "json"])
+def test_an_exception_for_today_that_is_no_number_fails_without_a_request(
+    staging_cronjobs, api_server, tmp_path, count
+):
+    cronjob = staging_cronjobs["teaching-lab-up"]
+
+    def run(today: str) -> subprocess.CompletedProcess:
+        return run_job(cronjob, api_server, tmp_path, REPLICAS_ON=f"{utc_day(-1)}=11 {today}={count}")
+
+    _, done = run_today(run, api_server)
+    assert done.returncode == 2, done.stdout
+    assert "REPLICAS_ON" in done.stderr
     assert api_server.requests == []
 
 
