@@ -72,6 +72,9 @@ def test_the_cronjobs_are_the_plans_scaling_actions(rendered):
         env = {e["name"]: e["value"] for e in container["env"]}
         assert env["REPLICAS"] == str(action.replicas)
         assert env.get("ONLY_YEAR") == (None if action.year is None else str(action.year))
+        # Per-date exceptions only where the action has any: `YYYY-MM-DD=N` pairs, by date.
+        exceptions = " ".join(f"{day}={n}" for day, n in sorted(action.replicas_on.items())) or None
+        assert env.get("REPLICAS_ON") == exceptions
         assert set(container["resources"]["requests"]) == {"memory", "cpu"}
         assert set(container["resources"]["limits"]) == {"memory"}
     if (result.stack, result.outputs["profile"]) == ("staging", "optimized"):
