@@ -481,13 +481,16 @@ def scaler_job_regex(plan: Plan) -> str:
     return f"^{schedule.workload}-({windows})-(?:up|down)-.+$"
 
 
-def scheduled_not_ready_expr(s: Selectors, workload: str, threshold: float) -> str:
-    """The formula-sized StatefulSet's desired replicas (what the scaler sets) − its ready ones, above `threshold`;
-    each deduplicated over kube-state-metrics replicas or jobs."""
+def scheduled_not_ready_expr(s: Selectors, workload: str, base_replicas: int, threshold: float) -> str:
+    """The formula-sized StatefulSet's desired replicas (what the scaler sets) − its ready ones, above `threshold`,
+    while the desired replicas are above the configured `base_replicas` (a scale-up holds them there): a pod not
+    ready outside the windows is not a window starting short. Each deduplicated over kube-state-metrics replicas or
+    jobs."""
     statefulset = eq("statefulset", workload)
     desired = _dedup(s.ksm(names.STATEFULSET_REPLICAS, statefulset), STATEFULSET)
     ready = _dedup(s.ksm(names.STATEFULSET_READY, statefulset), STATEFULSET)
-    return f"{desired}\n- on ({_by(STATEFULSET)})\n{ready}\n> {_num(threshold)}"
+    on = f"on ({_by(STATEFULSET)})"
+    return f"{desired}\n- {on}\n{ready}\n> {_num(threshold)}\nand {on}\n{desired}\n> {base_replicas}"
 
 
 def scheduled_scaling_failed_expr(s: Selectors, plan: Plan, threshold: float) -> str:
@@ -517,12 +520,13 @@ def _schedule_alerts(config: StackConfig, plan: Plan, s: Selectors) -> list[dict
         plan.stack,
         names.ALERT_SCHEDULED_CAPACITY_NOT_READY,
         a.scheduled_capacity_not_ready.model_copy(update={"for_": pending}),
-        scheduled_not_ready_expr(s, schedule.workload, t),
+        scheduled_not_ready_expr(s, schedule.workload, schedule.base_replicas, t),
         "{{ $labels.statefulset }} has fewer ready replicas than it asks for: a scheduled window may start short",
         "StatefulSet {{ $labels.namespace }}/{{ $labels.statefulset }} has had {{ $value | humanize }} fewer ready "
-        f"replicas than desired for {pending} (alert above {_num(t)}); its scheduled windows ({windows}) scale it "
-        f"up {lead} minutes or more ahead, so a scale-up's pods were not ready by the window's start (nodes did not "
-        "come: quota, spot stock-out, the pool's max) and its experiments wait.",
+        f"replicas than desired for {pending} (alert above {_num(t)}), while a scale-up holds it above its "
+        f"configured {schedule.base_replicas}; its scheduled windows ({windows}) scale it up {lead} minutes or more "
+        "ahead, so a scale-up's pods were not ready by the window's start (nodes did not come: quota, spot "
+        "stock-out, the pool's max) and its experiments wait.",
     )
     t = a.scheduled_scaling_failed.threshold
     failed = _alert(

@@ -649,15 +649,27 @@ def test_prod_has_no_schedule_and_reads_none_of_its_series(prod_config, prod_pla
 def test_the_not_ready_alert_compares_desired_and_ready_replicas_of_the_backend(
     scheduled_stack_config, scheduled_stack_plan
 ):
+    """Desired − ready above the threshold, only while the desired replicas are above the configured ones (a
+    scale-up holds them there): a pod not ready outside the windows is not a window starting short."""
     rule = alerts(rule_groups(scheduled_stack_config, scheduled_stack_plan))[names.ALERT_SCHEDULED_CAPACITY_NOT_READY]
     ns, sts = 'namespace="study-staging"', 'statefulset="backend"'
-    assert scheduled_stack_plan.schedule.workload == "backend"
+    schedule = scheduled_stack_plan.schedule
+    assert schedule.workload == "backend"
+    assert schedule.base_replicas == scheduled_stack_plan.workloads["backend"].replicas == 2
+    desired = f"max by (namespace, statefulset) ({names.STATEFULSET_REPLICAS}{{{ns}, {sts}}})"
     assert rule["expr"] == (
-        f"max by (namespace, statefulset) ({names.STATEFULSET_REPLICAS}{{{ns}, {sts}}})\n"
+        f"{desired}\n"
         "- on (namespace, statefulset)\n"
         f"max by (namespace, statefulset) ({names.STATEFULSET_READY}{{{ns}, {sts}}})\n"
-        "> 0"
+        "> 0\n"
+        "and on (namespace, statefulset)\n"
+        f"{desired}\n"
+        "> 2"
     )
+    # `and` binds looser than `-` and `>`: (desired − ready > 0) and (desired > 2), the value desired − ready.
+    top = promql_parser.parse(rule["expr"])
+    assert str(top.op).strip() == "and" and str(top.rhs.op).strip() == ">" and str(top.lhs.op).strip() == ">"
+    assert "above its configured 2;" in rule["annotations"]["description"]
     # The shortest lead of the windows: open-day's 12 minutes, not teaching-lab's 25 nor the default 10.
     assert sorted(w.lead_minutes for w in scheduled_stack_config.capacity.schedule) == [12, 25]
     assert rule["for"] == "12m"
@@ -673,7 +685,7 @@ def test_the_not_ready_pending_time_is_the_shortest_lead_plus_its_own_for(
         scheduled_stack_config, "scheduled_capacity_not_ready", Alert(threshold=1, for_="3m30s", severity="warning")
     )
     rule = alerts(rule_groups(config, scheduled_stack_plan))[names.ALERT_SCHEDULED_CAPACITY_NOT_READY]
-    assert rule["for"] == "15m30s" and rule["expr"].endswith("\n> 1")
+    assert rule["for"] == "15m30s" and "\n> 1\nand on (namespace, statefulset)\n" in rule["expr"]
     assert rule["labels"] == {"severity": "warning", "stack": "staging"}
     # The real staging stack: the teaching lab's default 10 minutes, shorter than the open day's 20.
     staging = load_stack("staging", ROOT)

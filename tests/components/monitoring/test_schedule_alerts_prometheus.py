@@ -140,6 +140,14 @@ def test_not_ready_fires_when_desired_exceeds_ready_longer_than_its_for(promethe
     settled(server)
     assert server.alerts(NOT_READY) == []
 
+    # After the window, at its configured 2 replicas, a pod not ready is not a window starting short: silent.
+    server.set_live([*statefulset("backend", 2, 1, ns), *noise])
+    settled(server)
+    assert server.alerts(NOT_READY) == [], "desired at the configured replicas: no scale-up to be short of"
+    # A scale-up to 3 with the same pod still not ready is.
+    server.set_live([*statefulset("backend", 3, 1, ns), *noise])
+    assert firing(server, NOT_READY, namespace=ns)["value"] == 2
+
 
 def test_scaling_failed_fires_for_the_windows_scaler_jobs_only(prometheus_server, stack):
     config, plan = stack
