@@ -31,13 +31,18 @@ NODE_LABELS = "kube_node_labels"  # label_<node label>, for the labels kube-stat
 POD_PHASE = "kube_pod_status_phase"  # label phase, 1 for the pod's current phase
 POD_INFO = "kube_pod_info"  # label node: where the pod is scheduled
 # What the scheduled scaling (`capacity.schedule`) is watched by, read only for a stack with a schedule: the
-# formula-sized StatefulSet's desired replicas (what the scaler Jobs set) against its ready ones, and the outcome of
-# the scaler Jobs (`<workload>-<window>-<up|down>-<minutes>`, made by their CronJobs).
+# formula-sized StatefulSet's desired replicas (what the scaler Jobs set) against its ready ones, the outcome of
+# the scaler Jobs (`<workload>-<window>-<up|down>-<minutes>`, made by their CronJobs), and the CronJobs themselves
+# (`<workload>-<window>-<up|down>`: there, suspended, and run when due).
 STATEFULSET_REPLICAS = "kube_statefulset_replicas"  # labels namespace, statefulset: spec.replicas
 STATEFULSET_READY = "kube_statefulset_status_replicas_ready"  # labels namespace, statefulset
 JOB_FAILED = "kube_job_failed"  # labels namespace, job_name, condition: condition="true" 1 once the Job failed
 JOB_PODS_FAILED = "kube_job_status_failed"  # labels namespace, job_name (and reason once the Job failed)
 JOB_PODS_SUCCEEDED = "kube_job_status_succeeded"  # labels namespace, job_name
+# labels namespace, cronjob: the schedule's first firing after the last run the controller started, in the CronJob's
+# spec.timeZone from kube-state-metrics 2.15 on; absent while the CronJob is suspended.
+CRONJOB_NEXT_SCHEDULE_TIME = "kube_cronjob_next_schedule_time"
+CRONJOB_SUSPENDED = "kube_cronjob_spec_suspend"  # labels namespace, cronjob: 1 while suspended; one per CronJob
 
 CONTRACT: dict[str, str] = {
     CONNECTED_USERS: "backend: connected users per role (label role)",
@@ -61,6 +66,8 @@ CONTRACT: dict[str, str] = {
     JOB_FAILED: 'kube-state-metrics: a Job gave up (condition="true")',
     JOB_PODS_FAILED: "kube-state-metrics: a Job's failed pods",
     JOB_PODS_SUCCEEDED: "kube-state-metrics: a Job's succeeded pods",
+    CRONJOB_NEXT_SCHEDULE_TIME: "kube-state-metrics: when a CronJob is next due (in the past once a run was missed)",
+    CRONJOB_SUSPENDED: "kube-state-metrics: a CronJob is suspended (1), one series per CronJob",
 }
 
 
