@@ -437,10 +437,17 @@ def heap_expr(s: Selectors, plan: Plan, threshold: float) -> str | None:
     return "\nor\n".join(parts) or None
 
 
-# --- Scheduled capacity (capacity.schedule): the scaler Jobs, and the replicas they ask for. ---
+# --- Scheduled capacity (capacity.schedule): the scaler CronJobs and their Jobs, and the replicas they ask for. ---
 
 STATEFULSET = ("namespace", "statefulset")
 JOB = ("namespace", "job_name")
+CRONJOB = ("namespace", "cronjob")
+# A scaler CronJob counts as having missed a run once its next schedule time is this far in the past: twice the
+# CronJobs' startingDeadlineSeconds (300 s, components/schedule.py), after which the controller no longer starts the
+# run at all, so a run it starts late but within its deadline never counts.
+SCALER_MISSED_AFTER_SECONDS = 600
+# The `reason` label of HyperStudyScheduledScalingFailed: why the scaler did not do its job.
+SCALER_FAILED, SCALER_MISSED, SCALER_SUSPENDED, SCALER_MISSING = "failed", "missed", "suspended", "missing"
 # Prometheus durations (model.ParseDuration's units), in seconds.
 _DURATION_UNITS = {"y": 365 * 86400, "w": 7 * 86400, "d": 86400, "h": 3600, "m": 60, "s": 1, "ms": 0.001}
 _DURATION_PART = re.compile(r"([0-9]+)(ms|[ywdhms])")
@@ -470,15 +477,40 @@ def scheduled_not_ready_for(config: StackConfig) -> str:
     return duration_text(lead * 60 + duration_seconds(own))
 
 
+def _scaled(plan: Plan) -> tuple[str, str]:
+    """The workload the windows scale, and the windows as a regex alternation, longest first."""
+    schedule = plan.schedule
+    assert schedule is not None
+    return schedule.workload, "|".join(longest_first(w.name for w in schedule.windows))
+
+
 def scaler_job_regex(plan: Plan) -> str:
     """The scaler Jobs of the plan's windows, the window as group 1: `<workload>-<window>-<up|down>-<suffix>`, the
     CronJob's name (components/schedule.py) and what its controller appends (a run started by hand from the
     CronJob: whatever name it was given after that prefix). Windows longest first, so `lab-up` is tried before
     `lab` in `backend-lab-up-up-…`."""
+    workload, windows = _scaled(plan)
+    return f"^{workload}-({windows})-(?:up|down)-.+$"
+
+
+def scaler_cronjob_regex(plan: Plan) -> str:
+    """The scaler CronJobs of the plan's windows, the window as group 1: `<workload>-<window>-<up|down>`."""
+    workload, windows = _scaled(plan)
+    return f"^{workload}-({windows})-(?:up|down)$"
+
+
+def _job_cronjob_regex(plan: Plan) -> str:
+    """A scaler Job's name with its CronJob's as group 1 (the same names as `scaler_job_regex`)."""
+    workload, windows = _scaled(plan)
+    return f"^({workload}-(?:{windows})-(?:up|down))-.+$"
+
+
+def expected_cronjobs(plan: Plan) -> tuple[str, ...]:
+    """The CronJobs the plan's actions run (components/schedule.py: `<workload>-<action>`), in the plan's order;
+    none for windows the configured replicas hold, or a one-off window that has passed."""
     schedule = plan.schedule
     assert schedule is not None
-    windows = "|".join(longest_first(w.name for w in schedule.windows))
-    return f"^{schedule.workload}-({windows})-(?:up|down)-.+$"
+    return tuple(f"{schedule.workload}-{action.name}" for action in schedule.actions)
 
 
 def scheduled_not_ready_expr(s: Selectors, workload: str, base_replicas: int, threshold: float) -> str:
@@ -493,16 +525,59 @@ def scheduled_not_ready_expr(s: Selectors, workload: str, base_replicas: int, th
     return f"{desired}\n- {on}\n{ready}\n> {_num(threshold)}\nand {on}\n{desired}\n> {base_replicas}"
 
 
+def _reason(expr: str, reason: str) -> str:
+    return f'label_replace(\n{_indent(expr)},\n  "reason", {quote(reason)}, "", ""\n)'
+
+
 def scheduled_scaling_failed_expr(s: Selectors, plan: Plan, threshold: float) -> str:
-    """A scaler Job that failed (its Failed condition: back-off limit or deadline), or one whose failed pods exceed
-    `threshold` while none has succeeded (it is still retrying), labelled with its window."""
-    pattern = scaler_job_regex(plan)
-    jobs = regex("job_name", pattern)
+    """Every way a scaler CronJob of the windows does not do its job, each labelled with the CronJob (`cronjob`), its
+    window and the `reason`:
+
+    - `failed`: one of its Jobs failed (its Failed condition: back-off limit or deadline), or the Job's failed pods
+      exceed `threshold` while none has succeeded (it is still retrying); also labelled `job_name`;
+    - `missed`: its next schedule time lies more than SCALER_MISSED_AFTER_SECONDS in the past, so the controller did
+      not start a due run within its starting deadline (the controller or the API server was down) and never will;
+      the value is how many seconds ago it was due;
+    - `suspended`: the CronJob is suspended, so no run starts;
+    - `missing`: a CronJob the plan's actions run does not exist, while kube-state-metrics reports the StatefulSet
+      it scales (so a kube-state-metrics that reports nothing at all is not taken for every CronJob gone).
+    """
+    schedule = plan.schedule
+    assert schedule is not None
+    jobs = regex("job_name", scaler_job_regex(plan))
     failed = f"{_dedup(s.ksm(names.JOB_FAILED, jobs, eq('condition', 'true')), JOB)} == 1"
     pods = f"{_dedup(s.ksm(names.JOB_PODS_FAILED, jobs), JOB)} > {_num(threshold)}"
     succeeded = f"{_dedup(s.ksm(names.JOB_PODS_SUCCEEDED, jobs), JOB)} > 0"
-    body = f"{failed}\nor\n(\n  {pods}\n  unless on ({_by(JOB)})\n  {succeeded}\n)"
-    return f'label_replace(\n{_indent(body)},\n  "window", "$1", "job_name", {quote(pattern)}\n)'
+    job_failed = f"{failed}\nor\n(\n  {pods}\n  unless on ({_by(JOB)})\n  {succeeded}\n)"
+    by_job = (
+        f'label_replace(\n{_indent(job_failed)},\n  "cronjob", "$1", "job_name", {quote(_job_cronjob_regex(plan))}\n)'
+    )
+    cronjobs = regex("cronjob", scaler_cronjob_regex(plan))
+    next_run = _dedup(s.ksm(names.CRONJOB_NEXT_SCHEDULE_TIME, cronjobs), CRONJOB)
+    suspended = _dedup(s.ksm(names.CRONJOB_SUSPENDED, cronjobs), CRONJOB)
+    parts = [
+        _reason(by_job, SCALER_FAILED),
+        _reason(f"time() - {next_run} > {SCALER_MISSED_AFTER_SECONDS}", SCALER_MISSED),
+        _reason(f"{suspended} == 1", SCALER_SUSPENDED),
+    ]
+    expected = expected_cronjobs(plan)
+    if expected:
+        # absent() of one CronJob's series: its labels are the selector's equality matchers (namespace, cronjob).
+        absent = "\nor\n".join(f"absent({s.ksm(names.CRONJOB_SUSPENDED, eq('cronjob', name))})" for name in expected)
+        reported = _dedup(s.ksm(names.STATEFULSET_REPLICAS, eq("statefulset", schedule.workload)), STATEFULSET)
+        parts.append(_reason(f"(\n{_indent(absent)}\n)\nand on (namespace)\n{reported}", SCALER_MISSING))
+    body = "\nor\n".join(parts)
+    return f'label_replace(\n{_indent(body)},\n  "window", "$1", "cronjob", {quote(scaler_cronjob_regex(plan))}\n)'
+
+
+def _reason_text(texts: dict[str, str]) -> str:
+    """A Go template choosing the text of the alert's `reason` label (the last one for any other)."""
+    *first, (_, last) = texts.items()
+    branches = "".join(
+        f"{{{{ {'if' if i == 0 else 'else if'} eq $labels.reason {quote(reason)} }}}}{text}"
+        for i, (reason, text) in enumerate(first)
+    )
+    return f"{branches}{{{{ else }}}}{last}{{{{ end }}}}"
 
 
 def _schedule_alerts(config: StackConfig, plan: Plan, s: Selectors) -> list[dict[str, Any]]:
@@ -529,18 +604,37 @@ def _schedule_alerts(config: StackConfig, plan: Plan, s: Selectors) -> list[dict
         "stock-out, the pool's max) and its experiments wait.",
     )
     t = a.scheduled_scaling_failed.threshold
+    missed_after = duration_text(SCALER_MISSED_AFTER_SECONDS)
     failed = _alert(
         config,
         plan.stack,
         names.ALERT_SCHEDULED_SCALING_FAILED,
         a.scheduled_scaling_failed,
         scheduled_scaling_failed_expr(s, plan, t),
-        "Scaler Job {{ $labels.job_name }} of window {{ $labels.window }} failed",
-        "Job {{ $labels.namespace }}/{{ $labels.job_name }}, which sets the replicas of "
+        "Scaler {{ $labels.cronjob }} of window {{ $labels.window }} "
+        + _reason_text(
+            {
+                SCALER_FAILED: "failed: Job {{ $labels.job_name }}",
+                SCALER_MISSED: "missed a run",
+                SCALER_SUSPENDED: "is suspended",
+                SCALER_MISSING: "does not exist",
+            }
+        ),
+        "CronJob {{ $labels.namespace }}/{{ $labels.cronjob }} sets the replicas of "
         + schedule.workload
-        + " for the scheduled window {{ $labels.window }}, failed (or its pods keep failing): the replicas it sets "
-        "never arrived. A scale-up: the window starts short of its replicas; a scale-down: the pool stays larger "
-        "and costs more.",
+        + " for the scheduled window {{ $labels.window }}, and "
+        + _reason_text(
+            {
+                SCALER_FAILED: "its Job {{ $labels.job_name }} failed (or its pods keep failing): the replicas it "
+                "sets never arrived",
+                SCALER_MISSED: f"a run it was due for more than {missed_after} ago never started (the CronJob "
+                "controller did not create its Job within the starting deadline): the replicas it sets never "
+                "arrived",
+                SCALER_SUSPENDED: "it is suspended: none of its runs start",
+                SCALER_MISSING: "it does not exist: none of its runs start",
+            }
+        )
+        + ". A scale-up: the window starts short of its replicas; a scale-down: the pool stays larger and costs more.",
     )
     return [not_ready, failed]
 

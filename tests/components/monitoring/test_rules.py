@@ -23,12 +23,15 @@ from components.monitoring.rules import (
     ALERTS_GROUP,
     DAILY_GROUP,
     RECORDING_GROUP,
+    SCALER_MISSED_AFTER_SECONDS,
     duration_seconds,
     duration_text,
+    expected_cronjobs,
     recorded_names,
     rule_groups,
     rules_file,
     runbook_anchor,
+    scaler_cronjob_regex,
     scaler_job_regex,
     scheduled_not_ready_for,
     shape_bytes,
@@ -446,7 +449,7 @@ def test_series_are_selected_by_namespace_and_metric_name_never_by_job(stack):
             if not raw:
                 assert vs.name in recorded, where
     assert cluster_wide == CLUSTER_WIDE, "every series read cluster-wide is read so on purpose"
-    assert "job=" not in rules_file(config, plan)
+    assert not re.search(r"(?<!\w)job=", rules_file(config, plan))
 
 
 def max_by_reads(expr: str) -> list[tuple[str, list[str] | None]]:
@@ -598,6 +601,8 @@ def is_vector(node: Any) -> bool:
         node = node.expr
     if isinstance(node, promql_parser.NumberLiteral):
         return False
+    if isinstance(node, promql_parser.Call) and str(node.func.return_type) == "ValueType.Scalar":
+        return False  # time(): a scalar, nothing to match
     if isinstance(node, promql_parser.BinaryExpr):
         return is_vector(node.lhs) or is_vector(node.rhs)
     if isinstance(node, promql_parser.UnaryExpr):
@@ -614,6 +619,8 @@ SCHEDULE_IDENTITY = {
     names.JOB_FAILED: ["namespace", "job_name"],
     names.JOB_PODS_FAILED: ["namespace", "job_name"],
     names.JOB_PODS_SUCCEEDED: ["namespace", "job_name"],
+    names.CRONJOB_NEXT_SCHEDULE_TIME: ["namespace", "cronjob"],
+    names.CRONJOB_SUSPENDED: ["namespace", "cronjob"],
 }
 
 
@@ -725,15 +732,73 @@ def test_the_scaling_alert_selects_the_scaler_jobs_of_the_windows(scheduled_stac
         assert not re.fullmatch(pattern, job), job
     rule = alerts(rule_groups(scheduled_stack_config, scheduled_stack_plan))[names.ALERT_SCHEDULED_SCALING_FAILED]
     expr = rule["expr"]
-    assert expr.startswith("label_replace(\n") and expr.endswith(f'"window", "$1", "job_name", "{pattern}"\n)')
-    read = {vs.name: matchers(vs) for vs in selectors_read(expr)}
-    assert set(read) == {names.JOB_FAILED, names.JOB_PODS_FAILED, names.JOB_PODS_SUCCEEDED}
-    for m in read.values():
+    cronjobs = scaler_cronjob_regex(scheduled_stack_plan)
+    assert cronjobs == "^backend-(teaching-lab|open-day)-(?:up|down)$"
+    # Every part is labelled with its CronJob; the window comes from that, once, outermost.
+    assert expr.startswith("label_replace(\n") and expr.endswith(f'"window", "$1", "cronjob", "{cronjobs}"\n)')
+    job_cronjob = "^(backend-(?:teaching-lab|open-day)-(?:up|down))-.+$"
+    assert f'"cronjob", "$1", "job_name", "{job_cronjob}"' in expr
+    assert re.fullmatch(job_cronjob, "backend-teaching-lab-up-29412345").group(1) == "backend-teaching-lab-up"
+    assert re.findall(r'"reason", "([a-z]+)", "", ""', expr) == ["failed", "missed", "suspended", "missing"]
+    read = {}
+    for vs in selectors_read(expr):
+        read.setdefault(vs.name, []).append(matchers(vs))
+    assert set(read) == {
+        names.JOB_FAILED,
+        names.JOB_PODS_FAILED,
+        names.JOB_PODS_SUCCEEDED,
+        names.CRONJOB_NEXT_SCHEDULE_TIME,
+        names.CRONJOB_SUSPENDED,
+        names.STATEFULSET_REPLICAS,
+    }
+    for name in (names.JOB_FAILED, names.JOB_PODS_FAILED, names.JOB_PODS_SUCCEEDED):
+        (m,) = read[name]
         assert m["namespace"] == ("MatchOp.Equal", "study-staging") and m["job_name"] == ("MatchOp.Re", pattern)
-    assert read[names.JOB_FAILED]["condition"] == ("MatchOp.Equal", "true")
+    assert read[names.JOB_FAILED][0]["condition"] == ("MatchOp.Equal", "true")
     # Failed, or pods failed while none succeeded (a Job still retrying): a retried pod that then succeeded is not.
-    assert "== 1\n  or\n" in expr and "> 0\n    unless on (namespace, job_name)\n" in expr
+    assert "== 1\n      or\n" in expr and "> 0\n        unless on (namespace, job_name)\n" in expr
+    # Missed: due more than twice the starting deadline ago; suspended: spec.suspend.
+    (m,) = read[names.CRONJOB_NEXT_SCHEDULE_TIME]
+    assert m == {"namespace": ("MatchOp.Equal", "study-staging"), "cronjob": ("MatchOp.Re", cronjobs)}
+    assert SCALER_MISSED_AFTER_SECONDS == 600
+    assert (
+        f'time() - max by (namespace, cronjob) ({names.CRONJOB_NEXT_SCHEDULE_TIME}{{namespace="study-staging", '
+        f'cronjob=~"{cronjobs}"}}) > 600,' in expr
+    )
+    suspended, *absent = read[names.CRONJOB_SUSPENDED]
+    assert suspended == m
+    assert f'cronjob=~"{cronjobs}"}}) == 1,\n' in expr
+    # Missing: one absent() per CronJob the plan's actions run (the open day's replicas fit the configured 2: it
+    # has no CronJob), while kube-state-metrics reports the StatefulSet they scale.
+    assert expected_cronjobs(scheduled_stack_plan) == ("backend-teaching-lab-up", "backend-teaching-lab-down")
+    assert absent == [
+        {"namespace": ("MatchOp.Equal", "study-staging"), "cronjob": ("MatchOp.Equal", name)}
+        for name in expected_cronjobs(scheduled_stack_plan)
+    ]
+    assert expr.count("absent(") == 2
+    assert (
+        "\n    )\n    and on (namespace)\n    max by (namespace, statefulset) "
+        f'({names.STATEFULSET_REPLICAS}{{namespace="study-staging", statefulset="backend"}}),\n' in expr
+    )
     assert rule["for"] == "2m" and rule["labels"] == {"severity": "warning", "stack": "staging"}
+
+
+def test_the_missed_run_margin_is_beyond_the_cronjobs_starting_deadline():
+    """A run the controller starts late, but within its starting deadline, never counts as missed."""
+    from components.schedule import STARTING_DEADLINE_SECONDS
+
+    assert SCALER_MISSED_AFTER_SECONDS == 2 * STARTING_DEADLINE_SECONDS
+
+
+def test_without_scaling_actions_no_cronjob_is_expected(prod_config):
+    """Windows the configured replicas hold get no CronJobs: the alert expects none to exist."""
+    small = {**SCHEDULE[1], "experiments": {"small": 1}}
+    config = scheduled_config(prod_config, [small])
+    plan = build_plan(config, "staging")
+    assert plan.schedule is not None and plan.schedule.actions == ()
+    assert expected_cronjobs(plan) == ()
+    expr = alerts(rule_groups(config, plan))[names.ALERT_SCHEDULED_SCALING_FAILED]["expr"]
+    assert "absent(" not in expr and '"missing"' not in expr and '"suspended"' in expr
 
 
 def test_scaler_jobs_are_told_apart_longest_window_first(prod_config):
@@ -747,18 +812,35 @@ def test_scaler_jobs_are_told_apart_longest_window_first(prod_config):
     assert re.fullmatch(pattern, "backend-lab-up-29412345").group(1) == "lab"
 
 
+def absent_reads(expr: str) -> list[promql_parser.VectorSelector]:
+    """The selectors read by `absent()`: whether any series exists, which duplicates cannot change."""
+    found: list[promql_parser.VectorSelector] = []
+
+    def visit(node: Any) -> None:
+        if isinstance(node, promql_parser.Call) and node.func.name == "absent":
+            found.extend(selectors_read(str(node.args[0])))
+
+    promql_parser.walk(promql_parser.parse(expr), visit)
+    return found
+
+
 def test_the_schedule_series_are_read_by_namespace_and_deduplicated(scheduled_stack_config, scheduled_stack_plan):
     """Each kube-state-metrics series the schedule's alerts read is the stack's namespace's, through `max by` over
-    what identifies it, so two kube-state-metrics replicas or jobs give one value."""
+    what identifies it, so two kube-state-metrics replicas or jobs give one value (or by `absent()`, whose answer
+    duplicates cannot change)."""
     groups = rule_groups(scheduled_stack_config, scheduled_stack_plan)
     seen = set()
     for name in SCHEDULE_ALERTS:
         expr = alerts(groups)[name]["expr"]
         deduplicated = max_by_reads(expr)
+        absent = [str(vs) for vs in absent_reads(expr)]
         for vs in selectors_read(expr):
             assert vs.name in SCHEDULE_IDENTITY, vs.name
             assert matchers(vs)["namespace"] == ("MatchOp.Equal", "study-staging")
-            assert (vs.name, SCHEDULE_IDENTITY[vs.name]) in deduplicated, f"{vs.name} in {name}"
+            if str(vs) in absent:
+                assert set(matchers(vs)) == set(SCHEDULE_IDENTITY[vs.name]), f"absent({vs}): one object"
+            else:
+                assert (vs.name, SCHEDULE_IDENTITY[vs.name]) in deduplicated, f"{vs.name} in {name}"
             seen.add(vs.name)
     assert seen == set(SCHEDULE_IDENTITY) and set(SCHEDULE_IDENTITY) <= set(names.CONTRACT)
 

@@ -114,7 +114,29 @@ def humanize1024(v: float) -> str:
 FILTERS = {"humanize": humanize, "humanize1024": humanize1024, "humanizePercentage": lambda v: f"{v * 100:.4g}%"}
 
 
+# `{{ if eq $labels.<name> "<value>" }}…{{ else if eq … }}…{{ else }}…{{ end }}`, not nested: the one conditional the
+# annotations use (HyperStudyScheduledScalingFailed's text for its `reason`).
+IF_CHAIN = re.compile(r"{{ if (.*?) }}(.*?){{ end }}", re.S)
+ELSE = re.compile(r"{{ else(?: if (.*?))? }}")
+LABEL_EQUALS = re.compile(r'eq \$labels\.(\w+) "([^"]*)"')
+
+
+def choose(match: re.Match[str], labels: dict[str, str]) -> str:
+    pieces = ELSE.split(match.group(2))
+    # [text, condition, text, condition, text…]: a plain `else`'s condition is None.
+    for condition, text in zip([match.group(1), *pieces[1::2]], pieces[0::2], strict=True):
+        if condition is None:
+            return text
+        test = LABEL_EQUALS.fullmatch(condition)
+        assert test, f"condition not handled by the test: {condition}"
+        if labels.get(test.group(1), "") == test.group(2):
+            return text
+    return ""
+
+
 def render(template: str, labels: dict[str, str], value: float) -> str:
+    template = IF_CHAIN.sub(lambda match: choose(match, labels), template)
+
     def one(match: re.Match[str]) -> str:
         expr = match.group(1).strip()
         if expr.startswith("$labels."):
@@ -1242,21 +1264,54 @@ def scaler_job(
     cluster.add_ksm(names.JOB_PODS_SUCCEEDED, constant(succeeded), **own)
 
 
+EVAL_SECONDS = minutes(EVAL) * 60
+ON_TIME = EVAL_SECONDS + 3600  # next due an hour after the evaluation
+
+
+def scaler_cronjob(
+    cluster: Cluster, cronjob: str, *, next_run: float = ON_TIME, suspended: bool = False, namespace: str = ""
+) -> None:
+    """A CronJob's series as kube-state-metrics 2.x exports them (internal/store/cronjob.go):
+    `kube_cronjob_spec_suspend` always, 0 or 1; `kube_cronjob_next_schedule_time` (the first firing after the last run
+    the controller started, a Unix time) only while not suspended."""
+    own = {"namespace": namespace or cluster.stack.ns, "cronjob": cronjob}
+    cluster.add_ksm(names.CRONJOB_SUSPENDED, constant(1 if suspended else 0), **own)
+    if not suspended:
+        cluster.add_ksm(names.CRONJOB_NEXT_SCHEDULE_TIME, constant(next_run), **own)
+
+
+def scheduled_world(cluster: Cluster, *, leave_out: str = "", **cronjob: Any) -> list[str]:
+    """The backend StatefulSet at its configured replicas and every CronJob the plan's actions run, on time, but
+    `leave_out` (not there); `cronjob` options apply to the teaching lab's scale-up. The CronJobs' names."""
+    stack = cluster.stack
+    statefulset(cluster, stack.backend, constant(2), constant(2))
+    expected = [f"{stack.backend}-{action.name}" for action in stack.plan.schedule.actions]
+    assert expected == [f"{stack.backend}-teaching-lab-up", f"{stack.backend}-teaching-lab-down"]
+    for name in expected:
+        if name != leave_out:
+            scaler_cronjob(cluster, name, **(cronjob if name.endswith("-up") else {}))
+    return expected
+
+
 @pytest.mark.parametrize("case", ["failed", "retrying", "recovered", "other-jobs"])
 def test_scheduled_scaling_failed(scheduled, promtool_test, case):
-    """A scaler Job that failed, or whose pods keep failing, fires with its window; one that succeeded after a failed
-    pod, and failed Jobs of other names or namespaces, do not."""
+    """A scaler Job that failed, or whose pods keep failing, fires with its CronJob and window; one that succeeded
+    after a failed pod, and failed Jobs of other names or namespaces, do not. Its CronJobs are all there and on
+    time."""
     stack, cluster = scheduled, Cluster(scheduled)
     name = names.ALERT_SCHEDULED_SCALING_FAILED
-    up = f"{stack.backend}-teaching-lab-up-29412345"  # `<cronjob>-<minutes since the epoch>`
+    scheduled_world(cluster)
+    cronjob = f"{stack.backend}-teaching-lab-up"
+    up = f"{cronjob}-29412345"  # `<cronjob>-<minutes since the epoch>`
     scaler_job(cluster, f"{stack.backend}-teaching-lab-down-29411000", succeeded=1)  # last week's, fine
+    labels = {"namespace": stack.ns, "job_name": up, "cronjob": cronjob, "window": "teaching-lab", "reason": "failed"}
     expected = []
     if case == "failed":
         scaler_job(cluster, up, failed=True)
-        expected = [stack.expected_alert(name, {"namespace": stack.ns, "job_name": up, "window": "teaching-lab"}, 1)]
+        expected = [stack.expected_alert(name, labels, 1)]
     elif case == "retrying":
         scaler_job(cluster, up, pods_failed=2)
-        expected = [stack.expected_alert(name, {"namespace": stack.ns, "job_name": up, "window": "teaching-lab"}, 2)]
+        expected = [stack.expected_alert(name, labels, 2)]
     elif case == "recovered":
         scaler_job(cluster, up, pods_failed=1, succeeded=1)
     else:
@@ -1265,6 +1320,90 @@ def test_scheduled_scaling_failed(scheduled, promtool_test, case):
         scaler_job(cluster, f"{stack.backend}-teaching-lab-29412345", failed=True)  # neither up nor down
         scaler_job(cluster, up, failed=True, namespace="other")  # another stack's
     promtool_test(stack, cluster, alerts=[alert_test(name, expected)])
+
+
+@pytest.mark.parametrize("case", ["missed", "on-time", "late-within-deadline", "suspended", "other-cronjobs"])
+def test_scheduled_scaler_cronjob_did_not_run(scheduled, promtool_test, case):
+    """The teaching lab's scale-up CronJob: due 15 minutes before the evaluation and never started (its next schedule
+    time stays there), it fires as `missed` once it is more than 10 minutes overdue and the alert's 2m have passed;
+    suspended, it fires as `suspended`. Due in an hour, or 5 minutes ago (the controller may still start it within
+    its 300 s deadline), it is silent; so are missed or suspended CronJobs of another workload, of no window, or of
+    another namespace."""
+    stack, cluster = scheduled, Cluster(scheduled)
+    name = names.ALERT_SCHEDULED_SCALING_FAILED
+    cronjob = f"{stack.backend}-teaching-lab-up"
+    labels = {"namespace": stack.ns, "cronjob": cronjob, "window": "teaching-lab"}
+    missed = EVAL_SECONDS - 15 * 60
+    expected: list[dict[str, Any]] = []
+    pending: list[dict[str, Any]] = []
+    if case == "missed":
+        scheduled_world(cluster, next_run=missed)
+        expected = [stack.expected_alert(name, {**labels, "reason": "missed"}, 15 * 60)]
+        # Overdue by more than 10 minutes from 45m on: pending for the alert's 2m, firing from 47m.
+        assert stack.alert(name)["for"] == "2m"
+        pending = [alert_test(name, [], "44m"), alert_test(name, [], "46m30s")]
+    elif case == "on-time":
+        scheduled_world(cluster)
+    elif case == "late-within-deadline":
+        scheduled_world(cluster, next_run=EVAL_SECONDS - 5 * 60)
+    elif case == "suspended":
+        scheduled_world(cluster, suspended=True)
+        expected = [stack.expected_alert(name, {**labels, "reason": "suspended"}, 1)]
+    else:
+        scheduled_world(cluster)
+        scaler_cronjob(cluster, "redis-teaching-lab-up", next_run=missed)  # another workload's
+        scaler_cronjob(cluster, f"{stack.backend}-nightly-up", suspended=True)  # no window of this stack
+        scaler_cronjob(cluster, f"{stack.backend}-teaching-lab", next_run=missed)  # neither up nor down
+        scaler_cronjob(cluster, cronjob, next_run=missed, namespace="other")  # another stack's
+        scaler_cronjob(cluster, f"{stack.backend}-teaching-lab-down", suspended=True, namespace="other")
+    promtool_test(stack, cluster, alerts=[alert_test(name, expected)], pending=pending)
+
+
+@pytest.mark.parametrize("case", ["missing", "all-there", "nothing-reported"])
+def test_scheduled_scaler_cronjob_missing(scheduled, promtool_test, case):
+    """A CronJob the plan's actions run (here the teaching lab's scale-down) that kube-state-metrics does not report,
+    while it reports the StatefulSet the CronJob scales, fires as `missing`; with every CronJob there it is silent,
+    and so it is when kube-state-metrics reports nothing of the namespace at all (a scrape gone, not a CronJob)."""
+    stack, cluster = scheduled, Cluster(scheduled)
+    name = names.ALERT_SCHEDULED_SCALING_FAILED
+    cronjob = f"{stack.backend}-teaching-lab-down"
+    expected = []
+    if case == "missing":
+        scheduled_world(cluster, leave_out=cronjob)
+        # The open day's CronJobs are not expected: its replicas fit the configured 2, so it has none.
+        labels = {"namespace": stack.ns, "cronjob": cronjob, "window": "teaching-lab", "reason": "missing"}
+        expected = [stack.expected_alert(name, labels, 1)]
+    elif case == "all-there":
+        scheduled_world(cluster)
+    else:
+        cluster.pod(f"{stack.backend}-0")  # something of the cluster, but no StatefulSet and no CronJob
+    promtool_test(stack, cluster, alerts=[alert_test(name, expected)])
+
+
+def test_scheduled_scaling_failed_annotations_read_as_written(scheduled_stack_config, scheduled_stack_plan):
+    """The test's template renderer, `reason` conditionals included, against literal text."""
+    stack = Stack(scheduled_stack_config, scheduled_stack_plan)
+    name = names.ALERT_SCHEDULED_SCALING_FAILED
+    own = {"namespace": "study-staging", "cronjob": "backend-teaching-lab-up", "window": "teaching-lab"}
+    failed = stack.expected_alert(name, {**own, "job_name": "backend-teaching-lab-up-1", "reason": "failed"}, 1)
+    assert failed["exp_annotations"]["summary"] == (
+        "Scaler backend-teaching-lab-up of window teaching-lab failed: Job backend-teaching-lab-up-1"
+    )
+    assert failed["exp_annotations"]["description"] == (
+        "CronJob study-staging/backend-teaching-lab-up sets the replicas of backend for the scheduled window "
+        "teaching-lab, and its Job backend-teaching-lab-up-1 failed (or its pods keep failing): the replicas it sets "
+        "never arrived. A scale-up: the window starts short of its replicas; a scale-down: the pool stays larger and "
+        "costs more."
+    )
+    missed = stack.expected_alert(name, {**own, "reason": "missed"}, 900)["exp_annotations"]
+    assert missed["summary"] == "Scaler backend-teaching-lab-up of window teaching-lab missed a run"
+    assert ", and a run it was due for more than 10m ago never started (the CronJob controller" in missed["description"]
+    suspended = stack.expected_alert(name, {**own, "reason": "suspended"}, 1)["exp_annotations"]
+    assert suspended["summary"] == "Scaler backend-teaching-lab-up of window teaching-lab is suspended"
+    assert ", and it is suspended: none of its runs start. A scale-up:" in suspended["description"]
+    missing = stack.expected_alert(name, {**own, "reason": "missing"}, 1)["exp_annotations"]
+    assert missing["summary"] == "Scaler backend-teaching-lab-up of window teaching-lab does not exist"
+    assert ", and it does not exist: none of its runs start. A scale-up:" in missing["description"]
 
 
 def test_prod_annotations_read_as_written(prod_config, prod_plan):

@@ -1,7 +1,7 @@
 """The scheduled windows' alerts on a real Prometheus server (Debian's 2.42, tests/prometheus_server.py), read over the
 HTTP API: HyperStudyScheduledCapacityNotReady and HyperStudyScheduledScalingFailed of a staging-like stack with
 planned windows (`scheduled_config` in conftest.py: `other_config` on 2 backend replicas, the weekly teaching lab's
-scale-up setting 3).
+scale-up setting 3; its CronJobs `backend-teaching-lab-up` and `-down` are the only ones the plan runs).
 
 The stack's whole rules file is loaded, time compressed (every `for:` becomes 2 s, so "longer than the windows'
 shortest lead" is "longer than 2 s" here; the real pending time is proven by the promtool cases and test_rules.py).
@@ -34,6 +34,9 @@ OTHER_NS = "other-stack"
 LAB_UP = "backend-teaching-lab-up-29412345"
 OPEN_DAY_UP = "backend-open-day-up-29412400"
 LAB_DOWN = "backend-teaching-lab-down-29411000"
+# The CronJobs the plan's actions run (the open day's replicas fit the configured 2: it has none).
+LAB_UP_CRONJOB = "backend-teaching-lab-up"
+LAB_DOWN_CRONJOB = "backend-teaching-lab-down"
 # Seconds past the compressed `for:` (2 s) an alert is given to show itself, or to stay silent.
 BEYOND_FOR = 4.0
 
@@ -64,11 +67,31 @@ def job(name: str, namespace: str, *, failed: bool = False, pods_failed: int = 0
     return series
 
 
+def cronjob(name: str, namespace: str, *, next_run: float | None = None, suspended: bool = False) -> list[Series]:
+    """A CronJob as kube-state-metrics 2.x exports it (internal/store/cronjob.go): `kube_cronjob_spec_suspend` always,
+    `kube_cronjob_next_schedule_time` (a Unix time; an hour from now unless given) only while not suspended."""
+    own = {"namespace": namespace, "cronjob": name}
+    series = ksm(names.CRONJOB_SUSPENDED, 1 if suspended else 0, **own)
+    if not suspended:
+        series += ksm(names.CRONJOB_NEXT_SCHEDULE_TIME, time.time() + 3600 if next_run is None else next_run, **own)
+    return series
+
+
+def scheduled_world(namespace: str) -> list[Series]:
+    """The backend at its configured 2 replicas, all ready, and both CronJobs of the plan, on time."""
+    return [
+        *statefulset("backend", 2, 2, namespace),
+        *cronjob(LAB_UP_CRONJOB, namespace),
+        *cronjob(LAB_DOWN_CRONJOB, namespace),
+    ]
+
+
 @pytest.fixture(scope="module")
 def stack(scheduled_stack_config: StackConfig, scheduled_stack_plan: Plan) -> tuple[StackConfig, Plan]:
     schedule = scheduled_stack_plan.schedule
     assert schedule is not None and schedule.workload == "backend" and schedule.base_replicas == 2
     assert {w.name: w.backend_replicas for w in schedule.windows}["teaching-lab"] == 3
+    assert rules.expected_cronjobs(scheduled_stack_plan) == (LAB_UP_CRONJOB, LAB_DOWN_CRONJOB)
     return scheduled_stack_config, scheduled_stack_plan
 
 
@@ -153,6 +176,7 @@ def test_scaling_failed_fires_for_the_windows_scaler_jobs_only(prometheus_server
     config, plan = stack
     ns = config.kubernetes.namespace
     series = [
+        *scheduled_world(ns),
         *job(LAB_DOWN, ns, pods_failed=1, succeeded=1),  # a pod failed, the retry succeeded: scaled
         *job("backend-nightly-up-29412345", ns, failed=True),  # no window of this stack
         *job("redis-teaching-lab-up-29412345", ns, failed=True),  # another workload's
@@ -165,11 +189,13 @@ def test_scaling_failed_fires_for_the_windows_scaler_jobs_only(prometheus_server
     # The teaching lab's scale-up gave up (its deadline), and the open day's keeps failing while it retries.
     server.set_live([*series, *job(LAB_UP, ns, failed=True), *job(OPEN_DAY_UP, ns, pods_failed=2)])
     lab = firing(server, SCALING_FAILED, job_name=LAB_UP)
-    check_metadata(lab, config, plan, {"namespace": ns, "job_name": LAB_UP, "window": "teaching-lab"})
+    failed = {"namespace": ns, "job_name": LAB_UP, "cronjob": LAB_UP_CRONJOB, "window": "teaching-lab"}
+    check_metadata(lab, config, plan, {**failed, "reason": "failed"})
     assert lab["value"] == 1
-    assert lab["annotations"]["summary"] == f"Scaler Job {LAB_UP} of window teaching-lab failed"
+    assert lab["annotations"]["summary"] == f"Scaler {LAB_UP_CRONJOB} of window teaching-lab failed: Job {LAB_UP}"
     retrying = firing(server, SCALING_FAILED, job_name=OPEN_DAY_UP)
-    check_metadata(retrying, config, plan, {"namespace": ns, "job_name": OPEN_DAY_UP, "window": "open-day"})
+    open_day = {"namespace": ns, "job_name": OPEN_DAY_UP, "cronjob": "backend-open-day-up", "window": "open-day"}
+    check_metadata(retrying, config, plan, {**open_day, "reason": "failed"})
     assert retrying["value"] == 2, "its failed pods"
     settled(server)
     assert sorted(a["labels"]["job_name"] for a in server.alerts(SCALING_FAILED)) == sorted([LAB_UP, OPEN_DAY_UP])
@@ -177,3 +203,61 @@ def test_scaling_failed_fires_for_the_windows_scaler_jobs_only(prometheus_server
     # The failed Job is deleted once handled (or by its TTL) and the retry succeeds: silent again.
     server.set_live([*series, *job(OPEN_DAY_UP, ns, pods_failed=2, succeeded=1)])
     server.wait_until(lambda: server.alerts(SCALING_FAILED) == [], what=f"{SCALING_FAILED} resolved")
+
+
+def test_scaling_failed_fires_when_a_scaler_cronjob_does_not_run(prometheus_server, stack):
+    """A scale-up that never runs: its CronJob missed the run (due 15 minutes ago, never started), is suspended, or
+    is gone. Each fires with its CronJob, window and reason; other workloads' and other namespaces' CronJobs, a run
+    due 5 minutes ago (still within its starting deadline), and a kube-state-metrics that reports nothing, do not."""
+    config, plan = stack
+    ns = config.kubernetes.namespace
+    now = time.time()
+    noise = [
+        *cronjob("redis-teaching-lab-up", ns, next_run=now - 900),  # another workload's
+        *cronjob("backend-nightly-up", ns, suspended=True),  # no window of this stack
+        *cronjob(LAB_UP_CRONJOB, OTHER_NS, next_run=now - 900),  # another stack's
+        *cronjob(LAB_DOWN_CRONJOB, OTHER_NS, suspended=True),
+    ]
+    late = [
+        *statefulset("backend", 2, 2, ns),
+        *cronjob(LAB_UP_CRONJOB, ns, next_run=now - 300),  # the controller may still start it
+        *cronjob(LAB_DOWN_CRONJOB, ns),
+        *noise,
+    ]
+    server = prometheus_server(rules=rules.rules_file(config, plan), series=late, history=600.0)
+    settled(server)
+    assert server.alerts(SCALING_FAILED) == [], "every CronJob of the plan there, none overdue past its deadline"
+    lab = {"namespace": ns, "cronjob": LAB_UP_CRONJOB, "window": "teaching-lab"}
+
+    # The controller was down past the starting deadline: the run due 15 minutes ago never started.
+    server.set_live([*statefulset("backend", 2, 2, ns), *cronjob(LAB_UP_CRONJOB, ns, next_run=now - 900),
+                     *cronjob(LAB_DOWN_CRONJOB, ns), *noise])  # fmt: skip
+    missed = firing(server, SCALING_FAILED, reason="missed")
+    check_metadata(missed, config, plan, {**lab, "reason": "missed"})
+    assert missed["value"] >= 900, "seconds since it was due"
+    assert missed["annotations"]["summary"] == f"Scaler {LAB_UP_CRONJOB} of window teaching-lab missed a run"
+    assert "never started" in missed["annotations"]["description"]
+
+    # Suspended (kube-state-metrics then drops its next schedule time): `suspended`, and the miss resolves.
+    server.set_live([*statefulset("backend", 2, 2, ns), *cronjob(LAB_UP_CRONJOB, ns, suspended=True),
+                     *cronjob(LAB_DOWN_CRONJOB, ns), *noise])  # fmt: skip
+    suspended = firing(server, SCALING_FAILED, reason="suspended")
+    check_metadata(suspended, config, plan, {**lab, "reason": "suspended"})
+    server.wait_until(
+        lambda: [a["labels"]["reason"] for a in server.alerts(SCALING_FAILED)] == ["suspended"], what="miss resolved"
+    )
+
+    # The scale-down CronJob deleted, the scale-up back on time: `missing` for the scale-down only.
+    server.set_live([*statefulset("backend", 2, 2, ns), *cronjob(LAB_UP_CRONJOB, ns), *noise])
+    missing = firing(server, SCALING_FAILED, reason="missing")
+    check_metadata(missing, config, plan, {**lab, "cronjob": LAB_DOWN_CRONJOB, "reason": "missing"})
+    assert missing["annotations"]["summary"] == f"Scaler {LAB_DOWN_CRONJOB} of window teaching-lab does not exist"
+    server.wait_until(
+        lambda: [a["labels"]["reason"] for a in server.alerts(SCALING_FAILED)] == ["missing"], what="resumed"
+    )
+
+    # kube-state-metrics reports nothing of the namespace (its scrape gone): not taken for every CronJob deleted.
+    server.set_live(noise)
+    server.wait_until(lambda: server.alerts(SCALING_FAILED) == [], what=f"{SCALING_FAILED} resolved")
+    settled(server)
+    assert server.alerts(SCALING_FAILED) == []
