@@ -17,9 +17,9 @@ import math
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
-from sizing.base import ROLES
+from sizing.base import ROLES, Model
 from sizing.errors import ConfigError
 from sizing.metrics import (
     CONNECTED_USERS,
@@ -52,11 +52,7 @@ CLUSTER_S = 2 * 3600
 POD = ("namespace", "pod")
 
 
-class _Model(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-
-class Coefficients(_Model):
+class Coefficients(Model):
     """The formula's coefficients, MiB (fractional as fitted)."""
 
     base_mib: float = Field(description="memory of an idle backend pod")
@@ -70,14 +66,14 @@ class Coefficients(_Model):
         }
 
 
-class Intervals(_Model):
+class Intervals(Model):
     """95 % intervals of the coefficients, `[low, high]` MiB."""
 
     base_mib: tuple[float, float] = Field(description="interval of the base")
     per_role_mib: dict[str, tuple[float, float]] = Field(description="interval of each role's coefficient")
 
 
-class Residuals(_Model):
+class Residuals(Model):
     """|measured − fitted| over every sample, MiB."""
 
     p50: float = Field(description="median")
@@ -85,7 +81,7 @@ class Residuals(_Model):
     max: float = Field(description="largest")
 
 
-class Fit(_Model):
+class Fit(Model):
     """The fitted formula and how well it explains the data."""
 
     coefficients: Coefficients = Field(description="fitted coefficients")

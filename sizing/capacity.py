@@ -19,5 +19,9 @@ def slots(limit_mib: int, used_mib: float, shape_mib: int, threshold: float) -> 
     """
     if shape_mib <= 0:
         raise ValueError("an experiment that needs no memory has no slots to count")
-    room = Fraction(repr(float(threshold))) * limit_mib - Fraction(used_mib)
-    return max(0, math.floor(room / shape_mib))
+    return max(0, math.floor(room(limit_mib, used_mib, threshold) / shape_mib))
+
+
+def room(limit_mib: int, used_mib: float, threshold: float) -> Fraction:
+    """threshold × limit − used, exactly: the memory a pod can still give experiments (negative when it is over)."""
+    return Fraction(repr(float(threshold))) * limit_mib - Fraction(used_mib)

@@ -26,8 +26,8 @@ class PathError(ValueError):
         self.problem = problem
 
 
-def from_validation_error(err: ValidationError, namespace: str) -> ConfigError:
-    """The first problem of a pydantic ValidationError as a ConfigError keyed `namespace:dotted.location`."""
+def first_problem(err: ValidationError) -> tuple[str, str]:
+    """The first problem of a pydantic ValidationError: its dotted location and what is wrong."""
     first = err.errors(include_url=False)[0]
     # pydantic marks a dict key that failed its own validation with a `[key]` step: the key is the path's end.
     parts = [str(part) for part in first["loc"] if part != "[key]"]
@@ -43,5 +43,10 @@ def from_validation_error(err: ValidationError, namespace: str) -> ConfigError:
         problem = first["msg"].removeprefix("Value error, ")
     # A key from YAML may hold a newline or a control character: repr keeps the message on one line.
     parts = [p if p.isprintable() else repr(p) for p in parts]
-    path = ".".join(p for p in parts if p)
+    return ".".join(p for p in parts if p), problem
+
+
+def from_validation_error(err: ValidationError, namespace: str) -> ConfigError:
+    """The first problem of a pydantic ValidationError as a ConfigError keyed `namespace:dotted.location`."""
+    path, problem = first_problem(err)
     return ConfigError(f"{namespace}:{path}" if path else namespace, problem)

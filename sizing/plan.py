@@ -496,6 +496,7 @@ def build_plan(config: StackConfig, stack: str, now: datetime | None = None, str
 
     schedule = plan_schedule(config, plan, now)
     assert schedule is not None
-    if strict and schedule.refusal is not None:
-        raise ConfigError(schedule.refusal.key, schedule.refusal.problem)
+    error = schedule.error()
+    if strict and error is not None:
+        raise error
     return plan.model_copy(update={"schedule": schedule})

@@ -23,12 +23,13 @@ import math
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
-from fractions import Fraction
 from typing import TYPE_CHECKING, Any, Literal
 from zoneinfo import ZoneInfo
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
+from sizing.base import Model
+from sizing.capacity import room
 from sizing.catalogue import HOURS_PER_MONTH
 from sizing.errors import ConfigError
 from sizing.metrics import formula_workloads
@@ -47,11 +48,7 @@ UTC_ZONE = "Etc/UTC"
 Direction = Literal["up", "down"]
 
 
-class _Frozen(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-
-class ScaleAction(_Frozen):
+class ScaleAction(Model):
     """One CronJob: at `schedule` (cron) in `time_zone`, in `year` only for a one-off window, set the replicas."""
 
     name: str = Field(description="`<window>-up` or `<window>-down`")
@@ -72,7 +69,7 @@ class ScaleAction(_Frozen):
         return self.replicas_on.get(instant.astimezone(UTC).date().isoformat(), self.replicas)
 
 
-class WindowPlan(_Frozen):
+class WindowPlan(Model):
     """One window: what it brings, what it needs, and whether the pool holds it."""
 
     name: str = Field(description="window name")
@@ -86,14 +83,14 @@ class WindowPlan(_Frozen):
     reason: str | None = Field(description="why it does not fit, and what would make it fit (the refusal's line)")
 
 
-class ConfigErrorData(_Frozen):
+class ConfigErrorData(Model):
     """A refusal: the config key and the problem."""
 
     key: str = Field(description="config key, namespace included")
     problem: str = Field(description="what is wrong and what would make it fit")
 
 
-class SchedulePlan(_Frozen):
+class SchedulePlan(Model):
     """Every window, the scaling actions, and the month's cost with them."""
 
     workload: str = Field(description="the formula-sized workload that scales (the backend)")
@@ -288,8 +285,8 @@ class _Sizer:
         self.config, self.plan, self.workload = config, plan, workload
         sized = plan.workloads[workload]
         threshold = config.monitoring.alerts.memory_near_limit.threshold
-        ceiling = math.floor(Fraction(repr(float(threshold))) * sized.memory_limit_mib)
-        self.room_mib = ceiling - config.capacity.memory_mib("typical")
+        typical = config.capacity.memory_mib("typical")
+        self.room_mib = math.floor(room(sized.memory_limit_mib, typical, threshold))
         self.base = sized.replicas
         formula = config.capacity.formula
         self.shape_mib = {name: formula.users_mib(mix) for name, mix in config.capacity.shapes.items()}
@@ -332,7 +329,7 @@ def _total(windows: Iterable[Window]) -> dict[str, int]:
 
 def _refusal(config: StackConfig, sizer: _Sizer, window: Window) -> tuple[str, str] | None:
     """A window on its own: every experiment fits a pod, and its replicas fit the pool's max."""
-    too_big = [shape for shape in window.experiments if sizer.shape_mib[shape] > sizer.room_mib]
+    too_big = _too_big(sizer, window)
     if too_big:
         shape = too_big[0]
         threshold = config.monitoring.alerts.memory_near_limit.threshold
@@ -491,8 +488,9 @@ def plan_schedule(config: StackConfig, plan: Plan, now: datetime | None = None) 
     )
 
 
-def _too_big(sizer: _Sizer, window: Window) -> bool:
-    return any(sizer.shape_mib[shape] > sizer.room_mib for shape in window.experiments)
+def _too_big(sizer: _Sizer, window: Window) -> list[str]:
+    """The window's shapes one experiment of which does not fit a pod's room."""
+    return [shape for shape in window.experiments if sizer.shape_mib[shape] > sizer.room_mib]
 
 
 def _actions(

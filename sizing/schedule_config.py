@@ -15,7 +15,7 @@ from typing import Annotated, Any, Literal
 from pydantic import AfterValidator, AwareDatetime, BeforeValidator, Field, StrictInt, ValidationError, model_validator
 
 from sizing.base import Model
-from sizing.errors import PathError
+from sizing.errors import PathError, first_problem
 
 Day = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
 DAYS: tuple[Day, ...] = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
@@ -137,19 +137,8 @@ def _window_error(index: int, raw: Any, err: ValidationError) -> PathError:
     """The first problem of window `index` as a path under its name (its index when it has no usable name)."""
     name = raw.get("name") if isinstance(raw, dict) else None
     label = name if isinstance(name, str) and re.match(WINDOW_NAME, name) else str(index)
-    first = err.errors(include_url=False)[0]
-    parts = [str(p) for p in first["loc"] if p != "[key]"]
-    cause = (first.get("ctx") or {}).get("error")
-    if isinstance(cause, PathError):
-        parts.append(cause.path)
-        problem = cause.problem
-    elif first["type"] == "extra_forbidden":
-        problem = "unknown key"
-    elif first["type"] == "missing":
-        problem = "required key is missing"
-    else:
-        problem = first["msg"].removeprefix("Value error, ")
-    return PathError(".".join([label, *(p for p in parts if p)]), problem)
+    path, problem = first_problem(err)
+    return PathError(".".join(filter(None, [label, path])), problem)
 
 
 def parse_schedule(value: Any) -> Any:

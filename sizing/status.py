@@ -12,9 +12,9 @@ from __future__ import annotations
 import math
 from typing import TYPE_CHECKING, Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
-from sizing.base import ROLES
+from sizing.base import ROLES, Model
 from sizing.calibration import POD, queries
 from sizing.capacity import slots
 from sizing.config import UserMix
@@ -41,11 +41,7 @@ ALERTS = 'ALERTS{alertstate="firing", alertname=~"HyperStudy.+"}'
 CONTAINER = ("namespace", "pod", "container")
 
 
-class _Model(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-
-class PodStatus(_Model):
+class PodStatus(Model):
     """One formula-sized pod now."""
 
     pod: str = Field(description="pod name")
@@ -58,7 +54,7 @@ class PodStatus(_Model):
     near_limit: bool = Field(description="working set above the near-limit threshold of the limit")
 
 
-class Status(_Model):
+class Status(Model):
     """The stack's formula-sized pods, slots, OOM kills and firing alerts now."""
 
     stack: str = Field(description="stack name")

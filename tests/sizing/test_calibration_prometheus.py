@@ -99,10 +99,13 @@ def test_fit_recovers_the_true_coefficients_from_a_real_server(history_server, t
     truth = {"base_mib": TRUE["base_mib"], **TRUE["per_role_mib"]}
     fitted = {"base_mib": data["coefficients"]["base_mib"], **data["coefficients"]["per_role_mib"]}
     intervals = {"base_mib": data["intervals"]["base_mib"], **data["intervals"]["per_role_mib"]}
+    # Which backfilled sample each 30 s point reads depends on the server's clock, so whether a 95 % interval holds
+    # the truth varies from run to run (one in twenty per coefficient): that is tested over 40 histories offline
+    # (test_calibration.py). Here: the stated tolerance, and intervals that hold the fit and are narrower than it.
     for name, value in fitted.items():
         assert abs(value - truth[name]) <= TOLERANCE_MIB, (name, value, truth[name])
         low, high = intervals[name]
-        assert low <= truth[name] <= high, (name, intervals[name])
+        assert low <= value <= high and high - low <= TOLERANCE_MIB, (name, intervals[name])
     # Every 30 s point of three days, of two pods: the step is the data's, nothing is read twice or skipped.
     expected = 2 * HISTORY / STEP
     assert 0.99 * expected <= data["samples"] <= expected + 2 * 60
