@@ -31,7 +31,7 @@ render: $(VENV)/.installed
 .bin/prometheus .bin/promtool .bin/alertmanager .bin/amtool:
 	tools/install-prometheus || echo "prometheus could not be installed: rule and server tests will skip (CI fails instead)"
 
-## diff: object-by-object diff of two renders, replacements flagged (A=prod B=prod:baseline)
+## diff: object-by-object diff of two renders, replacements flagged (A=prod B=prod:baseline; A=prod@main: as on main)
 A ?= prod
 B ?= prod:baseline
 diff: $(VENV)/.installed

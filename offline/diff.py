@@ -5,20 +5,28 @@ mocks and prints what `pulumi preview` would show as updates, plus what it would
 immutable Kubernetes fields (StatefulSet selector/serviceName/volumeClaimTemplates, Deployment selector, a
 Service's cluster IP, object names), pod-selecting labels and selectors, and the GKE node pool and cluster
 fields that recreate them. A rollback (profile switch) must show none of those.
+
+A side may name a git revision, `STACK[:PROFILE]@REV` (`make diff A=prod@main B=prod`): that side is the program,
+stack file and all, as committed at REV, rendered in a separate process from a copy of that tree. It is how a change
+proves what it does to the render of every stack, and that it leaves the rest byte for byte alone.
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import re
+import subprocess
 import sys
+import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import pulumi
 
+from offline.mocks import Registered
 from offline.render import ROOT, Rendered, run_program
 from sizing.config import PROFILES
 from sizing.errors import ConfigError
@@ -200,17 +208,73 @@ def render_diff(diffs: list[ObjectDiff]) -> str:
 
 
 def render_target(target: str, project_dir: Path = ROOT, mocks: Any = None) -> Rendered:
-    """Render `STACK[:PROFILE]` (a stack name or stack file, optionally with a profile)."""
+    """Render `STACK[:PROFILE][@REV]` (a stack name or stack file, optionally with a profile, optionally as committed
+    at a git revision)."""
+    target, _, revision = target.partition("@")
     stack, _, profile = target.partition(":")
     if profile and profile not in PROFILES:
         raise ConfigError(target, f"unknown profile {profile!r} (known: {', '.join(PROFILES)})")
+    if revision:
+        return _render_revision(stack, profile or None, revision, project_dir)
     return run_program(stack, project_dir, profile=profile or None, mocks=mocks)
+
+
+# Run in the copy of the revision's tree: its own program, sizing model and render, under its own mocks. Whatever the
+# revision's Registered holds goes back as JSON (the fields this side knows are kept).
+_RENDER_AT_REVISION = """
+import dataclasses, json, sys
+from pathlib import Path
+from offline.render import run_program
+stack, profile = sys.argv[1], sys.argv[2] or None
+rendered = run_program(stack, Path.cwd(), profile=profile)
+json.dump(
+    {"stack": rendered.stack, "outputs": rendered.outputs,
+     "resources": [dataclasses.asdict(r) for r in rendered.resources]},
+    sys.stdout, default=str,
+)
+"""
+
+
+def _tuples(value: Any) -> Any:
+    return tuple(_tuples(v) for v in value) if isinstance(value, list) else value
+
+
+def _render_revision(stack: str, profile: str | None, revision: str, project_dir: Path) -> Rendered:
+    """The render of `stack` as the project was at git `revision`."""
+    known = {f.name for f in dataclasses.fields(Registered)}
+    with tempfile.TemporaryDirectory(prefix="hyperstudy-diff-") as tree:
+        archive = subprocess.run(
+            ["git", "-C", str(project_dir), "archive", "--format=tar", revision], capture_output=True, check=False
+        )
+        if archive.returncode != 0:
+            problem = archive.stderr.decode(errors="replace").strip().splitlines() or ["git archive failed"]
+            raise ConfigError(f"@{revision}", f"no such git revision ({problem[-1]})")
+        subprocess.run(["tar", "-x", "-C", tree], input=archive.stdout, check=True)
+        run = subprocess.run(
+            [sys.executable, "-c", _RENDER_AT_REVISION, stack, profile or ""],
+            cwd=tree,
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        if run.returncode != 0:
+            last = (run.stderr.strip().splitlines() or ["no output"])[-1]
+            raise ConfigError(f"{stack}@{revision}", f"the render at that revision failed: {last}")
+    data = json.loads(run.stdout)
+    resources = []
+    for item in data["resources"]:
+        fields = {k: v for k, v in item.items() if k in known}
+        for name in ("secrets", "dependencies", "ignore_changes"):
+            if name in fields:
+                fields[name] = tuple(_tuples(v) for v in fields[name]) if name == "secrets" else tuple(fields[name])
+        resources.append(Registered(**fields))
+    return Rendered(stack=data["stack"], resources=resources, outputs=data["outputs"])
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m offline.diff", description=__doc__.splitlines()[0])
-    parser.add_argument("before", help="STACK[:PROFILE], e.g. prod")
-    parser.add_argument("after", help="STACK[:PROFILE], e.g. prod:baseline")
+    parser.add_argument("before", help="STACK[:PROFILE][@REV], e.g. prod, or prod@main for the render of main")
+    parser.add_argument("after", help="STACK[:PROFILE][@REV], e.g. prod:baseline")
     parser.add_argument("--fail-on-replace", action="store_true", help="exit 3 when a change replaces a resource")
     args = parser.parse_args(argv)
     try:

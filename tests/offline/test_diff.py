@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import copy
 import re
+import shutil
+import subprocess
 from dataclasses import replace
 from pathlib import Path
 
@@ -249,3 +251,47 @@ def test_cli_exit_codes_and_summary(capsys):
     assert "[REPLACE]" in capsys.readouterr().out
     assert main(["prod", "prod:cheap"]) == 2
     assert "unknown profile 'cheap'" in capsys.readouterr().err
+
+
+def _commit_tree(tmp_path: Path) -> Path:
+    """A git repository whose one commit holds the project's tracked files as they are in the working tree (so the
+    test holds with uncommitted changes too)."""
+    listed = subprocess.run(["git", "-C", str(ROOT), "ls-files", "-z"], capture_output=True, check=True).stdout
+    repo = tmp_path / "repo"
+    for name in filter(None, listed.decode().split("\0")):
+        source = ROOT / name
+        if source.is_file():
+            (repo / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(source, repo / name)
+    git = ["git", "-C", str(repo), "-c", "user.name=t", "-c", "user.email=t@example.org"]
+    subprocess.run([*git, "init", "-q"], check=True)
+    subprocess.run([*git, "add", "-A"], check=True)
+    subprocess.run([*git, "commit", "-q", "-m", "tree"], check=True)
+    return repo
+
+
+def test_a_side_at_a_git_revision_renders_that_revision(recording_mocks, tmp_path):
+    repo = _commit_tree(tmp_path)
+    at_revision = render_target("prod@HEAD", project_dir=repo)
+    here = render_target("prod", mocks=recording_mocks)
+    assert at_revision.kubernetes_objects() == here.kubernetes_objects()
+    assert diff(at_revision, here) == []
+    # The revision's own stack file: a key changed there shows up as a change.
+    stack_file = repo / "Pulumi.prod.yaml"
+    stack_file.write_text(
+        stack_file.read_text().replace("replicas: 2\n      cpu_request: 50m", "replicas: 3\n      cpu_request: 50m", 1)
+    )
+    import subprocess
+
+    subprocess.run(
+        ["git", "-C", str(repo), "-c", "user.name=t", "-c", "user.email=t@example.org", "commit", "-qam", "3"],
+        check=True,
+    )
+    changed = {(d.kind, d.name) for d in diff(here, render_target("prod@HEAD", project_dir=repo))}
+    assert ("Deployment", "hyperstudy/frontend") in changed
+
+
+def test_an_unknown_revision_is_one_line_and_exit_2(capsys):
+    assert main(["prod@no-such-revision", "prod"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: @no-such-revision: no such git revision") and err.count("\n") == 1
