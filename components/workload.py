@@ -33,6 +33,7 @@ from pulumi_kubernetes.apps.v1 import (
     StatefulSetUpdateStrategyArgs,
 )
 from pulumi_kubernetes.core.v1 import (
+    AffinityArgs,
     CapabilitiesArgs,
     ConfigMap,
     ConfigMapVolumeSourceArgs,
@@ -44,6 +45,8 @@ from pulumi_kubernetes.core.v1 import (
     HTTPGetActionArgs,
     PersistentVolumeClaimArgs,
     PersistentVolumeClaimSpecArgs,
+    PodAffinityTermArgs,
+    PodAntiAffinityArgs,
     PodSecurityContextArgs,
     PodSpecArgs,
     PodTemplateSpecArgs,
@@ -576,22 +579,40 @@ class Workload(pulumi.ComponentResource):
             volume_mounts=mounts or None,
         )
 
-        spread = None
-        if plan.replicas > 1:
-            # One pod per node while there are nodes to spare: losing a node must not take every replica. The
-            # node plan's spread bound provisions enough nodes for this hard constraint.
+        # The placement constraint the plan placed the pods under (sizing/placement.py): one source for both.
+        spread = affinity = None
+        selector = LabelSelectorArgs(match_labels=args.selector)
+        # A Deployment's rollout counts only the new ReplicaSet's pods, so the new revision is spread too (counting
+        # the old pods could put every new pod on one node, or, one per node, leave no node for the surge pod).
+        # StatefulSet pods keep their names across revisions and need no such key.
+        revision = ["pod-template-hash"] if spec.kind == "Deployment" else None
+        if plan.spread == "skew":
+            # Balanced over the pool's nodes: a pod goes where its workload has fewest, so replicas share a node only
+            # when they outnumber the nodes (5 on 2 nodes: 3/2). Honor: a tainted node, such as a lost one that is
+            # NotReady, is no domain, so its pods reschedule onto the nodes left at once instead of waiting for a
+            # new node (with the default, Ignore, its count of zero would hold the survivors to skew 1).
             spread = [
                 TopologySpreadConstraintArgs(
                     max_skew=1,
                     topology_key=HOSTNAME_TOPOLOGY,
                     when_unsatisfiable="DoNotSchedule",
-                    label_selector=LabelSelectorArgs(match_labels=args.selector),
-                    # A Deployment's rollout counts only the new ReplicaSet's pods, so the new revision is spread
-                    # too (counting the old pods could put every new pod on one node). StatefulSet pods keep
-                    # their names across revisions and need no such key.
-                    match_label_keys=["pod-template-hash"] if spec.kind == "Deployment" else None,
+                    label_selector=selector,
+                    match_label_keys=revision,
+                    node_taints_policy="Honor",
                 )
             ]
+        elif plan.spread == "distinct":
+            # One pod per node, whatever the node count: a node per replica, and a lost node's pod waits for the
+            # autoscaler's next node.
+            affinity = AffinityArgs(
+                pod_anti_affinity=PodAntiAffinityArgs(
+                    required_during_scheduling_ignored_during_execution=[
+                        PodAffinityTermArgs(
+                            label_selector=selector, topology_key=HOSTNAME_TOPOLOGY, match_label_keys=revision
+                        )
+                    ]
+                )
+            )
 
         return PodTemplateSpecArgs(
             # The pod labels carry no sizing profile: a profile switch must change resources, not identity.
@@ -613,6 +634,7 @@ class Workload(pulumi.ComponentResource):
                 containers=[container],
                 volumes=volumes or None,
                 topology_spread_constraints=spread,
+                affinity=affinity,
                 # The pool the sizing plan sized: on a shared cluster the scheduler would otherwise place pods on
                 # any pool with room, and the plan's node counts would say nothing about where they run.
                 node_selector={GKE_NODE_POOL_LABEL: args.node_pool} if args.node_pool else None,

@@ -478,6 +478,14 @@ def render_schedule(data: dict[str, Any]) -> str:
             f"cost: ${data['monthly_usd']:.2f}/month with the windows' {data['extra_node_hours_month']:.1f} extra "
             f"node-hours; ${data['unscheduled_monthly_usd']:.2f} without",
         ]
+        for w in windows:
+            survives = "survives" if w["survives_node_loss"] else "does not survive"
+            out += [
+                "",
+                f"{w['name']}: {w['backend_replicas']} backend replicas on {w['nodes']} nodes ({survives} "
+                "the loss of a node)",
+            ]
+            out += [f"  node {i + 1}: {', '.join(pods)}" for i, pods in enumerate(w["placement"])]
     refused = [w for w in windows if not w["fits"]]
     if refused:
         out += ["", *(f"does not fit: {w['reason']}" for w in refused)]

@@ -171,9 +171,15 @@ class ProfileSizes(Model):
 
 
 class WorkloadConfig(Model):
-    """One workload: how many pods, what CPU they request, how their memory is sized."""
+    """One workload: how many pods, what CPU they request, how their memory is sized, how its pods share nodes."""
 
-    replicas: int = Field(ge=1, le=1000, description="pods; each on a distinct node")
+    replicas: int = Field(ge=1, le=1000, description="pods")
+    spread: Literal["skew", "distinct"] = Field(
+        "skew",
+        description="how its pods share nodes (sizing/placement.py): skew, a topology spread of max skew 1 over the "
+        "pool's nodes (replicas share a node only when there are more of them than nodes, 3/2 on two); distinct, "
+        "required pod anti-affinity (one pod per node, a node per replica)",
+    )
     cpu_request: Millicores = Field(description="CPU request per pod (Kubernetes quantity)")
     runtime: Runtime = Field("none", description="process whose memory setting is derived from the limit")
     sized_by: Literal["config", "formula"] = Field(

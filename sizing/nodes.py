@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from sizing.errors import ConfigError
+from sizing.placement import Free, Group, Placement, place, recoverable, spread_bound
 from sizing.quantity import format_mib, format_millicores
 
 if TYPE_CHECKING:
@@ -25,8 +26,9 @@ if TYPE_CHECKING:
 
 Binding = Literal["memory", "cpu", "spread", "node_loss", "packing"]
 
-# (name, replicas, memory MiB, CPU millicores) of one workload's pods.
-_Pods = tuple[str, int, int, int]
+# Node counts the minimum is searched for one by one above its lower bound (each count proven or found); past them
+# the search doubles and halves, trusting that more nodes hold more.
+LINEAR_SEARCH = 16
 
 
 class NodePlan(BaseModel):
@@ -49,12 +51,20 @@ class NodePlan(BaseModel):
     lower_bound: int = Field(description="the largest of the bounds")
     binding: Binding = Field(description="what sets the minimum: a bound, or packing when it needs more")
     min: int = Field(description="nodes for typical load (every pod at its request), the autoscaler minimum")
+    min_proven: bool = Field(
+        True,
+        description="no fewer nodes can hold the pods under their placement constraints: every smaller count from "
+        "the lower bound was searched exhaustively (false: the search ran out of budget somewhere below)",
+    )
     peak: int = Field(description="nodes for peak load (every pod at its limit)")
     max: int = Field(
         description="autoscaler maximum: peak load, and at least min plus the surge nodes and nodes.max_nodes"
     )
     node_loss_required: bool = Field(False, description="the stack requires surviving a node's loss at min")
-    survives_node_loss: bool = Field(description="every pod still schedules at its request after losing a node at min")
+    survives_node_loss: bool = Field(
+        description="at min, losing any one node, its pods reschedule onto the others (the rest staying put) at "
+        "their requests and under their constraints"
+    )
     placement: tuple[tuple[str, ...], ...] = Field(description="a placement of the pods on the minimum nodes")
 
 
@@ -68,72 +78,32 @@ class Demand:
         self.agents_mib = sum(w.pod_memory_request_mib for w in self.agents)
         self.agents_m = sum(w.pod_cpu_request_m for w in self.agents)
         self.agents_limit_mib = sum(w.pod_memory_limit_mib for w in self.agents)
-        self.typical: list[_Pods] = [
-            (w.name, w.replicas, w.pod_memory_request_mib, w.pod_cpu_request_m) for w in self.pods
-        ]
-        self.peak_load: list[_Pods] = [
-            (w.name, w.replicas, w.pod_memory_limit_mib, w.pod_cpu_request_m) for w in self.pods
-        ]
+        self.typical: tuple[Group, ...] = tuple(
+            Group(w.name, w.replicas, w.pod_memory_request_mib, w.pod_cpu_request_m, w.spread) for w in self.pods
+        )
+        self.peak_load: tuple[Group, ...] = tuple(
+            Group(w.name, w.replicas, w.pod_memory_limit_mib, w.pod_cpu_request_m, w.spread) for w in self.pods
+        )
         self.memory_mib = sum(w.replicas * w.pod_memory_request_mib for w in self.pods)
         self.cpu_m = sum(w.replicas * w.pod_cpu_request_m for w in self.pods)
         self.limits_mib = sum(w.replicas * w.pod_memory_limit_mib for w in self.pods)
-        self.spread = max((w.replicas for w in self.pods), default=1)
+        self.spread = spread_bound(self.typical)
         self.largest_limit_mib = max((w.pod_memory_limit_mib for w in self.pods), default=0)
         self.largest_cpu_m = max((w.pod_cpu_request_m for w in self.pods), default=0)
 
-
-def _pack(
-    workloads: list[_Pods], nodes: int, free_mib: int, free_m: int, stack: bool = False
-) -> list[list[tuple[str, int]]] | None:
-    """Place every pod on `nodes` nodes, the replicas of a workload on distinct nodes; None when it fails.
-
-    Largest workloads first, each replica on the emptiest node that holds it (worst fit): it keeps nodes
-    balanced, which is what the spread constraint and the scheduler's own scoring favour. With `stack`, a workload
-    with more replicas than nodes places them in rounds of one per node: what its topology spread (max skew 1)
-    allows once a node is gone.
-    """
-    mem, cpu = [free_mib] * nodes, [free_m] * nodes
-    per_mib, per_m = 1 / free_mib, 1 / free_m
-    pods: list[list[tuple[str, int]]] = [[] for _ in range(nodes)]
-    everyone = range(nodes)
-    order = sorted(workloads, key=lambda w: (-max(w[2] * per_mib, w[3] * per_m), w[0]))
-    for name, replicas, mib, milli in order:
-        if replicas > nodes and not stack:
-            return None
-        placed = 0
-        while placed < replicas:
-            count = min(nodes, replicas - placed)
-            # How empty each node is, -1 where the pod does not fit; the emptiest first, ties to the lower index
-            # (a reverse sort keeps equal keys in order).
-            empty = [
-                m * per_mib + c * per_m if m >= mib and c >= milli else -1.0 for m, c in zip(mem, cpu, strict=True)
-            ]
-            chosen = sorted(everyone, key=empty.__getitem__, reverse=True)[:count]
-            if empty[chosen[-1]] < 0:
-                return None
-            for i in sorted(chosen):
-                mem[i] -= mib
-                cpu[i] -= milli
-                pods[i].append((name, placed))
-                placed += 1
-    return pods
-
-
-def _survives(demand: Demand, nodes: int, free_mib: int, free_m: int) -> bool:
-    """Every pod, at its request, still schedules on the nodes left after losing one."""
-    return nodes >= 2 and _pack(demand.typical, nodes - 1, free_mib, free_m, stack=True) is not None
+    def names(self, placement: Placement) -> tuple[tuple[str, ...], ...]:
+        """The placement's pods per node, and the per-node pods every node runs."""
+        return tuple((*node, *(w.name for w in self.agents)) for node in placement.pods())
 
 
 def _smallest(start: int, holds: Callable[[int], bool]) -> int:
-    """The smallest node count from `start` that holds, by doubling the step, then halving the gap.
-
-    More nodes leave more room, so (for this packer, in practice) the counts that hold are every count above a
-    threshold: the search asks O(log n) counts instead of each one. One node per pod, plus one to lose, always
-    holds, so it ends.
-    """
-    if holds(start):
-        return start
-    failed, step = start, 1
+    """The smallest node count from `start` that holds: one by one for `LINEAR_SEARCH` counts (so the answer is the
+    smallest even where more nodes do not always hold more: a balanced spread over more nodes is another placement),
+    then by doubling the step and halving the gap. One node per pod, plus one to lose, always holds, so it ends."""
+    for nodes in range(start, start + LINEAR_SEARCH):
+        if holds(nodes):
+            return nodes
+    failed, step = start + LINEAR_SEARCH - 1, 1
     while not holds(failed + step):
         failed, step = failed + step, step * 2
     held = failed + step
@@ -208,15 +178,17 @@ def room(config: StackConfig, demand: Demand, machine_type: str, machine: Machin
     cpu_bound = max(1, math.ceil(demand.cpu_m / free_m))
     bounds = {"memory": memory_bound, "cpu": cpu_bound, "spread": demand.spread}
     if pool.survive_node_loss:
-        # The requests must fit on the nodes left after one is lost.
-        bounds["node_loss"] = max(memory_bound, cpu_bound) + 1
+        # The requests must fit on the nodes left after one is lost, and a distinct workload's lost pod needs a node
+        # without one of its own.
+        bounds["node_loss"] = max(memory_bound, cpu_bound, demand.spread) + 1
     return Room(alloc_mib, alloc_m, free_mib, free_m, peak_free_mib, bounds)
 
 
 def plan_pool(
     config: StackConfig, demand: Demand, machine_type: str, machine: MachineType, spot: bool, space: Room | None = None
 ) -> NodePlan:
-    """The node pool plan of `demand` on `machine_type`: its pods at their requests (typical) and limits (peak).
+    """The node pool plan of `demand` on `machine_type`: its pods at their requests (typical) and limits (peak),
+    placed by the scheduler's rules (`sizing.placement`).
 
     A per-node workload (a DaemonSet) is not placed: it runs on every node, so its pod comes off each node's free
     memory and CPU like the overhead does, at its requests for the minimum and at its limits for the peak. With
@@ -224,20 +196,25 @@ def plan_pool(
     """
     pool = config.nodes
     space = space or room(config, demand, machine_type, machine)
-    free_mib, free_m, peak_free_mib = space.free_mib, space.free_m, space.peak_free_mib
+    typical_room = Free(space.free_mib, space.free_m)
     bounds, lower_bound = space.bounds, space.lower_bound
+    placements: dict[int, Placement] = {}
+    unproven: list[int] = []
 
     def holds(nodes: int) -> bool:
-        if _pack(demand.typical, nodes, free_mib, free_m) is None:
-            return False
-        return not pool.survive_node_loss or _survives(demand, nodes, free_mib, free_m)
+        found, exact = place(demand.typical, nodes, typical_room, survive=pool.survive_node_loss)
+        if not exact:
+            unproven.append(nodes)
+        if found is not None:
+            placements[nodes] = found
+        return found is not None
 
     minimum = _smallest(lower_bound, holds)
-    placement = _pack(demand.typical, minimum, free_mib, free_m)
-    assert placement is not None
+    placement = placements[minimum]
+    peak_room = Free(space.peak_free_mib, space.free_m)
     peak = _smallest(
-        max(minimum, math.ceil(demand.limits_mib / peak_free_mib)),
-        lambda nodes: _pack(demand.peak_load, nodes, peak_free_mib, free_m) is not None,
+        max(minimum, math.ceil(demand.limits_mib / space.peak_free_mib)),
+        lambda nodes: place(demand.peak_load, nodes, peak_room)[0] is not None,
     )
     binding: Binding = "packing" if minimum > lower_bound else next(k for k, v in bounds.items() if v == lower_bound)
     return NodePlan(
@@ -248,19 +225,18 @@ def plan_pool(
         sustained_cpu_m=machine.sustained_cpu_m,
         per_node_memory_mib=demand.agents_mib,
         per_node_cpu_m=demand.agents_m,
-        free_memory_mib=free_mib,
-        free_cpu_m=free_m,
+        free_memory_mib=space.free_mib,
+        free_cpu_m=space.free_m,
         bounds=bounds,
         lower_bound=lower_bound,
         binding=binding,
         min=minimum,
+        min_proven=not any(nodes < minimum for nodes in unproven) and minimum - lower_bound < LINEAR_SEARCH,
         peak=peak,
         max=max(peak, minimum + pool.surge_nodes, pool.max_nodes or 0),
         node_loss_required=pool.survive_node_loss,
-        survives_node_loss=_survives(demand, minimum, free_mib, free_m),
-        placement=tuple(
-            (*(f"{name}-{replica}" for name, replica in node), *(w.name for w in demand.agents)) for node in placement
-        ),
+        survives_node_loss=recoverable(demand.typical, placement.counts, typical_room),
+        placement=demand.names(placement),
     )
 
 

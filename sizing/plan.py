@@ -18,6 +18,7 @@ from sizing.charts import CERT_MANAGER, CHARTS, Chart
 from sizing.config import STACK_CHART, MemorySize, Profile, Runtime, RuntimeConfig, StackConfig, UserMix
 from sizing.errors import ConfigError
 from sizing.nodes import Demand, NodePlan, plan_pool
+from sizing.placement import Spread
 from sizing.pools import PoolOption, cheapest
 from sizing.quantity import format_mib, format_millicores
 
@@ -105,7 +106,12 @@ class WorkloadPlan(_Sized):
     """One workload's sizes in the plan: its main container's (the inherited sizes), and the sidecars in each of
     its pods."""
 
-    replicas: int = Field(description="pods, each on a distinct node (a DaemonSet: its pods at the node minimum)")
+    replicas: int = Field(description="pods (a DaemonSet: its pods at the node minimum)")
+    spread: Spread = Field(
+        "none",
+        description="the placement constraint its controller is rendered with (sizing/placement.py): skew, distinct, "
+        "or none (a single pod that never scales, or a chart's pod: its chart renders none)",
+    )
     runtime: RuntimeSetting = Field(description="runtime memory setting derived from the limit")
     derivation: Derivation | None = Field(None, description="formula derivation, for workloads sized by it")
     source: str = Field(APP, description="who runs it: the app, or the Helm chart that installs it")
@@ -189,9 +195,12 @@ def size_workloads(config: StackConfig) -> dict[str, WorkloadPlan]:
                 f"gives workloads.{name} a {workload.runtime} memory setting of 0 MiB under its "
                 f"{format_mib(limit)} limit: raise the fraction or the limit",
             )
+        # A scheduled window scales the formula-sized workload beyond its replicas: it is spread even at one.
+        scaled = workload.sized_by == "formula" and bool(capacity.schedule)
         plans[name] = WorkloadPlan(
             name=name,
             replicas=workload.replicas,
+            spread=workload.spread if workload.replicas > 1 or scaled else "none",
             cpu_request_m=workload.cpu_request,
             memory_request_mib=request,
             memory_limit_mib=limit,

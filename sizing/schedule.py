@@ -33,7 +33,8 @@ from sizing.capacity import room
 from sizing.catalogue import HOURS_PER_MONTH
 from sizing.errors import ConfigError
 from sizing.metrics import formula_workloads
-from sizing.nodes import Demand, plan_pool
+from sizing.nodes import Demand
+from sizing.placement import Counts, Free, Group, Placement, place, recoverable, scale_up
 from sizing.schedule_config import DAYS, Window
 
 if TYPE_CHECKING:
@@ -77,7 +78,15 @@ class WindowPlan(Model):
     experiments: dict[str, int] = Field(description="concurrent experiments by shape")
     memory_mib: int = Field(description="the experiments' memory: Σ count × the shape's users' memory, MiB")
     backend_replicas: int = Field(description="backend pods that hold its experiments (at least the configured)")
-    nodes: int = Field(description="nodes those replicas need, by the same planner as `plan`")
+    nodes: int = Field(
+        description="nodes the pool runs with those replicas: the fewest from its minimum on which every pod places "
+        "under its constraints (the autoscaler adds a node only for a Pending pod), by the same rules as `plan`"
+    )
+    placement: tuple[tuple[str, ...], ...] = Field(description="where its pods go on those nodes, node by node")
+    survives_node_loss: bool = Field(
+        description="losing any one node during the window, its pods reschedule onto the others (else they wait for "
+        "the autoscaler's new node, a few minutes)"
+    )
     next_start: datetime | None = Field(description="its next start from the time of the plan (None: it has passed)")
     fits: bool = Field(description="every experiment fits a pod and the pool's max holds it, alone and overlapping")
     reason: str | None = Field(description="why it does not fit, and what would make it fit (the refusal's line)")
@@ -125,6 +134,8 @@ class SchedulePlan(Model):
                     "memory_mib": w.memory_mib,
                     "backend_replicas": w.backend_replicas,
                     "nodes": w.nodes,
+                    "placement": [list(node) for node in w.placement],
+                    "survives_node_loss": w.survives_node_loss,
                     "next_start": None if w.next_start is None else w.next_start.isoformat(),
                     "fits": w.fits,
                     "reason": w.reason,
@@ -279,7 +290,8 @@ def pods_for(sizes: Iterable[int], room_mib: int) -> int:
 
 
 class _Sizer:
-    """Replicas and nodes for sets of experiments, memoised: the same planner as `plan`, per replica count."""
+    """Replicas and nodes for sets of experiments, memoised: the backend at a replica count, every other pod of the
+    plan beside it, placed by the same rules as `plan` (sizing/placement.py) on the nodes the autoscaler gives them."""
 
     def __init__(self, config: StackConfig, plan: Plan, workload: str) -> None:
         self.config, self.plan, self.workload = config, plan, workload
@@ -290,17 +302,21 @@ class _Sizer:
         self.base = sized.replicas
         formula = config.capacity.formula
         self.shape_mib = {name: formula.users_mib(mix) for name, mix in config.capacity.shapes.items()}
-        self._nodes: dict[int, int] = {}
         self.max_nodes = plan.nodes.max
-        # Replicas go on distinct nodes, so no more than max_nodes; nodes grow with replicas: a binary search.
-        low, high = self.base, max(self.base, self.max_nodes)
-        while low < high:
-            middle = (low + high + 1) // 2
-            if self.nodes(middle) <= self.max_nodes:
-                low = middle
-            else:
-                high = middle - 1
-        self.max_replicas = low
+        # Outside the windows the pool holds the plan's placement at its minimum; a scale-up adds the backend's new
+        # pods to it one at a time (sizing.placement.scale_up), the pods already running staying where they are.
+        base = self.demand(self.base)
+        self.free = Free(plan.nodes.free_memory_mib, plan.nodes.free_cpu_m)
+        self.groups = base.typical
+        self.index = next(i for i, g in enumerate(self.groups) if g.name == workload)
+        found, _ = place(self.groups, plan.nodes.min, self.free, survive=config.nodes.survive_node_loss)
+        assert found is not None  # the plan's own placement at its minimum
+        self._states: list[Counts] = [found.counts]
+        # The most replicas the max holds: more replicas never need fewer nodes, so scale up until one more would
+        # need a node beyond it.
+        while len(scale_up(self.groups, self._states[-1], self.free, self.index)) <= self.max_nodes:
+            self._states.append(scale_up(self.groups, self._states[-1], self.free, self.index))
+        self.max_replicas = self.base + len(self._states) - 1
 
     def sizes(self, experiments: dict[str, int]) -> list[int]:
         return [self.shape_mib[shape] for shape, count in experiments.items() for _ in range(count)]
@@ -309,14 +325,31 @@ class _Sizer:
         sizes = [s for s in self.sizes(experiments) if s > 0]
         return max(self.base, pods_for(sizes, self.room_mib) if sizes else 0)
 
+    def demand(self, replicas: int) -> Demand:
+        scaled = self.plan.workloads[self.workload].model_copy(update={"replicas": replicas})
+        return Demand([scaled if w.name == self.workload else w for w in self.plan.pool_workloads.values()])
+
+    def placed(self, replicas: int) -> Placement:
+        """Where every pod runs with `replicas` backend pods: the plan's placement and the scale-up's pods (the
+        node count grows where the autoscaler adds a node for one)."""
+        while self.base + len(self._states) - 1 < replicas:
+            self._states.append(scale_up(self.groups, self._states[-1], self.free, self.index))
+        counts = self._states[max(replicas, self.base) - self.base]
+        groups = tuple(
+            Group(g.name, replicas, g.memory_mib, g.cpu_m, g.spread) if i == self.index else g
+            for i, g in enumerate(self.groups)
+        )
+        return Placement(groups, counts)
+
     def nodes(self, replicas: int) -> int:
-        if replicas not in self._nodes:
-            config, plan = self.config, self.plan
-            scaled = plan.workloads[self.workload].model_copy(update={"replicas": replicas})
-            pods = [scaled if w.name == self.workload else w for w in plan.pool_workloads.values()]
-            pool = config.nodes
-            self._nodes[replicas] = plan_pool(config, Demand(pods), pool.machine_type, config.machine(), pool.spot).min
-        return self._nodes[replicas]
+        return len(self.placed(replicas).counts)
+
+    def placement(self, replicas: int) -> tuple[tuple[str, ...], ...]:
+        return self.demand(replicas).names(self.placed(replicas))
+
+    def survives_node_loss(self, replicas: int) -> bool:
+        placed = self.placed(replicas)
+        return recoverable(placed.groups, placed.counts, self.free)
 
 
 def _total(windows: Iterable[Window]) -> dict[str, int]:
@@ -458,6 +491,8 @@ def plan_schedule(config: StackConfig, plan: Plan, now: datetime | None = None) 
                 memory_mib=sum(sizer.sizes(window.experiments)),
                 backend_replicas=replicas,
                 nodes=sizer.nodes(replicas),
+                placement=sizer.placement(replicas),
+                survives_node_loss=sizer.survives_node_loss(replicas),
                 next_start=min(upcoming) if upcoming else None,
                 fits=reason is None,
                 reason=None if reason is None else f"{reason[0]}: {reason[1]}",

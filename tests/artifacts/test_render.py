@@ -270,3 +270,27 @@ def test_gcp_summary_names_every_gcp_resource(rendered):
     assert {"gcp:container/nodePool:NodePool", "gcp:serviceaccount/account:Account"} <= {
         r.typ for r in result.gcp_resources()
     }
+
+
+def test_a_distinct_spread_renders_valid_anti_affinity(recording_mocks):
+    """`spread: distinct` (prod renders none) validates strictly too: required pod anti-affinity with the
+    Deployment's matchLabelKeys, a field of PodAffinityTerm since Kubernetes 1.29."""
+    values, secrets = stack_config_values("prod", ROOT)
+    workloads = json.loads(values["hyperstudy-infra:workloads"])
+    for name in ("backend", "frontend"):
+        workloads[name]["spread"] = "distinct"
+    values["hyperstudy-infra:workloads"] = json.dumps(workloads)
+    result = run_program("prod", ROOT, config=values, secret_keys=secrets, mocks=recording_mocks)
+    version = load_stack("prod", ROOT).kubernetes.version
+    controllers = {
+        o["metadata"]["name"]: o for o in result.kubernetes_objects() if o["kind"] in ("Deployment", "StatefulSet")
+    }
+    for name in ("backend", "frontend"):
+        spec = controllers[name]["spec"]["template"]["spec"]
+        assert "podAntiAffinity" in spec["affinity"] and "topologySpreadConstraints" not in spec
+        kubernetes_validate.validate(controllers[name], version, strict=True)
+    broken = json.loads(json.dumps(controllers["frontend"]))
+    term = broken["spec"]["template"]["spec"]["affinity"]["podAntiAffinity"]
+    term["requiredDuringSchedulingIgnoredDuringExecution"][0]["matchLabelKey"] = ["pod-template-hash"]
+    with pytest.raises(kubernetes_validate.ValidationError):
+        kubernetes_validate.validate(broken, version, strict=True)

@@ -292,6 +292,37 @@ def test_pdb_and_topology_spread_exactly_where_replicas_above_one(mocks, ran, st
             assert spread[0]["topologyKey"] == "kubernetes.io/hostname"
             assert spread[0]["whenUnsatisfiable"] == "DoNotSchedule"
             assert spread[0]["labelSelector"] == ctrl.inputs["spec"]["selector"]
+            # A lost node (tainted, NotReady) is no domain: its replicas reschedule onto the nodes left.
+            assert spread[0]["nodeTaintsPolicy"] == "Honor"
+            assert plan.workloads[name].spread == "skew" and "affinity" not in pod_spec(ctrl)
+
+    return settled(app, ran, check)
+
+
+@pulumi.runtime.test
+def test_a_distinct_workload_gets_required_anti_affinity_and_no_spread(mocks, ran, prod_config):
+    """`spread: distinct` renders what the planner placed it under: one pod per node, by required anti-affinity on
+    the hostname over its own pods (the new revision's only, for a Deployment), and no topology spread."""
+    workloads = {
+        name: w.model_copy(update={"spread": "distinct"}) if name in ("backend", "frontend") else w
+        for name, w in prod_config.workloads.items()
+    }
+    config = prod_config.model_copy(update={"workloads": workloads})
+    plan = build_plan(config, "prod")
+    assert plan.workloads["backend"].spread == plan.workloads["frontend"].spread == "distinct"
+    app = build(config, plan)
+
+    def check() -> None:
+        for name, revision in (("backend", None), ("frontend", ["pod-template-hash"])):
+            ctrl = controller(mocks, name)
+            spec = pod_spec(ctrl)
+            assert "topologySpreadConstraints" not in spec, name
+            (term,) = spec["affinity"]["podAntiAffinity"]["requiredDuringSchedulingIgnoredDuringExecution"]
+            assert term["topologyKey"] == "kubernetes.io/hostname"
+            assert term["labelSelector"] == ctrl.inputs["spec"]["selector"]
+            assert term.get("matchLabelKeys") == revision, name
+        # Not every workload changed: pod-router keeps its spread.
+        assert pod_spec(controller(mocks, "pod-router"))["topologySpreadConstraints"][0]["nodeTaintsPolicy"] == "Honor"
 
     return settled(app, ran, check)
 

@@ -256,7 +256,11 @@ def test_cli_exit_codes_and_summary(capsys):
 def _commit_tree(tmp_path: Path) -> Path:
     """A git repository whose one commit holds the project's tracked files as they are in the working tree (so the
     test holds with uncommitted changes too)."""
-    listed = subprocess.run(["git", "-C", str(ROOT), "ls-files", "-z"], capture_output=True, check=True).stdout
+    listed = subprocess.run(
+        ["git", "-C", str(ROOT), "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
+        capture_output=True,
+        check=True,
+    ).stdout
     repo = tmp_path / "repo"
     for name in filter(None, listed.decode().split("\0")):
         source = ROOT / name

@@ -112,9 +112,17 @@ def _check_placement(plan: Plan) -> None:
     expected = [f"{w.name}-{i}" for w in pool.values() if not w.per_node for i in range(w.replicas)]
     assert sorted(placed) == sorted(expected), "every pod placed exactly once"
     assert nodes.per_node_memory_mib == sum(pool[name].pod_memory_request_mib for name in per_node)
-    for index, node in enumerate(nodes.placement):
-        owners = [pod.rsplit("-", 1)[0] for pod in node if pod not in per_node]
-        assert len(owners) == len(set(owners)), f"node {index}: two replicas of one workload on it: {node}"
+    owners_by_node = [[pod.rsplit("-", 1)[0] for pod in node if pod not in per_node] for node in nodes.placement]
+    for name, w in pool.items():
+        if w.per_node:
+            continue
+        column = [owners.count(name) for owners in owners_by_node]
+        # The constraint its controller is rendered with: distinct, one per node; skew, balanced over every node.
+        if w.spread == "distinct":
+            assert max(column) <= 1, f"{name}: two replicas on a node under required anti-affinity: {column}"
+        if w.spread == "skew":
+            assert max(column) - min(column) <= 1, f"{name}: spread skew above 1: {column}"
+    for index, owners in enumerate(owners_by_node):
         # Free memory and CPU are what is left after the overhead and the per-node pods.
         memory = sum(pool[name].pod_memory_request_mib for name in owners)
         cpu = sum(pool[name].pod_cpu_request_m for name in owners)
@@ -124,5 +132,5 @@ def _check_placement(plan: Plan) -> None:
 
 @pytest.fixture(scope="session")
 def check_placement() -> Callable[[Plan], None]:
-    """Assert the plan's placement: min nodes, every pod once, replicas on distinct nodes, requests within free."""
+    """Assert the plan's placement: min nodes, every pod once, each workload's spread kept, requests within free."""
     return _check_placement

@@ -132,7 +132,8 @@ def test_plan_json(request, fixture: str, profile: str, sizes, app_requests_mib:
         "min": 2,
         "max": 3,
         "lower_bound": 2,
-        "binding": "spread",
+        # Spread no longer binds (skew lets two replicas share one node): losing a node needs a second one.
+        "binding": "node_loss",
     }
     # node-exporter is on every node of the placement and comes off each node's free memory.
     assert all("node-exporter" in node for node in nodes["placement"])
@@ -140,7 +141,7 @@ def test_plan_json(request, fixture: str, profile: str, sizes, app_requests_mib:
     cost = data["cost"]
     node = MACHINE_TYPES["e2-standard-2"].on_demand_usd_month + 100 * DISK_USD_GB_MONTH["pd-balanced"]
     assert cost["monthly_usd"] == pytest.approx(2 * node, abs=0.005) == cost["lines"]["nodes"]
-    # Both profiles' cheapest safe pool is 2 × e2-standard-2: the spread of 2 replicas binds, not memory.
+    # Both profiles' cheapest safe pool is 2 × e2-standard-2: surviving a node's loss binds, not memory.
     assert cost["best"] == cost["baseline"] == {"machine_type": "e2-standard-2", "spot": False, "min": 2, "max": 3}
     assert cost["baseline_monthly_usd"] == pytest.approx(cost["monthly_usd"])
     assert cost["savings_pct"] == 0.0
@@ -182,18 +183,20 @@ def test_plan_human_output() -> None:
     assert "memory requests (per pod, sidecars included): 2×256 + 2×32 + 1×32 + 2×64 + 2×64 + 1×64 + " in out
     assert "  + config-reloader" in out and "2 (1/node)" in out
     assert "WARNING: the stack would fail a person:" in out
-    assert "binding: spread" in out
+    assert "binding: node_loss" in out
     assert "--maxmemory 89mb --maxmemory-policy allkeys-lru" in out
 
 
 def test_plan_of_a_written_stack(write_stack, prod_values) -> None:
     prod_values["workloads"]["redis"]["replicas"] = 3
+    prod_values["workloads"]["redis"]["spread"] = "distinct"
     project = write_stack(prod_values, name="staging")
     data = run_json("--project-dir", str(project), "plan", "--stack", "staging")
     assert data["stack"] == "staging"
     assert data["workloads"]["redis"]["replicas"] == 3
-    assert data["nodes"]["binding"] == "spread"
-    assert data["nodes"]["min"] == 3
+    # Three replicas one per node, and a fourth node for the one whose node is lost (prod survives a node's loss).
+    assert (data["nodes"]["bounds"]["spread"], data["nodes"]["bounds"]["node_loss"]) == (3, 4)
+    assert (data["nodes"]["binding"], data["nodes"]["min"]) == ("node_loss", 4)
 
 
 # --- project -------------------------------------------------------------------------------------------------

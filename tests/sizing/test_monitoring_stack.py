@@ -83,10 +83,13 @@ def test_the_baseline_profile_keeps_the_stack_unless_it_says_otherwise(prod_valu
 
 
 def test_the_stack_counts_towards_the_node_bounds(prod_values, parse) -> None:
-    # Three kube-state-metrics replicas go on three distinct nodes, like any replicated workload of the app.
+    # The chart renders no spread for kube-state-metrics: three replicas may share a node, so they bind nothing.
     prod_values["monitoring"]["components"]["kube-state-metrics"]["replicas"] = 3
     plan = _plan(parse, prod_values)
-    assert (plan.nodes.bounds["spread"], plan.nodes.min, plan.nodes.binding) == (3, 3, "spread")
+    assert plan.chart_workloads["kube-state-metrics"].spread == "none"
+    # Their 40m more CPU is what binds: 1540m of requests no longer fit the one node left after a loss (1510m).
+    assert plan.nodes.bounds["spread"] == 1 and plan.nodes.bounds["cpu"] == 2
+    assert (plan.nodes.min, plan.nodes.binding) == (3, "node_loss")
     assert plan.chart_workloads["node-exporter"].replicas == 3
     # Prometheus' requests count in the memory bound: 9 GiB more than two nodes' free memory hold.
     prod_values["monitoring"]["components"]["prometheus"] |= {

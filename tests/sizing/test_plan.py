@@ -240,17 +240,15 @@ def test_prod_node_plan_invariants(request, plan_fixture: str, check_placement) 
     memory = max(1, math.ceil(sum(w.replicas * w.pod_memory_request_mib for w in placed) / n.free_memory_mib))
     cpu = max(1, math.ceil(sum(w.replicas * w.pod_cpu_request_m for w in placed) / n.free_cpu_m))
     # Prod requires surviving a node's loss: the requests fit on one node fewer.
-    assert n.bounds == {
-        "memory": memory,
-        "cpu": cpu,
-        "spread": max(w.replicas for w in placed),
-        "node_loss": max(memory, cpu) + 1,
-    }
+    spread = max([w.replicas for w in placed if w.spread == "distinct"], default=1)
+    assert n.bounds == {"memory": memory, "cpu": cpu, "spread": spread, "node_loss": max(memory, cpu, spread) + 1}
     assert n.node_loss_required
     assert n.lower_bound == max(n.bounds.values())
     assert n.lower_bound <= n.min <= n.peak <= n.max
     assert n.max >= n.min + 1  # surge_nodes: 1
-    assert (n.min, n.max, n.binding) == (2, 3, "spread")
+    # Every replicated workload is spread by skew: two replicas may share the node left after a loss.
+    assert {w.spread for w in placed if w.replicas > 1} == {"skew"}
+    assert (n.min, n.max, n.binding) == (2, 3, "node_loss")
     assert n.survives_node_loss
     check_placement(plan)
 
@@ -264,10 +262,34 @@ def test_memory_bound(parse, check_placement) -> None:
 
 
 def test_spread_bound(parse, check_placement) -> None:
-    plan = plan_of(parse, synthetic({"web": (4, "50m", "64Mi", "128Mi"), "db": (1, "50m", "64Mi", "128Mi")}))
+    values = synthetic({"web": (4, "50m", "64Mi", "128Mi"), "db": (1, "50m", "64Mi", "128Mi")})
+    # skew (the default) lets four small replicas share one node: nothing to spread them from.
+    plan = plan_of(parse, values)
+    assert plan.nodes.bounds == {"memory": 1, "cpu": 1, "spread": 1}
+    assert plan.nodes.min == 1 and plan.nodes.placement[0].count("web-0") == 1
+    check_placement(plan)
+    # distinct (required anti-affinity) needs a node per replica.
+    values["workloads"]["web"]["spread"] = "distinct"
+    plan = plan_of(parse, values)
     assert plan.nodes.bounds == {"memory": 1, "cpu": 1, "spread": 4}
     assert (plan.nodes.min, plan.nodes.binding) == (4, "spread")
     check_placement(plan)
+
+
+def test_skew_balances_replicas_over_every_node(parse, check_placement) -> None:
+    # Five 1000 MiB replicas and a 2000 MiB pod on e2-medium (2460 MiB free). Every node of the pool is a domain of
+    # the spread, so the replicas are balanced over all of them: on 3 nodes 2/2/1, on 4 2/1/1/1, on 5 one each, and
+    # the big pod never fits beside one (3000 MiB). Only on 6 nodes does one stay empty for it: kube-scheduler, given
+    # 3, 4 or 5 nodes, leaves a pod Pending, whichever it places first.
+    values = synthetic({"api": (5, "50m", "1000Mi", "1000Mi"), "big": (1, "50m", "2000Mi", "2000Mi")})
+    plan = plan_of(parse, values)
+    assert (plan.nodes.lower_bound, plan.nodes.min, plan.nodes.min_proven) == (3, 6, True)
+    columns = sorted(sum(p.startswith("api-") for p in node) for node in plan.nodes.placement)
+    assert columns == [0, 1, 1, 1, 1, 1]
+    check_placement(plan)
+    # distinct says the same thing another way: a node per replica, and the big pod on a sixth.
+    values["workloads"]["api"]["spread"] = "distinct"
+    assert plan_of(parse, values).nodes.min == 6
 
 
 def test_cpu_bound(parse, check_placement) -> None:
@@ -309,14 +331,24 @@ def test_zero_surge_nodes_is_refused(prod_values, parse) -> None:
     assert raised.value.key == "hyperstudy-infra:nodes.surge_nodes"
 
 
-def test_survives_node_loss_counts_the_sum(parse) -> None:
-    # 2 nodes at 2460 MiB free: 2 × 1000 + 1 × 400 fits on one survivor; add 1100 and it does not
-    fits = plan_of(parse, synthetic({"a": (2, "100m", "1000Mi", "1000Mi"), "b": (1, "100m", "400Mi", "400Mi")}))
-    assert fits.nodes.min == 2
-    assert fits.nodes.survives_node_loss
-    tight = plan_of(parse, synthetic({"a": (2, "100m", "1000Mi", "1000Mi"), "b": (1, "100m", "1100Mi", "1100Mi")}))
-    assert tight.nodes.min == 2
-    assert not tight.nodes.survives_node_loss
+def test_survives_node_loss_counts_what_the_lost_node_held(parse, check_placement) -> None:
+    # e2-medium, 2460 MiB free. a: 2 × 1000 MiB (skew), b: 1 × 400 MiB: on two nodes a sits 1/1 and b beside one;
+    # losing either node moves its pods onto the other: 2400 MiB, which fits.
+    fits = plan_of(
+        parse,
+        synthetic({"a": (2, "100m", "1000Mi", "1000Mi"), "b": (1, "100m", "400Mi", "400Mi")}, survive_node_loss=True),
+    )
+    assert (fits.nodes.min, fits.nodes.survives_node_loss) == (2, True)
+    check_placement(fits)
+    # b of 1100 MiB: on two nodes, losing b's node puts 2100 MiB beside the other a (3100 MiB): a third node. On
+    # three, a sits 1/1/0 and b on the empty one: any node lost, its pods move where they still fit.
+    values = synthetic({"a": (2, "100m", "1000Mi", "1000Mi"), "b": (1, "100m", "1100Mi", "1100Mi")})
+    loose = plan_of(parse, values)
+    assert (loose.nodes.min, loose.nodes.survives_node_loss) == (2, False)
+    values["nodes"]["survive_node_loss"] = True
+    tight = plan_of(parse, values)
+    assert (tight.nodes.min, tight.nodes.binding, tight.nodes.survives_node_loss) == (3, "node_loss", True)
+    check_placement(tight)
 
 
 # --- cost ----------------------------------------------------------------------------------------------------

@@ -112,11 +112,16 @@ def test_surviving_a_node_loss_raises_the_minimum(parse, check_placement) -> Non
 
 
 def test_surviving_replicas_share_the_nodes_left(parse) -> None:
-    # Three 1000 MiB replicas on three nodes: after losing one, topology spread (max skew 1) lets two share a node,
-    # and 2000 MiB fits the 2460 MiB free, so the spread bound is enough.
+    # Three 1000 MiB replicas (2460 MiB free per node). On two nodes they sit 2/1, and losing the node with two puts
+    # 3000 MiB on the other. On three, after losing one, topology spread (max skew 1, Honor: the lost node is no
+    # domain) lets its replica join another: 2000 MiB fits.
     values = synthetic({"api": (3, "100m", "1000Mi", "1000Mi")}, survive_node_loss=True)
     plan = plan_of(parse, values)
-    assert (plan.nodes.min, plan.nodes.binding, plan.nodes.survives_node_loss) == (3, "spread", True)
+    assert (plan.nodes.min, plan.nodes.binding, plan.nodes.survives_node_loss) == (3, "node_loss", True)
+    # Required anti-affinity leaves the lost node's replica nowhere to go but a fourth node.
+    values["workloads"]["api"]["spread"] = "distinct"
+    plan = plan_of(parse, values)
+    assert (plan.nodes.bounds["node_loss"], plan.nodes.min, plan.nodes.binding) == (4, 4, "node_loss")
 
 
 def test_surviving_a_node_loss_when_only_packing_allows_it(parse) -> None:

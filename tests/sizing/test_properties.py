@@ -50,6 +50,7 @@ def stack_values(draw: st.DrawFn) -> dict[str, Any]:
             "cpu_request": f"{draw(st.integers(10, 1000))}m",
             "runtime": "nodejs",
             "sized_by": "formula",
+            "spread": draw(st.sampled_from(["skew", "distinct"])),
             "memory": {"baseline": _memory_pair(draw)},
         }
     }
@@ -58,6 +59,7 @@ def stack_values(draw: st.DrawFn) -> dict[str, Any]:
             "replicas": draw(st.integers(1, 10)),
             "cpu_request": f"{draw(st.integers(10, 1000))}m",
             "runtime": draw(st.sampled_from(["nodejs", "redis", "go", "none"])),
+            "spread": draw(st.sampled_from(["skew", "distinct"])),
             "memory": {"optimized": _memory_pair(draw), "baseline": _memory_pair(draw)},
         }
     return {
@@ -189,7 +191,8 @@ def test_node_plan_is_consistent_and_placement_fits(check_placement, values: dic
     plan: Plan = build_plan(parse(values), "prop")
     n = plan.nodes
     assert n.lower_bound == max(n.bounds.values())
-    assert n.bounds["spread"] == max(w.replicas for w in plan.workloads.values())
+    distinct = [w.replicas for w in plan.workloads.values() if w.spread == "distinct"]
+    assert n.bounds["spread"] == max(distinct, default=1)
     assert n.bounds["memory"] == max(1, math.ceil(plan.totals.memory_request_mib / n.free_memory_mib))
     assert n.lower_bound <= n.min <= n.peak <= n.max
     assert n.max >= n.min + values["nodes"]["surge_nodes"]

@@ -4,7 +4,9 @@ minute simulation of the scaling CronJobs, evaluated here independently of the m
 local wall clock of each job's time zone, as the CronJob controller does).
 
 With prod's sizes a backend pod has 295 MiB of room beside its typical load (⌊0.9 × 512⌋ − 165): one medium
-experiment (200 MiB), four small ones (65 MiB), no large one (375 MiB); the pool's max is 3 nodes, 3 replicas.
+experiment (200 MiB), four small ones (65 MiB), no large one (375 MiB). Prod spreads the backend by skew, so the
+scale-up's replicas join the two nodes the pool runs (3/2 for five); the pool's max is 3 nodes. With `spread:
+distinct` every replica needs a node of its own: the minimum is 3 (two replicas apart and a node to lose), the max 4.
 """
 
 from __future__ import annotations
@@ -39,10 +41,11 @@ def once(start: str, end: str) -> dict[str, Any]:
 
 @pytest.fixture
 def scheduled(parse, prod_values):
-    """`scheduled(*windows)`: prod's config with these windows."""
+    """`scheduled(*windows, spread=...)`: prod's config with these windows (and the backend's spread)."""
 
-    def make(*windows: dict[str, Any]):
+    def make(*windows: dict[str, Any], spread: str = "skew"):
         prod_values["capacity"]["schedule"] = list(windows)
+        prod_values["workloads"]["backend"]["spread"] = spread
         return parse(prod_values)
 
     return make
@@ -246,12 +249,34 @@ def test_window_replicas_and_nodes(scheduled):
     schedule = plan_of(config).schedule
     three, small = schedule.windows
     assert (schedule.room_mib, schedule.shape_mib["medium"], schedule.base_replicas) == (295, 200, 2)
-    assert (three.memory_mib, three.backend_replicas, three.nodes, three.fits) == (600, 3, 3, True)
+    # The third replica joins the two nodes the pool has: no node added, none paid for.
+    assert (three.memory_mib, three.backend_replicas, three.nodes, three.fits) == (600, 3, 2, True)
+    assert sorted(sum(p.startswith("backend-") for p in node) for node in three.placement) == [1, 2]
     # Four small experiments fit the configured two pods: no job for that window.
     assert (small.memory_mib, small.backend_replicas, small.nodes) == (260, 2, 2)
     assert [a.name for a in schedule.actions] == ["three-up", "three-down"]
     assert [a.replicas for a in schedule.actions] == [3, 2]
     assert three.next_start == datetime(2026, 12, 1, 13, 0, tzinfo=UTC)
+
+
+def test_five_medium_experiments_fit_the_current_pool_under_skew_and_need_five_nodes_when_distinct(scheduled):
+    """The issue's case: a weekly window of five medium experiments on prod. Skew places the five backends 3/2 on
+    the two nodes the pool already has (kube-scheduler puts each new pod on a node with the fewest, and both have
+    room), so the autoscaler adds nothing and the window costs nothing extra. Required anti-affinity needs five."""
+    lab = window("lab", week(["tue"], "14:00", "16:00"), {"medium": 5})
+    skew = plan_of(scheduled(lab), strict=True)
+    (window_plan,) = skew.schedule.windows
+    assert (window_plan.backend_replicas, window_plan.nodes, window_plan.fits) == (5, 2, True)
+    assert skew.nodes.min == 2 and skew.schedule.extra_node_hours_month == 0.0
+    assert skew.schedule.monthly_usd == skew.cost.monthly_usd
+    assert sorted(sum(p.startswith("backend-") for p in node) for node in window_plan.placement) == [2, 3]
+    # Five backends' CPU does not fit the node left after a loss: the window says so (the autoscaler adds a node
+    # for what goes Pending then).
+    assert not window_plan.survives_node_loss
+    distinct = plan_of(scheduled(lab, spread="distinct"))
+    (window_plan,) = distinct.schedule.windows
+    assert (window_plan.backend_replicas, window_plan.nodes, window_plan.fits) == (5, 5, False)
+    assert all(sum(p.startswith("backend-") for p in node) == 1 for node in window_plan.placement)
 
 
 def test_a_large_experiment_does_not_fit_beside_the_typical_load(scheduled):
@@ -266,18 +291,18 @@ def test_a_large_experiment_does_not_fit_beside_the_typical_load(scheduled):
 
 
 def test_a_window_beyond_the_pools_max_says_what_would_make_it_fit(scheduled):
-    config = scheduled(window("tuesday-lab", week(["tue"], "14:00", "16:00"), {"medium": 5}))
+    config = scheduled(window("tuesday-lab", week(["tue"], "14:00", "16:00"), {"medium": 5}), spread="distinct")
     with pytest.raises(ConfigError) as err:
         plan_of(config, strict=True)
     assert err.value.key == "hyperstudy-infra:capacity.schedule.tuesday-lab"
-    assert "5 medium need 5 backend replicas on 5 nodes, more than the pool's max of 3" in err.value.problem
+    assert "5 medium need 5 backend replicas on 5 nodes, more than the pool's max of 4" in err.value.problem
     assert "nodes.max_nodes: 5" in err.value.problem and "capacity.load.peak" in err.value.problem
 
 
 def test_following_the_refusals_advice_makes_the_window_fit(scheduled, prod_values, parse):
     """The line says nodes.max_nodes: 5; with it the pool's max is 5 and the window gets its five replicas."""
     prod_values["nodes"]["max_nodes"] = 5
-    config = scheduled(window("tuesday-lab", week(["tue"], "14:00", "16:00"), {"medium": 5}))
+    config = scheduled(window("tuesday-lab", week(["tue"], "14:00", "16:00"), {"medium": 5}), spread="distinct")
     plan = plan_of(config, strict=True)
     assert plan.nodes.max == 5
     (lab,) = plan.schedule.windows
@@ -287,22 +312,24 @@ def test_following_the_refusals_advice_makes_the_window_fit(scheduled, prod_valu
 
 def test_overlapping_windows_that_fit_alone_but_not_together_are_refused(scheduled):
     config = scheduled(
-        window("lab-a", week(["tue"], "14:00", "16:00"), {"medium": 2}),
+        window("lab-a", week(["tue"], "14:00", "16:00"), {"medium": 3}),
         window("lab-b", week(["tue"], "15:00", "17:00"), {"medium": 2}),
+        spread="distinct",
     )
     with pytest.raises(ConfigError) as err:
         plan_of(config, strict=True)
     assert err.value.key == "hyperstudy-infra:capacity.schedule.lab-b"
-    assert "overlaps lab-a" in err.value.problem and "4 medium need 4 backend replicas" in err.value.problem
+    assert "overlaps lab-a" in err.value.problem and "5 medium need 5 backend replicas" in err.value.problem
 
 
 def test_windows_in_two_time_zones_overlap_only_while_their_dst_differs(scheduled):
     """Berlin 14:00-15:00 and New York 08:00-09:00 are the same hour, except from the US change (second Sunday of
     March) to the EU one (last Sunday): then New York's is an hour earlier and they do not meet. Together they need
-    four replicas: refused, since they overlap most of the year."""
+    five replicas, one per node: refused, since they overlap most of the year."""
     config = scheduled(
-        window("berlin", week(["tue"], "14:00", "15:00"), {"medium": 2}),
+        window("berlin", week(["tue"], "14:00", "15:00"), {"medium": 3}),
         window("new-york", week(["tue"], "08:00", "09:00", "America/New_York"), {"medium": 2}),
+        spread="distinct",
     )
     with pytest.raises(ConfigError, match="overlaps"):
         plan_of(config, strict=True)
@@ -321,16 +348,21 @@ def test_a_passed_one_off_window_has_no_next_start_and_no_job(scheduled):
     assert schedule.windows[0].next_start is None and schedule.actions == ()
 
 
-def test_cost_adds_the_windows_extra_node_hours(scheduled, prod_optimized):
-    """One extra node for 2 h 25 min (10 min lead, 2 h, 15 min grace) each Tuesday: ×52 or 53 a year, ÷12."""
-    config = scheduled(window("three", week(["tue"], "14:00", "16:00"), {"medium": 3}))
-    schedule = plan_of(config).schedule
+def test_cost_adds_the_windows_extra_node_hours(scheduled):
+    """Distinct backends on prod's 3-node minimum: four replicas need one extra node for 2 h 25 min (10 min lead,
+    2 h, 15 min grace) each Tuesday: ×52 or 53 a year, ÷12. Under skew the same window adds none."""
+    lab = window("four", week(["tue"], "14:00", "16:00"), {"medium": 4})
+    plan = plan_of(scheduled(lab, spread="distinct"))
+    schedule = plan.schedule
+    assert (plan.nodes.min, schedule.windows[0].nodes) == (3, 4)
     tuesdays = sum(1 for d in range(365) if (NOW + timedelta(days=d)).weekday() == 1)
     hours = tuesdays * (145 / 60) / 12
     assert schedule.extra_node_hours_month == pytest.approx(hours, abs=0.3)
-    price = prod_optimized.cost.node_usd_month
-    assert schedule.unscheduled_monthly_usd == prod_optimized.cost.monthly_usd
-    assert schedule.monthly_usd == pytest.approx(prod_optimized.cost.monthly_usd + hours * price / 730, abs=0.1)
+    price = plan.cost.node_usd_month
+    assert schedule.unscheduled_monthly_usd == plan.cost.monthly_usd
+    assert schedule.monthly_usd == pytest.approx(plan.cost.monthly_usd + hours * price / 730, abs=0.1)
+    skew = plan_of(scheduled(lab)).schedule
+    assert (skew.windows[0].nodes, skew.extra_node_hours_month) == (2, 0.0)
 
 
 # --- The simulated timeline: every minute, by the cron rules, against what each window needs. ---------------------
@@ -495,15 +527,17 @@ def test_cli_schedule_json_keys_and_at(write_stack, prod_values):
     assert {"windows", "monthly_usd", "at", "active_windows", "backend_replicas", "nodes"} <= set(data)
     lab, day = data["windows"]
     assert set(lab) >= {"name", "experiments", "memory_mib", "backend_replicas", "nodes", "next_start", "fits"}
-    assert (lab["name"], lab["backend_replicas"], lab["nodes"], lab["fits"]) == ("lab", 3, 3, True)
+    assert (lab["name"], lab["backend_replicas"], lab["nodes"], lab["fits"]) == ("lab", 3, 2, True)
+    assert sorted(sum(p.startswith("backend-") for p in node) for node in lab["placement"]) == [1, 2]
     assert lab["next_start"] == "2026-12-08T13:00:00+00:00"  # as of --at: today's has started, next is a week on
     assert (day["memory_mib"], day["backend_replicas"]) == (460, 2)
-    assert (data["active_windows"], data["backend_replicas"], data["nodes"]) == (["lab"], 3, 3)
+    assert (data["active_windows"], data["backend_replicas"], data["nodes"]) == (["lab"], 3, 2)
     outside = run_cli("--project-dir", str(project), "schedule", "--stack", "test", "--json", "--at",
                       "2026-12-02T10:00:00Z")  # fmt: skip
     data = json.loads(outside.stdout)
     assert (data["active_windows"], data["backend_replicas"], data["nodes"]) == ([], 2, 2)
-    assert data["monthly_usd"] > data["unscheduled_monthly_usd"]
+    # Three backends fit the two nodes: the windows add no node-hour.
+    assert (data["extra_node_hours_month"], data["monthly_usd"]) == (0.0, data["unscheduled_monthly_usd"])
 
 
 def test_cli_schedule_answers_for_a_window_that_does_not_fit_and_plan_refuses_it(write_stack, prod_values):
@@ -512,6 +546,7 @@ def test_cli_schedule_answers_for_a_window_that_does_not_fit_and_plan_refuses_it
         window("fine", week(["mon"], "10:00", "11:00"), {"medium": 1}),
         window("too-many", week(["tue"], "14:00", "16:00"), {"medium": 5}),
     ]
+    prod_values["workloads"]["backend"]["spread"] = "distinct"
     project = write_stack(prod_values)
     result = run_cli("--project-dir", str(project), "schedule", "--stack", "test", "--json")
     assert result.returncode == 0, result.stderr
