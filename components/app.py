@@ -178,6 +178,7 @@ class HyperStudyAppArgs(BaseModel):
                 # program cannot tell "never had a schedule" from "schedule just removed" (the config keeps no
                 # history, and the state is not the program's to read), so every stack without a scaler forces.
                 force_apply=name in serving and name != scaled,
+                holds_live_sessions=name in serving,
             )
             for name, plan in self.plan.workloads.items()
         }

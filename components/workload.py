@@ -107,6 +107,9 @@ GMP_NAMESPACE = "gmp-system"
 # with `force: true`: it takes over the fields it applies from any other field manager instead of failing with a
 # field conflict (provider/pkg/await/await.go, `patchForce`; the annotation is also stored on the live object).
 PATCH_FORCE = "pulumi.com/patchForce"
+# The cluster autoscaler does not remove a node to shrink the pool while a pod on it carries this with "false". It is
+# the autoscaler's own annotation: node upgrades, auto-repair, spot preemption and `kubectl drain` do not read it.
+SAFE_TO_EVICT = "cluster-autoscaler.kubernetes.io/safe-to-evict"
 
 LABEL_VALUE = r"^[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$"
 _DNS_LABEL = r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$"
@@ -186,6 +189,11 @@ class WorkloadArgs(BaseModel):
         description="Pulumi's server-side apply of the controller takes over fields another field manager owns "
         "(pulumi.com/patchForce): for a workload a schedule scales, while no scaler does, so that the update "
         "removing a scaler sets spec.replicas back to the plan's instead of failing on the scaler's `curl`",
+    )
+    holds_live_sessions: bool = Field(
+        False,
+        description="its pods hold live experiments (the formula-sized backend): the pod template tells the cluster "
+        "autoscaler not to evict one to remove its node (cluster-autoscaler.kubernetes.io/safe-to-evict: false)",
     )
 
     @model_validator(mode="after")
@@ -281,6 +289,19 @@ def _controller_annotations(args: WorkloadArgs) -> dict[str, str] | None:
     if args.force_apply:
         annotations[PATCH_FORCE] = "true"
     return annotations or None
+
+
+def _pod_annotations(args: WorkloadArgs) -> dict[str, str] | None:
+    """A backend pod holds its live experiments: like an OOM kill, an eviction ends every one of them. The cluster
+    autoscaler removes an under-used node by evicting its pods onto the others (whatever the autoscaling profile,
+    only sooner with OPTIMIZE_UTILIZATION); with safe-to-evict "false" it keeps any node a backend pod runs on (GKE
+    logs the decision as `no.scale.down.node.pod.not.safe.to.evict.annotation`). That is all it covers: a node
+    upgrade or auto-repair drains the node anyway (PDB and grace period honoured for up to an hour on upgrades),
+    spot preemption and a manual `kubectl drain` ignore it, and so does the StatefulSet controller. After a window
+    the scale-down job deletes the window's pods (the highest ordinals, the ones its added nodes were added for)
+    itself, so those nodes can still go. What stays pinned is one node per base backend pod at most: never above the
+    pool's minimum while the base replicas are at most that minimum."""
+    return {SAFE_TO_EVICT: "false"} if args.holds_live_sessions else None
 
 
 def config_map_name(workload: str) -> str:
@@ -627,7 +648,7 @@ class Workload(pulumi.ComponentResource):
 
         return PodTemplateSpecArgs(
             # The pod labels carry no sizing profile: a profile switch must change resources, not identity.
-            metadata=ObjectMetaArgs(labels=args.labels),
+            metadata=ObjectMetaArgs(labels=args.labels, annotations=_pod_annotations(args)),
             spec=PodSpecArgs(
                 service_account_name=args.name,
                 automount_service_account_token=spec.kubernetes_api,

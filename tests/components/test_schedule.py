@@ -37,7 +37,7 @@ from components.schedule import (
     BackendSchedule,
     BackendScheduleArgs,
 )
-from components.workload import COMPONENT, INSTANCE, MANAGED_BY, NAME, PART_OF, PATCH_FORCE
+from components.workload import COMPONENT, INSTANCE, MANAGED_BY, NAME, PART_OF, PATCH_FORCE, SAFE_TO_EVICT
 from sizing.config import StackConfig, load_stack
 from sizing.errors import ConfigError
 from sizing.plan import Plan, build_plan
@@ -459,10 +459,13 @@ def test_the_backends_registration_options_and_annotations_in_each_case(mocks, c
     assert (backend.inputs["metadata"].get("annotations") or {}).get(PATCH_FORCE) == patch_force
     # Created with the plan's replicas in every case; what a later update sends is the provider's (replayed below).
     assert backend.inputs["spec"]["replicas"] == plan.workloads["backend"].replicas
+    # The pods that hold experiments ask the cluster autoscaler not to evict them, scaled or not.
+    assert backend.inputs["spec"]["template"]["metadata"]["annotations"] == {SAFE_TO_EVICT: "false"}
     for name, controller in controllers.items():
         if name != "backend":
             assert controller.ignore_changes == (), name
             assert PATCH_FORCE not in (controller.inputs["metadata"].get("annotations") or {}), name
+            assert "annotations" not in controller.inputs["spec"]["template"]["metadata"], name
     assert [r.name for r in resources if r.ignore_changes and r is not backend] == []
     assert bool([r for r in resources if r.typ == CRONJOB]) == (case == "scheduled")
 
