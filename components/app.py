@@ -44,6 +44,7 @@ from components.workload import (
 )
 from sizing.config import StackConfig
 from sizing.errors import ConfigError
+from sizing.metrics import formula_workloads
 from sizing.plan import Plan
 from sizing.workload_specs import SPECS
 
@@ -152,6 +153,8 @@ class HyperStudyAppArgs(BaseModel):
             )
         namespace = config.kubernetes.namespace
         scaled = self.scheduled_workload
+        # The pods that serve experiments (sizing/metrics.py), and the only workloads a schedule may scale.
+        serving = set(formula_workloads(config))
         return {
             name: WorkloadArgs(
                 name=name,
@@ -171,6 +174,11 @@ class HyperStudyAppArgs(BaseModel):
                 load_balancer_ip=self.load_balancer_ip if name == TRAEFIK else None,
                 # The schedule's CronJobs set its replicas: Pulumi must not set them back on the next update.
                 replicas_managed_externally=name == scaled,
+                # Without a scaler, Pulumi's apply takes spec.replicas back from one that may have owned it. The
+                # program cannot tell "never had a schedule" from "schedule just removed" (the config keeps no
+                # history, and the state is not the program's to read), so every stack without a scaler forces.
+                force_apply=name in serving and name != scaled,
+                holds_live_sessions=name in serving,
             )
             for name, plan in self.plan.workloads.items()
         }

@@ -16,10 +16,18 @@ nothing may connect to them.
 While a stack has scheduled actions, Pulumi leaves the StatefulSet's `spec.replicas` to these jobs
 (`WorkloadArgs.replicas_managed_externally`): a `pulumi up` between a scale-up and its scale-down would otherwise
 take the window's replicas away. A changed `workloads.<name>.replicas` then reaches the cluster at the next
-scale-down (or at once, by `kubectl scale`). Without scheduled actions (no schedule, every window over, or a rollback
-whose larger pods hold the windows at the configured replicas) the CronJobs go and Pulumi manages the replicas again;
-the state still holds the replicas it created the StatefulSet with, so should that happen during a window, run
-`pulumi up --refresh` (or `kubectl scale`) to return to the configured replicas.
+scale-down (or at once, by `kubectl scale`).
+
+A job's merge patch makes its field manager, `curl` (the API server names a manager that gives none by its
+User-Agent), with subresource `scale`, the owner of `spec.replicas` whenever it changes the value. Without scheduled
+actions (no schedule, every window over, or a rollback whose larger pods hold the windows at the configured
+replicas) the CronJobs go and Pulumi manages the replicas again: its server-side apply then sends the plan's
+replicas, and mid-window, against the scaler's larger live count, the API server refuses it with a field conflict
+naming `curl` (`pulumi up --refresh` only refreshes Pulumi's state; the conflict is the API server's). So the
+StatefulSet is registered with `pulumi.com/patchForce` whenever no scaler owns it (`WorkloadArgs.force_apply`): the
+apply takes the field back and the StatefulSet scales down to the plan's replicas, deleting the window's pods
+(highest ordinals first) with the experiments on them. README.md ("Rollback during a window") says what the user
+sees and how to avoid it.
 """
 
 from __future__ import annotations

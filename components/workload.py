@@ -106,6 +106,14 @@ RELEASE = "release"
 # `monitoring.prometheus_namespace` says: that one names kube-prometheus-stack's Prometheus.
 GMP_NAMESPACE = "gmp-system"
 
+# pulumi-kubernetes (v4: server-side apply unless the provider turns it off) sends an object carrying this annotation
+# with `force: true`: it takes over the fields it applies from any other field manager instead of failing with a
+# field conflict (provider/pkg/await/await.go, `patchForce`; the annotation is also stored on the live object).
+PATCH_FORCE = "pulumi.com/patchForce"
+# The cluster autoscaler does not remove a node to shrink the pool while a pod on it carries this with "false". It is
+# the autoscaler's own annotation: node upgrades, auto-repair, spot preemption and `kubectl drain` do not read it.
+SAFE_TO_EVICT = "cluster-autoscaler.kubernetes.io/safe-to-evict"
+
 LABEL_VALUE = r"^[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$"
 _DNS_LABEL = r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$"
 
@@ -179,6 +187,17 @@ class WorkloadArgs(BaseModel):
         description="something else sets the controller's replicas (the schedule's scaling CronJobs, "
         "components/schedule.py): Pulumi creates it with the plan's replicas and then ignores spec.replicas",
     )
+    force_apply: bool = Field(
+        False,
+        description="Pulumi's server-side apply of the controller takes over fields another field manager owns "
+        "(pulumi.com/patchForce): for a workload a schedule scales, while no scaler does, so that the update "
+        "removing a scaler sets spec.replicas back to the plan's instead of failing on the scaler's `curl`",
+    )
+    holds_live_sessions: bool = Field(
+        False,
+        description="its pods hold live experiments (the formula-sized backend): the pod template tells the cluster "
+        "autoscaler not to evict one to remove its node (cluster-autoscaler.kubernetes.io/safe-to-evict: false)",
+    )
 
     @model_validator(mode="after")
     def _plan_is_this_workload(self) -> WorkloadArgs:
@@ -194,6 +213,10 @@ class WorkloadArgs(BaseModel):
             )
         if self.spec.max_replicas is not None and self.plan.replicas > self.spec.max_replicas:
             raise ValueError(f"{self.plan.replicas} replicas, the application runs at most {self.spec.max_replicas}")
+        if self.force_apply and self.replicas_managed_externally:
+            # With a scaler, ignore_changes already leaves spec.replicas to it (the provider drops the field another
+            # manager owns); forcing would only take other managers' fields, which nothing here needs.
+            raise ValueError("force_apply is for a controller whose replicas Pulumi manages, not a scaled one")
         return self
 
     @property
@@ -260,6 +283,28 @@ def _scanner_skips(image: str) -> dict[str, str] | None:
     if "@" in image:
         return None
     return {"checkov.io/skip1": f"CKV_K8S_43={_TAG_ONLY}", "checkov.io/skip2": f"CKV_K8S_15={_TAG_ONLY}"}
+
+
+def _controller_annotations(args: WorkloadArgs) -> dict[str, str] | None:
+    """The controller's annotations: checkov's skips for a tag-only image, and patchForce where the apply must win
+    over a scaler that owned spec.replicas."""
+    annotations = _scanner_skips(args.image) or {}
+    if args.force_apply:
+        annotations[PATCH_FORCE] = "true"
+    return annotations or None
+
+
+def _pod_annotations(args: WorkloadArgs) -> dict[str, str] | None:
+    """A backend pod holds its live experiments: like an OOM kill, an eviction ends every one of them. The cluster
+    autoscaler removes an under-used node by evicting its pods onto the others (whatever the autoscaling profile,
+    only sooner with OPTIMIZE_UTILIZATION); with safe-to-evict "false" it keeps any node a backend pod runs on (GKE
+    logs the decision as `no.scale.down.node.pod.not.safe.to.evict.annotation`). That is all it covers: a node
+    upgrade or auto-repair drains the node anyway (PDB and grace period honoured for up to an hour on upgrades),
+    spot preemption and a manual `kubectl drain` ignore it, and so does the StatefulSet controller. After a window
+    the scale-down job deletes the window's pods (the highest ordinals, the ones its added nodes were added for)
+    itself, so those nodes can still go. What stays pinned is one node per base backend pod at most: never above the
+    pool's minimum while the base replicas are at most that minimum."""
+    return {SAFE_TO_EVICT: "false"} if args.holds_live_sessions else None
 
 
 def config_map_name(workload: str) -> str:
@@ -332,8 +377,16 @@ class Workload(pulumi.ComponentResource):
         # what was passed, for tests and callers). Without a scaler, none: exactly the options it always had.
         self.ignored_changes = ("spec.replicas",) if args.replicas_managed_externally else ()
         controller_opts = pulumi.ResourceOptions(parent=self, ignore_changes=list(self.ignored_changes) or None)
+        # Forced where a scaler may have owned spec.replicas: the update that removes the scaler (a rollback whose
+        # pods need no scaling, a schedule taken out, every window over) then sets the plan's replicas over the
+        # scaler's `curl` field manager, which would otherwise fail it with a field conflict mid-window. The
+        # annotation appearing is also what makes that update apply the controller at all: dropping ignore_changes
+        # is no diff, and Pulumi's state may still hold the plan's replicas. StatefulSets scale down from the
+        # highest ordinal: what that means mid-window is in README.md ("Rollback during a window"). The force is the
+        # whole object's: a hand edit of a field the program sets (kubectl scale, set resources) no longer stops the
+        # next update with a conflict, it is overwritten by it.
         controller_metadata = ObjectMetaArgs(
-            name=args.name, namespace=args.namespace, labels=args.labels, annotations=_scanner_skips(args.image)
+            name=args.name, namespace=args.namespace, labels=args.labels, annotations=_controller_annotations(args)
         )
         if spec.kind == "StatefulSet":
             self.controller = StatefulSet(
@@ -616,7 +669,7 @@ class Workload(pulumi.ComponentResource):
 
         return PodTemplateSpecArgs(
             # The pod labels carry no sizing profile: a profile switch must change resources, not identity.
-            metadata=ObjectMetaArgs(labels=args.labels),
+            metadata=ObjectMetaArgs(labels=args.labels, annotations=_pod_annotations(args)),
             spec=PodSpecArgs(
                 service_account_name=args.name,
                 automount_service_account_token=spec.kubernetes_api,

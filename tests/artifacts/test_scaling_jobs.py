@@ -1,6 +1,6 @@
-"""The scaling CronJobs in the offline render of every stack: exactly the plan's actions, and RBAC that lets their
-pods patch the backend's scale and do nothing else (kubernetes-validate, the quantity grammar and checkov check
-the same objects in test_render.py and test_checkov.py).
+"""The scaling CronJobs in the offline render of every stack: exactly the plan's actions, RBAC that lets their
+pods patch the backend's scale and do nothing else, and a backend forced exactly where no CronJob scales it
+(kubernetes-validate, the quantity grammar and checkov check the same objects in test_render.py and test_checkov.py).
 """
 
 from __future__ import annotations
@@ -10,8 +10,10 @@ from typing import Any
 
 import pytest
 
+from components.workload import PATCH_FORCE, SAFE_TO_EVICT
 from offline.render import Rendered, run_program
 from sizing.config import load_stack
+from sizing.metrics import formula_workloads
 from sizing.plan import build_plan
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -110,3 +112,28 @@ def test_nothing_else_may_scale_or_patch_a_statefulset(rendered):
     ]
     expected = [("Role", "backend-scaler", SCALE_RULE)] if _of_kind(objects, "CronJob") else []
     assert touching == expected
+
+
+def test_a_scaled_statefulset_is_forced_exactly_when_no_cronjob_scales_it(rendered):
+    """Each backend StatefulSet either has CronJobs that scale it (and Pulumi ignores its replicas) or carries
+    pulumi.com/patchForce (and Pulumi takes its replicas back from a scaler that may have owned them): never both,
+    never neither. Its pods, and no others, ask the cluster autoscaler not to evict them."""
+    result, objects = rendered
+    serving = set(formula_workloads(load_stack(result.stack, ROOT, result.outputs["profile"])))
+    assert serving, "every stack sizes its backend by the formula"
+    scaled = {
+        variable["value"]
+        for cronjob in _of_kind(objects, "CronJob")
+        for variable in _pod_spec(cronjob)["containers"][0]["env"]
+        if variable["name"] == "STATEFULSET"
+    }
+    assert scaled <= serving
+    for controller in _of_kind(objects, "StatefulSet") + _of_kind(objects, "Deployment"):
+        name = controller["metadata"]["name"]
+        forced = (controller["metadata"].get("annotations") or {}).get(PATCH_FORCE) == "true"
+        pod_annotations = controller["spec"]["template"]["metadata"].get("annotations")
+        if name in serving:
+            assert forced != (name in scaled), name
+            assert pod_annotations == {SAFE_TO_EVICT: "false"}, name
+        else:
+            assert not forced and pod_annotations is None, name

@@ -1217,6 +1217,9 @@ def test_workload_args_refuse_the_plan_of_another_workload(prod_config, prod_pla
         ({"spec": SPECS["backend"].model_copy(update={"runtime": "go"})}, "image runs 'go'"),
         ({"spec": SPECS["backend"].model_copy(update={"max_replicas": 1})}, "at most 1"),
         ({"node_pool": "Pool"}, "node_pool"),
+        # Forcing a scaled controller's apply would take nothing from the scaler (ignore_changes drops its field) but
+        # would take every other manager's fields.
+        ({"replicas_managed_externally": True, "force_apply": True}, "force_apply is for a controller whose"),
     ],
 )
 def test_workload_args_refuse_what_the_application_cannot_run(prod_config, prod_plan, changes, message):

@@ -1,25 +1,33 @@
 """The backend's scheduled scaling under Pulumi mocks (`components/schedule.py`, wired in `components/app.py`): one
 CronJob per action of the plan, a Role that grants one patch and nothing else, restricted pods, and a backend that
-Pulumi leaves to the jobs; a stack without actions gets none of it. The jobs' script runs here too, with `sh`
-against a local fake API server.
+Pulumi leaves to the jobs; a stack without actions gets none of it, and its backend is applied with
+`pulumi.com/patchForce`. The jobs' script runs here too, with `sh` against a local fake API server that keeps field
+ownership as the API server does, and the rollback during a window is replayed against it.
 
 Checks run inside `.apply()` of a `@pulumi.runtime.test` test and record that they ran (the `ran` fixture).
 """
 
 from __future__ import annotations
 
+import copy
+import dataclasses
 import json
 import os
+import re
 import subprocess
 import threading
+import urllib.error
+import urllib.request
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+from urllib.parse import parse_qs, urlsplit
 
 import pulumi
 import pytest
+import yaml
 from pydantic import ValidationError
 
 from components.app import HyperStudyApp, HyperStudyAppArgs
@@ -29,7 +37,7 @@ from components.schedule import (
     BackendSchedule,
     BackendScheduleArgs,
 )
-from components.workload import COMPONENT, INSTANCE, MANAGED_BY, NAME, PART_OF
+from components.workload import COMPONENT, INSTANCE, MANAGED_BY, NAME, PART_OF, PATCH_FORCE, SAFE_TO_EVICT
 from sizing.config import StackConfig, load_stack
 from sizing.errors import ConfigError
 from sizing.plan import Plan, build_plan
@@ -334,8 +342,19 @@ def test_the_scheduled_backend_ignores_spec_replicas_and_nothing_else_does(mocks
                 assert workload.ignored_changes == (), name
         others = [r for r in mocks.resources if r.ignore_changes and not (r.typ == STATEFULSET and r.name == "backend")]
         assert others == []
+        # With a scaler nothing is forced: ignore_changes is what keeps Pulumi off the scaler's field.
+        assert forced(mocks.resources) == set()
 
     return settled(app, ran, check)
+
+
+def forced(resources: list[Registered]) -> set[str]:
+    """The controllers registered with pulumi.com/patchForce."""
+    return {
+        r.name
+        for r in resources
+        if r.typ in CONTROLLERS and (r.inputs["metadata"].get("annotations") or {}).get(PATCH_FORCE) == "true"
+    }
 
 
 @pulumi.runtime.test
@@ -352,6 +371,8 @@ def test_a_stack_without_a_schedule_has_no_scaler_and_pulumi_keeps_its_replicas(
         assert not [r for r in mocks.resources if r.typ.startswith("hyperstudy:schedule:")]
         assert all(w.ignored_changes == () for w in app.workloads.values())
         assert [r for r in mocks.resources if r.ignore_changes] == []
+        # The program cannot tell this stack from one whose schedule was just removed: its backend is forced too.
+        assert forced(mocks.resources) == {"backend"}
 
     return settled(app, ran, check)
 
@@ -366,13 +387,16 @@ def test_a_schedule_whose_windows_have_passed_has_no_scaler(mocks, ran, staging_
         assert app.schedule is None and mocks.of_type(CRONJOB) == []
         assert app.workloads["backend"].ignored_changes == ()
         assert mocks.named(STATEFULSET, "backend").ignore_changes == ()
+        # The last down job has already set the plan's replicas: the forced apply finds the same value.
+        assert forced(mocks.resources) == {"backend"}
 
     return settled(app, ran, check)
 
 
 def test_without_a_scaler_the_app_registers_exactly_what_it_did(mocks, staging_config, staging_plan):
     """Staging with its actions removed registers what staging registers minus the scaler's objects, input for
-    input: adding a schedule adds objects and changes none."""
+    input, but for the patchForce annotation on the backend: adding a schedule adds objects, and takes the force
+    off the one StatefulSet it scales."""
     passed = staging_plan.model_copy(update={"schedule": staging_plan.schedule.model_copy(update={"actions": ()})})
     scheduled = registered(mocks, staging_config, staging_plan)
     unscheduled = registered(mocks, staging_config, passed)
@@ -387,7 +411,63 @@ def test_without_a_scaler_the_app_registers_exactly_what_it_did(mocks, staging_c
         (ROLE_BINDING, "backend-scaler"),
         *((CRONJOB, f"backend-{a.name}") for a in staging_plan.schedule.actions),
     }
-    assert {k: v for k, v in inputs(scheduled).items() if k not in added} == inputs(unscheduled)
+    without_scaler = copy.deepcopy(inputs(unscheduled))
+    assert without_scaler[(STATEFULSET, "backend")]["metadata"]["annotations"].pop(PATCH_FORCE) == "true"
+    assert {k: v for k, v in inputs(scheduled).items() if k not in added} == without_scaler
+
+
+# --- every case, as the engine receives it --------------------------------------------------------------------------
+
+# The backend StatefulSet's registration in each case: its ignore_changes option and its pulumi.com/patchForce.
+CASES = {
+    # A stack with scaling actions: Pulumi keeps off spec.replicas, the scaler's `curl` owns it after a scale.
+    "scheduled": (("spec.replicas",), None),
+    # The same stack rolled back (`profile: baseline`): the larger pods hold the windows, no action, no scaler.
+    "rolled-back": ((), "true"),
+    # The same stack with `capacity.schedule` taken out.
+    "schedule-removed": ((), "true"),
+    # prod, which never had a schedule: the same registration as a schedule removed, which it cannot be told from.
+    "never-scheduled": ((), "true"),
+}
+
+
+@pytest.fixture(scope="module")
+def case_stacks(staging_config, staging_plan, prod_config, prod_plan) -> dict[str, tuple[StackConfig, Plan]]:
+    baseline = load_stack("staging", ROOT, "baseline")
+    rolled_back = build_plan(baseline, "staging", now=NOW)
+    assert rolled_back.schedule is not None and rolled_back.schedule.actions == ()
+    removed = staging_config.model_copy(
+        update={"capacity": staging_config.capacity.model_copy(update={"schedule": ()})}
+    )
+    assert build_plan(removed, "staging", now=NOW).schedule is None and prod_plan.schedule is None
+    return {
+        "scheduled": (staging_config, staging_plan),
+        "rolled-back": (baseline, rolled_back),
+        "schedule-removed": (removed, build_plan(removed, "staging", now=NOW)),
+        "never-scheduled": (prod_config, prod_plan),
+    }
+
+
+@pytest.mark.parametrize("case", CASES)
+def test_the_backends_registration_options_and_annotations_in_each_case(mocks, case_stacks, case):
+    config, plan = case_stacks[case]
+    resources = registered(mocks, config, plan)
+    controllers = {r.name: r for r in resources if r.typ in CONTROLLERS}
+    backend = controllers["backend"]
+    ignore_changes, patch_force = CASES[case]
+    assert backend.ignore_changes == ignore_changes
+    assert (backend.inputs["metadata"].get("annotations") or {}).get(PATCH_FORCE) == patch_force
+    # Created with the plan's replicas in every case; what a later update sends is the provider's (replayed below).
+    assert backend.inputs["spec"]["replicas"] == plan.workloads["backend"].replicas
+    # The pods that hold experiments ask the cluster autoscaler not to evict them, scaled or not.
+    assert backend.inputs["spec"]["template"]["metadata"]["annotations"] == {SAFE_TO_EVICT: "false"}
+    for name, controller in controllers.items():
+        if name != "backend":
+            assert controller.ignore_changes == (), name
+            assert PATCH_FORCE not in (controller.inputs["metadata"].get("annotations") or {}), name
+            assert "annotations" not in controller.inputs["spec"]["template"]["metadata"], name
+    assert [r.name for r in resources if r.ignore_changes and r is not backend] == []
+    assert bool([r for r in resources if r.typ == CRONJOB]) == (case == "scheduled")
 
 
 # --- bad input ----------------------------------------------------------------------------------------------------
@@ -443,37 +523,138 @@ def test_every_args_field_is_described():
 # --- the script, run against a fake API server ---------------------------------------------------------------------
 
 
+# A managedFields entry: (manager, operation, subresource).
+Entry = tuple[str, str, str]
+FieldPath = tuple[str, ...]
+_STATEFULSET_PATH = re.compile(r"/apis/apps/v1/namespaces/(?P<ns>[^/]+)/statefulsets/(?P<name>[^/]+)(?P<scale>/scale)?")
+_ABSENT = object()
+
+
+def _flatten(node: Any, path: FieldPath = ()) -> dict[FieldPath, Any]:
+    """An object's fields by path. A list is one field: the API server merges some lists by key (containers by
+    name), so this is coarser, which can add a conflict but never hide one."""
+    if isinstance(node, dict) and node:
+        out: dict[FieldPath, Any] = {}
+        for key, value in node.items():
+            out.update(_flatten(value, (*path, key)))
+        return out
+    return {path: node}
+
+
+def _unflatten(fields: dict[FieldPath, Any]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for path, value in sorted(fields.items()):
+        node = out
+        for key in path[:-1]:
+            node = node.setdefault(key, {})
+        node[path[-1]] = copy.deepcopy(value)
+    return out
+
+
+def _fields_v1(paths: set[FieldPath]) -> dict[str, Any]:
+    """managedFields' fieldsV1 notation: {"f:spec": {"f:replicas": {}}}."""
+    out: dict[str, Any] = {}
+    for path in sorted(paths):
+        node = out
+        for key in path:
+            node = node.setdefault(f"f:{key}", {})
+    return out
+
+
 class _FakeApiServer:
-    """An HTTP server on 127.0.0.1 that records every request and answers a PATCH like the API server would."""
+    """An HTTP server on 127.0.0.1 that records every request and answers like the API server would, keeping field
+    ownership for the StatefulSets applied to it as the API server's field manager does
+    (https://kubernetes.io/docs/reference/using-api/server-side-apply/):
+
+    - a merge patch (an Update) makes its manager the only owner of every field whose value it changes; a request
+      that names no `fieldManager` is recorded under its User-Agent up to the first `/` (curl/8.x: `curl`), and one
+      on `/scale` with subresource `scale`, the Scale's spec.replicas being the StatefulSet's;
+    - a server-side apply (`application/apply-patch+yaml`, `fieldManager` required) that would change a field
+      another manager owns is refused with 409 Conflict naming each manager and field, unless `force=true`, which
+      takes the field over; otherwise it shares the fields whose value it leaves alone, and a field it stops
+      applying goes once nobody owns it; `dryRun=All` answers without storing.
+
+    A merge patch of a scale no StatefulSet here has is answered as accepted, stored nowhere (the script's own
+    tests need no object)."""
 
     def __init__(self) -> None:
         self.requests: list[dict[str, Any]] = []
-        requests = self.requests
+        self.objects: dict[tuple[str, str], dict[FieldPath, Any]] = {}
+        self.owners: dict[tuple[str, str], dict[Entry, set[FieldPath]]] = {}
+        server = self
+        lock = threading.Lock()
 
         class Handler(BaseHTTPRequestHandler):
             def _record(self) -> bytes:
                 body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
-                requests.append(
+                server.requests.append(
                     {"method": self.command, "path": self.path, "headers": dict(self.headers), "body": body}
                 )
                 return body
 
-            def do_PATCH(self) -> None:
-                patch = json.loads(self._record())
-                answer = json.dumps({"kind": "Scale", "apiVersion": "autoscaling/v1", "spec": patch["spec"]})
-                self.send_response(200)
+            def _answer(self, code: int, document: dict[str, Any]) -> None:
+                answer = json.dumps(document).encode()
+                self.send_response(code)
                 self.send_header("Content-Type", "application/json")
                 self.send_header("Content-Length", str(len(answer)))
                 self.end_headers()
-                self.wfile.write(answer.encode())
+                self.wfile.write(answer)
 
-            def _refuse(self) -> None:
+            def do_GET(self) -> None:
                 self._record()
+                match = _STATEFULSET_PATH.fullmatch(urlsplit(self.path).path)
+                if match is None or match["scale"]:
+                    return self._deny()
+                with lock:
+                    found = server.statefulset(match["ns"], match["name"])
+                if found is None:
+                    return self._answer(404, _status(404, "NotFound", f'statefulsets.apps "{match["name"]}" not found'))
+                self._answer(200, found)
+
+            def do_PATCH(self) -> None:
+                body = self._record()
+                url = urlsplit(self.path)
+                query = {k: v[-1] for k, v in parse_qs(url.query).items()}
+                match = _STATEFULSET_PATH.fullmatch(url.path)
+                kind = self.headers.get("Content-Type", "")
+                manager = query.get("fieldManager") or self.headers.get("User-Agent", "").split("/", 1)[0]
+                key = (match["ns"], match["name"]) if match else None
+                if kind == "application/merge-patch+json" and match and match["scale"]:
+                    patch = json.loads(body)
+                    with lock:
+                        known = key in server.objects
+                        if known:
+                            server.update(
+                                key, (manager, "Update", "scale"), {("spec", "replicas"): patch["spec"]["replicas"]}
+                            )
+                    return self._answer(200, {"kind": "Scale", "apiVersion": "autoscaling/v1", "spec": patch["spec"]})
+                if (
+                    kind == "application/apply-patch+yaml"
+                    and match
+                    and not match["scale"]
+                    and query.get("fieldManager")
+                ):
+                    with lock:
+                        code, answer = server.apply(
+                            key,
+                            yaml.safe_load(body),
+                            manager,
+                            query.get("force") == "true",
+                            query.get("dryRun") == "All",
+                        )
+                    return self._answer(code, answer)
+                self._deny()
+
+            def _deny(self) -> None:
                 self.send_response(405)
                 self.send_header("Content-Length", "0")
                 self.end_headers()
 
-            do_GET = do_POST = do_PUT = do_DELETE = _refuse
+            def _refuse(self) -> None:
+                self._record()
+                self._deny()
+
+            do_POST = do_PUT = do_DELETE = _refuse
 
             def log_message(self, *args: Any) -> None:
                 pass
@@ -481,6 +662,71 @@ class _FakeApiServer:
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+
+    def statefulset(self, namespace: str, name: str) -> dict[str, Any] | None:
+        """The stored object with its managedFields, as a GET returns it; None when there is none."""
+        key = (namespace, name)
+        if key not in self.objects:
+            return None
+        found = _unflatten(self.objects[key])
+        found["metadata"]["managedFields"] = [
+            {
+                "manager": manager,
+                "operation": operation,
+                "apiVersion": "apps/v1",
+                **({"subresource": subresource} if subresource else {}),
+                "fieldsType": "FieldsV1",
+                "fieldsV1": _fields_v1(paths),
+            }
+            for (manager, operation, subresource), paths in sorted(self.owners[key].items())
+            if paths
+        ]
+        return found
+
+    def owners_of(self, namespace: str, name: str, path: FieldPath) -> list[Entry]:
+        return sorted(entry for entry, paths in self.owners[(namespace, name)].items() if path in paths)
+
+    def update(self, key: tuple[str, str], entry: Entry, changes: dict[FieldPath, Any]) -> None:
+        fields, owners = self.objects[key], self.owners[key]
+        for path, value in changes.items():
+            if fields.get(path, _ABSENT) == value:
+                continue
+            fields[path] = value
+            for paths in owners.values():
+                paths.discard(path)
+            owners.setdefault(entry, set()).add(path)
+
+    def apply(
+        self, key: tuple[str, str], config: dict[str, Any], manager: str, force: bool, dry_run: bool
+    ) -> tuple[int, dict[str, Any]]:
+        entry: Entry = (manager, "Apply", "")
+        wanted = _flatten(config)
+        if key not in self.objects:
+            if not dry_run:
+                self.objects[key], self.owners[key] = dict(wanted), {entry: set(wanted)}
+            return 201, _unflatten(wanted)
+        fields = dict(self.objects[key])
+        owners = {e: set(paths) for e, paths in self.owners[key].items()}
+        conflicts: dict[Entry, list[FieldPath]] = {}
+        for path, value in wanted.items():
+            if fields.get(path, _ABSENT) != value:
+                for other, paths in owners.items():
+                    if other != entry and path in paths:
+                        conflicts.setdefault(other, []).append(path)
+        if conflicts and not force:
+            return 409, _conflict(conflicts)
+        for path, value in wanted.items():
+            if fields.get(path, _ABSENT) != value:
+                fields[path] = value
+                for paths in owners.values():
+                    paths.discard(path)
+        for path in owners.get(entry, set()) - set(wanted):
+            if not any(path in paths for other, paths in owners.items() if other != entry):
+                fields.pop(path, None)
+        owners[entry] = set(wanted)
+        if not dry_run:
+            self.objects[key], self.owners[key] = fields, owners
+        return 200, _unflatten(fields)
 
     def __enter__(self) -> _FakeApiServer:
         self.thread.start()
@@ -490,6 +736,33 @@ class _FakeApiServer:
         self.server.shutdown()
         self.server.server_close()
         self.thread.join(timeout=10)
+
+
+def _status(code: int, reason: str, message: str, **details: Any) -> dict[str, Any]:
+    return {
+        "kind": "Status",
+        "apiVersion": "v1",
+        "status": "Failure",
+        "message": message,
+        "reason": reason,
+        "code": code,
+        **({"details": details} if details else {}),
+    }
+
+
+def _conflict(conflicts: dict[Entry, list[FieldPath]]) -> dict[str, Any]:
+    """The API server's 409: `Apply failed with 1 conflict: conflict with "curl" with subresource "scale" using
+    apps/v1: .spec.replicas` (the wording pulumi-kubernetes#3312 quotes), one line per manager and field."""
+    lines, causes = [], []
+    for (manager, _, subresource), paths in sorted(conflicts.items()):
+        who = f'"{manager}"' + (f' with subresource "{subresource}"' if subresource else "") + " using apps/v1"
+        for path in paths:
+            field = "." + ".".join(path)
+            lines.append(f"conflict with {who}: {field}")
+            causes.append({"type": "FieldManagerConflict", "message": f"conflict with {who}", "field": field})
+    count = len(lines)
+    message = f"Apply failed with {count} conflict{'s' if count != 1 else ''}: " + "\n".join(lines)
+    return _status(409, "Conflict", message, causes=causes)
 
 
 @pytest.fixture
@@ -648,3 +921,186 @@ def test_the_script_defaults_to_the_in_cluster_api_server_and_service_account_fi
     assert "TOKEN_FILE:-/var/run/secrets/kubernetes.io/serviceaccount/token}" in SCALE_SCRIPT
     assert "CA_CERT:-/var/run/secrets/kubernetes.io/serviceaccount/ca.crt}" in SCALE_SCRIPT
     assert "curl -fsS --retry 5 --retry-all-errors --max-time 30" in SCALE_SCRIPT
+
+
+# --- a rollback in a window, replayed against the fake API server ---------------------------------------------------
+
+# pulumi-kubernetes applies under its own field manager, `pulumi-kubernetes-<random suffix>` (pulumi-kubernetes#2271).
+PULUMI = "pulumi-kubernetes-5e1f9a2c"
+REPLICAS: FieldPath = ("spec", "replicas")
+# What the field-manager conflict of a rollback mid-window says (and what pulumi-kubernetes#3312 quotes for another
+# scaler that writes through `/scale`).
+CURL_CONFLICT = (
+    'Apply failed with 1 conflict: conflict with "curl" with subresource "scale" using apps/v1: .spec.replicas'
+)
+
+
+def provider_update(server: _FakeApiServer, resource: Registered, preview: bool = False) -> tuple[int, dict]:
+    """What pulumi-kubernetes sends for a registered StatefulSet, modelled on its server-side apply path
+    (provider/pkg/await/await.go at 94977969, v4.32: `ssaUpdate`, `handleSSAIgnoreFields`, `patchForce`): it reads
+    the live object; each ignore_changes path that another manager owns and it does not is dropped from the inputs,
+    any other is sent at its live value; the inputs are applied under its field manager, with `force` exactly when
+    the object carries pulumi.com/patchForce "true" (the provider option `enablePatchForce` is not set here), and a
+    preview is the same apply with dryRun=All. The first apply creates."""
+    inputs = {key: copy.deepcopy(resource.inputs[key]) for key in ("apiVersion", "kind", "metadata", "spec")}
+    meta = inputs["metadata"]
+    url = f"{server.url}/apis/apps/v1/namespaces/{meta['namespace']}/statefulsets/{meta['name']}"
+    code, live = _send(urllib.request.Request(url))
+    assert code in (200, 404), live
+    if code == 200:
+        owned_by: dict[str, set[FieldPath]] = {}
+        for entry in live["metadata"]["managedFields"]:
+            owned_by.setdefault(entry["manager"], set()).update(_paths_v1(entry["fieldsV1"]))
+        for ignored in resource.ignore_changes:
+            path = tuple(ignored.split("."))
+            theirs = any(path in paths for manager, paths in owned_by.items() if manager != PULUMI)
+            parent = _at(inputs, path[:-1])
+            if theirs and path not in owned_by.get(PULUMI, set()):
+                parent.pop(path[-1], None)
+            else:
+                parent[path[-1]] = _at(live, path)
+    force = (meta.get("annotations") or {}).get(PATCH_FORCE) == "true"
+    query = f"?fieldManager={PULUMI}&force={'true' if force else 'false'}" + ("&dryRun=All" if preview else "")
+    body = yaml.safe_dump(inputs).encode()
+    headers = {"Content-Type": "application/apply-patch+yaml"}
+    return _send(urllib.request.Request(url + query, data=body, method="PATCH", headers=headers))
+
+
+# Straight to the local server, whatever proxy the environment names.
+_DIRECT = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+
+
+def _send(request: urllib.request.Request) -> tuple[int, dict[str, Any]]:
+    try:
+        with _DIRECT.open(request, timeout=30) as answer:
+            return answer.status, json.loads(answer.read())
+    except urllib.error.HTTPError as refused:
+        return refused.code, json.loads(refused.read())
+
+
+def _paths_v1(fields: dict[str, Any], path: FieldPath = ()) -> set[FieldPath]:
+    paths: set[FieldPath] = set()
+    for key, value in fields.items():
+        child = (*path, key.removeprefix("f:"))
+        paths |= _paths_v1(value, child) if value else {child}
+    return paths
+
+
+def _at(obj: dict[str, Any], path: FieldPath) -> Any:
+    for key in path:
+        obj = obj[key]
+    return obj
+
+
+def without_patch_force(resource: Registered) -> Registered:
+    """The registration as the program made it before it forced (tag pre-15): the same, without the annotation."""
+    inputs = copy.deepcopy(resource.inputs)
+    (inputs["metadata"].get("annotations") or {}).pop(PATCH_FORCE, None)
+    return dataclasses.replace(resource, inputs=inputs)
+
+
+@pytest.fixture(scope="module")
+def backends(recording_mocks, case_stacks) -> dict[str, Registered]:
+    """The backend StatefulSet each case registers."""
+    found = {}
+    for case in CASES:
+        resources = registered(recording_mocks, *case_stacks[case])
+        (found[case],) = [r for r in resources if r.typ == STATEFULSET and r.name == "backend"]
+    return found
+
+
+def scaled_for_a_window(server: _FakeApiServer, backends: dict[str, Registered], cronjobs, tmp_path: Path) -> int:
+    """Staging's backend as Pulumi creates it, then scaled by the real up job's script: the live state mid-window.
+    Returns the window's replicas."""
+    code, _ = provider_update(server, backends["scheduled"])
+    assert code == 201
+    up = cronjobs["teaching-lab-up"]
+    done = run_job(up, server, tmp_path, REPLICAS_ON="")
+    assert done.returncode == 0, done.stderr
+    return int(env(up)["REPLICAS"])
+
+
+def live_backend(server: _FakeApiServer) -> dict[str, Any]:
+    found = server.statefulset("hyperstudy-staging", "backend")
+    assert found is not None
+    return found
+
+
+def test_the_scalers_merge_patch_makes_curl_own_spec_replicas(api_server, backends, staging_cronjobs, tmp_path):
+    base = backends["scheduled"].inputs["spec"]["replicas"]
+    code, _ = provider_update(api_server, backends["scheduled"])
+    assert code == 201
+    assert api_server.owners_of("hyperstudy-staging", "backend", REPLICAS) == [(PULUMI, "Apply", "")]
+    up = staging_cronjobs["teaching-lab-up"]
+    done = run_job(up, api_server, tmp_path, REPLICAS_ON="")
+    assert done.returncode == 0, done.stderr
+    window = int(env(up)["REPLICAS"])
+    assert window > base
+    assert live_backend(api_server)["spec"]["replicas"] == window
+    # The field manager of a request that names none is its User-Agent's product: curl's own.
+    assert api_server.owners_of("hyperstudy-staging", "backend", REPLICAS) == [("curl", "Update", "scale")]
+    (entry,) = [e for e in live_backend(api_server)["metadata"]["managedFields"] if e["manager"] == "curl"]
+    assert entry["subresource"] == "scale" and entry["fieldsV1"] == {"f:spec": {"f:replicas": {}}}
+
+
+def test_a_pulumi_up_inside_the_window_leaves_the_scalers_replicas(api_server, backends, staging_cronjobs, tmp_path):
+    """With the scaler, ignore_changes makes the provider drop spec.replicas, which `curl` owns: no conflict."""
+    window = scaled_for_a_window(api_server, backends, staging_cronjobs, tmp_path)
+    for preview in (True, False):
+        code, answer = provider_update(api_server, backends["scheduled"], preview=preview)
+        assert code == 200, answer
+    assert live_backend(api_server)["spec"]["replicas"] == window
+    assert api_server.owners_of("hyperstudy-staging", "backend", REPLICAS) == [("curl", "Update", "scale")]
+
+
+@pytest.mark.parametrize("case", ["rolled-back", "schedule-removed"])
+def test_without_patch_force_removing_the_scaler_mid_window_fails_on_curls_replicas(
+    api_server, backends, staging_cronjobs, tmp_path, case
+):
+    """The failure this change avoids: `pulumi preview` and `pulumi up` both refused with the conflict naming
+    `curl`, and nothing of the update applied (a rollback's sizes included)."""
+    window = scaled_for_a_window(api_server, backends, staging_cronjobs, tmp_path)
+    before = live_backend(api_server)
+    for preview in (True, False):
+        code, answer = provider_update(api_server, without_patch_force(backends[case]), preview=preview)
+        assert (code, answer["reason"], answer["message"]) == (409, "Conflict", CURL_CONFLICT)
+    assert live_backend(api_server) == before
+    assert before["spec"]["replicas"] == window
+
+
+@pytest.mark.parametrize("case", ["rolled-back", "schedule-removed"])
+def test_removing_the_scaler_mid_window_applies_the_plans_replicas_with_patch_force(
+    api_server, backends, staging_cronjobs, tmp_path, case
+):
+    window = scaled_for_a_window(api_server, backends, staging_cronjobs, tmp_path)
+    rendered = backends[case]
+    code, answer = provider_update(api_server, rendered, preview=True)
+    assert code == 200, answer
+    assert answer["spec"]["replicas"] == rendered.inputs["spec"]["replicas"] < window
+    assert live_backend(api_server)["spec"]["replicas"] == window  # a preview changes nothing
+    code, answer = provider_update(api_server, rendered)
+    assert code == 200, answer
+    live = live_backend(api_server)
+    # Down to the plan's replicas (the StatefulSet controller then deletes the highest ordinals), now Pulumi's field.
+    assert live["spec"]["replicas"] == rendered.inputs["spec"]["replicas"]
+    assert api_server.owners_of("hyperstudy-staging", "backend", REPLICAS) == [(PULUMI, "Apply", "")]
+    # And the rest of the update applied: the rollback's sizes, or the unchanged template.
+    assert live["spec"]["template"] == rendered.inputs["spec"]["template"]
+    if case == "rolled-back":
+        assert live["spec"]["template"] != backends["scheduled"].inputs["spec"]["template"]
+
+
+def test_after_the_window_the_same_update_needs_no_force(api_server, backends, staging_cronjobs, tmp_path):
+    """The conflict is the window's: once the down job has set the plan's replicas again, applying the same value
+    shares the field instead of taking it, and the unforced rollback applies (the fake does not refuse at will)."""
+    scaled_for_a_window(api_server, backends, staging_cronjobs, tmp_path)
+    down = staging_cronjobs["teaching-lab-down"]
+    done = run_job(down, api_server, tmp_path, REPLICAS_ON="")
+    assert done.returncode == 0, done.stderr
+    code, answer = provider_update(api_server, without_patch_force(backends["rolled-back"]))
+    assert code == 200, answer
+    assert live_backend(api_server)["spec"]["replicas"] == int(env(down)["REPLICAS"])
+    assert api_server.owners_of("hyperstudy-staging", "backend", REPLICAS) == [
+        ("curl", "Update", "scale"),
+        (PULUMI, "Apply", ""),
+    ]
