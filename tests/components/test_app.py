@@ -227,7 +227,11 @@ def test_containers_carry_exactly_the_plan_sizes_and_runtime_settings(mocks, ran
         node_heap = {n: w.runtime.env["NODE_OPTIONS"] for n, w in plan.workloads.items() if w.runtime.kind == "nodejs"}
         assert set(node_heap) == {"backend", "pod-router", "metrics-service"}
         for name, value in node_heap.items():
-            assert value == f"--max-old-space-size={plan.workloads[name].runtime.memory_mib}"
+            split = plan.workloads[name].runtime.node_memory
+            assert split is not None and split.old_space_mib == plan.workloads[name].runtime.memory_mib
+            # The semi-space flag exactly where the plan capped it (V8's default would crowd out the native memory).
+            semi = f" --max-semi-space-size={split.semi_space_mib}" if split.semi_space_capped else ""
+            assert value == f"--max-old-space-size={split.old_space_mib}{semi}", name
         redis = plan.workloads["redis"].runtime
         assert main_container(controller(mocks, "redis"))["args"] == [
             "redis-server",
@@ -1129,7 +1133,7 @@ def test_every_stack_file_agrees_with_the_spec_table(stack):
 
 @pytest.mark.parametrize("project", ["hyperstudy-infra", "acme-infra"])
 def test_a_runtime_other_than_the_images_raises_before_anything_is_registered(mocks, prod_config, project):
-    config = _in_project(_with_workload(prod_config, "frontend", runtime="nodejs"), project)
+    config = _in_project(_with_workload(prod_config, "frontend", runtime="go"), project)
     _assert_nothing_registered(mocks, config, build_plan(config, "prod"), f"{project}:workloads.frontend.runtime")
 
 
