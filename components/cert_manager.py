@@ -2,8 +2,10 @@
 controller that issues and renews the hosts' certificates, with its CRDs.
 
 Its values come from the plan like every chart's (`components/chart_values.py`): each container sized, replicas,
-GOMEMLIMIT, pinned to the stack's pool, and the HTTP-01 solver pods it starts sized by its flags. The post-install
-check Job is off (a pod the plan does not hold). Its CRDs come with the release and stay when it is uninstalled, so
+GOMEMLIMIT, pinned to the stack's pool, and the HTTP-01 solver pods it starts sized by its flags. The startup API
+check, the chart's post-install hook Job, is on and sized like the rest: Helm waits for it, so the release is
+created only once the webhook admits cert-manager's resources (its CA injected), and the Issuer that depends on the
+release is never refused on a first deploy. Its CRDs come with the release and stay when it is uninstalled, so
 deleting the release never deletes the stack's certificates.
 """
 

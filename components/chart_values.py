@@ -56,7 +56,8 @@ def _size(values: dict[str, Any], container: ChartContainer, cpu: str, request: 
 
 def sized_values(values: dict[str, Any], chart: Chart, plan: Plan, pool_name: str) -> None:
     """Every container's resources, replicas, runtime memory setting and node pool, from the plan; off what the
-    plan does not hold. Pods of the chart the plan does not run (none planned) are skipped."""
+    plan does not hold, on what the program relies on. Pods of the chart the plan does not run (none planned) are
+    skipped."""
     for pod in chart.pods:
         w = plan.chart_workloads.get(pod.name)
         if w is None:
@@ -72,3 +73,5 @@ def sized_values(values: dict[str, Any], chart: Chart, plan: Plan, pool_name: st
             _set(values, pod.env.path, _env(pod, w))
     for path in chart.off:
         _set(values, path, False)
+    for path in chart.on:
+        _set(values, path, True)

@@ -447,6 +447,11 @@ class Workload(pulumi.ComponentResource):
                 # The reserved address: the DNS records outlive the Service (GKE's external passthrough load
                 # balancer takes a regional static IP this way).
                 load_balancer_ip=args.load_balancer_ip,
+                # Local: the load balancer sends only to nodes whose health check (the healthCheckNodePort, served
+                # by the node's dataplane, not by a pod, so no NetworkPolicy is involved) finds a ready pod there;
+                # GKE opens that port to its health-check ranges itself. Its number is left to the API server: it
+                # cannot be changed once set, and a fixed one could collide on a shared cluster.
+                external_traffic_policy=spec.external_traffic_policy,
             ),
             opts=child,
         )
@@ -675,6 +680,10 @@ class Workload(pulumi.ComponentResource):
                 automount_service_account_token=spec.kubernetes_api,
                 # No docker-link variables: a Service named redis would inject REDIS_PORT=tcp://... into every pod.
                 enable_service_links=False,
+                # Room for the drain (spec.drain) before the kubelet's SIGKILL; the kubelet's default otherwise.
+                termination_grace_period_seconds=(
+                    spec.drain.termination_grace_period_seconds if spec.drain is not None else None
+                ),
                 security_context=PodSecurityContextArgs(
                     run_as_non_root=True,
                     run_as_user=spec.run_as_user,

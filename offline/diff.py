@@ -163,6 +163,9 @@ def _index(rendered: Rendered) -> dict[tuple[str, str], dict[str, Any]]:
         index[(obj["kind"], name)] = obj
     for resource in rendered.gcp_resources():
         index[(resource.typ, resource.name)] = resource.inputs
+    # A release's values are what its chart renders from: a change in them is a change of its pods.
+    for release in rendered.helm_releases():
+        index[(release.typ, release.name)] = release.inputs
     return index
 
 

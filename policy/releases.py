@@ -36,7 +36,8 @@ def _chart(chart: str) -> Chart | None:
 
 def check_helm_pods_sized(args: ResourceValidationArgs, report_violation: ReportViolation) -> None:
     """Every pod a Helm release runs has memory requests and limits in its values, as the chart inventory lists
-    them, and the values that would add pods the inventory does not size are off."""
+    them, the values that would add pods the inventory does not size are off, and those the program relies on are on
+    (cert-manager's startup API check, which the Issuer waits for)."""
     found = _release(args)
     if found is None:
         return
@@ -63,6 +64,13 @@ def check_helm_pods_sized(args: ResourceValidationArgs, report_violation: Report
         if value is not False:
             report_violation(
                 f"{obj}: values.{'.'.join(path)} is {show(value)}, not false: it runs pods the plan does not size"
+            )
+    for path in chart.on:
+        value = get(values, *path)
+        if value is not True:
+            report_violation(
+                f"{obj}: values.{'.'.join(path)} is {show(value)}, not true: resources created after the release rely "
+                "on it (sizing/charts.py)"
             )
 
 

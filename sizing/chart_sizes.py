@@ -73,8 +73,8 @@ class ChartComponents(Model):
         raise KeyError(name)
 
     def check_against(self, chart: Chart) -> None:
-        """PathError for replicas the chart cannot take: a sidecar's, a DaemonSet's, a pod per host, a fixed one,
-        or more than the pod supports."""
+        """PathError for replicas the chart cannot take: a sidecar's, a DaemonSet's, a pod per host, a hook Job's, a
+        fixed one, or more than the pod supports."""
         pods = {pod.main.sizes: pod for pod in chart.pods}
         for container in chart.containers():
             replicas = self.by_name(container.sizes).replicas
@@ -88,6 +88,10 @@ class ChartComponents(Model):
                 raise PathError(path, f"must be omitted: {container.sizes} runs on every node (a DaemonSet)")
             if pod.per_host:
                 raise PathError(path, f"must be omitted: one {pod.name} pod runs per public host")
+            if pod.kind == "Job":
+                raise PathError(
+                    path, f"must be omitted: {pod.name} is a hook Job's one pod, run while the chart installs"
+                )
             if pod.replicas is None:
                 raise PathError(path, f"must be omitted: the chart runs exactly one {pod.name}")
             if pod.max_replicas is not None and replicas > pod.max_replicas:

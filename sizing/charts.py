@@ -17,8 +17,9 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from sizing.base import Runtime
 
 ValuesPath = tuple[str, ...]
-# A bare Pod: one the chart's controller starts on demand (cert-manager's HTTP-01 solver), not a controller's.
-Kind = Literal["Deployment", "StatefulSet", "DaemonSet", "Pod"]
+# A bare Pod: one the chart's controller starts on demand (cert-manager's HTTP-01 solver), not a controller's. A Job:
+# a Helm hook's one pod (cert-manager's startup API check), which runs while the release installs.
+Kind = Literal["Deployment", "StatefulSet", "DaemonSet", "Pod", "Job"]
 
 
 class _Frozen(BaseModel):
@@ -76,10 +77,13 @@ class EnvSetting(_Frozen):
 
 
 class ChartPod(_Frozen):
-    """One pod (Deployment, StatefulSet or DaemonSet) of a chart."""
+    """One pod (Deployment, StatefulSet, DaemonSet, an on-demand Pod or a hook Job's pod) of a chart."""
 
     name: str = Field(description="the plan's workload name")
-    kind: Kind = Field(description="controller: a DaemonSet runs one pod on every node")
+    kind: Kind = Field(
+        description="controller: a DaemonSet runs one pod on every node, a (hook) Job one pod while the release "
+        "installs"
+    )
     main: ChartContainer = Field(description="the pod's main container")
     sidecars: tuple[ChartContainer, ...] = Field((), description="further containers, each sized")
     runtime: Runtime = Field(description="what the main container runs: which memory setting it gets")
@@ -109,6 +113,10 @@ class Chart(_Frozen):
     pods: tuple[ChartPod, ...] = Field(description="every pod the chart runs")
     off: tuple[ValuesPath, ...] = Field(
         (), description="values that must be false: they would add pods the inventory does not size (hooks, tests)"
+    )
+    on: tuple[ValuesPath, ...] = Field(
+        (),
+        description="values that must be true: what the program relies on (a hook whose wait later resources need)",
     )
 
     def containers(self) -> tuple[ChartContainer, ...]:
@@ -270,11 +278,26 @@ CERT_MANAGER = Chart(
             per_host=True,
             without_install=True,
         ),
+        # The startup API check: the chart's post-install hook Job (`cmctl check api --wait=1m`, restarted up to
+        # `backoffLimit` 4 times), which dry-run creates a Certificate until the webhook admits it, so until
+        # cainjector has put the webhook's CA into its configurations. Helm waits for a hook Job to complete before
+        # the install returns, so the release is created only once the webhook serves, and the stack's Issuer,
+        # which depends on the release, cannot be refused for an untrusted webhook certificate on a first deploy.
+        # The Job is deleted once it succeeds; a failed check fails the release (atomic: it is rolled back).
+        ChartPod(
+            name="cert-manager-startupapicheck",
+            kind="Job",
+            main=ChartContainer(
+                container="cert-manager-startupapicheck",
+                sizes="cert-manager-startupapicheck",
+                resources=("startupapicheck", "resources"),
+            ),
+            runtime="go",
+            env=EnvSetting(path=("startupapicheck", "extraEnv"), shape="list"),
+            node_selector=("startupapicheck", "nodeSelector"),
+        ),
     ),
-    off=(
-        # A post-install hook Job that waits for the webhook: a transient pod the plan does not hold.
-        ("startupapicheck", "enabled"),
-    ),
+    on=(("startupapicheck", "enabled"),),
 )
 
 CHARTS = MappingProxyType({chart.name: chart for chart in (KUBE_PROMETHEUS_STACK, CERT_MANAGER)})

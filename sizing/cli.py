@@ -186,6 +186,10 @@ def render_plan(plan: Plan) -> str:
         if w.derivation is not None:
             out += ["", f"{w.name} from the capacity formula (memory = base + Σ MiB per role × users):"]
             out += [f"  {line}" for line in w.explain().splitlines()]
+    split = {w.name: w.runtime.node_memory for w in plan.workloads.values() if w.runtime.node_memory is not None}
+    if split:
+        out += ["", "Node.js limits (old space + young generation + native memory beside the heap):"]
+        out += [f"  {name}: {s.explain()}" for name, s in split.items()]
     sums = " + ".join(f"{w.replicas}×{w.pod_memory_request_mib}" for w in plan.pool_workloads.values())
     out += ["", f"memory requests (per pod, sidecars included): {sums} = {t.memory_request_mib} MiB"]
     if plan.chart_workloads:

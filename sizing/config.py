@@ -163,11 +163,27 @@ class CapacityConfig(Model):
         return self.formula.memory_mib(self.mix(level))
 
 
+class WorkloadMemory(MemorySize):
+    """A workload's memory request and limit, and for a Node.js workload the old space it is given."""
+
+    old_space: MiB | None = Field(
+        None,
+        description="Node.js: --max-old-space-size (None: runtime.nodejs_heap_fraction of the limit); the limit must "
+        "hold it, the young generation and runtime.nodejs_native_mib",
+    )
+
+    @model_validator(mode="after")
+    def _old_space_within_limit(self) -> WorkloadMemory:
+        if self.old_space is not None and not 0 < self.old_space < self.limit:
+            raise PathError("old_space", "must be more than 0 and below the limit")
+        return self
+
+
 class ProfileSizes(Model):
     """Static memory sizes per profile; `optimized` is omitted for a workload sized by the formula."""
 
-    optimized: MemorySize | None = Field(None, description="sizes in the optimized profile")
-    baseline: MemorySize = Field(description="sizes before the optimisation (the rollback target)")
+    optimized: WorkloadMemory | None = Field(None, description="sizes in the optimized profile")
+    baseline: WorkloadMemory = Field(description="sizes before the optimisation (the rollback target)")
 
 
 class WorkloadConfig(Model):
@@ -195,7 +211,31 @@ class WorkloadConfig(Model):
             raise PathError("memory.optimized", "must be omitted: sized_by is formula")
         if self.sized_by == "config" and self.memory.optimized is None:
             raise PathError("memory.optimized", "required key is missing (or set sized_by: formula)")
+        for profile in ("optimized", "baseline"):
+            sizes = getattr(self.memory, profile)
+            if sizes is not None and sizes.old_space is not None and self.runtime != "nodejs":
+                raise PathError(
+                    f"memory.{profile}.old_space", f"is a Node.js setting, and the runtime is {self.runtime}"
+                )
         return self
+
+
+# V8's young generation is three semi-spaces: the two the scavenger copies between and the new large-object space,
+# sized like one (Heap::YoungGenerationSizeFromSemiSpaceSize in V8 11.3 of Node.js 20 and 12.4 of Node.js 22, with
+# minor-ms off as it is there; the Node.js docs of --max-semi-space-size say the same). Measured: with
+# --max-old-space-size=48, v8.getHeapStatistics().heap_size_limit is 51 MiB with --max-semi-space-size=1 and 96 MiB
+# with 16, on both.
+V8_YOUNG_SEMI_SPACES = 3
+# The semi-space V8 defaults to when Node.js sizes its heap from the host's memory, as it does when it cannot read
+# its container's limit (libuv reads a cgroup v2 memory.max from 1.45 on): 16 MiB on 64-bit. Node.js 20.20 and 22.23
+# read the limit and default to 1 MiB under a 512 MiB one (measured in a memory cgroup); an image's Node.js version
+# is not the plan's to know, so where no flag caps it the plan assumes the larger.
+V8_DEFAULT_SEMI_SPACE_MIB = 16
+# Room a Node.js process needs beside its V8 heap (runtime.nodejs_native_mib): in a memory cgroup, with a full old
+# space and 200 WebSockets echoing 2 KiB every 100 ms, Node.js 20.20 and 22.23 kept serving with 53 MiB or more left
+# beside the old space and young generation, stalled (the kernel reclaiming the node binary's own pages) with 45
+# MiB in two runs of three, and with 37 or less always, or were OOM-killed (bench/node_memory, README).
+NODEJS_NATIVE_MIB = 56
 
 
 class RuntimeConfig(Model):
@@ -203,6 +243,20 @@ class RuntimeConfig(Model):
 
     nodejs_heap_fraction: float = Field(
         0.75, gt=0, lt=1, description="Node.js --max-old-space-size as a fraction of the limit (rest: code, buffers)"
+    )
+    nodejs_semi_space_mib: int = Field(
+        1,
+        ge=1,
+        le=64,
+        description="Node.js --max-semi-space-size, set where V8's default young generation (3 × 16 MiB) would not "
+        "fit in the limit beside the old space and the native memory; the young generation is 3 × this",
+    )
+    nodejs_native_mib: int = Field(
+        NODEJS_NATIVE_MIB,
+        ge=0,
+        description="memory of a Node.js process outside the V8 heap that its limit must leave room for: Node's own "
+        "allocations, socket buffers and the pages of the node binary it keeps touching (measured: README, Runtime "
+        "memory settings)",
     )
     redis_maxmemory_fraction: float = Field(
         0.7, gt=0, lt=1, description="Redis maxmemory as a fraction of the limit (rest: fragmentation, fork)"

@@ -73,6 +73,14 @@ class CertManagerComponents(ChartComponents):
         "64Mi",
         alias="acme-solver",
     )
+    cert_manager_startupapicheck: ContainerSizes = component(
+        "cert-manager's startup API check, the post-install hook Job the release waits for (one pod while the chart "
+        "installs)",
+        "10m",
+        "32Mi",
+        "64Mi",
+        alias="cert-manager-startupapicheck",
+    )
 
 
 class IngressConfig(Model):

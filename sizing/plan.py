@@ -15,7 +15,17 @@ from pydantic import BaseModel, ConfigDict, Field
 from sizing.bill import BillRates, bill, node_usd_month, rates
 from sizing.chart_sizes import ChartComponents
 from sizing.charts import CERT_MANAGER, CHARTS, Chart
-from sizing.config import STACK_CHART, MemorySize, Profile, Runtime, RuntimeConfig, StackConfig, UserMix
+from sizing.config import (
+    STACK_CHART,
+    V8_DEFAULT_SEMI_SPACE_MIB,
+    V8_YOUNG_SEMI_SPACES,
+    MemorySize,
+    Profile,
+    Runtime,
+    RuntimeConfig,
+    StackConfig,
+    UserMix,
+)
 from sizing.errors import ConfigError
 from sizing.nodes import Demand, NodePlan, plan_pool
 from sizing.placement import Spread
@@ -27,6 +37,48 @@ class _Frozen(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
 
+class NodeMemory(_Frozen):
+    """How a Node.js container's limit splits: V8's old space (--max-old-space-size), its young generation (three
+    semi-spaces) and the process's native memory beside the heap, which neither flag caps."""
+
+    limit_mib: int = Field(description="the container's memory limit, MiB")
+    old_space_mib: int = Field(description="--max-old-space-size: the limit × runtime.nodejs_heap_fraction, MiB")
+    semi_space_mib: int = Field(description="the largest semi-space: the flag's, or V8's default, MiB")
+    semi_space_capped: bool = Field(description="--max-semi-space-size is set (V8's default would not fit)")
+    native_needed_mib: int = Field(description="runtime.nodejs_native_mib: what the rest must hold at least, MiB")
+
+    @property
+    def young_generation_mib(self) -> int:
+        return V8_YOUNG_SEMI_SPACES * self.semi_space_mib
+
+    @property
+    def native_mib(self) -> int:
+        """What the limit leaves beside the heap."""
+        return self.limit_mib - self.old_space_mib - self.young_generation_mib
+
+    @property
+    def fits(self) -> bool:
+        return self.native_mib >= self.native_needed_mib
+
+    def smallest_limit_mib(self, fraction: float | None) -> int:
+        """The smallest limit whose split holds the native memory at this semi-space: beside this old space, or
+        beside the old space the heap `fraction` of that limit gives."""
+        if fraction is None:
+            return self.old_space_mib + self.young_generation_mib + self.native_needed_mib
+        limit = self.limit_mib
+        while limit - math.floor(limit * fraction) - self.young_generation_mib < self.native_needed_mib:
+            limit += 1
+        return limit
+
+    def explain(self) -> str:
+        source = "--max-semi-space-size" if self.semi_space_capped else "V8's default, uncapped"
+        return (
+            f"limit {self.limit_mib} MiB = old space {self.old_space_mib} + young generation "
+            f"{self.young_generation_mib} ({V8_YOUNG_SEMI_SPACES} × {self.semi_space_mib} MiB semi-space, {source}) "
+            f"+ native {self.native_mib} (needs {self.native_needed_mib})"
+        )
+
+
 class RuntimeSetting(_Frozen):
     """The runtime's own memory ceiling, below the container limit so the process reclaims before an OOM kill."""
 
@@ -34,6 +86,7 @@ class RuntimeSetting(_Frozen):
     memory_mib: int | None = Field(description="the ceiling, MiB (None: the runtime has no such setting)")
     env: dict[str, str] = Field(default_factory=dict, description="environment variables that carry it")
     args: tuple[str, ...] = Field((), description="command-line arguments that carry it")
+    node_memory: NodeMemory | None = Field(None, description="Node.js: how the limit splits around the heap")
 
     def describe(self) -> str:
         if self.memory_mib is None:
@@ -41,11 +94,26 @@ class RuntimeSetting(_Frozen):
         return " ".join([*(f"{k}={v}" for k, v in self.env.items()), *self.args])
 
 
-def runtime_setting(kind: Runtime, limit_mib: int, config: RuntimeConfig) -> RuntimeSetting:
-    """The runtime memory setting derived from a container's memory limit."""
+def runtime_setting(
+    kind: Runtime, limit_mib: int, config: RuntimeConfig, old_space_mib: int | None = None
+) -> RuntimeSetting:
+    """The runtime memory setting derived from a container's memory limit (Node.js: or the old space it is given)."""
     if kind == "nodejs":
-        heap = math.floor(limit_mib * config.nodejs_heap_fraction)
-        return RuntimeSetting(kind=kind, memory_mib=heap, env={"NODE_OPTIONS": f"--max-old-space-size={heap}"})
+        heap = old_space_mib if old_space_mib is not None else math.floor(limit_mib * config.nodejs_heap_fraction)
+        split = NodeMemory(
+            limit_mib=limit_mib,
+            old_space_mib=heap,
+            semi_space_mib=V8_DEFAULT_SEMI_SPACE_MIB,
+            semi_space_capped=False,
+            native_needed_mib=config.nodejs_native_mib,
+        )
+        flags = f"--max-old-space-size={heap}"
+        if not split.fits:
+            # V8's default young generation would crowd out the native memory: cap it. Where it fits (the backend)
+            # no flag is set, and a large heap keeps V8's larger, less frequent scavenges.
+            split = split.model_copy(update={"semi_space_mib": config.nodejs_semi_space_mib, "semi_space_capped": True})
+            flags += f" --max-semi-space-size={config.nodejs_semi_space_mib}"
+        return RuntimeSetting(kind=kind, memory_mib=heap, env={"NODE_OPTIONS": flags}, node_memory=split)
     if kind == "redis":
         # Redis reads "mb" as 1024*1024 bytes ("m" would be 10^6).
         maxmemory = math.floor(limit_mib * config.redis_maxmemory_fraction)
@@ -158,7 +226,7 @@ def size_workloads(config: StackConfig) -> dict[str, WorkloadPlan]:
     rounding_name = "power of two" if rounding.mode == "power_of_two" else f"step {rounding.step_mib} MiB"
     plans: dict[str, WorkloadPlan] = {}
     for name, workload in config.workloads.items():
-        derivation = None
+        derivation, old_space = None, None
         if config.profile == "optimized" and workload.sized_by == "formula":
             typical, peak = capacity.mix("typical"), capacity.mix("peak")
             headroom = capacity.headroom
@@ -186,8 +254,8 @@ def size_workloads(config: StackConfig) -> dict[str, WorkloadPlan]:
             )
         else:
             sizes = getattr(workload.memory, config.profile) or workload.memory.baseline
-            request, limit = sizes.request, sizes.limit
-        runtime = runtime_setting(workload.runtime, limit, config.runtime)
+            request, limit, old_space = sizes.request, sizes.limit, sizes.old_space
+        runtime = runtime_setting(workload.runtime, limit, config.runtime, old_space)
         if runtime.memory_mib is not None and runtime.memory_mib < 1:
             # 0 is no ceiling at all for Redis (maxmemory 0) and a broken one for Node.js and Go.
             raise ConfigError(
@@ -195,6 +263,17 @@ def size_workloads(config: StackConfig) -> dict[str, WorkloadPlan]:
                 f"gives workloads.{name} a {workload.runtime} memory setting of 0 MiB under its "
                 f"{format_mib(limit)} limit: raise the fraction or the limit",
             )
+        split = runtime.node_memory
+        if split is not None and not split.fits:
+            # The old space and the young generation are V8's ceilings; what is left must hold everything else the
+            # process holds, or the kernel reclaims the node binary's own pages until the process stalls.
+            smallest = format_mib(split.smallest_limit_mib(None if old_space else config.runtime.nodejs_heap_fraction))
+            if derivation is not None:
+                where, fix = f"workloads.{name}", "raise capacity.headroom.limit_pct or the peak load, or lower "
+                fix += "runtime.nodejs_heap_fraction"
+            else:
+                where, fix = f"workloads.{name}.memory.{config.profile}.limit", "or give it a smaller old_space"
+            raise ConfigError(config.key(where), f"{split.explain()}: the limit must be at least {smallest}: {fix}")
         # A scheduled window scales the formula-sized workload beyond its replicas: it is spread even at one.
         scaled = workload.sized_by == "formula" and bool(capacity.schedule)
         plans[name] = WorkloadPlan(
@@ -396,7 +475,12 @@ def _workload_json(w: WorkloadPlan) -> dict[str, Any]:
         "memory_request_mib": w.memory_request_mib,
         "memory_limit_mib": w.memory_limit_mib,
         "cpu_request": w.cpu_request,
-        "runtime": {"kind": w.runtime.kind, "memory_mib": w.runtime.memory_mib, "setting": w.runtime.describe()},
+        "runtime": {
+            "kind": w.runtime.kind,
+            "memory_mib": w.runtime.memory_mib,
+            "setting": w.runtime.describe(),
+            **({"node_memory": w.runtime.node_memory.explain()} if w.runtime.node_memory is not None else {}),
+        },
         "sidecars": {
             c.name: {
                 "memory_request": c.memory_request,

@@ -100,6 +100,35 @@ class ServedPort(_Model):
     service_port: int = Field(ge=1, le=65535, description="port the Service exposes")
 
 
+# GKE's health check of an external LoadBalancer Service with externalTrafficPolicy Local, on the Service's
+# healthCheckNodePort: the target-pool load balancer a Service without the cloud.google.com/l4-rbs annotation gets
+# probes every 8 s, times out after 1 s and drops a node after 3 failures (cloud-provider-gcp's gce_loadbalancer); the
+# backend-service one probes every 3 s and drops after 2 (ingress-gce). The slower one bounds how long a pod that
+# stops must keep serving before no new connection reaches its node.
+LB_CHECK_INTERVAL_SECONDS = 8
+LB_CHECK_TIMEOUT_SECONDS = 1
+LB_UNHEALTHY_THRESHOLD = 3
+LB_UNHEALTHY_AFTER_SECONDS = LB_CHECK_INTERVAL_SECONDS * LB_UNHEALTHY_THRESHOLD + LB_CHECK_TIMEOUT_SECONDS
+
+
+class Drain(_Model):
+    """How a pod leaves the external load balancer before it stops: after SIGTERM it keeps accepting while it
+    reports itself unready (its readiness probe, and its node's load-balancer health check, fail at once), then lets
+    the requests in flight finish, then closes what is still open."""
+
+    accept_seconds: int = Field(
+        ge=0,
+        description="seconds the pod keeps accepting new connections after SIGTERM: the load balancer's health check "
+        "must have dropped its node by then",
+    )
+    finish_seconds: int = Field(ge=1, description="seconds requests in flight then get to finish")
+    margin_seconds: int = Field(5, ge=1, description="seconds beyond both before the kubelet's SIGKILL")
+
+    @property
+    def termination_grace_period_seconds(self) -> int:
+        return self.accept_seconds + self.finish_seconds + self.margin_seconds
+
+
 class WorkloadSpec(_Model):
     """How one workload runs: everything the manifests need that is not a size."""
 
@@ -125,6 +154,14 @@ class WorkloadSpec(_Model):
     )
     service_type: Literal["ClusterIP", "LoadBalancer"] = Field(
         "ClusterIP", description="LoadBalancer only for the entry point of external traffic"
+    )
+    external_traffic_policy: Literal["Cluster", "Local"] | None = Field(
+        None,
+        description="a LoadBalancer's externalTrafficPolicy: Local keeps the client's address and takes no second hop "
+        "(only nodes running a pod pass the load balancer's health check) (None: the API server's default, Cluster)",
+    )
+    drain: Drain | None = Field(
+        None, description="how the pod leaves the load balancer when it stops (None: the kubelet's default grace)"
     )
     probes: Probes = Field(description="readiness, liveness and optional startup probes")
     command: tuple[str, ...] = Field((), description="container command (empty: the image's entrypoint)")
@@ -180,6 +217,18 @@ class WorkloadSpec(_Model):
             raise ValueError("storage needs kind StatefulSet (a Deployment's pods would share one claim)")
         if self.parallel_pods and self.kind != "StatefulSet":
             raise ValueError("parallel_pods applies to StatefulSets only")
+        if self.external_traffic_policy is not None and self.service_type != "LoadBalancer":
+            raise ValueError("external_traffic_policy applies to a LoadBalancer Service only")
+        drain = self.drain
+        if (
+            drain is not None
+            and self.service_type == "LoadBalancer"
+            and drain.accept_seconds < LB_UNHEALTHY_AFTER_SECONDS
+        ):
+            raise ValueError(
+                f"drain.accept_seconds {drain.accept_seconds} is shorter than the {LB_UNHEALTHY_AFTER_SECONDS} s the "
+                "load balancer's health check takes to drop a node: new connections would reach closed listeners"
+            )
         if self.public and self.clients:
             raise ValueError("a public workload admits every source: clients would be ignored")
         if not self.public and not self.clients:
@@ -238,6 +287,26 @@ _NODE_SCRATCH = (ScratchVolume(path="/tmp", size_limit="64Mi"),)
 # The Node.js services register prom-client's default metrics (heap, RSS, event loop) and serve the registry at
 # /metrics on their HTTP port; the heap alert reads them for every Node.js workload, the capacity rules the backend.
 _NODE_METRICS = "/metrics"
+
+
+# Traefik's drain: it keeps accepting for 30 s after SIGTERM, past the 25 s the load balancer's health check needs to
+# drop its node (the ping, and so the readiness probe, answer 503 from the first second: --ping.terminatingStatusCode),
+# then gives requests in flight 10 s (Traefik's default graceTimeOut), then closes what is left, the WebSockets too:
+# their clients reconnect, through a node the load balancer still sends to.
+_TRAEFIK_DRAIN = Drain(accept_seconds=30, finish_seconds=10)
+# Entry points that serve clients (the ping is on `web`): `metrics` serves only Prometheus and closes at once.
+_TRAEFIK_SERVING = ("web", "websecure")
+
+
+def _traefik_life_cycle(drain: Drain) -> tuple[str, ...]:
+    return tuple(
+        arg
+        for entry_point in _TRAEFIK_SERVING
+        for arg in (
+            f"--entryPoints.{entry_point}.transport.lifeCycle.requestAcceptGraceTimeout={drain.accept_seconds}s",
+            f"--entryPoints.{entry_point}.transport.lifeCycle.graceTimeOut={drain.finish_seconds}s",
+        )
+    )
 
 
 def _node_probes(path: str) -> Probes:
@@ -342,6 +411,8 @@ SPECS: Mapping[str, WorkloadSpec] = MappingProxyType(
             service_port=80,
             extra_ports=(ServedPort(name="websecure", port=8443, service_port=443),),
             service_type="LoadBalancer",
+            external_traffic_policy="Local",
+            drain=_TRAEFIK_DRAIN,
             probes=Probes(readiness=_http("/ping", period_seconds=5), liveness=_http("/ping")),
             args=(
                 "--entryPoints.web.address=:8000",
@@ -353,8 +424,10 @@ SPECS: Mapping[str, WorkloadSpec] = MappingProxyType(
                 "--entryPoints.websecure.http.tls=true",
                 "--entryPoints.websecure.http.middlewares=hsts@file",
                 "--entryPoints.metrics.address=:9100",
+                *_traefik_life_cycle(_TRAEFIK_DRAIN),
                 "--ping=true",
                 "--ping.entryPoint=web",
+                "--ping.terminatingStatusCode=503",
                 "--metrics.prometheus=true",
                 "--metrics.prometheus.entryPoint=metrics",
                 "--providers.file.directory=/etc/traefik/dynamic",

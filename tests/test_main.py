@@ -167,7 +167,9 @@ BAD_CONFIGS = {
     "missing cluster": (lambda v: v.pop(f"{PROJECT}:cluster"), "hyperstudy-infra:cluster: required"),
     "no surge room": (_set_object("nodes", ["surge_nodes"], 0), "hyperstudy-infra:nodes.surge_nodes"),
     "runtime the image does not run": (
-        _set_object("workloads", ["traefik", "runtime"], "nodejs"),
+        # `none`: a Node.js runtime under traefik's 128Mi would first be refused by the plan (no room for the native
+        # memory beside a 96 MiB old space), before the image's runtime is looked at.
+        _set_object("workloads", ["traefik", "runtime"], "none"),
         "hyperstudy-infra:workloads.traefik.runtime",
     ),
     "replicated redis": (
@@ -235,6 +237,17 @@ def test_bad_config_stops_with_one_line_before_any_resource(mocks, case):
     assert expected in message
     assert "\n" not in message
     assert mocks.resources == []
+
+
+def test_the_issuer_waits_for_the_cert_manager_release_and_its_startup_check(mocks):
+    run_program("prod", ROOT, mocks=mocks)
+    (issuer,) = [r for r in mocks.of_type("kubernetes:cert-manager.io/v1:Issuer")]
+    (release,) = [r for r in mocks.of_type("kubernetes:helm.sh/v3:Release") if r.inputs["chart"] == "cert-manager"]
+    # The release is created once Helm's post-install hook, the startup API check, has seen the webhook admit a
+    # Certificate: the Issuer, registered after it, is never refused for a CA cainjector has not injected yet.
+    assert mocks.waits_for(issuer, release)
+    assert release.inputs["values"]["startupapicheck"]["enabled"] is True
+    assert not release.inputs.get("disableWebhooks") and not release.inputs.get("skipAwait")
 
 
 def test_everything_in_the_cluster_waits_for_the_pool_the_nat_and_the_charts_that_bring_its_crds(mocks):

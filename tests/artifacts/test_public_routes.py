@@ -186,7 +186,8 @@ def test_cert_manager_pods_carry_the_plans_sizes(render):
     (release,) = releases
     values = release.inputs["values"]
     assert values["crds"] == {"enabled": True, "keep": True}
-    assert values["startupapicheck"]["enabled"] is False
+    # The startup check is on: Helm waits for it, so the Issuer after the release meets a serving webhook.
+    assert values["startupapicheck"]["enabled"] is True
     for pod in CERT_MANAGER.pods:
         w = plan.chart_workloads[pod.name]
         if pod.main.resources is not None:

@@ -40,7 +40,7 @@ from components.workload import (
 from sizing.config import StackConfig, load_stack
 from sizing.errors import ConfigError
 from sizing.plan import Plan, build_plan
-from sizing.workload_specs import SPECS, WorkloadSpec
+from sizing.workload_specs import LB_UNHEALTHY_AFTER_SECONDS, SPECS, WorkloadSpec
 
 if TYPE_CHECKING:  # importing conftest at run time would load it twice and install a second set of mocks
     from tests.conftest import RecordingMocks, Registered
@@ -227,7 +227,11 @@ def test_containers_carry_exactly_the_plan_sizes_and_runtime_settings(mocks, ran
         node_heap = {n: w.runtime.env["NODE_OPTIONS"] for n, w in plan.workloads.items() if w.runtime.kind == "nodejs"}
         assert set(node_heap) == {"backend", "pod-router", "metrics-service"}
         for name, value in node_heap.items():
-            assert value == f"--max-old-space-size={plan.workloads[name].runtime.memory_mib}"
+            split = plan.workloads[name].runtime.node_memory
+            assert split is not None and split.old_space_mib == plan.workloads[name].runtime.memory_mib
+            # The semi-space flag exactly where the plan capped it (V8's default would crowd out the native memory).
+            semi = f" --max-semi-space-size={split.semi_space_mib}" if split.semi_space_capped else ""
+            assert value == f"--max-old-space-size={split.old_space_mib}{semi}", name
         redis = plan.workloads["redis"].runtime
         assert main_container(controller(mocks, "redis"))["args"] == [
             "redis-server",
@@ -381,6 +385,72 @@ def test_only_traefik_service_is_a_load_balancer(mocks, ran, prod_config, prod_p
         ]
 
     return settled(app, ran, check)
+
+
+@pulumi.runtime.test
+def test_traefik_load_balancer_keeps_client_addresses_and_sends_only_to_nodes_with_a_pod(
+    mocks, ran, prod_config, prod_plan
+):
+    app = build(prod_config, prod_plan)
+
+    def check() -> None:
+        spec = mocks.named(SERVICE, "traefik").inputs["spec"]
+        # Local: no second hop through another node, the client's address kept; GKE's health check probes the
+        # healthCheckNodePort, which the API server allocates (not pinned: immutable once set, and a fixed number
+        # could collide on a shared cluster) and GKE opens to its health-check ranges itself.
+        assert spec["externalTrafficPolicy"] == "Local"
+        assert "healthCheckNodePort" not in spec
+        for service in mocks.of_type(SERVICE):
+            if service.name != "traefik":
+                assert "externalTrafficPolicy" not in service.inputs["spec"], service.name
+        # Client addresses now reach the pods as they are: Traefik's policy admits every source, on its two
+        # serving ports only (the health check is answered by the node's dataplane, not a pod: no rule for it).
+        rule = _client_rule(mocks.named(NETPOL, "traefik"))
+        assert "from" not in rule
+        assert rule["ports"] == [{"port": 8000, "protocol": "TCP"}, {"port": 8443, "protocol": "TCP"}]
+
+    return settled(app, ran, check)
+
+
+@pulumi.runtime.test
+def test_traefik_drains_before_it_stops(mocks, ran, prod_config, prod_plan):
+    app = build(prod_config, prod_plan)
+    drain = SPECS["traefik"].drain
+    assert drain is not None
+    # It accepts until GKE's health check (every 8 s, 1 s timeout, 3 failures) has dropped its node.
+    assert drain.accept_seconds >= LB_UNHEALTHY_AFTER_SECONDS == 25
+
+    def check() -> None:
+        traefik = controller(mocks, "traefik")
+        args = main_container(traefik)["args"]
+        for entry_point in ("web", "websecure"):
+            life_cycle = f"--entryPoints.{entry_point}.transport.lifeCycle"
+            assert f"{life_cycle}.requestAcceptGraceTimeout={drain.accept_seconds}s" in args
+            assert f"{life_cycle}.graceTimeOut={drain.finish_seconds}s" in args
+        # The ping answers 503 from the first second of the drain, on an entry point that still accepts: the
+        # readiness probe fails at once and the pod leaves the Service's endpoints (and its node the LB's).
+        assert "--ping.terminatingStatusCode=503" in args and "--ping.entryPoint=web" in args
+        assert main_container(traefik)["readinessProbe"]["httpGet"]["path"] == "/ping"
+        # The kubelet waits out both phases and a margin before SIGKILL.
+        grace = pod_spec(traefik)["terminationGracePeriodSeconds"]
+        assert grace == drain.accept_seconds + drain.finish_seconds + drain.margin_seconds == 45
+        for name in set(prod_plan.workloads) - {"traefik"}:
+            assert "terminationGracePeriodSeconds" not in pod_spec(controller(mocks, name)), name
+
+    return settled(app, ran, check)
+
+
+@pytest.mark.parametrize(
+    ("changes", "message"),
+    [
+        ({"drain": {"accept_seconds": 24, "finish_seconds": 10}}, "shorter than the 25 s"),
+        ({"service_type": "ClusterIP", "drain": None}, "external_traffic_policy applies to a LoadBalancer"),
+    ],
+)
+def test_spec_table_refuses_a_drain_or_traffic_policy_the_load_balancer_cannot_honour(changes, message):
+    facts = SPECS["traefik"].model_dump()
+    with pytest.raises(ValidationError, match=message):
+        WorkloadSpec.model_validate({**facts, **changes})
 
 
 # --- network policy -----------------------------------------------------------------------------------------------
@@ -1160,7 +1230,7 @@ def test_every_stack_file_agrees_with_the_spec_table(stack):
 
 @pytest.mark.parametrize("project", ["hyperstudy-infra", "acme-infra"])
 def test_a_runtime_other_than_the_images_raises_before_anything_is_registered(mocks, prod_config, project):
-    config = _in_project(_with_workload(prod_config, "frontend", runtime="nodejs"), project)
+    config = _in_project(_with_workload(prod_config, "frontend", runtime="go"), project)
     _assert_nothing_registered(mocks, config, build_plan(config, "prod"), f"{project}:workloads.frontend.runtime")
 
 

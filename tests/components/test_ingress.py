@@ -139,7 +139,17 @@ def test_cert_manager_values_carry_the_plan_and_keep_the_crds(prod_plan):
         f"--acme-http01-solver-resource-request-memory={solver.memory_request}",
         f"--acme-http01-solver-resource-limits-memory={solver.memory_limit}",
     ]
-    assert values["startupapicheck"] == {"enabled": False}
+    check = prod_plan.chart_workloads["cert-manager-startupapicheck"]
+    # On, and sized and pinned like every pod: the release waits for it, so what follows meets a serving webhook.
+    assert values["startupapicheck"] == {
+        "enabled": True,
+        "resources": {
+            "requests": {"cpu": check.cpu_request, "memory": check.memory_request},
+            "limits": {"memory": check.memory_limit},
+        },
+        "nodeSelector": {"cloud.google.com/gke-nodepool": "hyperstudy-abc123"},
+        "extraEnv": [{"name": "GOMEMLIMIT", "value": check.runtime.env["GOMEMLIMIT"]}],
+    }
     assert "replicaCount" in values and "replicas" not in values
 
 
@@ -158,6 +168,10 @@ def test_cert_manager_is_a_pinned_release_in_its_restricted_namespace(mocks, ran
         )
         assert inputs["repositoryOpts"] == {"repo": "https://charts.jetstack.io"}
         assert inputs["namespace"] == "cert-manager" and inputs["atomic"] is True
+        # Helm runs the post-install hook (the startup check) and the create returns once it completed: neither
+        # hooks nor the await are switched off (the provider's defaults, which these inputs would override).
+        assert not inputs.get("disableWebhooks") and not inputs.get("skipAwait")
+        assert inputs["values"]["startupapicheck"]["enabled"] is True
         (namespace,) = mocks.of_type("kubernetes:core/v1:Namespace")
         assert namespace.inputs["metadata"]["labels"]["pod-security.kubernetes.io/enforce"] == "restricted"
         assert mocks.waits_for(release, namespace)

@@ -235,6 +235,16 @@ def test_the_diff_flags_exactly_the_changes_that_replace(recording_mocks, case):
     assert "[REPLACE]" in render_diff([changed]) if forcing else "[REPLACE]" not in render_diff([changed])
 
 
+def test_a_helm_releases_values_are_compared_too(recording_mocks):
+    # The chart renders its pods from them: a change of a chart pod's sizes or hooks is a change of the release.
+    before = render_target("prod", mocks=recording_mocks)
+    release = "kubernetes:helm.sh/v3:Release"
+    after = _with(before, release, "hyperstudy-cert-manager", _set("values.startupapicheck.enabled", False))
+    (changed,) = diff(before, after)
+    assert (changed.kind, changed.name, changed.replaces) == (release, "hyperstudy-cert-manager", False)
+    assert "values.startupapicheck.enabled: True → False" in render_diff([changed])
+
+
 def test_initial_node_count_is_shown_as_ignored_not_as_a_replacement(recording_mocks):
     before = render_target("prod", mocks=recording_mocks)
     after = _with(before, "gcp:container/nodePool:NodePool", "hyperstudy", _set("initialNodeCount", 7))

@@ -356,10 +356,10 @@ CASES = {
         RUNTIME,
         DEPLOYMENT,
         "pod-router",
-        _set(f"{C0}.command", ["node", "--max-old-space-size", "96", "server.js"]),
+        _set(f"{C0}.command", ["node", "--max-old-space-size", "128", "server.js"]),
         [
-            "Deployment hyperstudy/pod-router container pod-router: Node.js heap --max-old-space-size 96 in command "
-            "is 96Mi, not below its memory limit 64Mi"
+            "Deployment hyperstudy/pod-router container pod-router: Node.js heap --max-old-space-size 128 in command "
+            "is 128Mi, not below its memory limit 112Mi"
         ],
     ),
     "redis-maxmemory-at-limit": Case(
@@ -700,6 +700,27 @@ CASES |= {
             "Release cert-manager/cert-manager values.extraArgs --acme-http01-solver-resource-* (acmesolver): no "
             f"memory {field} (resources.{field}s.memory is absent)"
             for field in ("request", "limit")
+        ],
+    ),
+    "cert-manager-startup-check-unsized": Case(
+        "helm-pods-sized",
+        RELEASE,
+        "hyperstudy-cert-manager",
+        _set("values.startupapicheck.resources", _DELETE),
+        [
+            "Release cert-manager/cert-manager values.startupapicheck.resources (cert-manager-startupapicheck): no "
+            f"memory {field} (resources.{field}s.memory is absent)"
+            for field in ("request", "limit")
+        ],
+    ),
+    "cert-manager-startup-check-off": Case(
+        "helm-pods-sized",
+        RELEASE,
+        "hyperstudy-cert-manager",
+        _set("values.startupapicheck.enabled", False),
+        [
+            "Release cert-manager/cert-manager: values.startupapicheck.enabled is false, not true: resources created "
+            "after the release rely on it (sizing/charts.py)"
         ],
     ),
     "route-without-tls": Case(

@@ -57,9 +57,10 @@ PROD_CERT_MANAGER = {
     "cert-manager-webhook": (1, "32Mi", "64Mi", 0, 0),
     "cert-manager-cainjector": (1, "64Mi", "128Mi", 0, 0),
     "acme-solver": (1, "64Mi", "64Mi", 0, 0),
+    "cert-manager-startupapicheck": (1, "32Mi", "64Mi", 0, 0),
 }
-# 64 + 32 + 64 + 64 requests, 128 + 64 + 128 + 64 limits.
-PROD_CERT_MANAGER_MIB = (224, 384)
+# 64 + 32 + 64 + 64 + 32 requests, 128 + 64 + 128 + 64 + 64 limits.
+PROD_CERT_MANAGER_MIB = (256, 448)
 
 
 @pytest.mark.parametrize(
@@ -72,12 +73,12 @@ PROD_CERT_MANAGER_MIB = (224, 384)
                 "backend": (2, "256Mi", "512Mi"),
                 "frontend": (2, "32Mi", "128Mi"),
                 "redis": (1, "32Mi", "128Mi"),
-                "pod-router": (2, "64Mi", "64Mi"),
+                "pod-router": (2, "64Mi", "112Mi"),
                 "traefik": (2, "64Mi", "128Mi"),
                 "metrics-service": (1, "64Mi", "128Mi"),
             },
             928,
-            1920,
+            2016,
         ),
         (
             "prod_baseline_json",
@@ -169,7 +170,14 @@ def test_plan_json_backend_derivation(prod_json) -> None:
         "kind": "nodejs",
         "memory_mib": 384,
         "setting": "NODE_OPTIONS=--max-old-space-size=384",
+        "node_memory": "limit 512 MiB = old space 384 + young generation 48 (3 × 16 MiB semi-space, V8's default, "
+        "uncapped) + native 80 (needs 56)",
     }
+    assert prod_json["workloads"]["pod-router"]["runtime"]["node_memory"] == (
+        "limit 112 MiB = old space 48 + young generation 3 (3 × 1 MiB semi-space, --max-semi-space-size) + native 61 "
+        "(needs 56)"
+    )
+    assert "node_memory" not in prod_json["workloads"]["redis"]["runtime"]
     assert prod_json["workloads"]["frontend"]["derivation"] is None
 
 
@@ -185,6 +193,10 @@ def test_plan_human_output() -> None:
     assert "WARNING: the stack would fail a person:" in out
     assert "binding: node_loss" in out
     assert "--maxmemory 89mb --maxmemory-policy allkeys-lru" in out
+    # Each Node.js limit's split, under its own heading.
+    heading = out.index("Node.js limits (old space + young generation + native memory beside the heap):")
+    assert out.index("  pod-router: limit 112 MiB = old space 48 + young generation 3 (3 × 1 MiB", heading) > heading
+    assert "  metrics-service: limit 128 MiB = old space 69 + young generation 3" in out
 
 
 def test_plan_of_a_written_stack(write_stack, prod_values) -> None:
@@ -277,7 +289,12 @@ def test_slots_medium_in_numbers() -> None:
 def test_slots_are_never_negative(write_stack, prod_values) -> None:
     # In the baseline profile the backend's configured limit (128Mi here) is below typical formula memory (165).
     prod_values["profile"] = "baseline"
-    prod_values["workloads"]["backend"]["memory"]["baseline"] = {"request": "64Mi", "limit": "128Mi"}
+    # An old space of its own: 0.75 of 128 would leave no room for the native memory beside the heap.
+    prod_values["workloads"]["backend"]["memory"]["baseline"] = {
+        "request": "64Mi",
+        "limit": "128Mi",
+        "old_space": "64Mi",
+    }
     project = write_stack(prod_values)
     data = run_json("--project-dir", str(project), "slots", "--stack", "test", "--video", "10", "--experimenters", "2")
     assert data["profile"] == "baseline"

@@ -57,8 +57,8 @@ def test_table_marks_changed_workloads_and_shows_before_and_after():
     traefik = next(line for line in lines if line.startswith("  traefik "))
     assert "256Mi → 512Mi" in backend and "512Mi → 1Gi" in backend
     assert "→" not in traefik
-    # The app's 928 → 2,496 MiB, plus the monitoring stack's 1,088 MiB and cert-manager's 224 MiB on both sides.
-    assert "memory requests: 2240Mi → 3808Mi" in text
+    # The app's 928 → 2,496 MiB, plus the monitoring stack's 1,088 MiB and cert-manager's 256 MiB on both sides.
+    assert "memory requests: 2272Mi → 3840Mi" in text
 
 
 def test_cli_compare_json_and_another_stack():

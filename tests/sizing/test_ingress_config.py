@@ -74,6 +74,22 @@ def test_solver_replicas_follow_the_hosts_and_cannot_be_set(parse, prod_values) 
     )
 
 
+def test_the_startup_check_is_one_pod_and_takes_no_replicas(parse, prod_values) -> None:
+    plan = build_plan(parse(prod_values), "prod")
+    check = plan.chart_workloads["cert-manager-startupapicheck"]
+    # One pod while the chart installs, sized by its own entry, held by the plan like every pod on the pool.
+    assert (check.replicas, check.per_node, check.source) == (1, False, CERT_MANAGER.name)
+    assert (check.memory_request, check.memory_limit, check.cpu_request) == ("32Mi", "64Mi", "10m")
+    assert check.runtime.env == {"GOMEMLIMIT": "57MiB"}  # ⌊0.9 × 64⌋: cmctl is a Go program
+    assert check.config_path == "ingress.components.cert-manager-startupapicheck"
+    prod_values["ingress"]["components"]["cert-manager-startupapicheck"]["replicas"] = 2
+    err = _refusal(parse, prod_values)
+    assert (err.key, err.problem) == (
+        f"{NS}:ingress.components.cert-manager-startupapicheck.replicas",
+        "must be omitted: cert-manager-startupapicheck is a hook Job's one pod, run while the chart installs",
+    )
+
+
 def test_every_cert_manager_pod_is_planned_and_solvers_follow_the_hosts(parse, prod_values) -> None:
     prod_values["ingress"]["hosts"] = ["app.hyperstudy.org", "www.hyperstudy.org"]
     plan = build_plan(parse(prod_values), "prod")

@@ -13,12 +13,14 @@ from tests.sizing.stacks import plan_error, plan_of, synthetic
 
 NS = "hyperstudy-infra"
 
-# The memory optimisation document: (request, limit) per workload in each profile.
+# The memory optimisation document: (request, limit) per workload in each profile; pod-router's limit is re-derived
+# (old space 48 + young generation 3 + native 56 = 107 MiB, in the next 16 MiB step): the document's 64Mi held only
+# its old space.
 OPTIMIZED = {
     "backend": ("256Mi", "512Mi"),
     "frontend": ("32Mi", "128Mi"),
     "redis": ("32Mi", "128Mi"),
-    "pod-router": ("64Mi", "64Mi"),
+    "pod-router": ("64Mi", "112Mi"),
     "traefik": ("64Mi", "128Mi"),
     "metrics-service": ("64Mi", "128Mi"),
 }
@@ -55,9 +57,10 @@ def test_totals_are_replicas_times_sizes(request, plan_fixture: str, app_request
     assert plan.totals.memory_request_mib == sum(w.replicas * w.pod_memory_request_mib for w in ws)
     assert plan.totals.memory_limit_mib == sum(w.replicas * w.pod_memory_limit_mib for w in ws)
     assert plan.totals.cpu_request_m == sum(w.replicas * w.pod_cpu_request_m for w in ws)
-    # 5 monitoring pods and a node-exporter per node (2), 3 cert-manager pods and its solver for prod's one host.
-    assert plan.totals.pods == sum(w.replicas for w in ws) == 10 + 7 + 4
-    assert plan.totals.memory_request_mib == app_requests_mib + 1088 + 224
+    # 5 monitoring pods and a node-exporter per node (2), 3 cert-manager pods, its solver for prod's one host and
+    # its startup check.
+    assert plan.totals.pods == sum(w.replicas for w in ws) == 10 + 7 + 5
+    assert plan.totals.memory_request_mib == app_requests_mib + 1088 + 256
 
 
 def test_backend_derivation(prod_optimized: Plan) -> None:
@@ -115,8 +118,20 @@ def test_whole_headroom_is_not_pushed_up_by_float_noise(prod_values, parse) -> N
     prod_values["capacity"]["formula"]["per_role_mib"]["experimenter"] = 25
     prod_values["capacity"]["shapes"]["idle"] = {}
     prod_values["capacity"]["load"] = {"typical": {"idle": 1}, "peak": {"idle": 1}}
+    # 0.75 of 220 leaves 55 MiB beside the old space, one short of the native memory: half of it leaves plenty.
+    prod_values["runtime"]["nodejs_heap_fraction"] = 0.5
     backend = plan_of(parse, prod_values).workloads["backend"]
     assert (backend.memory_request_mib, backend.memory_limit_mib) == (220, 220)
+
+
+def test_a_formula_limit_without_room_beside_the_heap_names_what_sets_it(prod_values, parse) -> None:
+    prod_values["capacity"]["formula"]["base_mib"] = 10
+    prod_values["capacity"]["load"] = {"typical": {"small": 1}, "peak": {"small": 1}}
+    err = plan_error(parse, prod_values)
+    assert err.key == f"{NS}:workloads.backend"
+    assert err.problem.endswith(
+        "raise capacity.headroom.limit_pct or the peak load, or lower runtime.nodejs_heap_fraction"
+    )
 
 
 # --- runtime settings ----------------------------------------------------------------------------------------
@@ -125,7 +140,9 @@ def test_whole_headroom_is_not_pushed_up_by_float_noise(prod_values, parse) -> N
 def test_prod_runtime_settings(prod_optimized: Plan, prod_baseline: Plan) -> None:
     w = prod_optimized.workloads
     assert w["backend"].runtime.env == {"NODE_OPTIONS": "--max-old-space-size=384"}  # 512 × 0.75
-    assert w["pod-router"].runtime.env == {"NODE_OPTIONS": "--max-old-space-size=48"}  # 64 × 0.75
+    # Its old space as configured; V8's default young generation (48 MiB) would not fit beside it: capped.
+    assert w["pod-router"].runtime.env == {"NODE_OPTIONS": "--max-old-space-size=48 --max-semi-space-size=1"}
+    assert w["metrics-service"].runtime.env == {"NODE_OPTIONS": "--max-old-space-size=69 --max-semi-space-size=1"}
     assert w["redis"].runtime.args == ("--maxmemory", "89mb", "--maxmemory-policy", "allkeys-lru")  # ⌊128 × 0.7⌋
     assert w["traefik"].runtime.env == {"GOMEMLIMIT": "115MiB"}  # ⌊128 × 0.9⌋
     assert w["frontend"].runtime.memory_mib is None
@@ -140,6 +157,65 @@ def test_every_runtime_ceiling_is_below_the_limit(request, plan_fixture: str) ->
     for w in plan.workloads.values():
         if w.runtime.memory_mib is not None:
             assert 0 < w.runtime.memory_mib < w.memory_limit_mib, w.name
+
+
+def test_nodejs_limits_split_into_old_space_young_generation_and_native(prod_optimized: Plan) -> None:
+    w = prod_optimized.workloads
+    router = w["pod-router"].runtime.node_memory
+    assert router is not None
+    assert (router.old_space_mib, router.young_generation_mib, router.native_mib) == (48, 3, 61)
+    assert router.semi_space_capped and router.fits
+    assert router.old_space_mib + router.young_generation_mib + router.native_mib == w["pod-router"].memory_limit_mib
+    # The backend's 512Mi holds V8's default young generation (3 × 16 MiB) beside its 384 MiB old space: no flag.
+    backend = w["backend"].runtime.node_memory
+    assert backend is not None and not backend.semi_space_capped
+    assert (backend.old_space_mib, backend.young_generation_mib, backend.native_mib) == (384, 48, 80)
+    assert "--max-semi-space-size" not in w["backend"].runtime.env["NODE_OPTIONS"]
+    assert w["redis"].runtime.node_memory is None
+
+
+def test_semi_space_is_capped_only_where_the_default_does_not_fit(prod_values, parse) -> None:
+    # With no native memory to leave room for, the default young generation fits beside pod-router's old space.
+    prod_values["runtime"] = {"nodejs_native_mib": 0}
+    w = plan_of(parse, prod_values).workloads
+    assert w["pod-router"].runtime.env == {"NODE_OPTIONS": "--max-old-space-size=48"}  # 48 + 48 + 0 ≤ 112
+    prod_values["runtime"] = {"nodejs_native_mib": 20, "nodejs_semi_space_mib": 4}
+    w = plan_of(parse, prod_values).workloads
+    assert w["pod-router"].runtime.env == {"NODE_OPTIONS": "--max-old-space-size=48 --max-semi-space-size=4"}
+
+
+@pytest.mark.parametrize(
+    ("memory", "smallest"),
+    [
+        # The document's 64Mi: 48 + 3 leaves 13 MiB of the 56 the process needs beside its heap.
+        ({"request": "64Mi", "limit": "64Mi", "old_space": "48Mi"}, "107Mi"),
+        # Without an old space of its own, 0.75 of the limit: the smallest limit whose quarter holds 3 + 56.
+        ({"request": "64Mi", "limit": "64Mi"}, "233Mi"),
+    ],
+)
+def test_a_nodejs_limit_without_room_beside_the_heap_is_refused(prod_values, parse, memory, smallest) -> None:
+    prod_values["workloads"]["pod-router"]["memory"]["optimized"] = memory
+    err = plan_error(parse, prod_values)
+    assert err.key == f"{NS}:workloads.pod-router.memory.optimized.limit"
+    assert f"the limit must be at least {smallest}: or give it a smaller old_space" in err.problem
+    limit = int(smallest.removesuffix("Mi"))
+    prod_values["workloads"]["pod-router"]["memory"]["optimized"]["limit"] = smallest
+    fits = plan_of(parse, prod_values).workloads["pod-router"].runtime.node_memory
+    assert fits is not None and fits.fits and fits.limit_mib == limit
+    prod_values["workloads"]["pod-router"]["memory"]["optimized"]["limit"] = f"{limit - 1}Mi"
+    assert plan_error(parse, prod_values).key == err.key  # the smallest: one MiB less is refused
+
+
+def test_old_space_is_a_nodejs_setting(prod_values, parse) -> None:
+    prod_values["workloads"]["redis"]["memory"]["optimized"]["old_space"] = "64Mi"
+    with pytest.raises(ConfigError) as raised:
+        parse(prod_values)
+    assert raised.value.key == f"{NS}:workloads.redis.memory.optimized.old_space"
+    prod_values["workloads"]["redis"]["memory"]["optimized"].pop("old_space")
+    prod_values["workloads"]["pod-router"]["memory"]["optimized"]["old_space"] = "112Mi"
+    with pytest.raises(ConfigError) as raised:
+        parse(prod_values)
+    assert raised.value.key == f"{NS}:workloads.pod-router.memory.optimized.old_space"
 
 
 def test_runtime_fractions_and_policy_are_configurable(prod_values, parse) -> None:
@@ -491,5 +567,5 @@ def test_plan_json_matches_the_plan(prod_optimized: Plan) -> None:
         assert entry["runtime"]["setting"] == w.runtime.describe()
     assert data["workloads"]["backend"]["derivation"] == prod_optimized.workloads["backend"].explain().splitlines()
     assert data["workloads"]["frontend"]["derivation"] is None
-    assert data["totals"]["memory_request_mib"] == 928 + 1088 + 224
+    assert data["totals"]["memory_request_mib"] == 928 + 1088 + 256
     assert data["nodes"]["placement"] == [list(node) for node in prod_optimized.nodes.placement]

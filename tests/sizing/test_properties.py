@@ -25,8 +25,10 @@ MACHINES = ("e2-standard-4", "e2-standard-8", "e2-highmem-2")
 
 
 def _memory_pair(draw: st.DrawFn) -> dict[str, str]:
-    # Every runtime gets at least 1 MiB (fractions ≥ 0.5 of ≥ 4 MiB); smaller limits are config errors.
-    limit = draw(st.integers(4, 2048))
+    # Every runtime gets at least 1 MiB (fractions ≥ 0.5 of ≥ 4 MiB), and a Node.js limit of at least 32 MiB leaves
+    # the 3 MiB young generation room beside the old space (≤ 0.9 of it; no native memory asked for below):
+    # smaller limits are config errors.
+    limit = draw(st.integers(32, 2048))
     request = draw(st.integers(1, limit))
     return {"request": f"{request}Mi", "limit": f"{limit}Mi"}
 
@@ -66,7 +68,7 @@ def stack_values(draw: st.DrawFn) -> dict[str, Any]:
         "profile": draw(st.sampled_from(["optimized", "baseline"])),
         "capacity": {
             "formula": {
-                "base_mib": draw(st.integers(4, 300)),
+                "base_mib": draw(st.integers(32, 300)),
                 # The experimenter costs memory so the alerting shape below has slots to count.
                 "per_role_mib": draw(
                     st.fixed_dictionaries({r: st.integers(1 if r == "experimenter" else 0, 20) for r in ROLES})
@@ -81,6 +83,7 @@ def stack_values(draw: st.DrawFn) -> dict[str, Any]:
         "monitoring": {"capacity_shape": "one-experimenter"},
         "runtime": {
             "nodejs_heap_fraction": draw(st.sampled_from([0.5, 0.75, 0.9])),
+            "nodejs_native_mib": 0,
             "redis_maxmemory_fraction": draw(st.sampled_from([0.5, 0.7, 0.9])),
             "go_memlimit_fraction": draw(st.sampled_from([0.5, 0.9, 0.95])),
         },
