@@ -53,7 +53,12 @@ gcp_project = pulumi.Config("gcp").get("project")
 apis = ProjectApis(NAME, ProjectApisArgs(project=gcp_project))
 cluster = GkeCluster(
     NAME,
-    GkeClusterArgs(config=config.cluster, project=gcp_project, managed_prometheus=config.monitoring.managed_prometheus),
+    GkeClusterArgs(
+        config=config.cluster,
+        maintenance=plan.maintenance,
+        project=gcp_project,
+        managed_prometheus=config.monitoring.managed_prometheus,
+    ),
     opts=pulumi.ResourceOptions(depends_on=[apis]),
 )
 # Reserved before the load balancer exists, so the DNS records can point at it from the start and outlive it.

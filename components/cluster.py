@@ -1,8 +1,9 @@
 """The GKE cluster the workloads run on, and the Kubernetes provider every workload resource is deployed through.
 
 With `cluster.create` the component owns the cluster itself (regional or zonal, VPC-native, private nodes, Workload
-Identity, no default node pool: `components.node_pool` adds the sized one). Otherwise it owns nothing in GCP and
-only points the Kubernetes provider at an existing cluster's kubeconfig context.
+Identity, the plan's maintenance window and exclusions, no default node pool: `components.node_pool` adds the sized
+one). Otherwise it owns nothing in GCP and only points the Kubernetes provider at an existing cluster's kubeconfig
+context.
 """
 
 from __future__ import annotations
@@ -12,9 +13,10 @@ import json
 import pulumi
 import pulumi_gcp as gcp
 import pulumi_kubernetes as k8s
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from sizing.config import ClusterConfig
+from sizing.maintenance import MaintenancePlan
 
 # kubectl and the Kubernetes provider get a short-lived token from gcloud at every call: nothing long-lived in state.
 AUTH_PLUGIN = "gke-gcloud-auth-plugin"
@@ -22,11 +24,15 @@ AUTH_PLUGIN_API_VERSION = "client.authentication.k8s.io/v1beta1"
 
 
 class GkeClusterArgs(BaseModel):
-    """What the cluster component needs: the validated cluster config and, optionally, the project."""
+    """What the cluster component needs: the validated cluster config, the plan's maintenance and, optionally, the
+    project."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     config: ClusterConfig = Field(description="the stack's cluster config: created or referenced, where, how")
+    maintenance: MaintenancePlan | None = Field(
+        None, description="the plan's maintenance window and exclusions: required when the cluster is created"
+    )
     managed_prometheus: bool = Field(
         False,
         description="enable GKE Managed Service for Prometheus on a created cluster (its PodMonitoring/Rules CRDs)",
@@ -34,6 +40,13 @@ class GkeClusterArgs(BaseModel):
     project: str | None = Field(
         None, description="GCP project of a created cluster (None: the gcp provider's project, gcp:project)"
     )
+
+    @model_validator(mode="after")
+    def _created_cluster_has_its_maintenance(self) -> GkeClusterArgs:
+        # Without a policy GKE upgrades whenever it likes: a created cluster never goes without the plan's.
+        if self.config.create and (self.maintenance is None or self.maintenance.window is None):
+            raise ValueError("a created cluster needs the plan's maintenance window (plan.maintenance)")
+        return self
 
 
 def project_id(project: str | None) -> pulumi.Input[str]:
@@ -75,6 +88,29 @@ def gke_kubeconfig(name: str, endpoint: str, ca_certificate: str) -> str:
     )
 
 
+def maintenance_policy(maintenance: MaintenancePlan) -> gcp.container.ClusterMaintenancePolicyArgs:
+    """The plan's recurring window (an RRULE in UTC) and its NO_UPGRADES exclusions, as GKE's maintenance policy."""
+    window = maintenance.window
+    assert window is not None
+    return gcp.container.ClusterMaintenancePolicyArgs(
+        recurring_window=gcp.container.ClusterMaintenancePolicyRecurringWindowArgs(
+            start_time=window.start_time, end_time=window.end_time, recurrence=window.recurrence
+        ),
+        maintenance_exclusions=[
+            gcp.container.ClusterMaintenancePolicyMaintenanceExclusionArgs(
+                exclusion_name=exclusion.name,
+                start_time=exclusion.start_time,
+                end_time=exclusion.end_time,
+                exclusion_options=gcp.container.ClusterMaintenancePolicyMaintenanceExclusionExclusionOptionsArgs(
+                    scope=exclusion.scope
+                ),
+            )
+            for exclusion in maintenance.exclusions
+        ]
+        or None,
+    )
+
+
 class GkeCluster(pulumi.ComponentResource):
     """A created or referenced GKE cluster and the Kubernetes provider for it."""
 
@@ -93,7 +129,8 @@ class GkeCluster(pulumi.ComponentResource):
         self.router, self.nat = None, None
 
         if config.create:
-            self.cluster = self._create_cluster(name, config, args.project, args.managed_prometheus)
+            assert args.maintenance is not None
+            self.cluster = self._create_cluster(name, config, args.project, args.managed_prometheus, args.maintenance)
             if config.private_nodes and config.cloud_nat:
                 self._create_nat(name, config, args.project, self.cluster)
             self.name = self.cluster.name
@@ -148,7 +185,12 @@ class GkeCluster(pulumi.ComponentResource):
         )
 
     def _create_cluster(
-        self, name: str, config: ClusterConfig, project: str | None, managed_prometheus: bool
+        self,
+        name: str,
+        config: ClusterConfig,
+        project: str | None,
+        managed_prometheus: bool,
+        maintenance: MaintenancePlan,
     ) -> gcp.container.Cluster:
         workload_pool = pulumi.Output.from_input(project_id(project)).apply(lambda p: f"{p}.svc.id.goog")
         private_cluster_config = (
@@ -182,18 +224,20 @@ class GkeCluster(pulumi.ComponentResource):
                 gcp.container.ClusterMasterAuthorizedNetworksConfigArgs(
                     cidr_blocks=[
                         gcp.container.ClusterMasterAuthorizedNetworksConfigCidrBlockArgs(cidr_block=cidr)
-                        for cidr in config.authorized_networks
+                        for cidr in config.master_authorized_networks
                     ]
                 )
-                if config.authorized_networks
+                if config.master_authorized_networks
                 else None
             ),
             workload_identity_config=gcp.container.ClusterWorkloadIdentityConfigArgs(workload_pool=workload_pool),
             # Node pool autoscaling only: the sizing plan picks the machine type, so node auto-provisioning stays
-            # off. OPTIMIZE_UTILIZATION removes underused nodes sooner, which is where the plan's savings are.
+            # off. BALANCED by default: OPTIMIZE_UTILIZATION empties nodes sooner, which suits batch work, not pods
+            # holding live sessions.
             cluster_autoscaling=gcp.container.ClusterClusterAutoscalingArgs(
-                enabled=False, autoscaling_profile="OPTIMIZE_UTILIZATION"
+                enabled=False, autoscaling_profile=config.autoscaling_profile
             ),
+            maintenance_policy=maintenance_policy(maintenance),
             enable_shielded_nodes=True,
             # What the workloads' objects need from the cluster itself: the VPA recommender for their
             # VerticalPodAutoscalers, Dataplane V2 to enforce their NetworkPolicies (default deny, redis only from

@@ -24,6 +24,7 @@ from sizing.quantity import format_mib, format_millicores
 from sizing.tables import table
 
 if TYPE_CHECKING:
+    from sizing.maintenance import MaintenancePlan
     from sizing.status import Status
 
 EXIT_BAD_INPUT = 2
@@ -216,6 +217,8 @@ def render_plan(plan: Plan) -> str:
     out += ["", *_cost_lines(plan)]
     if plan.schedule is not None:
         out += ["", *_schedule_lines(plan)]
+    if plan.maintenance is not None:
+        out += ["", *_maintenance_lines(plan.maintenance)]
     if plan.warnings:
         out += ["", "WARNING: the stack would fail a person:"]
         out += [f"  ! {warning}" for warning in plan.warnings]
@@ -235,6 +238,20 @@ def _schedule_lines(plan: Plan) -> list[str]:
         f"  {len(s.actions)} scaling jobs; ${s.monthly_usd:.2f}/month with the windows' "
         f"{s.extra_node_hours_month:.1f} extra node-hours (python -m sizing schedule --stack {plan.stack})",
     ]
+
+
+def _maintenance_lines(m: MaintenancePlan) -> list[str]:
+    if m.window is None:
+        return ["maintenance: the cluster's owner sets it (cluster.create: false)"]
+    how = "cluster.maintenance" if m.window.source == "config" else "the default, clear of every weekly window"
+    out = [
+        f"maintenance: GKE may upgrade {m.window.describe()} ({how}); at least {m.min_available_hours_32d:g} h in "
+        "any 32 days (GKE needs 48)"
+    ]
+    out += [f"  no upgrades (exclusion {e.name}): {e.start_time} → {e.end_time}" for e in m.exclusions]
+    if m.uncovered:
+        out.append(f"  no exclusion yet: {', '.join(m.uncovered)} (see the warning)")
+    return out
 
 
 def _cost_lines(plan: Plan) -> list[str]:

@@ -32,6 +32,7 @@ from sizing.catalogue import DISK_USD_GB_MONTH, MACHINE_TYPES, STORAGE_CLASS_DIS
 from sizing.charts import CHARTS
 from sizing.errors import ConfigError, PathError, from_validation_error
 from sizing.ingress import IngressConfig
+from sizing.maintenance_config import MaintenanceConfig
 from sizing.monitoring_stack import StackComponents, StackStorage
 from sizing.schedule_config import Schedule
 
@@ -421,9 +422,22 @@ class ClusterConfig(Model):
         True,
         description="create a Cloud Router + NAT on the network for private nodes' egress (false: the network has one)",
     )
-    authorized_networks: list[Annotated[str, Field(pattern=r"^([0-9]{1,3}\.){3}[0-9]{1,3}/[0-9]{1,2}$")]] = Field(
-        default_factory=list,
-        description="CIDRs allowed to reach the control plane of a created cluster (empty: any, with credentials)",
+    master_authorized_networks: list[Annotated[str, Field(pattern=r"^([0-9]{1,3}\.){3}[0-9]{1,3}/[0-9]{1,2}$")]] = (
+        Field(
+            default_factory=list,
+            description="CIDRs allowed to reach the public control-plane endpoint of a created cluster (empty: any "
+            "address, with credentials; plan warns)",
+        )
+    )
+    autoscaling_profile: Literal["BALANCED", "OPTIMIZE_UTILIZATION"] = Field(
+        "BALANCED",
+        description="cluster autoscaler profile of a created cluster (OPTIMIZE_UTILIZATION removes nodes sooner, for "
+        "batch work)",
+    )
+    maintenance: MaintenanceConfig | None = Field(
+        None,
+        description="recurring GKE maintenance window of a created cluster, in UTC (None: chosen clear of the weekly "
+        "windows, sizing/maintenance.py)",
     )
     kubeconfig_context: str | None = Field(
         None, description="context of ~/.kube/config for the Kubernetes provider when the cluster is referenced"
@@ -438,8 +452,24 @@ class ClusterConfig(Model):
         """The cluster's region: its location, or the region of its zone."""
         return self.location if self.regional else self.location.rsplit("-", 1)[0]
 
+    @model_validator(mode="before")
+    @classmethod
+    def _renamed_keys(cls, data: Any) -> Any:
+        if isinstance(data, Mapping) and "authorized_networks" in data:
+            raise PathError(
+                "authorized_networks",
+                "was renamed to cluster.master_authorized_networks (the same list of CIDRs): rename the key",
+            )
+        return data
+
     @model_validator(mode="after")
     def _provider_source_is_known(self) -> ClusterConfig:
+        if not self.create and self.maintenance is not None:
+            raise PathError(
+                "maintenance",
+                "must be omitted when create is false: the cluster's owner sets its maintenance policy (plan says "
+                "what it must keep clear)",
+            )
         if self.create and self.kubeconfig_context is not None:
             raise PathError("kubeconfig_context", "must be omitted when create is true (the cluster provides it)")
         if not self.create and self.kubeconfig_context is None:
@@ -690,13 +720,20 @@ class StackConfig(Model):
         return tuple(key for key in self.secret_keys() if key not in self._secrets)
 
     def warnings(self) -> tuple[str, ...]:
-        """What the stack leaves undone that would fail a person: nobody can reach the app, or its alerts reach
-        nobody. One sentence each."""
+        """What the stack leaves undone that would fail a person: nobody can reach the app, anyone can reach its
+        control plane, or its alerts reach nobody. One sentence each."""
         found = []
         if not self.ingress.hosts:
             found.append(
                 f"{self.key('ingress.hosts')}: no public host, so the load balancer answers every request with 404: "
                 "name the host(s) the app is served on"
+            )
+        cluster = self.cluster
+        if cluster is not None and cluster.create and not cluster.master_authorized_networks:
+            found.append(
+                f"{self.key('cluster.master_authorized_networks')}: empty, so the control plane's public endpoint "
+                "accepts connections from any address (credentials are still needed): list the CIDRs that run "
+                "pulumi and kubectl"
             )
         return (*found, *self._alerting_warnings())
 

@@ -27,6 +27,7 @@ from sizing.config import (
     UserMix,
 )
 from sizing.errors import ConfigError
+from sizing.maintenance import MaintenancePlan, plan_maintenance
 from sizing.nodes import Demand, NodePlan, plan_pool
 from sizing.placement import Spread
 from sizing.pools import PoolOption, cheapest
@@ -440,6 +441,9 @@ class Plan(_Frozen):
     nodes: NodePlan = Field(description="node pool plan")
     cost: CostPlan = Field(description="monthly cost and savings")
     warnings: tuple[str, ...] = Field((), description="what the stack leaves undone that it should not")
+    maintenance: MaintenancePlan | None = Field(
+        None, description="when GKE may upgrade the cluster: window and exclusions (None: no cluster config)"
+    )
     # Typed loosely so that a stack without windows never imports sizing.schedule (its models cost `plan` ~20 ms).
     schedule: Any = Field(
         None, description="planned experiment windows and their scaling: a sizing.schedule.SchedulePlan, or None"
@@ -460,6 +464,7 @@ class Plan(_Frozen):
             "nodes": self.nodes.model_dump(mode="json"),
             "cost": self.cost.model_dump(),
             "warnings": list(self.warnings),
+            **({"maintenance": self.maintenance.to_json()} if self.maintenance is not None else {}),
             # Only a stack with windows has the key: the plan of one without is what it always was.
             **({"schedule": self.schedule.to_json()} if self.schedule is not None else {}),
         }
@@ -573,6 +578,7 @@ def build_plan(config: StackConfig, stack: str, now: datetime | None = None, str
         observed_pool=None if observed is None else f"{observed.nodes} × {observed.machine_type}",
         rates=rates(config, pool.machine_type, pool.spot),
     )
+    maintenance = plan_maintenance(config, now)
     plan = Plan(
         stack=stack,
         profile=config.profile,
@@ -581,7 +587,8 @@ def build_plan(config: StackConfig, stack: str, now: datetime | None = None, str
         totals=_totals({**workloads, **charts}),
         nodes=nodes,
         cost=cost,
-        warnings=config.warnings(),
+        warnings=(*config.warnings(), *(maintenance.warnings if maintenance else ())),
+        maintenance=maintenance,
     )
     if not config.capacity.schedule:
         return plan

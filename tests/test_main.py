@@ -219,6 +219,33 @@ BAD_CONFIGS = {
         _set_object("ingress", ["acme"], KeyError),
         "hyperstudy-infra:ingress.acme: required key is missing",
     ),
+    "the renamed authorized_networks key": (
+        _set_object("cluster", ["authorized_networks"], ["203.0.113.0/24"]),
+        "hyperstudy-infra:cluster.authorized_networks: was renamed to cluster.master_authorized_networks",
+    ),
+    "a maintenance window GKE refuses": (
+        _set_object("cluster", ["maintenance"], {"days": ["sun"], "start_utc": "01:00", "duration_hours": 8}),
+        "hyperstudy-infra:cluster.maintenance.days: give GKE only 32 hours of maintenance in some 32 days",
+    ),
+    "a maintenance window meeting a weekly window": (
+        lambda v: [
+            _set_object(
+                "capacity",
+                ["schedule"],
+                [
+                    {
+                        "name": "lab",
+                        "weekly": {"days": ["wed"], "start": "09:00", "end": "11:30", "timezone": "Europe/Berlin"},
+                        "experiments": {"small": 1},
+                    }
+                ],
+            )(v),
+            _set_object(
+                "cluster", ["maintenance"], {"days": ["wed", "sat"], "start_utc": "10:00", "duration_hours": 6}
+            )(v),
+        ],
+        "hyperstudy-infra:cluster.maintenance: opens wed 10:00-16:00 UTC, which meets capacity.schedule.lab",
+    ),
     "a second Grafana": (
         _set_object("monitoring", ["components", "grafana", "replicas"], 2),
         "hyperstudy-infra:monitoring.components.grafana.replicas: 2 is above 1",

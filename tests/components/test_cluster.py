@@ -2,20 +2,33 @@
 
 from __future__ import annotations
 
+import copy
 import json
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
 
 import pulumi
 import pytest
 from pydantic import ValidationError
 
 from components.cluster import GkeCluster, GkeClusterArgs
-from sizing.config import ClusterConfig
+from sizing.config import ClusterConfig, parse_stack_config, read_stack_values
+from sizing.maintenance import plan_maintenance
 
+ROOT = Path(__file__).resolve().parents[2]
+PROJECT = "hyperstudy-infra"
 CLUSTER = "gcp:container/cluster:Cluster"
 K8S_PROVIDER = "pulumi:providers:kubernetes"
 COMPONENT = "hyperstudy:cluster:GkeCluster"
 ROUTER = "gcp:compute/router:Router"
 ROUTER_NAT = "gcp:compute/routerNat:RouterNat"
+
+
+@pytest.fixture
+def prod_values() -> dict[str, Any]:
+    """Prod's raw config values, a copy a test may change before validating them as the program does."""
+    return copy.deepcopy(read_stack_values(ROOT / "Pulumi.prod.yaml", PROJECT))
 
 
 def tail(urn: str, types: int = 2) -> tuple[tuple[str, ...], str]:
@@ -34,10 +47,10 @@ def secret_flag(output: pulumi.Output[str]) -> pulumi.Output[bool]:
 
 
 @pulumi.runtime.test
-def test_created_cluster_is_private_vpc_native_with_workload_identity(mocks, ran, prod_config):
+def test_created_cluster_is_private_vpc_native_with_workload_identity(mocks, ran, prod_config, prod_plan):
     config = prod_config.cluster
     assert config.create
-    component = GkeCluster("hyperstudy", GkeClusterArgs(config=config))
+    component = GkeCluster("hyperstudy", GkeClusterArgs(config=config, maintenance=prod_plan.maintenance))
 
     def check(_):
         (cluster,) = mocks.of_type(CLUSTER)
@@ -67,21 +80,97 @@ def test_created_cluster_is_private_vpc_native_with_workload_identity(mocks, ran
     return pulumi.Output.all(component.name, component.provider.urn).apply(check)
 
 
+@pytest.mark.parametrize(("given", "profile"), [(None, "BALANCED"), ("OPTIMIZE_UTILIZATION", "OPTIMIZE_UTILIZATION")])
 @pulumi.runtime.test
-def test_autoscaling_optimises_utilisation_without_node_auto_provisioning(mocks, ran, prod_config):
-    component = GkeCluster("hyperstudy", GkeClusterArgs(config=prod_config.cluster))
+def test_autoscaling_profile_follows_the_config_without_node_auto_provisioning(
+    mocks, ran, prod_values, prod_plan, given, profile
+):
+    if given is not None:
+        prod_values["cluster"]["autoscaling_profile"] = given
+    config = parse_stack_config(prod_values, PROJECT).cluster
+    component = GkeCluster("hyperstudy", GkeClusterArgs(config=config, maintenance=prod_plan.maintenance))
 
     def check(_):
         autoscaling = mocks.named(CLUSTER, "hyperstudy").inputs["clusterAutoscaling"]
-        assert autoscaling == {"enabled": False, "autoscalingProfile": "OPTIMIZE_UTILIZATION"}
-        ran.append("autoscaling")
+        assert autoscaling == {"enabled": False, "autoscalingProfile": profile}
+        ran.append(profile)
 
     return component.name.apply(check)
 
 
 @pulumi.runtime.test
-def test_an_explicit_project_names_the_workload_pool(mocks, ran, prod_config):
-    component = GkeCluster("hyperstudy", GkeClusterArgs(config=prod_config.cluster, project="hyperstudy-prod"))
+def test_the_maintenance_window_is_the_plans_rrule_in_utc(mocks, ran, prod_config, prod_plan):
+    window = prod_plan.maintenance.window
+    component = GkeCluster("hyperstudy", GkeClusterArgs(config=prod_config.cluster, maintenance=prod_plan.maintenance))
+
+    def check(_):
+        policy = mocks.named(CLUSTER, "hyperstudy").inputs["maintenancePolicy"]
+        # Prod has no windows: the default, 6 hours every day from 06:00 UTC, and no exclusion.
+        assert policy == {
+            "recurringWindow": {
+                "startTime": "2024-01-01T06:00:00Z",
+                "endTime": "2024-01-01T12:00:00Z",
+                "recurrence": "FREQ=WEEKLY;BYDAY=MO,TU,WE,TH,FR,SA,SU",
+            }
+        }
+        recurring = policy["recurringWindow"]
+        assert (window.start_time, window.end_time, window.recurrence) == (
+            recurring["startTime"],
+            recurring["endTime"],
+            recurring["recurrence"],
+        )
+        ran.append("window")
+
+    return component.name.apply(check)
+
+
+@pulumi.runtime.test
+def test_one_off_windows_become_no_upgrades_exclusions(mocks, ran, prod_values):
+    prod_values["capacity"]["schedule"] = [
+        {
+            "name": "open-day",
+            "once": {"start": "2027-06-05T10:00:00+02:00", "end": "2027-06-05T13:00:00+02:00"},
+            "experiments": {"small": 2},
+            "lead_minutes": 20,
+        },
+        {
+            "name": "passed",
+            "once": {"start": "2026-06-05T10:00:00+02:00", "end": "2026-06-05T13:00:00+02:00"},
+            "experiments": {"small": 2},
+        },
+    ]
+    config = parse_stack_config(prod_values, PROJECT)
+    maintenance = plan_maintenance(config, datetime(2026, 12, 5, tzinfo=UTC))
+    component = GkeCluster("hyperstudy", GkeClusterArgs(config=config.cluster, maintenance=maintenance))
+
+    def check(_):
+        policy = mocks.named(CLUSTER, "hyperstudy").inputs["maintenancePolicy"]
+        # From an hour before the scale-up (20 minutes before 08:00 UTC) to the scale-down (15 minutes after 11:00
+        # UTC); the window that has passed has none.
+        assert policy["maintenanceExclusions"] == [
+            {
+                "exclusionName": "open-day",
+                "startTime": "2027-06-05T06:40:00Z",
+                "endTime": "2027-06-05T11:15:00Z",
+                "exclusionOptions": {"scope": "NO_UPGRADES"},
+            }
+        ]
+        ran.append("exclusions")
+
+    return component.name.apply(check)
+
+
+def test_a_created_cluster_is_refused_without_the_plans_maintenance(prod_config):
+    with pytest.raises(ValidationError, match="maintenance window"):
+        GkeClusterArgs(config=prod_config.cluster)
+
+
+@pulumi.runtime.test
+def test_an_explicit_project_names_the_workload_pool(mocks, ran, prod_config, prod_plan):
+    component = GkeCluster(
+        "hyperstudy",
+        GkeClusterArgs(config=prod_config.cluster, maintenance=prod_plan.maintenance, project="hyperstudy-prod"),
+    )
 
     def check(_):
         inputs = mocks.named(CLUSTER, "hyperstudy").inputs
@@ -93,12 +182,12 @@ def test_an_explicit_project_names_the_workload_pool(mocks, ran, prod_config):
 
 
 @pulumi.runtime.test
-def test_zonal_and_public_node_variants_follow_the_config(mocks, ran, prod_config):
+def test_zonal_and_public_node_variants_follow_the_config(mocks, ran, prod_config, prod_plan):
     config = prod_config.cluster.model_copy(
         update={"location": f"{prod_config.cluster.location}-b", "private_nodes": False, "subnetwork": "nodes"}
     )
     assert not config.regional
-    component = GkeCluster("hyperstudy", GkeClusterArgs(config=config))
+    component = GkeCluster("hyperstudy", GkeClusterArgs(config=config, maintenance=prod_plan.maintenance))
 
     def check(_):
         inputs = mocks.named(CLUSTER, "hyperstudy").inputs
@@ -114,9 +203,9 @@ def test_zonal_and_public_node_variants_follow_the_config(mocks, ran, prod_confi
 
 @pytest.mark.parametrize(("location", "region"), [("us-central1", "us-central1"), ("europe-west1-b", "europe-west1")])
 @pulumi.runtime.test
-def test_private_nodes_get_cloud_nat_in_the_clusters_region(mocks, ran, prod_config, location, region):
+def test_private_nodes_get_cloud_nat_in_the_clusters_region(mocks, ran, prod_config, prod_plan, location, region):
     config = prod_config.cluster.model_copy(update={"location": location})
-    component = GkeCluster("hyperstudy", GkeClusterArgs(config=config))
+    component = GkeCluster("hyperstudy", GkeClusterArgs(config=config, maintenance=prod_plan.maintenance))
     assert component.nat is not None and component.router is not None
 
     def check(_):
@@ -136,9 +225,9 @@ def test_private_nodes_get_cloud_nat_in_the_clusters_region(mocks, ran, prod_con
 
 
 @pulumi.runtime.test
-def test_no_nat_when_the_network_already_has_one(mocks, ran, prod_config):
+def test_no_nat_when_the_network_already_has_one(mocks, ran, prod_config, prod_plan):
     config = prod_config.cluster.model_copy(update={"cloud_nat": False})
-    component = GkeCluster("hyperstudy", GkeClusterArgs(config=config))
+    component = GkeCluster("hyperstudy", GkeClusterArgs(config=config, maintenance=prod_plan.maintenance))
     assert component.nat is None and component.router is None
 
     def check(_):
@@ -150,8 +239,11 @@ def test_no_nat_when_the_network_already_has_one(mocks, ran, prod_config):
 
 @pytest.mark.parametrize("managed", [False, True])
 @pulumi.runtime.test
-def test_created_cluster_provides_what_the_workloads_need(mocks, ran, prod_config, managed):
-    component = GkeCluster("hyperstudy", GkeClusterArgs(config=prod_config.cluster, managed_prometheus=managed))
+def test_created_cluster_provides_what_the_workloads_need(mocks, ran, prod_config, prod_plan, managed):
+    component = GkeCluster(
+        "hyperstudy",
+        GkeClusterArgs(config=prod_config.cluster, maintenance=prod_plan.maintenance, managed_prometheus=managed),
+    )
 
     def check(_):
         inputs = mocks.named(CLUSTER, "hyperstudy").inputs
@@ -165,9 +257,10 @@ def test_created_cluster_provides_what_the_workloads_need(mocks, ran, prod_confi
 
 @pytest.mark.parametrize("networks", [[], ["203.0.113.0/24", "198.51.100.7/32"]])
 @pulumi.runtime.test
-def test_authorized_networks_restrict_the_control_plane(mocks, ran, prod_config, networks):
-    config = prod_config.cluster.model_copy(update={"authorized_networks": networks})
-    component = GkeCluster("hyperstudy", GkeClusterArgs(config=config))
+def test_master_authorized_networks_restrict_the_control_plane(mocks, ran, prod_values, prod_plan, networks):
+    prod_values["cluster"]["master_authorized_networks"] = networks
+    config = parse_stack_config(prod_values, PROJECT).cluster
+    component = GkeCluster("hyperstudy", GkeClusterArgs(config=config, maintenance=prod_plan.maintenance))
 
     def check(_):
         inputs = mocks.named(CLUSTER, "hyperstudy").inputs
@@ -182,8 +275,8 @@ def test_authorized_networks_restrict_the_control_plane(mocks, ran, prod_config,
 
 
 @pulumi.runtime.test
-def test_kubeconfig_is_a_secret_exec_plugin_config_for_the_cluster(mocks, ran, prod_config):
-    component = GkeCluster("hyperstudy", GkeClusterArgs(config=prod_config.cluster))
+def test_kubeconfig_is_a_secret_exec_plugin_config_for_the_cluster(mocks, ran, prod_config, prod_plan):
+    component = GkeCluster("hyperstudy", GkeClusterArgs(config=prod_config.cluster, maintenance=prod_plan.maintenance))
     assert component.kubeconfig is not None
 
     def check(values):
@@ -230,8 +323,8 @@ def test_referenced_cluster_creates_nothing_in_gcp_and_uses_the_context(mocks, r
 
 
 @pulumi.runtime.test
-def test_type_token_and_every_child_is_parented_to_the_component(mocks, ran, prod_config):
-    created = GkeCluster("hyperstudy", GkeClusterArgs(config=prod_config.cluster))
+def test_type_token_and_every_child_is_parented_to_the_component(mocks, ran, prod_config, prod_plan):
+    created = GkeCluster("hyperstudy", GkeClusterArgs(config=prod_config.cluster, maintenance=prod_plan.maintenance))
     existing = GkeCluster("existing", GkeClusterArgs(config=referenced(prod_config.cluster)))
     assert created.cluster is not None
 
@@ -251,6 +344,6 @@ def test_type_token_and_every_child_is_parented_to_the_component(mocks, ran, pro
     ).apply(check)
 
 
-def test_args_refuse_unknown_fields(prod_config):
+def test_args_refuse_unknown_fields(prod_config, prod_plan):
     with pytest.raises(ValidationError, match="extra"):
-        GkeClusterArgs(config=prod_config.cluster, region="us-central1")
+        GkeClusterArgs(config=prod_config.cluster, maintenance=prod_plan.maintenance, region="us-central1")

@@ -233,7 +233,7 @@ def test_type_token_and_every_child_is_parented_to_the_component(mocks, ran, pro
 
 @pulumi.runtime.test
 def test_the_pool_joins_the_created_cluster(mocks, ran, prod_config, prod_plan):
-    cluster = GkeCluster("hyperstudy", GkeClusterArgs(config=prod_config.cluster))
+    cluster = GkeCluster("hyperstudy", GkeClusterArgs(config=prod_config.cluster, maintenance=prod_plan.maintenance))
     component = NodePool(
         "hyperstudy",
         NodePoolArgs(

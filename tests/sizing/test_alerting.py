@@ -14,6 +14,13 @@ NS = "hyperstudy-infra"
 CIPHERTEXT = {"secure": "v1:abc:def"}
 
 
+@pytest.fixture(autouse=True)
+def _control_plane_restricted(prod_values: dict[str, Any]) -> None:
+    """Prod with authorized networks, so the plan's warnings here are the alerting ones (the cluster's own warning is
+    tests/sizing/test_maintenance.py's)."""
+    prod_values["cluster"]["master_authorized_networks"] = ["203.0.113.0/24"]
+
+
 def _refusal(parse, values: dict[str, Any]) -> ConfigError:
     with pytest.raises(ConfigError) as err:
         parse(values)
