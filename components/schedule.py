@@ -54,6 +54,14 @@ from pulumi_kubernetes.rbac.v1 import PolicyRuleArgs, Role, RoleBinding, RoleRef
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from components.pool import GKE_NODE_POOL_LABEL, POOL_NAME_PATTERN
+from components.scaler_jobs import (
+    ACTIVE_DEADLINE_SECONDS,
+    BACKOFF_LIMIT,
+    FAILED_JOBS_HISTORY_LIMIT,
+    STARTING_DEADLINE_SECONDS,
+    SUCCESSFUL_JOBS_HISTORY_LIMIT,
+    TTL_SECONDS_AFTER_FINISHED,
+)
 from components.workload import (
     COMPONENT,
     INSTANCE,
@@ -135,17 +143,6 @@ printf 'header = "Authorization: Bearer %s"\\n' "$token" | curl -fsS --retry 5 -
 echo
 """
 
-# The jobs' timing. The controller starts a run up to 5 minutes late (a controller restart, a busy API server) and
-# skips it after: inside the default 10 minutes' lead of a scale-up. A run may take 5 minutes, enough for curl's own
-# retries (6 tries of at most 30 s, 31 s of back-off) and a pod retry or two.
-STARTING_DEADLINE_SECONDS = 300
-ACTIVE_DEADLINE_SECONDS = 300
-BACKOFF_LIMIT = 4
-# Finished Jobs (and their pods' logs) stay a week, so a failed weekly run is still there to read before the next
-# one; the history limits already bound how many are kept.
-TTL_SECONDS_AFTER_FINISHED = 7 * 24 * 3600
-SUCCESSFUL_JOBS_HISTORY_LIMIT = 1
-FAILED_JOBS_HISTORY_LIMIT = 3
 # Not in the node plan: these pods run for seconds a few times a week, never resident, and fit any node's slack.
 SCALER_RESOURCES = {"requests": {"memory": "16Mi", "cpu": "10m"}, "limits": {"memory": "32Mi"}}
 

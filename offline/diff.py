@@ -27,7 +27,7 @@ from typing import Any
 import pulumi
 
 from offline.mocks import Registered
-from offline.render import ROOT, Rendered, run_program
+from offline.render import ROOT, Rendered, redact_secrets, run_program
 from sizing.config import PROFILES
 from sizing.errors import ConfigError
 
@@ -161,11 +161,12 @@ def _index(rendered: Rendered) -> dict[tuple[str, str], dict[str, Any]]:
         meta = obj.get("metadata") or {}
         name = f"{meta['namespace']}/{meta['name']}" if meta.get("namespace") else meta.get("name", "")
         index[(obj["kind"], name)] = obj
+    # A chart's objects are Helm's, not the render's: the release's inputs (chart, version, values) are what changes.
+    for release in rendered.helm_releases():
+        inputs = redact_secrets(release)
+        index[("HelmRelease", f"{inputs.get('namespace')}/{inputs.get('name', release.name)}")] = inputs
     for resource in rendered.gcp_resources():
         index[(resource.typ, resource.name)] = resource.inputs
-    # A release's values are what its chart renders from: a change in them is a change of its pods.
-    for release in rendered.helm_releases():
-        index[(release.typ, release.name)] = release.inputs
     return index
 
 

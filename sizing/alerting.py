@@ -3,7 +3,8 @@
 Config only, no Alertmanager syntax (that is `components.monitoring.alertmanager`). A receiver never holds a secret
 value: every credential field names a Pulumi config key of the project (`api_url_secret: slack_webhook_url`) that
 must be set with `pulumi config set --secret`, so the stack file holds ciphertext only and the rendered chart values
-hold a file path into a mounted Secret.
+hold a file path into a mounted Secret. The heartbeat (a dead-man's switch outside the cluster that pages when the
+always-firing Watchdog stops arriving) names its URL the same way.
 """
 
 from __future__ import annotations
@@ -25,8 +26,11 @@ PAGED_SEVERITIES: tuple[Severity, ...] = ("critical", "warning")
 # A Pulumi config key name (the part after `hyperstudy-infra:`): a URL, a token or anything with `/`, `:` or spaces
 # in it is a value, not a key, and is refused before it can be committed.
 _SECRET_KEY = re.compile(r"[A-Za-z][A-Za-z0-9_-]{0,63}")
-# Alertmanager reserves nothing, but `null` is the receiver the program routes its heartbeat alerts to.
+# Alertmanager reserves nothing, but `null` is the receiver the program routes the alerts meant for no one to, and
+# `heartbeat` the one it sends the Watchdog to when `heartbeat` is configured.
 NULL_RECEIVER = "null"
+HEARTBEAT_RECEIVER = "heartbeat"
+RESERVED_RECEIVERS = (NULL_RECEIVER, HEARTBEAT_RECEIVER)
 
 
 def _secret_key(value: object) -> object:
@@ -77,6 +81,25 @@ class EmailReceiver(Model):
         return self
 
 
+class HeartbeatConfig(Model):
+    """A dead-man's switch: a service outside the cluster (healthchecks.io, Dead Man's Snitch, a pager's heartbeat
+    URL) that Alertmanager POSTs the always-firing Watchdog to every `interval`, and that pages when the POSTs stop:
+    Prometheus, Alertmanager, the nodes or the NAT gone."""
+
+    url_secret: SecretKey = Field(description="secret config key holding the URL (it embeds the check's token)")
+    interval: Duration = Field(
+        "1m",
+        description="the heartbeat is sent at least once per interval: the service's period (plus its grace) must be "
+        "longer",
+    )
+
+    @model_validator(mode="after")
+    def _interval_is_not_zero(self) -> HeartbeatConfig:
+        if not re.search(r"[1-9]", self.interval):
+            raise PathError("interval", "must be longer than 0 (a heartbeat that is never sent pages all the time)")
+        return self
+
+
 class Receiver(Model):
     """One Alertmanager receiver: one or more integrations notified together."""
 
@@ -123,12 +146,17 @@ class AlertingConfig(Model):
     group_wait: Duration = Field("30s", description="wait for more alerts of a new group before notifying")
     group_interval: Duration = Field("5m", description="wait before notifying about new alerts of a known group")
     repeat_interval: Duration = Field("4h", description="re-notify a still-firing group after this long")
+    heartbeat: HeartbeatConfig | None = Field(
+        None, description="dead-man's switch the Watchdog is sent to (None: the Watchdog reaches no one)"
+    )
 
     @model_validator(mode="after")
     def _routes_name_receivers(self) -> AlertingConfig:
         for name in self.receivers:
-            if name == NULL_RECEIVER or not _RECEIVER_NAME.fullmatch(name):
-                raise PathError(f"receivers.{name}", "name must be a lowercase label (a-z, 0-9, -) other than 'null'")
+            if name in RESERVED_RECEIVERS or not _RECEIVER_NAME.fullmatch(name):
+                reserved = " and ".join(f"'{r}'" for r in RESERVED_RECEIVERS)
+                problem = f"name must be a lowercase label (a-z, 0-9, -) other than {reserved}"
+                raise PathError(f"receivers.{name}", problem)
         routed: set[str] = set()
         for severity, names in self.routes.items():
             if not names:
@@ -146,8 +174,11 @@ class AlertingConfig(Model):
         return self
 
     def secret_keys(self) -> tuple[str, ...]:
-        """Every secret config key the receivers read, sorted, each once."""
-        return tuple(sorted({key for r in self.receivers.values() for key in r.secret_keys()}))
+        """Every secret config key the receivers and the heartbeat read, sorted, each once."""
+        keys = {key for r in self.receivers.values() for key in r.secret_keys()}
+        if self.heartbeat is not None:
+            keys.add(self.heartbeat.url_secret)
+        return tuple(sorted(keys))
 
     def unrouted(self) -> tuple[Severity, ...]:
         """The severities that must reach a person but reach no receiver."""

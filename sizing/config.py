@@ -541,7 +541,15 @@ class AlertsConfig(Model):
         "critical",
     )
     scheduled_scaling_failed: Alert = _alert(
-        0, "2m", "HyperStudyScheduledScalingFailed: a scaler Job failed, or more of its pods than this failed"
+        0,
+        "2m",
+        "HyperStudyScheduledScalingFailed: a scaler CronJob's latest run failed, or more of its pods than this failed",
+    )
+    workload_unavailable: Alert = _alert(
+        0,
+        "2m",
+        "HyperStudyWorkloadUnavailable: an app workload's ready (available) ÷ desired replicas at or below this ratio",
+        "critical",
     )
 
     @model_validator(mode="after")
@@ -550,6 +558,9 @@ class AlertsConfig(Model):
         for name in ("memory_near_limit", "heap_near_limit"):
             if not 0 < getattr(self, name).threshold < 1:
                 raise PathError(f"{name}.threshold", "must be between 0 and 1 (a ratio of the limit)")
+        # Every replica ready is a ratio of 1: a threshold of 1 or more fires on a healthy workload.
+        if not self.workload_unavailable.threshold < 1:
+            raise PathError("workload_unavailable.threshold", "must be below 1 (a ratio of the desired replicas)")
         return self
 
 
@@ -616,7 +627,7 @@ class MonitoringConfig(Model):
                 "prometheus_operator",
                 "and managed_prometheus both evaluate every rule, so every alert would fire twice: choose one",
             )
-        if self.alerting.receivers and not (self.install_stack or self.managed_prometheus):
+        if (self.alerting.receivers or self.alerting.heartbeat) and not (self.install_stack or self.managed_prometheus):
             raise PathError(
                 "alerting",
                 "configures the Alertmanager the program installs (install_stack) or Managed Prometheus' "
@@ -752,6 +763,12 @@ class StackConfig(Model):
         unrouted = alerting.unrouted()
         if unrouted:
             found.append(f"{self.key('monitoring.alerting.routes')}: {' and '.join(unrouted)} alerts reach no receiver")
+        if alerting.heartbeat is None:
+            found.append(
+                f"{self.key('monitoring.alerting.heartbeat')}: no dead-man's switch, so if Prometheus, Alertmanager "
+                "or the cluster's egress dies, alerts stop without anyone knowing: set heartbeat: {url_secret: <key>} "
+                "to a healthchecks.io (or Dead Man's Snitch) check's URL"
+            )
         found += [
             f"{self.key(key)}: secret not set, so its receiver cannot notify: "
             f"pulumi config set --secret {key} <value> (before pulumi up)"

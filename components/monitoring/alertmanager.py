@@ -13,7 +13,9 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from sizing.alerting import NULL_RECEIVER, SEVERITIES, AlertingConfig, Receiver
+from components.monitoring.names import WATCHDOG
+from components.monitoring.rules import duration_seconds, duration_text
+from sizing.alerting import HEARTBEAT_RECEIVER, NULL_RECEIVER, SEVERITIES, AlertingConfig, HeartbeatConfig, Receiver
 
 # The Secret holding every receiver's secret values, one key per secret config key.
 RECEIVER_SECRET = "hyperstudy-alertmanager-receivers"
@@ -23,8 +25,9 @@ SECRETS_DIR = "/etc/alertmanager/secrets"
 MANAGED_CONFIG_NAMESPACE, MANAGED_CONFIG_SECRET, MANAGED_CONFIG_KEY = "gmp-public", "alertmanager", "alertmanager.yaml"
 # How a credential field is written: `field` and the secret config key → the receiver's fields.
 Credential = Callable[[str, str], dict[str, str]]
-# Alerts that exist to be silent: kube-prometheus-stack's heartbeat, and the inhibitor of info alerts.
-SILENT_ALERTS = ("Watchdog", "InfoInhibitor")
+# Alerts that exist to be silent: the heartbeat (unless a dead-man's switch receives it), and kube-prometheus-stack's
+# inhibitor of info alerts.
+SILENT_ALERTS = (WATCHDOG, "InfoInhibitor")
 
 # What a person reads: the summary in the title, then each alert's description and runbook.
 _TITLE = "[{{ .Status | toUpper }}] {{ .CommonLabels.alertname }} ({{ .CommonLabels.namespace }})"
@@ -91,9 +94,39 @@ def _integrations(receiver: Receiver, credential: Credential) -> dict[str, list[
     return found
 
 
+def _heartbeat(heartbeat: HeartbeatConfig, credential: Credential) -> dict[str, Any]:
+    """The dead-man's switch as a webhook. Never `send_resolved`: a resolved notification is a POST like any other,
+    which the service would count as a heartbeat at the very moment the Watchdog stopped."""
+    return {"webhook_configs": [{**credential("url", heartbeat.url_secret), "send_resolved": False}]}
+
+
+def _heartbeat_route(heartbeat: HeartbeatConfig) -> dict[str, Any]:
+    """The Watchdog to the dead-man's switch at once, and again at least once per `interval`.
+
+    Alertmanager re-sends an unchanged group only on a `group_interval` tick, and only if `repeat_interval` has passed
+    since the last notification was logged, which is a little after the previous tick: with both at the same value
+    it re-sends every second tick (Alertmanager 0.25, measured). Both are half the interval, so a POST goes out every
+    interval (or every half, where the check uses the tick's time); `repeat_interval` below `group_interval` would
+    do the same but makes newer Alertmanagers log a warning on every config load."""
+    half = duration_text(max(duration_seconds(heartbeat.interval) / 2, 0.001))
+    return {
+        "receiver": HEARTBEAT_RECEIVER,
+        "matchers": [f'alertname = "{WATCHDOG}"'],
+        "group_by": ["alertname"],
+        "group_wait": "0s",
+        "group_interval": half,
+        "repeat_interval": half,
+    }
+
+
 def _routes(alerting: AlertingConfig) -> list[dict[str, Any]]:
-    routes: list[dict[str, Any]] = [
-        {"receiver": NULL_RECEIVER, "matchers": [f'alertname = "{name}"']} for name in SILENT_ALERTS
+    routes: list[dict[str, Any]] = []
+    if alerting.heartbeat is not None:
+        routes.append(_heartbeat_route(alerting.heartbeat))
+    routes += [
+        {"receiver": NULL_RECEIVER, "matchers": [f'alertname = "{name}"']}
+        for name in SILENT_ALERTS
+        if not (name == WATCHDOG and alerting.heartbeat is not None)
     ]
     for severity in SEVERITIES:
         names = alerting.routes.get(severity, [])
@@ -107,9 +140,10 @@ def _routes(alerting: AlertingConfig) -> list[dict[str, Any]]:
 
 
 def alertmanager_config(alerting: AlertingConfig, credential: Credential = from_files) -> dict[str, Any]:
-    """alertmanager.yaml: a route per severity to its receivers; what matches none (an unrouted severity, an alert
-    without one) goes to `null`, which the plan and the policy pack report for critical and warning. Credentials
-    are files in the mounted receivers' Secret unless `credential` says otherwise."""
+    """alertmanager.yaml: the Watchdog to the heartbeat receiver (with `heartbeat`), a route per severity to its
+    receivers; what matches none (an unrouted severity, an alert without one) goes to `null`, which the plan and the
+    policy pack report for critical and warning. Credentials are files in the mounted receivers' Secret unless
+    `credential` says otherwise."""
     return {
         "global": {"resolve_timeout": "5m"},
         "route": {
@@ -123,6 +157,11 @@ def alertmanager_config(alerting: AlertingConfig, credential: Credential = from_
         "receivers": [
             {"name": NULL_RECEIVER},
             *({"name": name, **_integrations(receiver, credential)} for name, receiver in alerting.receivers.items()),
+            *(
+                [{"name": HEARTBEAT_RECEIVER, **_heartbeat(alerting.heartbeat, credential)}]
+                if alerting.heartbeat is not None
+                else []
+            ),
         ],
         # While a critical alert fires, the warning and info ones of the same alert and namespace are noise.
         "inhibit_rules": [

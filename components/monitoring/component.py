@@ -2,7 +2,8 @@
 GKE Managed Prometheus ClusterRules (`monitoring.managed_prometheus`), never both, and each dashboard as a ConfigMap the
 Grafana sidecar imports, named after the stack's namespace so stacks sharing one Grafana keep their own.
 
-With Managed Prometheus and receivers, it also writes the managed Alertmanager's config Secret.
+With Managed Prometheus and receivers (or a heartbeat), it also writes the managed Alertmanager's config Secret; and
+as Managed Prometheus evaluates no rule of its own, the groups carry the always-firing Watchdog there.
 
 The PrometheusRule and ClusterRules kinds come from CRDs: kube-prometheus-stack (or GKE Managed Prometheus) must be
 in the cluster first, or the API server answers "no matches for kind".
@@ -49,7 +50,7 @@ class MonitoringArgs(BaseModel):
     @model_validator(mode="after")
     def _receivers_have_their_secrets(self) -> MonitoringArgs:
         monitoring = self.config.monitoring
-        if monitoring.managed_prometheus and monitoring.alerting.receivers:
+        if monitoring.managed_prometheus and self.config.secret_keys():
             missing = [key for key in self.config.secret_keys() if key not in self.secrets]
             if missing:
                 raise ValueError(f"no value for the receivers' secrets {', '.join(missing)}")
@@ -128,7 +129,7 @@ class Monitoring(pulumi.ComponentResource):
         # Managed Prometheus' Alertmanager reads its whole config from one Secret and mounts no other: the receivers'
         # credentials go inline, and the config exists only as that Secret's (secret) data.
         self.managed_alertmanager = None
-        if monitoring.managed_prometheus and monitoring.alerting.receivers:
+        if monitoring.managed_prometheus and (monitoring.alerting.receivers or monitoring.alerting.heartbeat):
             keys = config.secret_keys()
             text = pulumi.Output.all(*(args.secrets[key] for key in keys)).apply(
                 lambda values: yaml.safe_dump(

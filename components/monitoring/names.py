@@ -12,16 +12,22 @@ from sizing.metrics import (
     ACTIVE_EXPERIMENTS as ACTIVE_EXPERIMENTS,
     CONNECTED_USERS as CONNECTED_USERS,
     CONTRACT as CONTRACT,
+    CRONJOB_LAST_SCHEDULE_TIME as CRONJOB_LAST_SCHEDULE_TIME,
+    CRONJOB_LAST_SUCCESS_TIME as CRONJOB_LAST_SUCCESS_TIME,
     CRONJOB_NEXT_SCHEDULE_TIME as CRONJOB_NEXT_SCHEDULE_TIME,
     CRONJOB_SUSPENDED as CRONJOB_SUSPENDED,
+    DEPLOYMENT_AVAILABLE as DEPLOYMENT_AVAILABLE,
+    DEPLOYMENT_REPLICAS as DEPLOYMENT_REPLICAS,
     JOB_FAILED as JOB_FAILED,
     JOB_PODS_FAILED as JOB_PODS_FAILED,
     JOB_PODS_SUCCEEDED as JOB_PODS_SUCCEEDED,
+    JOB_START_TIME as JOB_START_TIME,
     LAST_TERMINATED as LAST_TERMINATED,
     LIMITS as LIMITS,
     NODE_ALLOCATABLE as NODE_ALLOCATABLE,
     NODE_INFO as NODE_INFO,
     NODE_LABELS as NODE_LABELS,
+    NODE_UNSCHEDULABLE as NODE_UNSCHEDULABLE,
     NODEJS_HEAP_SPACE_USED as NODEJS_HEAP_SPACE_USED,
     NODEJS_HEAP_TOTAL as NODEJS_HEAP_TOTAL,
     NODEJS_HEAP_USED as NODEJS_HEAP_USED,
@@ -84,9 +90,15 @@ ALERT_CAPACITY_LOW = "HyperStudyCapacityLow"
 ALERT_MEMORY_OVERCOMMIT = "HyperStudyMemoryOvercommit"
 ALERT_NODE_POOL_AT_MAX = "HyperStudyNodePoolAtMax"
 ALERT_HEAP_NEAR_LIMIT = "HyperStudyHeapNearLimit"
+ALERT_WORKLOAD_UNAVAILABLE = "HyperStudyWorkloadUnavailable"
 # Only for a stack with capacity.schedule.
 ALERT_SCHEDULED_CAPACITY_NOT_READY = "HyperStudyScheduledCapacityNotReady"
 ALERT_SCHEDULED_SCALING_FAILED = "HyperStudyScheduledScalingFailed"
+
+# The heartbeat: an alert that always fires, so that its notifications stopping means the alerting pipeline stopped.
+# kube-prometheus-stack's name for it; the rules ship their own only where the evaluator has none (Managed
+# Prometheus), so one Alertmanager route serves both.
+WATCHDOG = "Watchdog"
 
 # --- Where Grafana's dashboard sidecar looks (kube-prometheus-stack's defaults, set explicitly when installed). ---
 DASHBOARD_LABEL = "grafana_dashboard"  # value "1": a ConfigMap holding dashboards

@@ -17,10 +17,12 @@ import yaml
 
 from components.monitoring import names
 from components.monitoring.selectors import Selectors, build_selectors, eq, longest_first, quote, regex, selector
+from components.scaler_jobs import ACTIVE_DEADLINE_SECONDS, RUN_DEADLINE_SECONDS, STARTING_DEADLINE_SECONDS
 from sizing.config import ROLES, Alert, StackConfig
 from sizing.errors import ConfigError
 from sizing.plan import Plan
 from sizing.quantity import MIB_BYTES
+from sizing.workload_specs import SPECS
 
 RECORDING_GROUP = "hyperstudy-recording"
 DAILY_GROUP = "hyperstudy-daily"
@@ -277,6 +279,21 @@ def nodes_expr(s: Selectors) -> str:
     return with_stack_namespace(f"count(\n  {pool_nodes(s)}\n)\nor vector(0)", s)
 
 
+def pool_upgrading_expr(s: Selectors) -> str:
+    """`{}` 1 while the stack's pool is being upgraded: GKE's surge upgrade adds a node of the new version, then
+    cordons and drains the old ones one at a time, so from the surge node's arrival to the last old node's removal
+    the pool runs two kubelet versions, and while a node drains it is cordoned. Either one counts (a node-pool update
+    that keeps the version still cordons each node it replaces); each node once, however many kube-state-metrics
+    replicas or jobs report it."""
+    info = s.ksm(names.NODE_INFO, namespaced=False)
+    versions = on_pool_nodes(f"max by (node, kubelet_version) ({info})", s)
+    cordoned = on_pool_nodes(f"max by ({_by(NODE)}) ({s.ksm(names.NODE_UNSCHEDULABLE, namespaced=False)})", s)
+    return (
+        f"count(\n  count by (kubelet_version) (\n{_indent(versions, 4)}\n  )\n) > 1\n"
+        f"or\ncount(\n{_indent(cordoned)}\n  == 1\n) > 0"
+    )
+
+
 def pool_allocatable_expr(s: Selectors) -> str:
     """Σ allocatable memory over the pool's nodes: what its nodes are paid for."""
     allocatable = s.ksm(names.NODE_ALLOCATABLE, eq("resource", "memory"), namespaced=False)
@@ -418,6 +435,28 @@ def memory_overcommit_expr(s: Selectors, threshold: float) -> str:
     return with_stack_namespace(condition, s)
 
 
+def workload_unavailable_expr(config: StackConfig, s: Selectors, threshold: float) -> str | None:
+    """Each app workload whose ready (StatefulSet) or available (Deployment) replicas ÷ desired replicas are at or
+    below `threshold` (0: none ready), while it asks for any; labelled `workload` (and `statefulset` or
+    `deployment`), each series deduplicated over kube-state-metrics replicas or jobs. None without app workloads."""
+    parts = []
+    kinds = (
+        ("StatefulSet", "statefulset", names.STATEFULSET_READY, names.STATEFULSET_REPLICAS),
+        ("Deployment", "deployment", names.DEPLOYMENT_AVAILABLE, names.DEPLOYMENT_REPLICAS),
+    )
+    for kind, label, ready_metric, desired_metric in kinds:
+        workloads = sorted(n for n in config.workloads if n in SPECS and SPECS[n].kind == kind)
+        if not workloads:
+            continue
+        which = regex(label, f"^({'|'.join(longest_first(workloads))})$")
+        identity = ("namespace", label)
+        ready = _dedup(s.ksm(ready_metric, which), identity)
+        desired = _dedup(s.ksm(desired_metric, which), identity)
+        ratio = f"{ready}\n/ on ({_by(identity)})\n({desired} > 0)\n<= {_num(threshold)}"
+        parts.append(f'label_replace(\n{_indent(ratio)},\n  "workload", "$1", {quote(label)}, "(.+)"\n)')
+    return "\nor\n".join(parts) or None
+
+
 # V8's young generation (new, new_large_object) and its read-only snapshot space are outside what
 # --max-old-space-size caps; every other space (old, code, map, large_object, code_large_object, and the shared and
 # trusted spaces of newer V8) is the old generation it caps.
@@ -443,11 +482,12 @@ STATEFULSET = ("namespace", "statefulset")
 JOB = ("namespace", "job_name")
 CRONJOB = ("namespace", "cronjob")
 # A scaler CronJob counts as having missed a run once its next schedule time is this far in the past: twice the
-# CronJobs' startingDeadlineSeconds (300 s, components/schedule.py), after which the controller no longer starts the
+# CronJobs' startingDeadlineSeconds (components/scaler_jobs.py), after which the controller no longer starts the
 # run at all, so a run it starts late but within its deadline never counts.
-SCALER_MISSED_AFTER_SECONDS = 600
+SCALER_MISSED_AFTER_SECONDS = 2 * STARTING_DEADLINE_SECONDS
 # The `reason` label of HyperStudyScheduledScalingFailed: why the scaler did not do its job.
-SCALER_FAILED, SCALER_MISSED, SCALER_SUSPENDED, SCALER_MISSING = "failed", "missed", "suspended", "missing"
+SCALER_FAILED, SCALER_UNFINISHED = "failed", "unfinished"
+SCALER_MISSED, SCALER_SUSPENDED, SCALER_MISSING = "missed", "suspended", "missing"
 # Prometheus durations (model.ParseDuration's units), in seconds.
 _DURATION_UNITS = {"y": 365 * 86400, "w": 7 * 86400, "d": 86400, "h": 3600, "m": 60, "s": 1, "ms": 0.001}
 _DURATION_PART = re.compile(r"([0-9]+)(ms|[ywdhms])")
@@ -529,12 +569,33 @@ def _reason(expr: str, reason: str) -> str:
     return f'label_replace(\n{_indent(expr)},\n  "reason", {quote(reason)}, "", ""\n)'
 
 
+def latest_run_unsettled_expr(s: Selectors, plan: Plan) -> str:
+    """`{namespace, cronjob}` the scheduled time of the CronJob's latest run, for each scaler CronJob whose latest run
+    has not succeeded (yet): no Job of the CronJob completed successfully at or after that time. A CronJob that never
+    succeeded has no success time at all (kube-state-metrics exports none until one has): its latest run counts too.
+    Any Job of the CronJob counts as a success, a run by hand (`kubectl create job --from=cronjob/…`) included."""
+    cronjobs = regex("cronjob", scaler_cronjob_regex(plan))
+    scheduled = _dedup(s.ksm(names.CRONJOB_LAST_SCHEDULE_TIME, cronjobs), CRONJOB)
+    succeeded = _dedup(s.ksm(names.CRONJOB_LAST_SUCCESS_TIME, cronjobs), CRONJOB)
+    on = f"on ({_by(CRONJOB)})"
+    return f"{scheduled}\nunless {on}\n(\n  {succeeded}\n  >= {on}\n  {scheduled}\n)"
+
+
+def _with_cronjob(expr: str, plan: Plan) -> str:
+    """A Job's series labelled with its CronJob (`cronjob`, from `job_name`)."""
+    return f'label_replace(\n{_indent(expr)},\n  "cronjob", "$1", "job_name", {quote(_job_cronjob_regex(plan))}\n)'
+
+
 def scheduled_scaling_failed_expr(s: Selectors, plan: Plan, threshold: float) -> str:
     """Every way a scaler CronJob of the windows does not do its job, each labelled with the CronJob (`cronjob`), its
-    window and the `reason`:
+    window and the `reason`. Each CronJob is judged by its latest run, so a later success resolves it:
 
-    - `failed`: one of its Jobs failed (its Failed condition: back-off limit or deadline), or the Job's failed pods
-      exceed `threshold` while none has succeeded (it is still retrying); also labelled `job_name`;
+    - `failed`: the latest run has not succeeded and one of its Jobs (started at or after the run's scheduled time)
+      failed (its Failed condition: back-off limit or deadline), or its failed pods exceed `threshold` while none has
+      succeeded (it is still retrying); also labelled `job_name`;
+    - `unfinished`: the latest run has not succeeded RUN_DEADLINE_SECONDS after its scheduled time (the latest it
+      could, started at the end of its starting deadline with its whole active deadline), and no Job of it says why
+      (deleted, or never reported); the value is how many seconds ago it was due;
     - `missed`: its next schedule time lies more than SCALER_MISSED_AFTER_SECONDS in the past, so the controller did
       not start a due run within its starting deadline (the controller or the API server was down) and never will;
       the value is how many seconds ago it was due;
@@ -549,14 +610,19 @@ def scheduled_scaling_failed_expr(s: Selectors, plan: Plan, threshold: float) ->
     pods = f"{_dedup(s.ksm(names.JOB_PODS_FAILED, jobs), JOB)} > {_num(threshold)}"
     succeeded = f"{_dedup(s.ksm(names.JOB_PODS_SUCCEEDED, jobs), JOB)} > 0"
     job_failed = f"{failed}\nor\n(\n  {pods}\n  unless on ({_by(JOB)})\n  {succeeded}\n)"
-    by_job = (
-        f'label_replace(\n{_indent(job_failed)},\n  "cronjob", "$1", "job_name", {quote(_job_cronjob_regex(plan))}\n)'
-    )
+    unsettled = latest_run_unsettled_expr(s, plan)
+    on_cronjob = f"on ({_by(CRONJOB)})"
+    started = _with_cronjob(_dedup(s.ksm(names.JOB_START_TIME, jobs), JOB), plan)
+    latest_jobs = f"{started}\n>= {on_cronjob} group_left ()\n(\n{_indent(unsettled)}\n)"
+    latest_failed = f"{_with_cronjob(job_failed, plan)}\nand on ({_by(JOB)})\n(\n{_indent(latest_jobs)}\n)"
+    overdue = f"time() - (\n{_indent(unsettled)}\n) > {RUN_DEADLINE_SECONDS}"
+    unfinished = f"{overdue}\nunless {on_cronjob}\n(\n{_indent(latest_failed)}\n)"
     cronjobs = regex("cronjob", scaler_cronjob_regex(plan))
     next_run = _dedup(s.ksm(names.CRONJOB_NEXT_SCHEDULE_TIME, cronjobs), CRONJOB)
     suspended = _dedup(s.ksm(names.CRONJOB_SUSPENDED, cronjobs), CRONJOB)
     parts = [
-        _reason(by_job, SCALER_FAILED),
+        _reason(latest_failed, SCALER_FAILED),
+        _reason(unfinished, SCALER_UNFINISHED),
         _reason(f"time() - {next_run} > {SCALER_MISSED_AFTER_SECONDS}", SCALER_MISSED),
         _reason(f"{suspended} == 1", SCALER_SUSPENDED),
     ]
@@ -605,6 +671,10 @@ def _schedule_alerts(config: StackConfig, plan: Plan, s: Selectors) -> list[dict
     )
     t = a.scheduled_scaling_failed.threshold
     missed_after = duration_text(SCALER_MISSED_AFTER_SECONDS)
+    deadlines = (
+        f"{duration_text(RUN_DEADLINE_SECONDS)} (its {STARTING_DEADLINE_SECONDS} s starting and "
+        f"{ACTIVE_DEADLINE_SECONDS} s active deadlines)"
+    )
     failed = _alert(
         config,
         plan.stack,
@@ -615,6 +685,7 @@ def _schedule_alerts(config: StackConfig, plan: Plan, s: Selectors) -> list[dict
         + _reason_text(
             {
                 SCALER_FAILED: "failed: Job {{ $labels.job_name }}",
+                SCALER_UNFINISHED: "did not finish its latest run",
                 SCALER_MISSED: "missed a run",
                 SCALER_SUSPENDED: "is suspended",
                 SCALER_MISSING: "does not exist",
@@ -625,8 +696,10 @@ def _schedule_alerts(config: StackConfig, plan: Plan, s: Selectors) -> list[dict
         + " for the scheduled window {{ $labels.window }}, and "
         + _reason_text(
             {
-                SCALER_FAILED: "its Job {{ $labels.job_name }} failed (or its pods keep failing): the replicas it "
-                "sets never arrived",
+                SCALER_FAILED: "the Job {{ $labels.job_name }} of its latest run failed (or its pods keep failing): "
+                "the replicas it sets never arrived",
+                SCALER_UNFINISHED: "its latest run, due {{ $value | humanizeDuration }} ago, has not succeeded within "
+                f"{deadlines}: the replicas it sets never arrived",
                 SCALER_MISSED: f"a run it was due for more than {missed_after} ago never started (the CronJob "
                 "controller did not create its Job within the starting deadline): the replicas it sets never "
                 "arrived",
@@ -727,12 +800,14 @@ def _alerts(config: StackConfig, plan: Plan, s: Selectors) -> list[dict[str, Any
             plan.stack,
             names.ALERT_NODE_POOL_AT_MAX,
             a.node_pool_at_max,
-            f"{selector(names.NODES, s.ns)} >= {_num(at)}",
+            # A surge upgrade adds a node for its duration: that node is not the autoscaler's answer to load.
+            f"{selector(names.NODES, s.ns)} >= {_num(at)}\nunless on ()\n(\n{_indent(pool_upgrading_expr(s))}\n)",
             "The node pool is at its autoscaling maximum",
             "The node pool "
             + s.pool
             + " runs {{ $value | humanize }} nodes; its autoscaling maximum is "
-            + f"{plan.nodes.max}: one more pod that does not fit stays Pending.",
+            + f"{plan.nodes.max}: one more pod that does not fit stays Pending. (Silent while the pool upgrades: a "
+            "node cordoned, or two kubelet versions.)",
         )
     )
     t = a.heap_near_limit.threshold
@@ -752,7 +827,44 @@ def _alerts(config: StackConfig, plan: Plan, s: Selectors) -> list[dict[str, Any
             )
         )
     rules += _schedule_alerts(config, plan, s)
+    t = a.workload_unavailable.threshold
+    unavailable = workload_unavailable_expr(config, s, t)
+    if unavailable is not None:
+        rules.append(
+            _alert(
+                config,
+                plan.stack,
+                names.ALERT_WORKLOAD_UNAVAILABLE,
+                a.workload_unavailable,
+                unavailable,
+                "{{ $labels.workload }} is unavailable: {{ $value | humanizePercentage }} of its pods ready",
+                "Workload {{ $labels.namespace }}/{{ $labels.workload }} has {{ $value | humanizePercentage }} of its "
+                f"desired replicas ready (alert at or below {_percent(t)}): what it serves is down or degraded. On a "
+                "lost node a StatefulSet's pod (redis-0, backend-N) comes back only once the Node object is deleted: "
+                "see the runbook.",
+            )
+        )
+    if config.monitoring.managed_prometheus:
+        rules.append(watchdog(config, plan.stack, s))
     return rules
+
+
+def watchdog(config: StackConfig, stack: str, s: Selectors) -> dict[str, Any]:
+    """The heartbeat for an evaluator that has none of its own (Managed Prometheus; kube-prometheus-stack ships one):
+    always firing, so that the dead-man's switch it is routed to pages when it stops arriving. Severity `none`, as
+    kube-prometheus-stack's: it must never reach a person's receiver."""
+    return {
+        "alert": names.WATCHDOG,
+        "expr": f'label_replace(vector(1), "namespace", {quote(s.namespace)}, "", "")',
+        "labels": {"severity": "none", "stack": stack},
+        "annotations": {
+            "summary": "The alerting pipeline works (this alert always fires)",
+            "description": "Always firing while the rules of {{ $labels.namespace }} are evaluated and their alerts "
+            "reach Alertmanager: it is sent to the dead-man's switch (monitoring.alerting.heartbeat), which pages "
+            "when it stops arriving.",
+            "runbook_url": runbook_url(config, names.WATCHDOG),
+        },
+    }
 
 
 def rule_groups(config: StackConfig, plan: Plan) -> list[dict[str, Any]]:

@@ -80,11 +80,12 @@ def test_receiver_secrets_reach_the_program_as_secret_outputs(engine_config, ran
     values, secrets = stack_config_values("prod", ROOT)
     engine_config(values, secrets)
     outputs = secret_values(load_program_config("hyperstudy-infra"))
-    assert sorted(outputs) == ["pagerduty_routing_key", "slack_webhook_url"]
+    # The receivers' credentials and the heartbeat's URL.
+    assert sorted(outputs) == ["heartbeat_url", "pagerduty_routing_key", "slack_webhook_url"]
 
     def check(args):
         *flags, value = args
-        assert flags == [True, True] and value == SECRET_STAND_IN
+        assert flags == [True, True, True] and value == SECRET_STAND_IN
         ran.append("secret")
 
     flags = [output.is_secret() for output in outputs.values()]

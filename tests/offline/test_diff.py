@@ -241,7 +241,7 @@ def test_a_helm_releases_values_are_compared_too(recording_mocks):
     release = "kubernetes:helm.sh/v3:Release"
     after = _with(before, release, "hyperstudy-cert-manager", _set("values.startupapicheck.enabled", False))
     (changed,) = diff(before, after)
-    assert (changed.kind, changed.name, changed.replaces) == (release, "hyperstudy-cert-manager", False)
+    assert (changed.kind, changed.name, changed.replaces) == ("HelmRelease", "cert-manager/cert-manager", False)
     assert "values.startupapicheck.enabled: True → False" in render_diff([changed])
 
 
@@ -251,6 +251,20 @@ def test_initial_node_count_is_shown_as_ignored_not_as_a_replacement(recording_m
     (changed,) = diff(before, after)
     assert not changed.replaces
     assert "[ignored by the program]" in render_diff([changed])
+
+
+def test_a_charts_values_are_compared_too(recording_mocks):
+    """A Helm release's objects are rendered by Helm, not here: its values are what a change to the chart's
+    configuration (an Alertmanager route, a default rule disabled) shows as."""
+    before = render_target("prod", mocks=recording_mocks)
+    (release,) = [r for r in before.helm_releases() if r.inputs["name"] == "kube-prometheus-stack"]
+    after = _with(before, release.typ, release.name, _set("values.defaultRules.disabled.KubeCPUOvercommit", False))
+    (changed,) = diff(before, after)
+    assert (changed.kind, changed.name) == ("HelmRelease", "monitoring/kube-prometheus-stack")
+    assert [(c.path, c.before, c.after) for c in changed.changes] == [
+        ("values.defaultRules.disabled.KubeCPUOvercommit", True, False)
+    ]
+    assert not changed.replaces
 
 
 def test_cli_exit_codes_and_summary(capsys):

@@ -153,10 +153,11 @@ def test_plan_json(request, fixture: str, profile: str, sizes, app_requests_mib:
 
 
 def test_prod_plan_says_its_receivers_need_their_secrets(prod_json) -> None:
-    # Prod routes alerts to receivers whose credentials are Pulumi secrets the repository cannot hold, and its
-    # control plane's public endpoint has no authorized networks yet.
+    # Prod routes alerts to receivers (and the Watchdog to its dead-man's switch) whose credentials are Pulumi secrets
+    # the repository cannot hold, and its control plane's public endpoint has no authorized networks yet.
     assert [w.split(":")[1].split(" ")[0] for w in prod_json["warnings"]] == [
         "cluster.master_authorized_networks",
+        "heartbeat_url",
         "pagerduty_routing_key",
         "slack_webhook_url",
     ]

@@ -11,6 +11,7 @@ import yaml
 from components.monitoring.alertmanager import alertmanager_config
 from components.monitoring.component import Monitoring, MonitoringArgs
 from components.monitoring.dashboards import dashboard_json, dashboards
+from components.monitoring.names import WATCHDOG
 from components.monitoring.rules import rule_groups
 from sizing.config import StackConfig, load_stack
 from sizing.errors import ConfigError
@@ -66,8 +67,17 @@ def test_managed_prometheus_gets_the_same_groups_cluster_wide(mocks, ran, prod_c
         (managed,) = _kind(mocks, "ClusterRules")
         assert managed.inputs["apiVersion"] == "monitoring.googleapis.com/v1"
         assert "namespace" not in managed.inputs["metadata"]
-        # The same groups the PrometheusRule of an operator stack carries.
-        assert managed.inputs["spec"] == {"groups": rule_groups(prod_config, prod_plan)}
+        # The same groups the PrometheusRule of an operator stack carries, and the Watchdog kube-prometheus-stack
+        # ships there but Managed Prometheus does not: last, always firing, severity none.
+        groups = managed.inputs["spec"]["groups"]
+        *same, watchdog = groups[-1]["rules"]
+        operator_groups = rule_groups(prod_config, prod_plan)
+        assert [*groups[:-1], {**groups[-1], "rules": same}] == operator_groups
+        assert not any(r.get("alert") == WATCHDOG for g in operator_groups for r in g["rules"])
+        assert watchdog["alert"] == WATCHDOG and "for" not in watchdog
+        assert watchdog["expr"] == 'label_replace(vector(1), "namespace", "hyperstudy", "", "")'
+        assert watchdog["labels"] == {"severity": "none", "stack": "prod"}
+        assert watchdog["annotations"]["runbook_url"].endswith("#watchdog")
         ran.append("managed")
 
     return pulumi.Output.all(component.cluster_rules.urn).apply(check)
@@ -180,7 +190,7 @@ def test_two_stacks_sharing_one_grafana_keep_their_own_configmaps_and_uids(mocks
     assert staging.kubernetes.namespace == "hyperstudy-staging"
     assert staging.monitoring.dashboards_namespace == prod_config.monitoring.dashboards_namespace
     prod = Monitoring("prod", MonitoringArgs(config=prod_config, plan=prod_plan))
-    secrets = {"slack_webhook_url": "https://hooks.example/staging"}
+    secrets = {"slack_webhook_url": "https://hooks.example/staging", "heartbeat_url": "https://hc-ping.example/s"}
     other = Monitoring("staging", MonitoringArgs(config=staging, plan=build_plan(staging, "staging"), secrets=secrets))
     assert sorted(prod.dashboards) == ["hyperstudy-capacity", "hyperstudy-cost", "hyperstudy-memory"]
     assert sorted(other.dashboards) == [
@@ -219,7 +229,11 @@ def test_managed_prometheus_alertmanager_gets_the_receivers_inline_as_a_secret(m
     config = config.model_copy(
         update={"monitoring": config.monitoring.model_copy(update={"alerting": prod_config.monitoring.alerting})}
     )
-    secrets = {"pagerduty_routing_key": "pd-key-51f0", "slack_webhook_url": "https://hooks.example/T1/B1"}
+    secrets = {
+        "pagerduty_routing_key": "pd-key-51f0",
+        "slack_webhook_url": "https://hooks.example/T1/B1",
+        "heartbeat_url": "https://hc-ping.example/0f6c",
+    }
     component = Monitoring("hyperstudy", MonitoringArgs(config=config, plan=prod_plan, secrets=secrets))
     assert component.managed_alertmanager is not None
 
@@ -233,6 +247,7 @@ def test_managed_prometheus_alertmanager_gets_the_receivers_inline_as_a_secret(m
         receivers = {r["name"]: r for r in am["receivers"]}
         assert receivers["team-chat"]["slack_configs"][0]["api_url"] == secrets["slack_webhook_url"]
         assert receivers["oncall"]["pagerduty_configs"][0]["routing_key"] == secrets["pagerduty_routing_key"]
+        assert receivers["heartbeat"]["webhook_configs"] == [{"url": secrets["heartbeat_url"], "send_resolved": False}]
         assert "_file" not in text
         assert am["route"] == alertmanager_config(prod_config.monitoring.alerting)["route"]
         ran.append("managed alertmanager")
@@ -251,3 +266,29 @@ def test_without_receivers_the_managed_alertmanager_is_left_alone(mocks, ran, pr
         ran.append("no secret")
 
     return pulumi.Output.all(*(cm.urn for cm in component.dashboards.values())).apply(check)
+
+
+@pulumi.runtime.test
+def test_a_heartbeat_alone_writes_the_managed_alertmanager(mocks, ran, prod_config, prod_plan):
+    """No receiver yet, but a dead-man's switch: the Watchdog the ClusterRules carry must reach it."""
+    config = with_rules_backends(prod_config, operator=False, managed=True)
+    alerting = type(config.monitoring.alerting).model_validate({"heartbeat": {"url_secret": "heartbeat_url"}})
+    config = config.model_copy(update={"monitoring": config.monitoring.model_copy(update={"alerting": alerting})})
+    with pytest.raises(ValueError, match="no value for the receivers' secrets heartbeat_url"):
+        MonitoringArgs(config=config, plan=prod_plan)
+    secrets = {"heartbeat_url": "https://hc-ping.example/only"}
+    component = Monitoring("hyperstudy", MonitoringArgs(config=config, plan=prod_plan, secrets=secrets))
+    assert component.managed_alertmanager is not None
+
+    def check(_):
+        (secret,) = mocks.of_type("kubernetes:core/v1:Secret")
+        am = yaml.safe_load(secret.inputs["stringData"]["alertmanager.yaml"])
+        assert am["receivers"] == [
+            {"name": "null"},
+            {"name": "heartbeat", "webhook_configs": [{"url": secrets["heartbeat_url"], "send_resolved": False}]},
+        ]
+        assert am["route"]["routes"][0]["receiver"] == "heartbeat"
+        assert am["route"]["routes"][0]["matchers"] == [f'alertname = "{WATCHDOG}"']
+        ran.append("heartbeat alone")
+
+    return pulumi.Output.all(component.managed_alertmanager.urn).apply(check)

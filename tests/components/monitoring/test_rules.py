@@ -67,12 +67,13 @@ ALERT_SETTINGS = {
     names.ALERT_HEAP_NEAR_LIMIT: "heap_near_limit",
     names.ALERT_SCHEDULED_CAPACITY_NOT_READY: "scheduled_capacity_not_ready",
     names.ALERT_SCHEDULED_SCALING_FAILED: "scheduled_scaling_failed",
+    names.ALERT_WORKLOAD_UNAVAILABLE: "workload_unavailable",
 }
 # Rendered only for a stack with `capacity.schedule`.
 SCHEDULE_ALERTS = {names.ALERT_SCHEDULED_CAPACITY_NOT_READY, names.ALERT_SCHEDULED_SCALING_FAILED}
 # Node-level series carry no namespace of their own: they are selected by metric name alone (and `resource`, or the
 # node pool label of `kube_node_labels`).
-NODE_LEVEL = {names.NODE_INFO, names.NODE_ALLOCATABLE, names.NODE_LABELS}
+NODE_LEVEL = {names.NODE_INFO, names.NODE_ALLOCATABLE, names.NODE_LABELS, names.NODE_UNSCHEDULABLE}
 # Series read without the namespace, by design: HyperStudyMemoryOvercommit counts the Pending and Running pods of
 # every namespace, as kubernetes-mixin does, and the pool's other requests are those of every namespace's active pods
 # scheduled on the pool's nodes.
@@ -106,7 +107,9 @@ LABELLED_WITH_NAMESPACE = {names.NODES, names.POOL_ALLOCATABLE, names.OTHER_POOL
 # kube-state-metrics series read cluster-wide or node-level, and the labels that identify one of them: two replicas or
 # jobs export each twice, so each is read through `max by (<these>)`.
 KSM_IDENTITY = {
-    names.NODE_INFO: ["node"],
+    # kube_node_info is read for the kubelet versions of the pool's nodes (is it being upgraded?).
+    names.NODE_INFO: ["node", "kubelet_version"],
+    names.NODE_UNSCHEDULABLE: ["node"],
     names.NODE_ALLOCATABLE: ["node"],
     names.NODE_LABELS: ["node"],
     names.REQUESTS: ["namespace", "pod", "container"],
@@ -335,8 +338,8 @@ def test_thresholds_and_sizes_come_from_config_and_plan(staging_config, staging_
     assert rules_by_name[names.ALERT_CAPACITY_LOW]["expr"] == (
         f'{names.SLOTS}{{{ns}, shape="small"}} < {a.capacity_low.threshold:g}'
     )
-    assert rules_by_name[names.ALERT_NODE_POOL_AT_MAX]["expr"] == (
-        f"{names.NODES}{{{ns}}} >= {staging_plan.nodes.max - 1}"
+    assert rules_by_name[names.ALERT_NODE_POOL_AT_MAX]["expr"].startswith(
+        f"{names.NODES}{{{ns}}} >= {staging_plan.nodes.max - 1}\nunless on ()\n(\n"
     )
     assert stack_pool_name(staging_config) in rules_by_name[names.ALERT_NODE_POOL_AT_MAX]["annotations"]["description"]
     assert "(768 * 1048576)" in rules_by_name[names.ALERT_HEAP_NEAR_LIMIT]["expr"]
@@ -375,11 +378,14 @@ def test_runbook_anchors_match_the_readme_headings(
     text = README.read_text()
     runbooks = text.split("## Runbooks", 1)[1]
     headings = {github_anchor(h): h for h in re.findall(r"^### (.+)$", runbooks, flags=re.M)}
+    # The Watchdog only where the evaluator has none of its own: the real staging stack (Managed Prometheus).
+    staging = load_stack("staging", ROOT)
     rendered = {
         **alerts(rule_groups(prod_config, prod_plan)),
         **alerts(rule_groups(scheduled_stack_config, scheduled_stack_plan)),
+        **alerts(rule_groups(staging, build_plan(staging, "staging"))),
     }
-    assert set(rendered) == ALERT_NAMES, "every alert's runbook link is checked"
+    assert set(rendered) == ALERT_NAMES | {names.WATCHDOG}, "every alert's runbook link is checked"
     for name, rule in rendered.items():
         anchor = rule["annotations"]["runbook_url"].rsplit("#", 1)[1]
         assert anchor == runbook_anchor(name)
@@ -387,7 +393,13 @@ def test_runbook_anchors_match_the_readme_headings(
         assert headings[anchor] == name
         section = runbooks.split(f"### {name}\n", 1)[1].split("\n### ", 1)[0]
         assert all(part in section for part in ("**Meaning.**", "**First checks.**", "**Fixes.**")), name
-    assert set(headings) == {runbook_anchor(n) for n in ALERT_NAMES}
+    assert set(headings) == {runbook_anchor(n) for n in rendered}
+    # The node-loss runbook the WorkloadUnavailable alert and the Monitoring section link to.
+    section = runbooks.split(f"### {names.ALERT_WORKLOAD_UNAVAILABLE}\n", 1)[1].split("\n### ", 1)[0]
+    assert "\n#### A node that does not come back\n" in section
+    assert "node.kubernetes.io/out-of-service=nodeshutdown:NoExecute" in section
+    assert "node.kubernetes.io/out-of-service-" in section, "and how to remove it"
+    assert text.count("(#a-node-that-does-not-come-back)") >= 2
 
 
 def test_readme_tables_list_the_contract_and_every_recording_rule():
@@ -488,8 +500,7 @@ def test_node_level_and_cluster_wide_series_are_deduplicated(stack):
         counts = {name: sum(1 for vs in reads if vs.name == name) for name in KSM_IDENTITY}
         for name, count in counts.items():
             assert sum(1 for n, _ in deduplicated if n == name) >= count, f"{name} in {rule_name(rule)}"
-    # kube_node_info is no longer read: the pool's nodes are counted from kube_node_labels.
-    assert checked == set(KSM_IDENTITY) - {names.NODE_INFO}
+    assert checked == set(KSM_IDENTITY)
     text = {rule_name(r): r["expr"] for r in rules(groups)}
     pool = f'{names.NODE_LABELS}{{{names.NODE_POOL_LABEL}="{stack_pool_name(config)}"}}'
     # Each node of the pool once, 0 without any.
@@ -619,9 +630,14 @@ SCHEDULE_IDENTITY = {
     names.JOB_FAILED: ["namespace", "job_name"],
     names.JOB_PODS_FAILED: ["namespace", "job_name"],
     names.JOB_PODS_SUCCEEDED: ["namespace", "job_name"],
+    names.JOB_START_TIME: ["namespace", "job_name"],
     names.CRONJOB_NEXT_SCHEDULE_TIME: ["namespace", "cronjob"],
     names.CRONJOB_SUSPENDED: ["namespace", "cronjob"],
+    names.CRONJOB_LAST_SCHEDULE_TIME: ["namespace", "cronjob"],
+    names.CRONJOB_LAST_SUCCESS_TIME: ["namespace", "cronjob"],
 }
+# The StatefulSet series every stack reads too (HyperStudyWorkloadUnavailable).
+WORKLOAD_SERIES = {names.STATEFULSET_REPLICAS, names.STATEFULSET_READY}
 
 
 def without_schedule(config: StackConfig) -> StackConfig:
@@ -649,7 +665,7 @@ def test_a_stack_without_a_schedule_renders_the_rules_it_did(scheduled_stack_con
 def test_prod_has_no_schedule_and_reads_none_of_its_series(prod_config, prod_plan):
     assert not prod_config.capacity.schedule and prod_plan.schedule is None
     text = rules_file(prod_config, prod_plan)
-    for name in (*SCHEDULE_ALERTS, *SCHEDULE_IDENTITY):
+    for name in (*SCHEDULE_ALERTS, *(set(SCHEDULE_IDENTITY) - WORKLOAD_SERIES)):
         assert name not in text, name
 
 
@@ -739,7 +755,13 @@ def test_the_scaling_alert_selects_the_scaler_jobs_of_the_windows(scheduled_stac
     job_cronjob = "^(backend-(?:teaching-lab|open-day)-(?:up|down))-.+$"
     assert f'"cronjob", "$1", "job_name", "{job_cronjob}"' in expr
     assert re.fullmatch(job_cronjob, "backend-teaching-lab-up-29412345").group(1) == "backend-teaching-lab-up"
-    assert re.findall(r'"reason", "([a-z]+)", "", ""', expr) == ["failed", "missed", "suspended", "missing"]
+    assert re.findall(r'"reason", "([a-z]+)", "", ""', expr) == [
+        "failed",
+        "unfinished",
+        "missed",
+        "suspended",
+        "missing",
+    ]
     read = {}
     for vs in selectors_read(expr):
         read.setdefault(vs.name, []).append(matchers(vs))
@@ -747,14 +769,19 @@ def test_the_scaling_alert_selects_the_scaler_jobs_of_the_windows(scheduled_stac
         names.JOB_FAILED,
         names.JOB_PODS_FAILED,
         names.JOB_PODS_SUCCEEDED,
+        names.JOB_START_TIME,
+        names.CRONJOB_LAST_SCHEDULE_TIME,
+        names.CRONJOB_LAST_SUCCESS_TIME,
         names.CRONJOB_NEXT_SCHEDULE_TIME,
         names.CRONJOB_SUSPENDED,
         names.STATEFULSET_REPLICAS,
     }
-    for name in (names.JOB_FAILED, names.JOB_PODS_FAILED, names.JOB_PODS_SUCCEEDED):
-        (m,) = read[name]
-        assert m["namespace"] == ("MatchOp.Equal", "study-staging") and m["job_name"] == ("MatchOp.Re", pattern)
-    assert read[names.JOB_FAILED][0]["condition"] == ("MatchOp.Equal", "true")
+    # The failing Jobs are read twice: as `failed`, and to leave `unfinished` to the runs none of them explains.
+    for name in (names.JOB_FAILED, names.JOB_PODS_FAILED, names.JOB_PODS_SUCCEEDED, names.JOB_START_TIME):
+        for m in read[name]:
+            assert m["namespace"] == ("MatchOp.Equal", "study-staging") and m["job_name"] == ("MatchOp.Re", pattern)
+        assert len(read[name]) == 2, name
+    assert all(m["condition"] == ("MatchOp.Equal", "true") for m in read[names.JOB_FAILED])
     # Failed, or pods failed while none succeeded (a Job still retrying): a retried pod that then succeeded is not.
     assert "== 1\n      or\n" in expr and "> 0\n        unless on (namespace, job_name)\n" in expr
     # Missed: due more than twice the starting deadline ago; suspended: spec.suspend.
@@ -788,6 +815,105 @@ def test_the_missed_run_margin_is_beyond_the_cronjobs_starting_deadline():
     from components.schedule import STARTING_DEADLINE_SECONDS
 
     assert SCALER_MISSED_AFTER_SECONDS == 2 * STARTING_DEADLINE_SECONDS
+
+
+def test_each_cronjob_is_judged_by_its_latest_run(scheduled_stack_config, scheduled_stack_plan):
+    """The latest run's scheduled time, unless a Job of the CronJob succeeded at or after it: only then may its Jobs
+    (those started at or after that time) fire `failed`, and without a failing Job, `unfinished` once the run is past
+    the latest it could succeed, its starting plus its active deadline (the CronJobs' own, not retyped)."""
+    from components.schedule import ACTIVE_DEADLINE_SECONDS, STARTING_DEADLINE_SECONDS
+
+    rule = alerts(rule_groups(scheduled_stack_config, scheduled_stack_plan))[names.ALERT_SCHEDULED_SCALING_FAILED]
+    expr = " ".join(rule["expr"].split())
+    cronjobs = 'namespace="study-staging", cronjob=~"^backend-(teaching-lab|open-day)-(?:up|down)$"'
+    scheduled = f"max by (namespace, cronjob) ({names.CRONJOB_LAST_SCHEDULE_TIME}{{{cronjobs}}})"
+    succeeded = f"max by (namespace, cronjob) ({names.CRONJOB_LAST_SUCCESS_TIME}{{{cronjobs}}})"
+    unsettled = f"{scheduled} unless on (namespace, cronjob) ( {succeeded} >= on (namespace, cronjob) {scheduled} )"
+    # Once as the Jobs' reference and twice in `unfinished` (its age, and the Jobs that already explain it).
+    assert expr.count(unsettled) == 3
+    started = f'max by (namespace, job_name) ({names.JOB_START_TIME}{{namespace="study-staging"'
+    assert expr.count(f"label_replace( {started}") == 2
+    assert ") >= on (namespace, cronjob) group_left () ( " + unsettled in expr
+    deadline = STARTING_DEADLINE_SECONDS + ACTIVE_DEADLINE_SECONDS
+    assert f"time() - ( {unsettled} ) > {deadline} unless on (namespace, cronjob)" in expr
+    # The job-level failure and the run's Jobs are matched job by job.
+    assert expr.count(") and on (namespace, job_name) ( label_replace(") == 2
+    description = rule["annotations"]["description"]
+    assert "its latest run, due {{ $value | humanizeDuration }} ago, has not succeeded within 10m (its 300 s" in (
+        description
+    )
+
+
+# --- Node loss, upgrades and the heartbeat. ---
+
+
+def test_the_pool_at_max_is_silent_while_the_pool_upgrades(stack):
+    """At its maximum, unless one of the pool's nodes is cordoned or the pool's nodes run two kubelet versions (a
+    surge upgrade): both read from the pool's nodes only (by the pool label), each node once."""
+    config, plan = stack
+    expr = alerts(rule_groups(config, plan))[names.ALERT_NODE_POOL_AT_MAX]["expr"]
+    pool = f'max by (node) ({names.NODE_LABELS}{{{names.NODE_POOL_LABEL}="{stack_pool_name(config)}"}})'
+    at = plan.nodes.max - config.monitoring.alerts.node_pool_at_max.threshold
+    assert " ".join(expr.split()) == (
+        f'{names.NODES}{{namespace="{config.kubernetes.namespace}"}} >= {at:g} unless on () ( '
+        f"count( count by (kubelet_version) ( max by (node, kubelet_version) ({names.NODE_INFO}) "
+        f"* on (node) group_left () {pool} ) ) > 1 "
+        f"or count( max by (node) ({names.NODE_UNSCHEDULABLE}) * on (node) group_left () {pool} == 1 ) > 0 )"
+    )
+    top = promql_parser.parse(expr)
+    assert str(top.op).strip() == "unless" and list(top.modifier.matching.labels) == []
+
+
+def test_workload_unavailable_watches_every_app_workload_by_its_kind(stack):
+    """Every workload of the stack's config (not the charts'), its StatefulSet's ready or its Deployment's available
+    replicas against its desired ones, each deduplicated, at or below the configured ratio, labelled `workload`."""
+    from sizing.workload_specs import SPECS
+
+    config, plan = stack
+    rule = alerts(rule_groups(config, plan))[names.ALERT_WORKLOAD_UNAVAILABLE]
+    settings = config.monitoring.alerts.workload_unavailable
+    assert (settings.threshold, settings.for_, settings.severity) == (0, "2m", "critical")
+    expr = rule["expr"]
+    kinds = {"statefulset": "StatefulSet", "deployment": "Deployment"}
+    for label, kind in kinds.items():
+        expected = sorted(n for n in config.workloads if SPECS[n].kind == kind)
+        for vs in selectors_read(expr):
+            m = matchers(vs)
+            if label in m:
+                assert m["namespace"] == ("MatchOp.Equal", config.kubernetes.namespace)
+                assert sorted(m[label][1].strip("^$()").split("|")) == expected, vs.name
+    reads = max_by_reads(expr)
+    assert sorted(reads) == sorted(
+        [
+            (names.STATEFULSET_READY, ["namespace", "statefulset"]),
+            (names.STATEFULSET_REPLICAS, ["namespace", "statefulset"]),
+            (names.DEPLOYMENT_AVAILABLE, ["namespace", "deployment"]),
+            (names.DEPLOYMENT_REPLICAS, ["namespace", "deployment"]),
+        ]
+    )
+    assert expr.count("> 0)\n  <= 0,\n") == 2, "ready ÷ desired (while any is desired) at or below 0"
+    assert expr.count('"workload", "$1", ') == 2
+    assert set(config.workloads) - set(plan.workloads) == set(), "the app's workloads are the plan's"
+    assert not any(c in expr for c in ("prometheus", "grafana", "cert-manager")), "the charts' pods are not the app's"
+
+
+def test_the_workload_unavailable_ratio_comes_from_config(prod_config, prod_plan):
+    config = with_alert(prod_config, "workload_unavailable", Alert(threshold=0.5, for_="5m"))
+    rule = alerts(rule_groups(config, prod_plan))[names.ALERT_WORKLOAD_UNAVAILABLE]
+    assert rule["expr"].count("<= 0.5,") == 2 and rule["for"] == "5m" and rule["labels"]["severity"] == "warning"
+
+
+def test_the_watchdog_ships_only_where_the_evaluator_has_none(prod_config, prod_plan):
+    """kube-prometheus-stack evaluates its own Watchdog: the operator's rules carry none. Managed Prometheus has no
+    rule of its own: its groups carry one, always firing, severity none, with the stack's namespace and runbook."""
+    assert names.WATCHDOG not in alerts(rule_groups(prod_config, prod_plan))
+    staging = load_stack("staging", ROOT)
+    assert staging.monitoring.managed_prometheus and not staging.monitoring.prometheus_operator
+    rule = alerts(rule_groups(staging, build_plan(staging, "staging")))[names.WATCHDOG]
+    assert rule["expr"] == 'label_replace(vector(1), "namespace", "hyperstudy-staging", "", "")'
+    assert "for" not in rule and rule["labels"] == {"severity": "none", "stack": "staging"}
+    assert rule["annotations"]["runbook_url"] == f"{staging.monitoring.runbook_url}#watchdog"
+    assert set(rule["annotations"]) == {"summary", "description", "runbook_url"}
 
 
 def test_without_scaling_actions_no_cronjob_is_expected(prod_config):

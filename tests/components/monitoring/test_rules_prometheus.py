@@ -26,6 +26,7 @@ import time
 import uuid
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -36,12 +37,13 @@ from components.monitoring.dashboards import dashboards
 from components.monitoring.dashboards.memory import OOM_TILE_WINDOW
 from components.pool import stack_pool_name
 from sizing.capacity import slots as sizing_slots
-from sizing.config import ROLES, StackConfig, UserMix
-from sizing.plan import Plan
+from sizing.config import ROLES, StackConfig, UserMix, load_stack
+from sizing.plan import Plan, build_plan
 from sizing.quantity import MIB_BYTES as MIB
 from sizing.workload_specs import SPECS
 from tests.prometheus_server import Alert, PrometheusServer, Series, compress_rules, start_prometheus
 
+ROOT = Path(__file__).resolve().parents[3]
 GIB = 1024 * MIB
 HOUR = 3600.0
 HISTORY = 26 * HOUR  # the OOM tile looks back 24 h: a kill 25 h ago must be in the history
@@ -54,6 +56,7 @@ ALERT_SETTINGS = {
     names.ALERT_MEMORY_OVERCOMMIT: "memory_overcommit",
     names.ALERT_NODE_POOL_AT_MAX: "node_pool_at_max",
     names.ALERT_HEAP_NEAR_LIMIT: "heap_near_limit",
+    names.ALERT_WORKLOAD_UNAVAILABLE: "workload_unavailable",
 }
 PHASES = ("Pending", "Running", "Succeeded", "Failed", "Unknown")
 # V8's spaces as prom-client labels them; --max-old-space-size caps all but the young generation and read-only.
@@ -129,6 +132,10 @@ class Stack:
         return (w.memory_limit_mib if kind == "limit" else w.memory_request_mib) * MIB
 
 
+# A surge upgrade's kubelet versions: the pool's before it, and its surge nodes'.
+OLD_KUBELET, NEW_KUBELET = "v1.33.0-gke.1000", "v1.33.2-gke.1240000"
+
+
 @dataclass(frozen=True)
 class Node:
     name: str
@@ -136,6 +143,8 @@ class Node:
     machine: str
     allocatable: int
     ip: str
+    kubelet_version: str = OLD_KUBELET
+    cordoned: bool = False
 
 
 @dataclass(frozen=True)
@@ -168,6 +177,7 @@ class Pod:
     ip: str
     phase: str = "Running"
     app: App | None = None
+    ready: bool = True  # its Ready condition: False once its node stops reporting
 
     @property
     def uid(self) -> str:
@@ -187,9 +197,21 @@ class Pod:
 
 
 @dataclass(frozen=True)
+class Controller:
+    """A StatefulSet or Deployment: its desired replicas. Its ready (a Deployment's available) replicas are its pods
+    that run and are ready, as kube-state-metrics reports them from the controller's status."""
+
+    namespace: str
+    name: str
+    kind: str
+    replicas: int
+
+
+@dataclass(frozen=True)
 class World:
     nodes: tuple[Node, ...]
     pods: tuple[Pod, ...]
+    controllers: tuple[Controller, ...] = ()
 
     def pod(self, namespace: str, name: str) -> Pod:
         (found,) = [p for p in self.pods if (p.namespace, p.name) == (namespace, name)]
@@ -210,11 +232,23 @@ class World:
     def with_nodes(self, *extra: Node) -> World:
         return dataclasses.replace(self, nodes=(*self.nodes, *extra))
 
+    def replace_node(self, old: Node, **changes: Any) -> World:
+        return dataclasses.replace(
+            self, nodes=tuple(dataclasses.replace(n, **changes) if n == old else n for n in self.nodes)
+        )
+
+    def ready(self, controller: Controller) -> int:
+        return sum(p.phase == "Running" and p.ready for p in self.pods_of(controller.namespace, controller.name))
+
     def pool_nodes(self, pool: str) -> list[Node]:
         return [n for n in self.nodes if n.pool == pool]
 
     def series(self) -> list[Series]:
-        return [s for n in self.nodes for s in node_series(n)] + [s for p in self.pods for s in pod_series(p)]
+        return (
+            [s for n in self.nodes for s in node_series(n)]
+            + [s for p in self.pods for s in pod_series(p)]
+            + [s for c in self.controllers for s in controller_series(c, self.ready(c))]
+        )
 
 
 def node_series(node: Node) -> list[Series]:
@@ -225,7 +259,7 @@ def node_series(node: Node) -> list[Series]:
             {
                 **labels,
                 "internal_ip": node.ip,
-                "kubelet_version": "v1.33.0-gke.1000",
+                "kubelet_version": node.kubelet_version,
                 "container_runtime_version": "containerd://1.7.24",
                 "os_image": "Container-Optimized OS from Google",
                 "provider_id": f"gce://hyperstudy-prod/us-central1-a/{node.name}",
@@ -244,7 +278,20 @@ def node_series(node: Node) -> list[Series]:
         ),
         Series(names.NODE_ALLOCATABLE, {**labels, "resource": "memory", "unit": "byte"}, live(node.allocatable)),
         Series(names.NODE_ALLOCATABLE, {**labels, "resource": "cpu", "unit": "core"}, live(1.93)),
+        Series(names.NODE_UNSCHEDULABLE, labels, live(int(node.cordoned))),
     ]
+
+
+def controller_series(controller: Controller, ready: int) -> list[Series]:
+    """kube-state-metrics' desired and ready (StatefulSet) or available (Deployment) replicas of a controller."""
+    labels = {**KSM, "namespace": controller.namespace}
+    if controller.kind == "StatefulSet":
+        labels["statefulset"] = controller.name
+        desired, current = names.STATEFULSET_REPLICAS, names.STATEFULSET_READY
+    else:
+        labels["deployment"] = controller.name
+        desired, current = names.DEPLOYMENT_REPLICAS, names.DEPLOYMENT_AVAILABLE
+    return [Series(desired, labels, live(controller.replicas)), Series(current, labels, live(ready))]
 
 
 def pod_series(pod: Pod) -> list[Series]:
@@ -507,7 +554,22 @@ def build_world(prod: Stack, staging: Stack) -> World:
     etl = make_pod(
         OTHER_TEAM_NS, "etl-worker", 0, "Deployment", other, [Container("etl", filler, filler, filler // 2)], ips()
     )
-    return dataclasses.replace(world, pods=(*world.pods, etl))
+    world = dataclasses.replace(world, pods=(*world.pods, etl))
+    # The controllers of every workload, each with the pods the world gives it: the stacks' own, the chart's, the
+    # other team's.
+    controllers = [
+        Controller(stack.ns, name, SPECS[name].kind, len(world.pods_of(stack.ns, name)))
+        for stack in (prod, staging)
+        for name in stack.config.workloads
+    ]
+    controllers += [
+        Controller(MONITORING_NS, f"kube-prometheus-stack-{name}", "Deployment", w.replicas)
+        for name, w in sorted(prod.plan.chart_workloads.items())
+        if not w.per_node
+    ]
+    controllers.append(Controller(OTHER_TEAM_NS, "etl-worker", "Deployment", 1))
+    assert all(world.ready(c) == c.replicas > 0 for c in controllers), "every controller starts with its pods ready"
+    return dataclasses.replace(world, controllers=tuple(controllers))
 
 
 # --- What the rules should compute, by hand from the world. ---
@@ -602,6 +664,16 @@ def oom_killed(world: World, stack: Stack, within: float, at: float = 0.0) -> se
         if p.namespace == stack.ns
         for c in p.containers
         if c.oom_killed_at is not None and at - within < c.oom_killed_at <= at
+    }
+
+
+def unavailable(world: World, stack: Stack) -> dict[str, float]:
+    """The stack's app workloads whose ready ÷ desired replicas are at or below the alert's threshold."""
+    t = stack.threshold(names.ALERT_WORKLOAD_UNAVAILABLE)
+    return {
+        c.name: world.ready(c) / c.replicas
+        for c in world.controllers
+        if c.namespace == stack.ns and c.replicas > 0 and world.ready(c) / c.replicas <= t
     }
 
 
@@ -952,6 +1024,111 @@ def test_nodes_and_cost_count_the_pool_and_at_max_fires_only_for_its_nodes(serve
         silent(server, names.ALERT_MEMORY_OVERCOMMIT)
 
 
+def test_at_max_stays_silent_through_a_surge_upgrade(server, stacks, world, prod):
+    # The previous rule counted the pool's nodes alone: a surge upgrade of prod's pool at its minimum adds a node,
+    # which reaches the maximum, and HyperStudyNodePoolAtMax fired through every upgrade.
+    pool_name = stack_pool_name(prod.config)
+    old = world.pool_nodes(pool_name)
+    assert len(old) + prod.config.nodes.surge_nodes == prod.plan.nodes.max
+    assert prod.threshold(names.ALERT_NODE_POOL_AT_MAX) == 0
+    surge = dataclasses.replace(
+        old[0], name=f"{old[0].name[:-4]}{token('surge', 4)}", ip="10.128.0.70", kubelet_version=NEW_KUBELET
+    )
+    surged = world.with_nodes(surge)
+    steps = {
+        # The surge node of the new version joins: three nodes, two versions.
+        "surge node added": surged,
+        # The first old node cordoned and drained.
+        "old node draining": surged.replace_node(old[0], cordoned=True),
+        # A node-pool update that keeps the version: only the cordon shows it.
+        "same-version drain": world.with_nodes(dataclasses.replace(surge, kubelet_version=OLD_KUBELET)).replace_node(
+            old[1], cordoned=True
+        ),
+    }
+    for step, changed in steps.items():
+        assert len(changed.pool_nodes(pool_name)) == prod.plan.nodes.max, step
+        with state(server, world, changed):
+            assert records(server, names.NODES, "namespace", namespace=prod.ns) == {prod.ns: prod.plan.nodes.max}
+            time.sleep(3.0)  # beyond the compressed `for:`
+            silent(server, names.ALERT_NODE_POOL_AT_MAX, namespace=prod.ns)
+    # Upgraded, nothing cordoned, and still three nodes: that is load, and it fires.
+    upgraded = surged
+    for node in old:
+        upgraded = upgraded.replace_node(node, kubelet_version=NEW_KUBELET)
+    with state(server, world, upgraded):
+        alert = firing(server, stacks, names.ALERT_NODE_POOL_AT_MAX, namespace=prod.ns)
+        assert alert["value"] == prod.plan.nodes.max
+        assert "Silent while the pool upgrades" in alert["annotations"]["description"]
+    # Another pool upgrading does not silence prod's at its maximum.
+    other = next(n for n in world.nodes if n.pool == OTHER_POOL)
+    other_upgrading = world.with_nodes(dataclasses.replace(surge, kubelet_version=OLD_KUBELET)).replace_node(
+        other, kubelet_version=NEW_KUBELET, cordoned=True
+    )
+    with state(server, world, other_upgrading):
+        firing(server, stacks, names.ALERT_NODE_POOL_AT_MAX, namespace=prod.ns)
+
+
+# --- Node loss: a workload without a ready pod pages. ---
+
+
+def test_a_lost_node_takes_redis_down_and_workload_unavailable_pages(server, stacks, world, prod, staging):
+    # The previous rules had no alert for a workload without a ready pod: redis down on a lost node stopped every
+    # experiment, and nothing paged until its users did.
+    node = world.pod(prod.ns, "redis-0").node
+    lost = world
+    for pod in [p for p in world.pods if p.node == node]:
+        lost = lost.replace(pod, ready=False)  # the node stopped reporting: its pods are no longer ready
+    down = unavailable(lost, prod)
+    kinds = {c.name: c.kind for c in world.controllers if c.namespace == prod.ns}
+    # redis (one StatefulSet pod) and metrics-service (one Deployment pod) were on that node; every other workload
+    # keeps a ready pod on the other node.
+    assert down == {"redis": 0.0, "metrics-service": 0.0} and not unavailable(lost, staging)
+    assert {kinds[n] for n in down} == {"StatefulSet", "Deployment"}
+    with state(server, world, lost):
+        for name, ratio in down.items():
+            alert = firing(server, stacks, names.ALERT_WORKLOAD_UNAVAILABLE, namespace=prod.ns, workload=name)
+            kind = kinds[name].lower()
+            assert alert["labels"][kind] == name and alert["value"] == ratio
+            assert alert["labels"]["severity"] == "critical"
+            assert alert["annotations"]["summary"] == f"{name} is unavailable: 0% of its pods ready"
+        active = {a["labels"]["workload"] for a in server.alerts(names.ALERT_WORKLOAD_UNAVAILABLE)}
+        assert active == set(down), "no other workload, and nothing of the other stack"
+        # redis-0 recreated on the surviving node (the Node object deleted): redis resolves, metrics-service waits.
+        (survivor,) = [n for n in world.pool_nodes(stack_pool_name(prod.config)) if n != node]
+        redis = lost.pod(prod.ns, "redis-0")
+        back = lost.replace(redis, node=survivor, ready=True)
+        server.set_live(back.series())
+        server.wait_until(
+            lambda: (
+                {a["labels"]["workload"] for a in server.alerts(names.ALERT_WORKLOAD_UNAVAILABLE)}
+                == {"metrics-service"}
+            ),
+            what="redis resolved",
+        )
+    silent(server, names.ALERT_WORKLOAD_UNAVAILABLE)
+
+
+def test_the_rules_own_watchdog_fires_where_the_evaluator_has_none(prometheus_server):
+    """A Managed Prometheus stack's groups (the real staging stack) carry an always-firing Watchdog: on a server with
+    nothing to scrape it fires and keeps firing; prod's groups (kube-prometheus-stack has its own) carry none."""
+    staging = load_stack("staging", ROOT)
+    plan = build_plan(staging, "staging")
+    server = prometheus_server(rules=rules.rules_file(staging, plan), history=600.0)
+    (alert,) = server.wait_until(
+        lambda: [a for a in server.alerts(names.WATCHDOG) if a["state"] == "firing"], what="the Watchdog firing"
+    )
+    assert alert["labels"] == {
+        "alertname": names.WATCHDOG,
+        "namespace": "hyperstudy-staging",
+        "severity": "none",
+        "stack": "staging",
+    }
+    assert alert["annotations"]["runbook_url"] == rules.runbook_url(staging, names.WATCHDOG)
+    assert "{{" not in alert["annotations"]["description"]
+    server.wait_for_rules_evaluated(after=time.time() + 2.0)
+    assert [a["state"] for a in server.alerts(names.WATCHDOG)] == ["firing"], "still firing, never resolved"
+
+
 # --- 8: the pool's memory and cost split into parts that add up. ---
 
 
@@ -1043,7 +1220,13 @@ def expected_alerts(world: World, stacks: Mapping[str, Stack]) -> set[tuple[str,
         expected |= {(names.ALERT_OOM_KILLED, stack.ns, pod) for pod, _ in oom_killed(world, stack, within=window)}
         if pool_at_max(world, stack):
             expected.add((names.ALERT_NODE_POOL_AT_MAX, stack.ns, ""))
+        expected |= {(names.ALERT_WORKLOAD_UNAVAILABLE, stack.ns, name) for name in unavailable(world, stack)}
     return expected
+
+
+def what(alert: Alert) -> str:
+    """What an alert is about beyond its namespace: its pod, or its workload, or nothing."""
+    return alert["labels"].get("pod", alert["labels"].get("workload", ""))
 
 
 def all_firing(server: PrometheusServer, world: World, stacks: Mapping[str, Stack]) -> list[Alert]:
@@ -1052,7 +1235,7 @@ def all_firing(server: PrometheusServer, world: World, stacks: Mapping[str, Stac
 
     def settled() -> list[Alert] | None:
         alerts = server.alerts()
-        seen = {(a["labels"]["alertname"], a["labels"]["namespace"], a["labels"].get("pod", "")) for a in alerts}
+        seen = {(a["labels"]["alertname"], a["labels"]["namespace"], what(a)) for a in alerts}
         return alerts if seen == expected and all(a["state"] == "firing" for a in alerts) else None
 
     return server.wait_until(settled, what="exactly the expected alerts firing")

@@ -30,9 +30,10 @@ from components.monitoring.rules import rule_groups, rules_file
 from components.monitoring.selectors import label_replace_workload
 from components.pool import stack_pool_name
 from sizing.capacity import slots as sizing_slots
-from sizing.config import ROLES, Alert, StackConfig
-from sizing.plan import Plan
+from sizing.config import ROLES, Alert, StackConfig, load_stack
+from sizing.plan import Plan, build_plan
 from sizing.quantity import MIB_BYTES as MIB
+from sizing.workload_specs import SPECS
 
 STEP = "30s"
 STEPS = 120  # one hour of samples at 30s
@@ -53,12 +54,15 @@ ALERT_SETTINGS = {
     names.ALERT_HEAP_NEAR_LIMIT: "heap_near_limit",
     names.ALERT_SCHEDULED_CAPACITY_NOT_READY: "scheduled_capacity_not_ready",
     names.ALERT_SCHEDULED_SCALING_FAILED: "scheduled_scaling_failed",
+    names.ALERT_WORKLOAD_UNAVAILABLE: "workload_unavailable",
 }
 # A pod's phases as kube-state-metrics exports them: one series each, 1 for the current phase.
 PHASES = ("Pending", "Running", "Succeeded", "Failed", "Unknown")
 ACTIVE_PHASES = ("Pending", "Running")
 # Another node pool of a shared cluster: its nodes are not the stack's.
 OTHER_POOL = "default-pool"
+# A surge upgrade's versions: the pool's nodes before it, and the surge node's (kube_node_info's kubelet_version).
+OLD_KUBELET, NEW_KUBELET = "v1.33.4-gke.1245000", "v1.33.5-gke.1080000"
 UNSCHEDULED = ""  # kube_pod_info's node of a Pending pod the scheduler has not placed yet
 
 
@@ -111,7 +115,25 @@ def humanize1024(v: float) -> str:
     return f"{v:.4g}{prefix}"
 
 
-FILTERS = {"humanize": humanize, "humanize1024": humanize1024, "humanizePercentage": lambda v: f"{v * 100:.4g}%"}
+def humanize_duration(v: float) -> str:
+    """Prometheus' humanizeDuration for the values these templates show (at least a second)."""
+    assert v >= 1, "short durations are not used by these templates"
+    seconds, minutes, hours, days = int(v) % 60, int(v) // 60 % 60, int(v) // 3600 % 24, int(v) // 86400
+    if days:
+        return f"{days}d {hours}h {minutes}m {seconds}s"
+    if hours:
+        return f"{hours}h {minutes}m {seconds}s"
+    if minutes:
+        return f"{minutes}m {seconds}s"
+    return f"{v:.4g}s"
+
+
+FILTERS = {
+    "humanize": humanize,
+    "humanize1024": humanize1024,
+    "humanizePercentage": lambda v: f"{v * 100:.4g}%",
+    "humanizeDuration": humanize_duration,
+}
 
 
 # `{{ if eq $labels.<name> "<value>" }}…{{ else if eq … }}…{{ else }}…{{ end }}`, not nested: the one conditional the
@@ -347,8 +369,18 @@ class Cluster:
             pod, stack.backend, ws_mib=ws_mib, request_mib=w.memory_request_mib, limit_mib=w.memory_limit_mib, node=node
         )
 
-    def nodes(self, count: int, *, first: int = 0, pool: str | None = None, since: int = 0) -> list[str]:
-        """`count` nodes of a pool (the stack's by default), present from sample `since` on; their names."""
+    def nodes(
+        self,
+        count: int,
+        *,
+        first: int = 0,
+        pool: str | None = None,
+        since: int = 0,
+        kubelet_version: str = OLD_KUBELET,
+        cordoned: bool = False,
+    ) -> list[str]:
+        """`count` nodes of a pool (the stack's by default), present from sample `since` on, on a kubelet version and
+        cordoned or not; their names."""
         alloc = self.stack.plan.nodes.allocatable_memory_mib * MIB
         pool = pool or self.stack.pool
         added = []
@@ -360,7 +392,8 @@ class Cluster:
                 "pod": "kube-state-metrics-6d4f9-h2x8c",
                 "container": "kube-state-metrics",
             }
-            self.add_ksm(names.NODE_INFO, present_since(1, since), node=node, **own)
+            self.add_ksm(names.NODE_INFO, present_since(1, since), node=node, kubelet_version=kubelet_version, **own)
+            self.add_ksm(names.NODE_UNSCHEDULABLE, present_since(int(cordoned), since), node=node, **own)
             self.add_ksm(
                 names.NODE_ALLOCATABLE, present_since(alloc, since), node=node, resource="memory", unit="byte", **own
             )
@@ -1114,6 +1147,126 @@ def test_node_pool_at_max(stack, promtool_test, fires):
     promtool_test(stack, cluster, alerts=[alert_test(name, expected)])
 
 
+# case: (the stack's pool's nodes as (kubelet version, cordoned), and the other pool's upgrade under way).
+UPGRADE_CASES: dict[str, tuple[list[tuple[str, bool]], bool]] = {
+    # A surge upgrade of a pool at min: its surge node of the new version takes it to the maximum.
+    "surge-node-added": ([(OLD_KUBELET, False), (OLD_KUBELET, False), (NEW_KUBELET, False)], False),
+    # An old node cordoned and drained (once replaced, the next surge node brings two versions again).
+    "old-node-draining": ([(OLD_KUBELET, True), (NEW_KUBELET, False), (NEW_KUBELET, False)], False),
+    # A node-pool update that keeps the version: only the cordon shows it.
+    "same-version-drain": ([(OLD_KUBELET, True), (OLD_KUBELET, False), (OLD_KUBELET, False)], False),
+    # Done: every node on the new version, none cordoned, and still at the maximum (load, not the upgrade).
+    "after-upgrade": ([(NEW_KUBELET, False)] * 3, False),
+    # Another pool upgrading (two versions, a node cordoned) is not the stack's pool upgrading.
+    "other-pool-upgrading": ([(OLD_KUBELET, False)] * 3, True),
+}
+
+
+@pytest.mark.parametrize("case", list(UPGRADE_CASES))
+def test_node_pool_at_max_is_silent_while_the_pool_upgrades(stack, promtool_test, case):
+    """At the maximum during a surge upgrade (two kubelet versions, or a node cordoned) the alert stays silent; on one
+    version with nothing cordoned it fires, as it does when another pool is the one upgrading."""
+    cluster = Cluster(stack)
+    name = names.ALERT_NODE_POOL_AT_MAX
+    pool_nodes, other_upgrading = UPGRADE_CASES[case]
+    t = stack.config.monitoring.alerts.node_pool_at_max.threshold
+    at = stack.plan.nodes.max - t
+    # Both configs: min + the surge node is the maximum, so a surge upgrade at min reaches it.
+    assert stack.plan.nodes.min + stack.config.nodes.surge_nodes >= at
+    count = max(len(pool_nodes), math.ceil(at))
+    pool_nodes = pool_nodes + [pool_nodes[-1]] * (count - len(pool_nodes))
+    for i, (version, cordoned) in enumerate(pool_nodes):
+        cluster.nodes(1, first=i, kubelet_version=version, cordoned=cordoned)
+    cluster.nodes(1, first=0, pool=OTHER_POOL, kubelet_version=OLD_KUBELET, cordoned=other_upgrading)
+    cluster.nodes(1, first=1, pool=OTHER_POOL, kubelet_version=NEW_KUBELET if other_upgrading else OLD_KUBELET)
+    upgrading = len({v for v, _ in pool_nodes}) > 1 or any(c for _, c in pool_nodes)
+    fires = count >= at and not upgrading
+    assert fires == (case in ("after-upgrade", "other-pool-upgrading"))
+    expected = [stack.expected_alert(name, {"namespace": stack.ns}, count)] if fires else []
+    promtool_test(stack, cluster, alerts=[alert_test(name, expected)])
+
+
+def deployment(cluster: Cluster, name: str, desired: int, available: int, namespace: str | None = None) -> None:
+    """kube-state-metrics' desired (`spec.replicas`) and available replicas of a Deployment."""
+    ns = namespace or cluster.stack.ns
+    cluster.add_ksm(names.DEPLOYMENT_REPLICAS, constant(desired), namespace=ns, deployment=name)
+    cluster.add_ksm(names.DEPLOYMENT_AVAILABLE, constant(available), namespace=ns, deployment=name)
+
+
+@pytest.mark.parametrize(
+    "case", ["all-ready", "redis-down", "deployment-down", "one-of-several", "scaled-to-zero", "not-the-apps"]
+)
+def test_workload_unavailable(stack, promtool_test, case):
+    """Every app workload by its kind: redis (a StatefulSet) with no ready pod fires, as does a Deployment with none
+    available; one pod of several down, a workload scaled to 0, another namespace's redis, and a chart's StatefulSet
+    in the monitoring namespace stay silent."""
+    cluster = Cluster(stack)
+    name = names.ALERT_WORKLOAD_UNAVAILABLE
+    assert stack.config.monitoring.alerts.workload_unavailable.threshold == 0
+    down = {"redis-down": "redis", "deployment-down": "traefik"}.get(case)
+    several = stack.config.workloads[stack.backend].replicas
+    assert several >= 2
+    kinds = {"StatefulSet": "statefulset", "Deployment": "deployment"}
+    expected = []
+    for workload, settings in sorted(stack.config.workloads.items()):
+        desired = 0 if case == "scaled-to-zero" and workload == "metrics-service" else settings.replicas
+        ready = 0 if workload == down or desired == 0 else desired
+        if case == "one-of-several" and workload == stack.backend:
+            ready = desired - 1
+        kind = SPECS[workload].kind
+        if kind == "StatefulSet":
+            statefulset(cluster, workload, constant(desired), constant(ready))
+        else:
+            deployment(cluster, workload, desired, ready)
+        if workload == down:
+            labels = {"namespace": stack.ns, kinds[kind]: workload, "workload": workload}
+            expected.append(stack.expected_alert(name, labels, 0))
+    if case == "not-the-apps":
+        statefulset(cluster, "redis", constant(1), constant(0), namespace="other")
+        statefulset(cluster, "alertmanager-kube-prometheus-stack-alertmanager", constant(1), constant(0))
+        deployment(cluster, "kube-prometheus-stack-grafana", 1, 0, namespace="monitoring")
+    assert bool(expected) == (case in ("redis-down", "deployment-down"))
+    promtool_test(stack, cluster, alerts=[alert_test(name, expected)])
+
+
+def test_workload_unavailable_reads_as_written(prod_config, prod_plan):
+    stack = Stack(prod_config, prod_plan)
+    labels = {"namespace": "hyperstudy", "statefulset": "redis", "workload": "redis"}
+    got = stack.expected_alert(names.ALERT_WORKLOAD_UNAVAILABLE, labels, 0)
+    assert got["exp_labels"] == {**labels, "severity": "critical", "stack": "prod"}
+    assert got["exp_annotations"]["summary"] == "redis is unavailable: 0% of its pods ready"
+    assert got["exp_annotations"]["description"].startswith(
+        "Workload hyperstudy/redis has 0% of its desired replicas ready (alert at or below 0%): what it serves is down"
+    )
+
+
+def test_the_watchdog_always_fires_on_managed_prometheus(prod_config, prod_plan, run_promtool):
+    """The rules' own Watchdog (Managed Prometheus only) fires from the first evaluation on, with nothing fed at all."""
+    staging = load_stack("staging", ROOT_DIR)
+    plan = build_plan(staging, "staging")
+    annotations = Stack(staging, plan).alert(names.WATCHDOG)["annotations"]
+    assert annotations["description"] == (
+        "Always firing while the rules of {{ $labels.namespace }} are evaluated and their alerts reach Alertmanager: "
+        "it is sent to the dead-man's switch (monitoring.alerting.heartbeat), which pages when it stops arriving."
+    )
+    labels = {"namespace": "hyperstudy-staging", "severity": "none", "stack": "staging"}
+    expected = {"exp_labels": labels, "exp_annotations": {k: render(v, labels, 1) for k, v in annotations.items()}}
+    test = {
+        "rule_files": ["rules.yaml"],
+        "evaluation_interval": STEP,
+        "tests": [
+            {
+                "interval": STEP,
+                "input_series": [],
+                "alert_rule_test": [alert_test(names.WATCHDOG, [expected], at) for at in ("0m", "3h")],
+            }
+        ],
+    }
+    run_promtool("test", "rules", "test.yaml", files={"rules.yaml": rules_file(staging, plan), "test.yaml": test})
+    # prod's kube-prometheus-stack has its own: the rules carry none.
+    assert names.WATCHDOG not in rules_file(prod_config, prod_plan)
+
+
 # V8's heap spaces as prom-client labels them (the space name without `_space`).
 YOUNG_SPACES = ("new", "new_large_object")
 READ_ONLY = 256 * 1024
@@ -1247,12 +1400,21 @@ def test_scheduled_capacity_not_ready(scheduled, promtool_test, case):
 
 
 def scaler_job(
-    cluster: Cluster, job: str, *, failed: bool = False, pods_failed: int = 0, succeeded: int = 0, namespace: str = ""
+    cluster: Cluster,
+    job: str,
+    *,
+    failed: bool = False,
+    pods_failed: int = 0,
+    succeeded: int = 0,
+    namespace: str = "",
+    started: float | None = None,
 ) -> None:
     """A Job's series as kube-state-metrics 2.x exports them: `kube_job_failed` per condition status only once the
     Job has a Failed condition; `kube_job_status_failed` one series per known reason (0 or 1) once it failed, else
-    one series of the failed pods' count."""
+    one series of the failed pods' count; `kube_job_status_start_time` once it started (a Unix time)."""
     own = {"namespace": namespace or cluster.stack.ns, "job_name": job}
+    if started is not None:
+        cluster.add_ksm(names.JOB_START_TIME, constant(started), **own)
     if failed:
         for status in ("true", "false", "unknown"):
             cluster.add_ksm(names.JOB_FAILED, constant(1 if status == "true" else 0), condition=status, **own)
@@ -1266,18 +1428,34 @@ def scaler_job(
 
 EVAL_SECONDS = minutes(EVAL) * 60
 ON_TIME = EVAL_SECONDS + 3600  # next due an hour after the evaluation
+# The latest run of the teaching lab's scale-up, due 20 minutes before the evaluation (past its 10 minutes of
+# deadlines), and the one before it, a week earlier.
+LATEST_RUN = EVAL_SECONDS - 20 * 60
+PREVIOUS_RUN = LATEST_RUN - 7 * 86400
 
 
 def scaler_cronjob(
-    cluster: Cluster, cronjob: str, *, next_run: float = ON_TIME, suspended: bool = False, namespace: str = ""
+    cluster: Cluster,
+    cronjob: str,
+    *,
+    next_run: float = ON_TIME,
+    suspended: bool = False,
+    namespace: str = "",
+    last_run: float | None = None,
+    last_success: float | None = None,
 ) -> None:
     """A CronJob's series as kube-state-metrics 2.x exports them (internal/store/cronjob.go):
     `kube_cronjob_spec_suspend` always, 0 or 1; `kube_cronjob_next_schedule_time` (the first firing after the last run
-    the controller started, a Unix time) only while not suspended."""
+    the controller started, a Unix time) only while not suspended; `kube_cronjob_status_last_schedule_time` once a run
+    was started and `kube_cronjob_status_last_successful_time` once a Job succeeded (Unix times)."""
     own = {"namespace": namespace or cluster.stack.ns, "cronjob": cronjob}
     cluster.add_ksm(names.CRONJOB_SUSPENDED, constant(1 if suspended else 0), **own)
     if not suspended:
         cluster.add_ksm(names.CRONJOB_NEXT_SCHEDULE_TIME, constant(next_run), **own)
+    if last_run is not None:
+        cluster.add_ksm(names.CRONJOB_LAST_SCHEDULE_TIME, constant(last_run), **own)
+    if last_success is not None:
+        cluster.add_ksm(names.CRONJOB_LAST_SUCCESS_TIME, constant(last_success), **own)
 
 
 def scheduled_world(cluster: Cluster, *, leave_out: str = "", **cronjob: Any) -> list[str]:
@@ -1293,33 +1471,111 @@ def scheduled_world(cluster: Cluster, *, leave_out: str = "", **cronjob: Any) ->
     return expected
 
 
-@pytest.mark.parametrize("case", ["failed", "retrying", "recovered", "other-jobs"])
+# case: the teaching lab's scale-up CronJob (its last run, its last success) and its Jobs (name suffix → options).
+SCALING_CASES: dict[str, tuple[dict[str, Any], dict[str, dict[str, Any]]]] = {
+    # The latest run's Job gave up (its deadline): `failed`, however long ago the last success was.
+    "failed": (
+        {"last_run": LATEST_RUN, "last_success": PREVIOUS_RUN + 30},
+        {"29412345": {"failed": True, "started": LATEST_RUN + 5}},
+    ),
+    # Its pods keep failing while it retries: `failed` with their count.
+    "retrying": (
+        {"last_run": LATEST_RUN, "last_success": PREVIOUS_RUN + 30},
+        {"29412345": {"pods_failed": 2, "started": LATEST_RUN + 5}},
+    ),
+    # A pod failed, the retry succeeded (and the CronJob recorded the success): silent.
+    "recovered": (
+        {"last_run": LATEST_RUN, "last_success": LATEST_RUN + 90},
+        {"29412345": {"pods_failed": 1, "succeeded": 1, "started": LATEST_RUN + 5}},
+    ),
+    # The issue's case: last week's run failed and its Job is still kept (a week's TTL); this week's succeeded.
+    "later-success": (
+        {"last_run": LATEST_RUN, "last_success": LATEST_RUN + 40},
+        {
+            "29402265": {"failed": True, "started": PREVIOUS_RUN + 5},
+            "29412345": {"succeeded": 1, "started": LATEST_RUN},
+        },
+    ),
+    # The same, this week's run started 2 minutes ago and still running: not failed yet, not overdue.
+    "later-run-under-way": (
+        {"last_run": EVAL_SECONDS - 120, "last_success": PREVIOUS_RUN - 7 * 86400},
+        {"29402265": {"failed": True, "started": PREVIOUS_RUN + 5}, "29412365": {"started": EVAL_SECONDS - 115}},
+    ),
+    # No success recorded 20 minutes after the run was due, and no Job of it (deleted): `unfinished`.
+    "unfinished": ({"last_run": LATEST_RUN, "last_success": PREVIOUS_RUN + 30}, {}),
+    # A first run that failed: no success was ever recorded (kube-state-metrics exports no success time yet).
+    "never-succeeded": ({"last_run": LATEST_RUN}, {"29412345": {"failed": True, "started": LATEST_RUN + 5}}),
+    # Due 5 minutes ago, no success yet, nothing failed: within its deadlines, silent.
+    "within-deadlines": ({"last_run": EVAL_SECONDS - 300}, {}),
+}
+
+
+@pytest.mark.parametrize("case", [*SCALING_CASES, "other-jobs"])
 def test_scheduled_scaling_failed(scheduled, promtool_test, case):
-    """A scaler Job that failed, or whose pods keep failing, fires with its CronJob and window; one that succeeded
-    after a failed pod, and failed Jobs of other names or namespaces, do not. Its CronJobs are all there and on
-    time."""
+    """Each CronJob is judged by its latest run (its last schedule time, unless a Job of it succeeded since): a Job of
+    that run that failed, or whose pods keep failing, fires `failed` with its Job; no success past its 10 minutes of
+    deadlines and no Job to say why fires `unfinished`. A later success resolves it, whatever failed Jobs are kept;
+    failed Jobs of other names or namespaces never fire. Its CronJobs are all there and on time."""
     stack, cluster = scheduled, Cluster(scheduled)
     name = names.ALERT_SCHEDULED_SCALING_FAILED
-    scheduled_world(cluster)
     cronjob = f"{stack.backend}-teaching-lab-up"
-    up = f"{cronjob}-29412345"  # `<cronjob>-<minutes since the epoch>`
-    scaler_job(cluster, f"{stack.backend}-teaching-lab-down-29411000", succeeded=1)  # last week's, fine
-    labels = {"namespace": stack.ns, "job_name": up, "cronjob": cronjob, "window": "teaching-lab", "reason": "failed"}
-    expected = []
-    if case == "failed":
-        scaler_job(cluster, up, failed=True)
-        expected = [stack.expected_alert(name, labels, 1)]
-    elif case == "retrying":
-        scaler_job(cluster, up, pods_failed=2)
-        expected = [stack.expected_alert(name, labels, 2)]
-    elif case == "recovered":
-        scaler_job(cluster, up, pods_failed=1, succeeded=1)
+    own = {"namespace": stack.ns, "cronjob": cronjob, "window": "teaching-lab"}
+    expected: list[dict[str, Any]] = []
+    if case == "other-jobs":
+        scheduled_world(cluster, last_run=LATEST_RUN, last_success=LATEST_RUN + 40)
+        up = f"{cronjob}-29412345"
+        for job in (f"{stack.backend}-nightly-up-1", "redis-teaching-lab-up-1", f"{stack.backend}-teaching-lab-1"):
+            scaler_job(cluster, job, failed=True, started=LATEST_RUN + 5)  # no window's, another workload's, neither
+        scaler_job(cluster, up, failed=True, namespace="other", started=LATEST_RUN + 5)  # another stack's
+        scaler_cronjob(cluster, cronjob, namespace="other", last_run=LATEST_RUN)
     else:
-        scaler_job(cluster, f"{stack.backend}-nightly-up-29412345", failed=True)  # no window of this stack
-        scaler_job(cluster, "redis-teaching-lab-up-29412345", failed=True)  # another workload's
-        scaler_job(cluster, f"{stack.backend}-teaching-lab-29412345", failed=True)  # neither up nor down
-        scaler_job(cluster, up, failed=True, namespace="other")  # another stack's
+        runs, jobs = SCALING_CASES[case]
+        scheduled_world(cluster, **runs)
+        for suffix, options in jobs.items():
+            scaler_job(cluster, f"{cronjob}-{suffix}", **options)
+        if case in ("failed", "retrying", "never-succeeded"):
+            job = f"{cronjob}-29412345"
+            expected = [
+                stack.expected_alert(name, {**own, "job_name": job, "reason": "failed"}, 2 if case == "retrying" else 1)
+            ]
+        elif case == "unfinished":
+            expected = [stack.expected_alert(name, {**own, "reason": "unfinished"}, EVAL_SECONDS - LATEST_RUN)]
+    # The scale-down's CronJob ran fine last week: never this alert's.
+    scaler_job(cluster, f"{stack.backend}-teaching-lab-down-29411000", succeeded=1, started=PREVIOUS_RUN + 9000)
     promtool_test(stack, cluster, alerts=[alert_test(name, expected)])
+
+
+def test_a_scaling_failure_resolves_when_the_next_run_succeeds(scheduled, promtool_test):
+    """Over time (a sample every 30 s): the run due at 10m fails (its Job gives up at 12m) and the alert fires 2 minutes
+    later; the run due at 30m succeeds at 31m while the failed Job is kept: silent from 30m on, not a week later."""
+    stack, cluster = scheduled, Cluster(scheduled)
+    name = names.ALERT_SCHEDULED_SCALING_FAILED
+    cronjob = f"{stack.backend}-teaching-lab-up"
+    statefulset(cluster, stack.backend, constant(2), constant(2))
+    scaler_cronjob(cluster, cronjob)
+    scaler_cronjob(cluster, f"{stack.backend}-teaching-lab-down")
+    own = {"namespace": stack.ns, "cronjob": cronjob}
+    cluster.add_ksm(names.CRONJOB_LAST_SCHEDULE_TIME, f"_x20 600+0x39 1800+0x{STEPS - 60}", **own)
+    cluster.add_ksm(names.CRONJOB_LAST_SUCCESS_TIME, f"_x62 1860+0x{STEPS - 62}", **own)
+    job = {"namespace": stack.ns, "job_name": f"{cronjob}-10"}
+    cluster.add_ksm(names.JOB_START_TIME, f"_x20 605+0x{STEPS - 20}", **job)
+    for status in ("true", "false", "unknown"):
+        cluster.add_ksm(names.JOB_FAILED, f"_x24 {int(status == 'true')}+0x{STEPS - 24}", condition=status, **job)
+    cluster.add_ksm(names.JOB_PODS_FAILED, f"_x24 1+0x{STEPS - 24}", reason="BackoffLimitExceeded", **job)
+    cluster.add_ksm(names.JOB_PODS_SUCCEEDED, f"_x20 0+0x{STEPS - 20}", **job)
+    labels = {**own, "window": "teaching-lab", "job_name": f"{cronjob}-10", "reason": "failed"}
+    firing = [stack.expected_alert(name, labels, 1)]
+    promtool_test(
+        stack,
+        cluster,
+        alerts=[
+            alert_test(name, firing, "15m"),
+            alert_test(name, firing, "29m30s"),
+            alert_test(name, [], "30m30s"),
+            alert_test(name, [], "32m"),
+        ],
+        pending=[alert_test(name, [], "13m")],
+    )
 
 
 @pytest.mark.parametrize("case", ["missed", "on-time", "late-within-deadline", "suspended", "other-cronjobs"])
@@ -1391,9 +1647,17 @@ def test_scheduled_scaling_failed_annotations_read_as_written(scheduled_stack_co
     )
     assert failed["exp_annotations"]["description"] == (
         "CronJob study-staging/backend-teaching-lab-up sets the replicas of backend for the scheduled window "
-        "teaching-lab, and its Job backend-teaching-lab-up-1 failed (or its pods keep failing): the replicas it sets "
-        "never arrived. A scale-up: the window starts short of its replicas; a scale-down: the pool stays larger and "
-        "costs more."
+        "teaching-lab, and the Job backend-teaching-lab-up-1 of its latest run failed (or its pods keep failing): the "
+        "replicas it sets never arrived. A scale-up: the window starts short of its replicas; a scale-down: the pool "
+        "stays larger and costs more."
+    )
+    unfinished = stack.expected_alert(name, {**own, "reason": "unfinished"}, 1200)["exp_annotations"]
+    assert (
+        unfinished["summary"] == "Scaler backend-teaching-lab-up of window teaching-lab did not finish its latest run"
+    )
+    assert (
+        ", and its latest run, due 20m 0s ago, has not succeeded within 10m (its 300 s starting and 300 s active "
+        in (unfinished["description"])
     )
     missed = stack.expected_alert(name, {**own, "reason": "missed"}, 900)["exp_annotations"]
     assert missed["summary"] == "Scaler backend-teaching-lab-up of window teaching-lab missed a run"
@@ -1445,6 +1709,7 @@ ALERT_CASES = {
     names.ALERT_HEAP_NEAR_LIMIT: test_heap_near_limit,
     names.ALERT_SCHEDULED_CAPACITY_NOT_READY: test_scheduled_capacity_not_ready,
     names.ALERT_SCHEDULED_SCALING_FAILED: test_scheduled_scaling_failed,
+    names.ALERT_WORKLOAD_UNAVAILABLE: test_workload_unavailable,
 }
 
 

@@ -51,12 +51,23 @@ def statefulset(name: str, desired: int, ready: int, namespace: str) -> list[Ser
     return [*ksm(names.STATEFULSET_REPLICAS, desired, **own), *ksm(names.STATEFULSET_READY, ready, **own)]
 
 
-def job(name: str, namespace: str, *, failed: bool = False, pods_failed: int = 0, succeeded: int = 0) -> list[Series]:
+def job(
+    name: str,
+    namespace: str,
+    *,
+    failed: bool = False,
+    pods_failed: int = 0,
+    succeeded: int = 0,
+    started: float | None = None,
+) -> list[Series]:
     """A Job as kube-state-metrics 2.x exports it (internal/store/job.go): `kube_job_failed` per condition status
     once the Job has a Failed condition, `kube_job_status_failed` per known reason (0/1) once it failed, else one
-    series counting the failed pods."""
+    series counting the failed pods; `kube_job_status_start_time` (a Unix time; a minute ago unless given)."""
     own = {"namespace": namespace, "job_name": name}
-    series = [*ksm(names.JOB_PODS_SUCCEEDED, succeeded, **own)]
+    series = [
+        *ksm(names.JOB_PODS_SUCCEEDED, succeeded, **own),
+        *ksm(names.JOB_START_TIME, time.time() - 60 if started is None else started, **own),
+    ]
     if failed:
         for status in ("true", "false", "unknown"):
             series += ksm(names.JOB_FAILED, 1 if status == "true" else 0, condition=status, **own)
@@ -67,13 +78,26 @@ def job(name: str, namespace: str, *, failed: bool = False, pods_failed: int = 0
     return series
 
 
-def cronjob(name: str, namespace: str, *, next_run: float | None = None, suspended: bool = False) -> list[Series]:
+def cronjob(
+    name: str,
+    namespace: str,
+    *,
+    next_run: float | None = None,
+    suspended: bool = False,
+    last_run: float | None = None,
+    last_success: float | None = None,
+) -> list[Series]:
     """A CronJob as kube-state-metrics 2.x exports it (internal/store/cronjob.go): `kube_cronjob_spec_suspend` always,
-    `kube_cronjob_next_schedule_time` (a Unix time; an hour from now unless given) only while not suspended."""
+    `kube_cronjob_next_schedule_time` (a Unix time; an hour from now unless given) only while not suspended, and the
+    scheduled time of its latest run and the time a Job of it last succeeded once there are any."""
     own = {"namespace": namespace, "cronjob": name}
     series = ksm(names.CRONJOB_SUSPENDED, 1 if suspended else 0, **own)
     if not suspended:
         series += ksm(names.CRONJOB_NEXT_SCHEDULE_TIME, time.time() + 3600 if next_run is None else next_run, **own)
+    if last_run is not None:
+        series += ksm(names.CRONJOB_LAST_SCHEDULE_TIME, last_run, **own)
+    if last_success is not None:
+        series += ksm(names.CRONJOB_LAST_SUCCESS_TIME, last_success, **own)
     return series
 
 
@@ -172,22 +196,40 @@ def test_not_ready_fires_when_desired_exceeds_ready_longer_than_its_for(promethe
     assert firing(server, NOT_READY, namespace=ns)["value"] == 2
 
 
-def test_scaling_failed_fires_for_the_windows_scaler_jobs_only(prometheus_server, stack):
+def test_scaling_failed_judges_each_cronjob_by_its_latest_run(prometheus_server, stack):
+    """The teaching lab's scale-up fails (its Job gives up) and the open day's keeps failing while it retries: both
+    fire `failed`. The next run of the teaching lab's scale-up succeeds while last week's failed Job is still kept
+    (a week's TTL): it resolves at once, where the previous rule (any failed Job of the CronJob) fired for the week.
+    A run with no success and no Job to say why fires `unfinished` once past its deadlines; failed Jobs of other
+    CronJobs, workloads or namespaces never fire."""
     config, plan = stack
     ns = config.kubernetes.namespace
-    series = [
-        *scheduled_world(ns),
-        *job(LAB_DOWN, ns, pods_failed=1, succeeded=1),  # a pod failed, the retry succeeded: scaled
-        *job("backend-nightly-up-29412345", ns, failed=True),  # no window of this stack
-        *job("redis-teaching-lab-up-29412345", ns, failed=True),  # another workload's
-        *job(LAB_UP, OTHER_NS, failed=True),  # another stack's
+    now = time.time()
+    due = now - 20 * 60  # the runs at stake were due 20 minutes ago: past their 10 minutes of deadlines
+    noise = [
+        *statefulset("backend", 2, 2, ns),
+        *cronjob(LAB_DOWN_CRONJOB, ns, last_run=due - 86400, last_success=due - 86400 + 30),
+        *job(LAB_DOWN, ns, pods_failed=1, succeeded=1, started=due - 86400),  # a pod failed, the retry succeeded
+        *job("backend-nightly-up-29412345", ns, failed=True, started=due),  # no window of this stack
+        *job("redis-teaching-lab-up-29412345", ns, failed=True, started=due),  # another workload's
+        *job(LAB_UP, OTHER_NS, failed=True, started=due),  # another stack's
+        *cronjob(LAB_UP_CRONJOB, OTHER_NS, last_run=due),
     ]
-    server = prometheus_server(rules=rules.rules_file(config, plan), series=series, history=600.0)
+    week_ago = due - 7 * 86400
+    healthy = [*noise, *cronjob(LAB_UP_CRONJOB, ns, last_run=week_ago, last_success=week_ago + 30)]
+    server = prometheus_server(rules=rules.rules_file(config, plan), series=healthy, history=600.0)
     settled(server)
-    assert server.alerts(SCALING_FAILED) == [], "no scaler Job of this stack's windows failed"
+    assert server.alerts(SCALING_FAILED) == [], "no run of this stack's windows failed"
 
-    # The teaching lab's scale-up gave up (its deadline), and the open day's keeps failing while it retries.
-    server.set_live([*series, *job(LAB_UP, ns, failed=True), *job(OPEN_DAY_UP, ns, pods_failed=2)])
+    # The teaching lab's run due 20 minutes ago gave up (its deadline); the open day's keeps failing while it retries.
+    failing = [
+        *noise,
+        *cronjob(LAB_UP_CRONJOB, ns, last_run=due, last_success=week_ago + 30),
+        *job(LAB_UP, ns, failed=True, started=due + 5),
+        *cronjob("backend-open-day-up", ns, last_run=due),  # its first run: no success ever
+        *job(OPEN_DAY_UP, ns, pods_failed=2, started=due + 5),
+    ]
+    server.set_live(failing)
     lab = firing(server, SCALING_FAILED, job_name=LAB_UP)
     failed = {"namespace": ns, "job_name": LAB_UP, "cronjob": LAB_UP_CRONJOB, "window": "teaching-lab"}
     check_metadata(lab, config, plan, {**failed, "reason": "failed"})
@@ -198,11 +240,47 @@ def test_scaling_failed_fires_for_the_windows_scaler_jobs_only(prometheus_server
     check_metadata(retrying, config, plan, {**open_day, "reason": "failed"})
     assert retrying["value"] == 2, "its failed pods"
     settled(server)
+    # One alert per failing run: not also `unfinished`, though neither run succeeded within its deadlines.
     assert sorted(a["labels"]["job_name"] for a in server.alerts(SCALING_FAILED)) == sorted([LAB_UP, OPEN_DAY_UP])
 
-    # The failed Job is deleted once handled (or by its TTL) and the retry succeeds: silent again.
-    server.set_live([*series, *job(OPEN_DAY_UP, ns, pods_failed=2, succeeded=1)])
+    # The teaching lab's next run (due now) succeeds; its failed Job stays (a week's TTL): resolved. The open day's
+    # Job is deleted by hand with no run since: `unfinished`, the run still has no success.
+    next_run = time.time() - 30
+    server.set_live(
+        [
+            *noise,
+            *cronjob(LAB_UP_CRONJOB, ns, last_run=next_run, last_success=next_run + 20),
+            *job(LAB_UP, ns, failed=True, started=due + 5),
+            *job(f"{LAB_UP_CRONJOB}-29412365", ns, succeeded=1, started=next_run + 1),
+            *cronjob("backend-open-day-up", ns, last_run=due),
+        ]
+    )
+    unfinished = firing(server, SCALING_FAILED, reason="unfinished")
+    check_metadata(
+        unfinished,
+        config,
+        plan,
+        {"namespace": ns, "cronjob": "backend-open-day-up", "window": "open-day", "reason": "unfinished"},
+    )
+    assert unfinished["value"] >= 20 * 60, "seconds since the run was due"
+    assert "has not succeeded within 10m" in unfinished["annotations"]["description"]
+    server.wait_until(
+        lambda: [a["labels"]["reason"] for a in server.alerts(SCALING_FAILED)] == ["unfinished"],
+        what="the teaching lab's failure resolved by its next run's success",
+    )
+
+    # The open day's scale-up run by hand succeeds: that counts as its latest run's success too.
+    server.set_live(
+        [
+            *noise,
+            *cronjob(LAB_UP_CRONJOB, ns, last_run=next_run, last_success=next_run + 20),
+            *job(LAB_UP, ns, failed=True, started=due + 5),
+            *cronjob("backend-open-day-up", ns, last_run=due, last_success=time.time()),
+        ]
+    )
     server.wait_until(lambda: server.alerts(SCALING_FAILED) == [], what=f"{SCALING_FAILED} resolved")
+    settled(server)
+    assert server.alerts(SCALING_FAILED) == []
 
 
 def test_scaling_failed_fires_when_a_scaler_cronjob_does_not_run(prometheus_server, stack):
