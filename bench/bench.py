@@ -54,7 +54,10 @@ def synthetic_stack(workloads: int = 200, max_replicas: int = 50, seed: int = 7)
         specs[f"service-{i:03d}"] = {
             "replicas": rng.randint(1, max_replicas),
             "cpu_request": f"{rng.choice([10, 25, 50, 100])}m",
-            "runtime": rng.choice(["nodejs", "go", "none"]),
+            # Node.js needs its native memory beside the heap (runtime.nodejs_native_mib): small limits run Go.
+            "runtime": runtime
+            if (runtime := rng.choice(["nodejs", "go", "none"])) != "nodejs" or limit >= 512
+            else "go",
             "memory": {"optimized": size, "baseline": {"request": f"{2 * request}Mi", "limit": f"{2 * limit}Mi"}},
         }
     return StackConfig.model_validate(

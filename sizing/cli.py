@@ -512,6 +512,7 @@ def render_schedule(data: dict[str, Any]) -> str:
         out += ["", *(f"does not fit: {w['reason']}" for w in refused)]
     if "at" in data:
         active = ", ".join(data["active_windows"]) or "none"
+        out.append("")
         out.append(
             f"at {data['at']}: active windows {active}; backend replicas {data['backend_replicas']}, "
             f"nodes {data['nodes']}"

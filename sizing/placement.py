@@ -297,6 +297,7 @@ def _search(groups: Sequence[Group], nodes: int, free: Free, survive: bool, budg
     memory, cpu = [free.memory_mib] * nodes, [free.cpu_m] * nodes
 
     cells = nodes * len(groups)
+    per_mib, per_m = 1 / free.memory_mib, 1 / free.cpu_m
 
     def walk(i: int) -> Counts | None:
         budget[0] -= cells
@@ -309,7 +310,9 @@ def _search(groups: Sequence[Group], nodes: int, free: Free, survive: bool, budg
         group = groups[g]
         if group.constrained == "distinct" and group.replicas > nodes:
             return None
-        for add in _additions(group.constrained, group.replicas, nodes, _classes(state, range(nodes)), [0] * nodes):
+        # Emptiest nodes first, as the greedy placement (and the scheduler's scoring) would choose.
+        classes = sorted(_classes(state, range(nodes)), key=lambda c: -(memory[c[0]] * per_mib + cpu[c[0]] * per_m))
+        for add in _additions(group.constrained, group.replicas, nodes, classes, [0] * nodes):
             # Every candidate looked at costs its cells, fitting or not: a wide stack has candidates without end.
             budget[0] -= nodes
             if budget[0] < 0:
@@ -320,7 +323,7 @@ def _search(groups: Sequence[Group], nodes: int, free: Free, survive: bool, budg
                 state[n][g] += k
                 memory[n] -= k * group.memory_mib
                 cpu[n] -= k * group.cpu_m
-            found = walk(i + 1)
+            found = walk(i + 1) if not survive or _may_recover(groups, state, memory, cpu) else None
             for n, k in enumerate(add):
                 state[n][g] -= k
                 memory[n] += k * group.memory_mib
@@ -330,6 +333,19 @@ def _search(groups: Sequence[Group], nodes: int, free: Free, survive: bool, budg
         return None
 
     return walk(0)
+
+
+def _may_recover(groups: Sequence[Group], state: Sequence[Sequence[int]], memory: list[int], cpu: list[int]) -> bool:
+    """A test a partial placement must pass to ever survive a node's loss: every pod placed so far fits the room
+    some other node has left. Room only shrinks as pods are added, so a pod that fits nowhere now never will."""
+    nodes = len(state)
+    for n in range(nodes):
+        for g, count in enumerate(state[n]):
+            if count and not any(
+                memory[k] >= groups[g].memory_mib and cpu[k] >= groups[g].cpu_m for k in range(nodes) if k != n
+            ):
+                return False
+    return True
 
 
 # --- Scaling a running workload. --------------------------------------------------------------------------------
