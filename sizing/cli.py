@@ -210,7 +210,8 @@ def render_plan(plan: Plan) -> str:
         f"{format_millicores(n.allocatable_cpu_m)} allocatable, {format_mib(n.free_memory_mib)} / "
         f"{format_millicores(n.free_cpu_m)} left for pods after the system overhead{per_node}",
         f"  lower bound {n.lower_bound} (max of {bounds}); binding: {n.binding}",
-        f"  autoscaling min {n.min} (typical load), max {n.max} (peak load needs {n.peak})",
+        f"  autoscaling min {n.min} (typical load), max {n.max} (peak load needs {n.peak})"
+        + ("" if n.min_proven else "; a smaller min was not ruled out: the placement search ran out of budget"),
         f"  survives the loss of a node at min: {'yes' if n.survives_node_loss else 'no'}",
     ]
     out += [f"  node {i + 1}: {', '.join(pods) or '(empty)'}" for i, pods in enumerate(n.placement)]
@@ -298,7 +299,7 @@ def render_recommendation(result: Recommendation) -> str:
             [
                 f"{mark}{o.machine_type}",
                 "spot" if o.spot else "on-demand",
-                "-" if o.min is None else str(o.min),
+                "-" if o.min is None else f"{o.min}{'' if o.min_proven else '?'}",
                 "-" if o.max is None else str(o.max),
                 price,
                 at_max,
@@ -318,6 +319,10 @@ def render_recommendation(result: Recommendation) -> str:
         ),
         "",
     ]
+    if any(not o.min_proven for o in result.options):
+        out.append(
+            "? the placement search ran out of budget below this minimum: it holds, a smaller one was not ruled out"
+        )
     best, current = result.best, result.current
     if result.overpay_usd_month is None:
         out.append(f"current {current.machine_type} cannot hold the stack: {current.reason}")

@@ -117,7 +117,7 @@ def _fits(groups: Sequence[Group], node: Sequence[int], free: Free) -> bool:
 
 
 def place(
-    groups: Sequence[Group], nodes: int, free: Free, survive: bool = False, budget: int = SEARCH_BUDGET
+    groups: Sequence[Group], nodes: int, free: Free, survive: bool = False, budget: int | None = None
 ) -> tuple[Placement | None, bool]:
     """A placement of `groups` on `nodes` nodes (with `survive`, one from which any single node's loss is
     recoverable), and whether the answer is exact: (placement, True), (None, True) when none exists, (None, False)
@@ -129,7 +129,7 @@ def place(
     if greedy is not None and (not survive or recoverable(groups, greedy, free)):
         return Placement(groups, greedy), True
     try:
-        found = _search(groups, nodes, free, survive, [budget])
+        found = _search(groups, nodes, free, survive, [SEARCH_BUDGET if budget is None else budget])
     except _OutOfBudget:
         return None, False
     return (None if found is None else Placement(groups, found)), True

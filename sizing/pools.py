@@ -30,6 +30,9 @@ class PoolOption(BaseModel):
     machine_type: str = Field(description="machine type of every node")
     spot: bool = Field(description="spot nodes")
     min: int | None = Field(description="autoscaler minimum (None: the machine cannot hold the stack)")
+    min_proven: bool = Field(
+        True, description="no smaller count holds the pods (false: the placement search gave up below it)"
+    )
     max: int | None = Field(description="autoscaler maximum (None: the machine cannot hold the stack)")
     monthly_usd: float | None = Field(description="the pool at min: machines and boot disks, USD per month")
     max_monthly_usd: float | None = Field(description="the pool at max, USD per month")
@@ -95,6 +98,7 @@ def _option(config: StackConfig, plan: NodePlan, spot: bool) -> PoolOption:
         machine_type=plan.machine_type,
         spot=spot,
         min=plan.min,
+        min_proven=plan.min_proven,
         max=plan.max,
         monthly_usd=round(plan.min * per_node, 2),
         max_monthly_usd=round(plan.max * per_node, 2),

@@ -138,3 +138,29 @@ def test_a_rollback_that_no_machine_holds_fails_the_plan_with_its_profile(parse,
         plan_of(parse, prod_values)
     assert err.value.key == "hyperstudy-infra:workloads.frontend"
     assert err.value.problem.startswith("in the baseline profile (the rollback): memory limit 64Gi is more than")
+
+
+def test_an_unproven_minimum_is_marked_in_the_recommendation(parse) -> None:
+    """Where the placement search gives up below the minimum it found (a budget of 0 here), the table says the
+    minimum holds but a smaller one was not ruled out."""
+    import sizing.placement as placement
+    from sizing.cli import render_recommendation
+
+    # On e2-medium (2460 MiB free) these fill two nodes exactly, {1476, 984} and {984, 738, 738}; the greedy
+    # placement (each on the emptiest node) strands the last 738 MiB, so only the search finds two.
+    sizes = {"a": 1476, "b": 984, "c": 984, "d": 738, "e": 738}
+    values = synthetic({name: (1, "10m", f"{mib}Mi", f"{mib}Mi") for name, mib in sizes.items()})
+    assert plan_of(parse, values).nodes.min == 2
+    config = parse(values)
+    proven = recommend_of(parse, values)
+    assert all(o.min_proven for o in proven.options if o.feasible)
+    budget = placement.SEARCH_BUDGET
+    try:
+        placement.SEARCH_BUDGET = 0
+        starved = recommend(config, "test", demand(config))
+    finally:
+        placement.SEARCH_BUDGET = budget
+    unproven = [o for o in starved.options if o.feasible and not o.min_proven]
+    assert unproven, "the greedy placement alone never fell short of the bound"
+    text = render_recommendation(starved)
+    assert f"{unproven[0].min}?" in text and "a smaller one was not ruled out" in text
