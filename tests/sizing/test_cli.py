@@ -325,7 +325,9 @@ def test_recommend_json_for_prod() -> None:
     assert (data["stack"], data["profile"]) == ("prod", "optimized")
     keys = {"machine_type", "spot", "min", "max", "monthly_usd"}
     assert keys <= set(data["current"]) and set(data["best"]) == keys
-    assert all(set(o) == {*keys, "max_monthly_usd", "binding", "feasible", "reason"} for o in data["options"])
+    assert all(
+        set(o) == {*keys, "min_proven", "max_monthly_usd", "binding", "feasible", "reason"} for o in data["options"]
+    )
     feasible = [o for o in data["options"] if o["feasible"]]
     assert data["best"]["monthly_usd"] == min(o["monthly_usd"] for o in feasible)
     assert data["best"] == {k: data["current"][k] for k in keys}
