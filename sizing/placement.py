@@ -317,22 +317,31 @@ def _search(groups: Sequence[Group], nodes: int, free: Free, survive: bool, budg
             budget[0] -= nodes
             if budget[0] < 0:
                 raise _OutOfBudget
-            if any(k and (k * group.memory_mib > memory[n] or k * group.cpu_m > cpu[n]) for n, k in enumerate(add)):
+            if not _shift(state, memory, cpu, g, group, add, 1):
                 continue
-            for n, k in enumerate(add):
-                state[n][g] += k
-                memory[n] -= k * group.memory_mib
-                cpu[n] -= k * group.cpu_m
             found = walk(i + 1) if not survive or _may_recover(groups, state, memory, cpu) else None
-            for n, k in enumerate(add):
-                state[n][g] -= k
-                memory[n] += k * group.memory_mib
-                cpu[n] += k * group.cpu_m
+            _shift(state, memory, cpu, g, group, add, -1)
             if found is not None:
                 return found
         return None
 
     return walk(0)
+
+
+def _shift(
+    state: list[list[int]], memory: list[int], cpu: list[int], g: int, group: Group, add: Sequence[int], sign: int
+) -> bool:
+    """Add (sign 1) the pods `add` of group g to the nodes, if each fits the room its node has left, or take them
+    back (sign -1). False, and nothing changed, when one does not fit."""
+    if sign > 0 and any(
+        k and (k * group.memory_mib > memory[n] or k * group.cpu_m > cpu[n]) for n, k in enumerate(add)
+    ):
+        return False
+    for n, k in enumerate(add):
+        state[n][g] += sign * k
+        memory[n] -= sign * k * group.memory_mib
+        cpu[n] -= sign * k * group.cpu_m
+    return True
 
 
 def _may_recover(groups: Sequence[Group], state: Sequence[Sequence[int]], memory: list[int], cpu: list[int]) -> bool:
@@ -424,17 +433,10 @@ def _reschedules(groups: Sequence[Group], counts: Counts, lost: int, free: Free)
             budget[0] -= nodes
             if budget[0] < 0:
                 return False
-            if any(k and (k * group.memory_mib > memory[n] or k * group.cpu_m > cpu[n]) for n, k in enumerate(add)):
+            if not _shift(left, memory, cpu, g, group, add, 1):
                 continue
-            for n, k in enumerate(add):
-                left[n][g] += k
-                memory[n] -= k * group.memory_mib
-                cpu[n] -= k * group.cpu_m
             done = walk(i + 1)
-            for n, k in enumerate(add):
-                left[n][g] -= k
-                memory[n] += k * group.memory_mib
-                cpu[n] += k * group.cpu_m
+            _shift(left, memory, cpu, g, group, add, -1)
             if done:
                 return True
         return False
