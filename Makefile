@@ -7,7 +7,7 @@ PY := $(VENV)/bin/python
 CHECKOV_VENV := .venv-checkov
 STACK ?= prod
 
-.PHONY: plan render diff test lint bench clean
+.PHONY: plan render diff golden golden-check test lint bench clean
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)
@@ -36,6 +36,14 @@ A ?= prod
 B ?= prod:baseline
 diff: $(VENV)/.installed
 	$(PY) -m offline.diff $(A) $(B)
+
+## golden-check: every stack and profile renders and plans byte for byte as tests/golden/ holds
+golden-check: $(VENV)/.installed
+	$(PY) -m offline.golden
+
+## golden: make tests/golden/ anew, once `make golden-check` and `make diff` show only the intended changes
+golden: $(VENV)/.installed
+	$(PY) -m offline.golden --write
 
 ## test: every test layer (pure, mocks, artifacts) and the linter
 test: $(VENV)/.installed $(CHECKOV_VENV)/.installed .bin/prometheus .bin/promtool .bin/alertmanager .bin/amtool

@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import Field
 
+from sizing import clock
 from sizing.base import Model
 from sizing.errors import ConfigError
 from sizing.maintenance_config import (
@@ -207,7 +208,7 @@ def plan_maintenance(config: StackConfig, now: datetime | None = None) -> Mainte
     cluster = config.cluster
     if cluster is None:
         return None
-    now = (now or datetime.now(UTC)).astimezone(UTC)
+    now = (now or clock.now()).astimezone(UTC)
     windows = config.capacity.schedule
     busy = _weekly_busy([w for w in windows if w.weekly is not None], now)
     one_offs = _one_off_spans([w for w in windows if w.once is not None], now)

@@ -28,6 +28,7 @@ from zoneinfo import ZoneInfo
 
 from pydantic import Field
 
+from sizing import clock
 from sizing.base import Model
 from sizing.capacity import room
 from sizing.catalogue import HOURS_PER_MONTH
@@ -453,7 +454,7 @@ def plan_schedule(config: StackConfig, plan: Plan, now: datetime | None = None) 
     windows = config.capacity.schedule
     if not windows:
         return None
-    now = (now or datetime.now(UTC)).astimezone(UTC)
+    now = (now or clock.now()).astimezone(UTC)
     scaled = formula_workloads(config)
     if len(scaled) != 1:
         raise ConfigError(
