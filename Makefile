@@ -7,7 +7,7 @@ PY := $(VENV)/bin/python
 CHECKOV_VENV := .venv-checkov
 STACK ?= prod
 
-.PHONY: plan render diff golden golden-check test lint bench clean
+.PHONY: plan render diff golden golden-check unit test lint bench clean
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)
@@ -44,6 +44,10 @@ golden-check: $(VENV)/.installed
 ## golden: make tests/golden/ anew, once `make golden-check` and `make diff` show only the intended changes
 golden: $(VENV)/.installed
 	$(PY) -m offline.golden --write
+
+## unit: the fast inner loop, the pure and mock layers (no real prometheus, promtool, alertmanager or checkov)
+unit: $(VENV)/.installed
+	$(PY) -m pytest -n 2 -m "not programs" tests/sizing tests/components tests/policy tests/offline tests/test_main.py
 
 ## test: every test layer (pure, mocks, artifacts) and the linter
 test: $(VENV)/.installed $(CHECKOV_VENV)/.installed .bin/prometheus .bin/promtool .bin/alertmanager .bin/amtool

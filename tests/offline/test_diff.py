@@ -298,6 +298,7 @@ def _commit_tree(tmp_path: Path) -> Path:
     return repo
 
 
+@pytest.mark.programs  # git, and the render in a second process
 def test_a_side_at_a_git_revision_renders_that_revision(recording_mocks, tmp_path):
     repo = _commit_tree(tmp_path)
     at_revision = render_target("prod@HEAD", project_dir=repo)

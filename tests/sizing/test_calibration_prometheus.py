@@ -25,6 +25,9 @@ from tests.prometheus_server import Series
 from tests.sizing.load_history import TRUE, PodHistory, pod_history
 from tests.sizing.stacks import ROOT, assert_bad_input, run_cli
 
+# Real programs (Debian's prometheus, promtool, alertmanager): the artifact layer, outside `make unit`.
+pytestmark = pytest.mark.programs
+
 DAYS = 3
 STEP = 30.0
 HISTORY = DAYS * 86400.0

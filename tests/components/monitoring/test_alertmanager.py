@@ -32,6 +32,9 @@ from components.monitoring.names import WATCHDOG
 from sizing.alerting import HEARTBEAT_RECEIVER, SEVERITIES, AlertingConfig
 from sizing.config import StackConfig, load_stack
 
+# Real programs (Debian's prometheus, promtool, alertmanager): the artifact layer, outside `make unit`.
+pytestmark = pytest.mark.programs
+
 ROOT = Path(__file__).resolve().parents[3]
 BIN = ROOT / ".bin"
 STACKS = sorted(p.name.removeprefix("Pulumi.").removesuffix(".yaml") for p in ROOT.glob("Pulumi.*.yaml"))

@@ -43,6 +43,9 @@ from sizing.quantity import MIB_BYTES as MIB
 from sizing.workload_specs import SPECS
 from tests.prometheus_server import Alert, PrometheusServer, Series, compress_rules, start_prometheus
 
+# Real programs (Debian's prometheus, promtool, alertmanager): the artifact layer, outside `make unit`.
+pytestmark = pytest.mark.programs
+
 ROOT = Path(__file__).resolve().parents[3]
 GIB = 1024 * MIB
 HOUR = 3600.0

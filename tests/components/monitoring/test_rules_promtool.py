@@ -35,6 +35,9 @@ from sizing.plan import Plan, build_plan
 from sizing.quantity import MIB_BYTES as MIB
 from sizing.workload_specs import SPECS
 
+# Real programs (Debian's prometheus, promtool, alertmanager): the artifact layer, outside `make unit`.
+pytestmark = pytest.mark.programs
+
 STEP = "30s"
 STEPS = 120  # one hour of samples at 30s
 EVAL = "50m"  # after every `for:` of both configs, with the recording rules' own pending time

@@ -22,6 +22,9 @@ from sizing.config import StackConfig
 from sizing.plan import Plan
 from tests.prometheus_server import COMPRESSED_FOR, Alert, PrometheusServer, Series
 
+# Real programs (Debian's prometheus, promtool, alertmanager): the artifact layer, outside `make unit`.
+pytestmark = pytest.mark.programs
+
 NOT_READY = names.ALERT_SCHEDULED_CAPACITY_NOT_READY
 SCALING_FAILED = names.ALERT_SCHEDULED_SCALING_FAILED
 # Two kube-state-metrics scrapes of the same objects: kube-prometheus-stack's, and a second replica's.
