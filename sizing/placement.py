@@ -29,7 +29,6 @@ from dataclasses import dataclass
 from typing import Literal
 
 Spread = Literal["none", "skew", "distinct"]
-SPREADS: tuple[Spread, ...] = ("none", "skew", "distinct")
 
 # Work of the exhaustive search before it gives up (the greedy answer then stands), counted in node × workload
 # cells looked at (each step looks at every cell, each candidate at every node): about 0.1 s. Small stacks (a handful
@@ -93,27 +92,6 @@ class Placement:
 def spread_bound(groups: Sequence[Group]) -> int:
     """The fewest nodes the constraints alone allow: a distinct workload needs a node per replica."""
     return max((g.replicas for g in groups if g.constrained == "distinct"), default=1)
-
-
-def valid(groups: Sequence[Group], counts: Counts, free: Free) -> bool:
-    """Whether `counts` places every pod within room and constraints (the rules above)."""
-    if any(len(node) != len(groups) for node in counts):
-        return False
-    for g, group in enumerate(groups):
-        column = [node[g] for node in counts]
-        if sum(column) != group.replicas or min(column, default=0) < 0:
-            return False
-        if group.constrained == "distinct" and max(column, default=0) > 1:
-            return False
-        if group.constrained == "skew" and column and max(column) - min(column) > 1:
-            return False
-    return all(_fits(groups, node, free) for node in counts)
-
-
-def _fits(groups: Sequence[Group], node: Sequence[int], free: Free) -> bool:
-    memory = sum(c * g.memory_mib for c, g in zip(node, groups, strict=True))
-    cpu = sum(c * g.cpu_m for c, g in zip(node, groups, strict=True))
-    return memory <= free.memory_mib and cpu <= free.cpu_m
 
 
 def place(
