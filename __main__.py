@@ -12,12 +12,12 @@ from components.cluster import GkeCluster, GkeClusterArgs
 from components.ingress import PublicRoutes, PublicRoutesArgs
 from components.monitoring.component import Monitoring, MonitoringArgs
 from components.node_pool import NodePool, NodePoolArgs
-from components.pool import stack_pool_name
 from components.project import ProjectApis, ProjectApisArgs
 from components.prometheus_stack import PrometheusStack, PrometheusStackArgs
 from components.stack_config import load_program_config, secret_values
-from sizing.errors import ConfigError
-from sizing.plan import build_plan
+from sizing.core.errors import ConfigError
+from sizing.plan.build import build_plan
+from sizing.plan.pool_name import stack_pool_name
 
 NAME = "hyperstudy"
 

@@ -21,9 +21,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from sizing.config import StackConfig  # noqa: E402
-from sizing.plan import build_plan, demand  # noqa: E402
-from sizing.pools import recommend  # noqa: E402
+from sizing.config.stack import StackConfig  # noqa: E402
+from sizing.plan.build import build_plan, demand  # noqa: E402
+from sizing.plan.pools import recommend  # noqa: E402
 
 
 def _process_seconds(argv: list[str], runs: int) -> list[float]:

@@ -1,6 +1,6 @@
 """The HyperStudy platform on Kubernetes: `HyperStudyApp` owns the namespace, its default-deny ingress policy,
 Traefik's RBAC and IngressClass, and one `Workload` per workload of the plan, each combined from the plan's sizes
-and its application spec (`sizing/workload_specs.py`).
+and its application spec (`sizing/facts/workloads.py`).
 
 Traefik is scoped to the stack's namespace, so that on a shared cluster it neither routes nor reads what other
 namespaces hold: its providers watch that namespace only and only Ingresses of its own IngressClass
@@ -29,8 +29,6 @@ from pulumi_kubernetes.rbac.v1 import (
 )
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from components.pool import POOL_NAME_PATTERN
-from components.routes import service_annotations
 from components.schedule import CRONJOB_NAME, BackendSchedule, BackendScheduleArgs
 from components.workload import (
     INSTANCE,
@@ -42,11 +40,13 @@ from components.workload import (
     Workload,
     WorkloadArgs,
 )
-from sizing.config import StackConfig
-from sizing.errors import ConfigError
-from sizing.metrics import formula_workloads
-from sizing.plan import Plan
-from sizing.workload_specs import SPECS
+from sizing.config.stack import StackConfig
+from sizing.config.workloads import formula_workloads
+from sizing.core.errors import ConfigError
+from sizing.facts.routes import service_annotations
+from sizing.facts.workloads import SPECS
+from sizing.plan.pool_name import POOL_NAME_PATTERN
+from sizing.plan.types import Plan
 
 # The type token is the one the component had when it lived in components/workloads.py: it is part of every URN.
 APP_TYPE = "hyperstudy:workloads:HyperStudyApp"
@@ -119,7 +119,7 @@ class HyperStudyAppArgs(BaseModel):
                 known = ", ".join(sorted(SPECS))
                 raise ConfigError(
                     config.key(f"workloads.{name}"),
-                    f"no application spec in sizing/workload_specs.py (known: {known})",
+                    f"no application spec in sizing/facts/workloads.py (known: {known})",
                 )
             if name not in config.images:
                 raise ConfigError(config.key(f"workloads.{name}"), f"no image: add images.{name} to the stack config")
@@ -130,13 +130,13 @@ class HyperStudyAppArgs(BaseModel):
                 raise ConfigError(
                     config.key(f"workloads.{name}.runtime"),
                     f"is {workload.runtime!r}, but the {name} image runs {spec.runtime!r} "
-                    "(sizing/workload_specs.py): its memory setting would be derived for the wrong runtime",
+                    "(sizing/facts/workloads.py): its memory setting would be derived for the wrong runtime",
                 )
             if spec.max_replicas is not None and workload.replicas > spec.max_replicas:
                 raise ConfigError(
                     config.key(f"workloads.{name}.replicas"),
                     f"{workload.replicas} is above {spec.max_replicas}, the most pods {name} can run "
-                    "(sizing/workload_specs.py): further pods would not share its state",
+                    "(sizing/facts/workloads.py): further pods would not share its state",
                 )
             if workload.sized_by == "formula" and spec.kind != "StatefulSet":
                 raise ConfigError(
@@ -153,7 +153,7 @@ class HyperStudyAppArgs(BaseModel):
             )
         namespace = config.kubernetes.namespace
         scaled = self.scheduled_workload
-        # The pods that serve experiments (sizing/metrics.py), and the only workloads a schedule may scale.
+        # The pods that serve experiments (sizing/observe/contract.py), and the only workloads a schedule may scale.
         serving = set(formula_workloads(config))
         return {
             name: WorkloadArgs(

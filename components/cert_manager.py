@@ -1,7 +1,7 @@
 """cert-manager, installed by the program when the stack has public hosts (`ingress.install_cert_manager`): the
 controller that issues and renews the hosts' certificates, with its CRDs.
 
-Its values come from the plan like every chart's (`components/chart_values.py`): each container sized, replicas,
+Its values come from the plan like every chart's (`sizing/plan/chart_values.py`): each container sized, replicas,
 GOMEMLIMIT, pinned to the stack's pool, and the HTTP-01 solver pods it starts sized by its flags. The startup API
 check, the chart's post-install hook Job, is on and sized like the rest: Helm waits for it, so the release is
 created only once the webhook admits cert-manager's resources (its CA injected), and the Issuer that depends on the
@@ -17,10 +17,10 @@ import pulumi
 import pulumi_kubernetes as k8s
 from pydantic import BaseModel, ConfigDict, Field
 
-from components.chart_values import sized_values
-from sizing.charts import CERT_MANAGER
-from sizing.config import StackConfig
-from sizing.plan import Plan
+from sizing.config.stack import StackConfig
+from sizing.facts.charts import CERT_MANAGER
+from sizing.plan.chart_values import sized_values
+from sizing.plan.types import Plan
 
 NAMESPACE = "cert-manager"
 RELEASE = "cert-manager"

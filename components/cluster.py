@@ -15,8 +15,8 @@ import pulumi_gcp as gcp
 import pulumi_kubernetes as k8s
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from sizing.config import ClusterConfig
-from sizing.maintenance import MaintenancePlan
+from sizing.config.cluster import ClusterConfig
+from sizing.plan.types import MaintenancePlan
 
 # kubectl and the Kubernetes provider get a short-lived token from gcloud at every call: nothing long-lived in state.
 AUTH_PLUGIN = "gke-gcloud-auth-plugin"

@@ -1,7 +1,7 @@
 """The stack's public routes: one Ingress for every public host, served over TLS by the stack's Traefik, with its
 certificate issued and renewed by cert-manager from the stack's ACME account.
 
-- The Ingress maps each path of `components/routes.py` to its workload's Service port on every host of
+- The Ingress maps each path of `sizing/facts/routes.py` to its workload's Service port on every host of
   `ingress.hosts`; its `tls` covers every host, and ingress-shim (`cert-manager.io/issuer`) keeps the certificate in
   the Secret it names.
 - The Issuer is namespaced (the stack's own ACME account and key) and proves each host over HTTP-01 through the
@@ -9,7 +9,7 @@ certificate issued and renewed by cert-manager from the stack's ACME account.
   (`components/cert_manager.py`), as the plan sizes them.
 - A NetworkPolicy admits Traefik to the solver pods: the namespace denies every other ingress.
 
-Redirect and HSTS are Traefik's (`sizing/workload_specs.py`): every route here is HTTPS only.
+Redirect and HSTS are Traefik's (`sizing/facts/workloads.py`): every route here is HTTPS only.
 """
 
 from __future__ import annotations
@@ -18,10 +18,10 @@ import pulumi
 import pulumi_kubernetes as k8s
 from pydantic import BaseModel, ConfigDict, Field
 
-from components.pool import GKE_NODE_POOL_LABEL
-from components.routes import ROUTES
-from sizing.config import StackConfig
-from sizing.workload_specs import SPECS
+from sizing.config.stack import StackConfig
+from sizing.facts.routes import ROUTES
+from sizing.facts.workloads import SPECS
+from sizing.plan.pool_name import GKE_NODE_POOL_LABEL
 
 ISSUER = "letsencrypt"
 # cert-manager labels every HTTP-01 solver pod with this, and its solver listens on this port.

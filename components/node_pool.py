@@ -17,9 +17,9 @@ import pulumi_gcp as gcp
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from components.cluster import project_id
-from components.pool import POOL_NAME_PATTERN
-from sizing.config import NodePoolConfig
-from sizing.plan import NodePlan
+from sizing.config.nodes import NodePoolConfig
+from sizing.plan.pool_name import POOL_NAME_PATTERN
+from sizing.plan.types import NodePlan
 
 # The one role GKE documents for a least-privilege node service account: write logs and metrics, report resource
 # metadata and autoscaling signals. The images are public (ghcr.io, Docker Hub, pulled through Cloud NAT), so no

@@ -5,7 +5,7 @@ be refused ("no matches for kind") and the dashboards would have no Grafana. The
 namespace, the Secrets the stack reads (the receivers' credentials, Grafana's admin login) and the Helm release.
 
 Its values come from the plan and the config, never from the chart's defaults where those fail in production:
-- every container is sized as the plan sizes it (`sizing.charts` says which value takes which size), pinned to the
+- every container is sized as the plan sizes it (`sizing.facts.charts` says which value takes which size), pinned to the
   stack's node pool, and the Go programs get GOMEMLIMIT like every Go runtime of the app;
 - Prometheus and Alertmanager keep their data on persistent volumes, with size-based retention below the volume;
 - Alertmanager routes by severity to the stack's receivers, their secrets read from a mounted Secret;
@@ -22,14 +22,15 @@ import pulumi_kubernetes as k8s
 import pulumi_random as random
 from pydantic import BaseModel, ConfigDict, Field
 
-from components.chart_values import sized_values
 from components.monitoring.alertmanager import RECEIVER_SECRET, alertmanager_config
 from components.monitoring.names import DASHBOARD_LABEL, FOLDER_ANNOTATION
-from components.pool import GKE_NODE_POOL_LABEL
-from sizing.charts import CHARTS
-from sizing.config import STACK_CHART, StackConfig
-from sizing.plan import Plan
-from sizing.quantity import format_mib
+from sizing.config.monitoring import STACK_CHART
+from sizing.config.stack import StackConfig
+from sizing.core.quantity import format_mib
+from sizing.facts.charts import CHARTS
+from sizing.plan.chart_values import sized_values
+from sizing.plan.pool_name import GKE_NODE_POOL_LABEL
+from sizing.plan.types import Plan
 
 CHART = CHARTS[STACK_CHART]
 GRAFANA_ADMIN_SECRET = "grafana-admin"

@@ -1,5 +1,5 @@
 """The backend's scheduled scaling on Kubernetes: `BackendSchedule`, one CronJob per `ScaleAction` of the sizing
-plan's schedule (`sizing/schedule.py`), and the one grant those jobs need.
+plan's schedule (`sizing/plan/schedule.py`), and the one grant those jobs need.
 
 Each CronJob fires at its action's cron schedule in its action's time zone (`spec.timeZone`, GA since Kubernetes
 1.27: the controller's own time-zone database handles DST) and runs one pod that makes one API call with its own
@@ -53,7 +53,6 @@ from pulumi_kubernetes.meta.v1 import ObjectMetaArgs
 from pulumi_kubernetes.rbac.v1 import PolicyRuleArgs, Role, RoleBinding, RoleRefArgs, SubjectArgs
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from components.pool import GKE_NODE_POOL_LABEL, POOL_NAME_PATTERN
 from components.scaler_jobs import (
     ACTIVE_DEADLINE_SECONDS,
     BACKOFF_LIMIT,
@@ -74,7 +73,8 @@ from components.workload import (
     VERSION,
     image_version,
 )
-from sizing.schedule import ScaleAction
+from sizing.plan.pool_name import GKE_NODE_POOL_LABEL, POOL_NAME_PATTERN
+from sizing.plan.types import ScaleAction
 
 SCHEDULE_TYPE = "hyperstudy:schedule:BackendSchedule"
 
@@ -84,7 +84,7 @@ SCHEDULE_TYPE = "hyperstudy:schedule:BackendSchedule"
 SCALER_IMAGE = (
     "docker.io/curlimages/curl:8.11.1@sha256:c1fe1679c34d9784c1b0d1e5f62ac0a79fca01fb6377cdd33e90473c6f9f9a69"
 )
-# Like every process of the app (sizing/workload_specs.py), UID 10001, a user no node has, in the image's own group.
+# Like every process of the app (sizing/facts/workloads.py), UID 10001, a user no node has, in the image's own group.
 # curl reads nothing curl_user owns: the token and CA files are readable by the pod's user whatever its UID.
 SCALER_USER = 10001
 SCALER_GROUP = 101

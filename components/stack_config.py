@@ -10,8 +10,9 @@ from typing import Any
 import pulumi
 from pulumi.runtime import config as runtime_config
 
-from sizing.config import StackConfig, parse_stack_config
-from sizing.errors import ConfigError
+from sizing.config.loader import parse_stack_config
+from sizing.config.stack import StackConfig
+from sizing.core.errors import ConfigError
 
 
 def _decode(raw: str) -> Any:

@@ -78,10 +78,10 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 # kube-prometheus-stack scrapes every 30s by default, Managed Prometheus every 60s: both are pinned to the interval
 # the rule groups evaluate at, so each evaluation sees a fresh sample and an alert's `for` means the same on both.
 from components.monitoring.names import SCRAPE_INTERVAL
-from components.pool import GKE_NODE_POOL_LABEL, POOL_NAME_PATTERN
-from sizing.plan import WorkloadPlan
-from sizing.quantity import format_mib
-from sizing.workload_specs import ExecCheck, HttpCheck, Probe, TcpCheck, WorkloadSpec
+from sizing.core.quantity import format_mib
+from sizing.facts.workloads import ExecCheck, HttpCheck, Probe, TcpCheck, WorkloadSpec
+from sizing.plan.pool_name import GKE_NODE_POOL_LABEL, POOL_NAME_PATTERN
+from sizing.plan.types import WorkloadPlan
 
 # The type token is the one the component had when it lived in components/workloads.py: it is part of every URN.
 WORKLOAD_TYPE = "hyperstudy:workloads:Workload"
@@ -637,7 +637,7 @@ class Workload(pulumi.ComponentResource):
             volume_mounts=mounts or None,
         )
 
-        # The placement constraint the plan placed the pods under (sizing/placement.py): one source for both.
+        # The placement constraint the plan placed the pods under (sizing/plan/placement.py): one source for both.
         spread = affinity = None
         selector = LabelSelectorArgs(match_labels=args.selector)
         # A Deployment's rollout counts only the new ReplicaSet's pods, so the new revision is spread too (counting

@@ -28,8 +28,8 @@ import pulumi
 
 from offline.mocks import Registered
 from offline.render import ROOT, Rendered, redact_secrets, run_program
-from sizing.config import PROFILES
-from sizing.errors import ConfigError
+from sizing.core.errors import ConfigError
+from sizing.core.model import PROFILES
 
 # Paths (dotted, list items as [*]) whose change replaces the resource or re-points what selects pods.
 # Kubernetes: fields the API server refuses to update; Pulumi's provider replaces the object instead.

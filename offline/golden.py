@@ -4,7 +4,7 @@ that should move nothing (a refactoring) proves it did not, and one that should 
 For each `Pulumi.<stack>.yaml` and profile, `tests/golden/<stack>-<profile>/` holds the offline render as
 `python -m offline.render` writes it (`render/`) and the sizing CLI's `plan --json`, `recommend --json` and
 `schedule --json`. Everything is made at one fixed instant (`GOLDEN_EPOCH`, through `SOURCE_DATE_EPOCH`: see
-`sizing/clock.py`), so a schedule's next starts and the maintenance exclusions do not move with the calendar.
+`sizing/core/clock.py`), so a schedule's next starts and the maintenance exclusions do not move with the calendar.
 
 `python -m offline.golden` (`make golden-check`) compares and lists every file that differs, exit 1 when one does;
 `--write` (`make golden`) makes them anew, for a change whose differences were reviewed.
@@ -24,7 +24,7 @@ from pathlib import Path
 
 from offline.mocks import RecordingMocks
 from offline.render import ROOT, run_program, write
-from sizing.clock import EPOCH_VARIABLE
+from sizing.core.clock import EPOCH_VARIABLE
 
 GOLDEN = ROOT / "tests" / "golden"
 # 2026-12-01T00:00:00Z: before the staging open day (2027-06-05), so its one-off jobs and exclusion are rendered.
@@ -53,7 +53,7 @@ def fixed_clock() -> Iterator[None]:
 
 
 def _cli_json(command: str, stack: str, profile: str) -> str:
-    from sizing.cli import run
+    from sizing.cli.commands import run
 
     argv = [command, "--stack", stack, "--json"]
     if command != "schedule":

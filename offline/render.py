@@ -25,8 +25,9 @@ from pulumi.runtime.sync_await import _sync_await
 
 from components.monitoring.names import DASHBOARD_LABEL
 from offline.mocks import RecordingMocks, Registered, install, normalise
-from sizing.config import PROFILES, load_stack, project_name, stack_file
-from sizing.errors import ConfigError
+from sizing.config.loader import load_stack, project_name, stack_file
+from sizing.core.errors import ConfigError
+from sizing.core.model import PROFILES
 
 ROOT = Path(__file__).resolve().parent.parent
 REDACTED = "<redacted>"

@@ -12,7 +12,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sizing import quantity
+from sizing.core import quantity
 
 # Where each pod-running kind keeps its pod spec, and the API groups the kind is served from. Matching the group
 # too keeps a custom resource that happens to be called `Deployment` out of the rules.

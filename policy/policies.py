@@ -42,7 +42,7 @@ from policy.kube import (
 from policy.releases import check_alerts_reach_a_person, check_helm_pods_sized
 from policy.runtime_memory import MIB, runtime_settings
 from policy.stack_plan import PlanUnavailable
-from sizing import quantity
+from sizing.core import quantity
 
 NODE_POOL_TYPE = "gcp:container/nodePool:NodePool"
 # How components/workload.py marks traefik: the one workload allowed a LoadBalancer Service.
@@ -454,8 +454,8 @@ def policies(lower_bound: int | PlanUnavailable) -> list[Policy]:
             name="helm-pods-sized",
             description=(
                 "Every pod a Helm release runs has a memory request and limit in its values, at the paths the chart "
-                "inventory (sizing/charts.py) lists, and no hook or test pod the plan does not size is switched on: "
-                "a chart's defaults leave its pods BestEffort, first evicted and outside the node plan."
+                "inventory (sizing/facts/charts.py) lists, and no hook or test pod the plan does not size is switched "
+                "on: a chart's defaults leave its pods BestEffort, first evicted and outside the node plan."
             ),
             validate=check_helm_pods_sized,
         ),

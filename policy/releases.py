@@ -1,5 +1,5 @@
 """Helm releases as a policy sees them: the pods a chart will run are not resources of the stack, so they are read
-from the release's values through the chart's pod inventory (`sizing.charts`), and Alertmanager's routing tree is
+from the release's values through the chart's pod inventory (`sizing.facts.charts`), and Alertmanager's routing tree is
 walked to see whether an alert of each severity reaches a receiver that notifies someone.
 """
 
@@ -12,8 +12,8 @@ from typing import Any
 from pulumi_policy import ReportViolation, ResourceValidationArgs
 
 from policy.kube import get, items, resources_problems, show
-from sizing.alerting import PAGED_SEVERITIES
-from sizing.charts import CHARTS, Chart, ResourceFlags
+from sizing.config.alerting import PAGED_SEVERITIES
+from sizing.facts.charts import CHARTS, Chart, ResourceFlags
 
 HELM_RELEASE = "kubernetes:helm.sh/v3:Release"
 KUBE_PROMETHEUS_STACK = "kube-prometheus-stack"
@@ -46,7 +46,8 @@ def check_helm_pods_sized(args: ResourceValidationArgs, report_violation: Report
     if chart is None:
         known = ", ".join(sorted(CHARTS))
         report_violation(
-            f"{obj}: chart {name or '(none)'} has no pod inventory in sizing/charts.py (known: {known}), so its pods' "
+            f"{obj}: chart {name or '(none)'} has no pod inventory in sizing/facts/charts.py (known: {known}), so its "
+            "pods' "
             "requests and limits cannot be checked: add it there and size its pods in the plan"
         )
         return
@@ -70,7 +71,7 @@ def check_helm_pods_sized(args: ResourceValidationArgs, report_violation: Report
         if value is not True:
             report_violation(
                 f"{obj}: values.{'.'.join(path)} is {show(value)}, not true: resources created after the release rely "
-                "on it (sizing/charts.py)"
+                "on it (sizing/facts/charts.py)"
             )
 
 

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from policy.kube import items
-from sizing.quantity import MIB_BYTES
+from sizing.core.quantity import MIB_BYTES
 
 # The name policy.policies reads the MiB size by; the size itself is sizing's, the one the plan computes with.
 MIB = MIB_BYTES

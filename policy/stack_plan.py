@@ -12,9 +12,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from sizing.config import load_stack
-from sizing.errors import ConfigError
-from sizing.plan import build_plan
+from sizing.config.loader import load_stack
+from sizing.core.errors import ConfigError
+from sizing.plan.build import build_plan
 
 STACK_VARIABLE = "PULUMI_STACK"
 

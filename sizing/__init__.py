@@ -11,18 +11,20 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from sizing.config import StackConfig, load_stack, parse_stack_config
-    from sizing.errors import ConfigError
-    from sizing.plan import Plan, WorkloadPlan, build_plan
+    from sizing.config.loader import load_stack, parse_stack_config
+    from sizing.config.stack import StackConfig
+    from sizing.core.errors import ConfigError
+    from sizing.plan.build import build_plan
+    from sizing.plan.types import Plan, WorkloadPlan
 
 _WHERE = {
-    "ConfigError": "sizing.errors",
-    "Plan": "sizing.plan",
-    "StackConfig": "sizing.config",
-    "WorkloadPlan": "sizing.plan",
-    "build_plan": "sizing.plan",
-    "load_stack": "sizing.config",
-    "parse_stack_config": "sizing.config",
+    "ConfigError": "sizing.core.errors",
+    "Plan": "sizing.plan.types",
+    "StackConfig": "sizing.config.stack",
+    "WorkloadPlan": "sizing.plan.types",
+    "build_plan": "sizing.plan.build",
+    "load_stack": "sizing.config.loader",
+    "parse_stack_config": "sizing.config.loader",
 }
 __all__ = ["ConfigError", "Plan", "StackConfig", "WorkloadPlan", "build_plan", "load_stack", "parse_stack_config"]
 

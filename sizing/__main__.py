@@ -8,6 +8,6 @@ import sys
 # plugin. Set before pydantic is imported; a value the user set wins.
 os.environ.setdefault("PYDANTIC_DISABLE_PLUGINS", "__all__")
 
-from sizing.cli import main
+from sizing.cli.commands import main
 
 sys.exit(main())

@@ -42,7 +42,7 @@ def ran() -> Iterator[list]:
 @pytest.fixture(scope="session")
 def prod_config():
     """The prod stack's validated config (optimized profile)."""
-    from sizing.config import load_stack
+    from sizing.config.loader import load_stack
 
     return load_stack("prod", ROOT)
 
@@ -50,7 +50,7 @@ def prod_config():
 @pytest.fixture(scope="session")
 def prod_plan(prod_config):
     """The prod stack's sizing plan (optimized profile)."""
-    from sizing.plan import build_plan
+    from sizing.plan.build import build_plan
 
     return build_plan(prod_config, "prod")
 

@@ -11,8 +11,8 @@ import pulumi
 import pytest
 
 from offline.render import REDACTED, run_program, stack_config_values
-from sizing.config import load_stack, project_name
-from sizing.plan import build_plan
+from sizing.config.loader import load_stack, project_name
+from sizing.plan.build import build_plan
 
 ROOT = Path(__file__).resolve().parent.parent
 PROJECT = project_name(ROOT)

@@ -15,7 +15,14 @@ from typing import Any
 
 from components.monitoring.names import WATCHDOG
 from components.monitoring.rules import duration_seconds, duration_text
-from sizing.alerting import HEARTBEAT_RECEIVER, NULL_RECEIVER, SEVERITIES, AlertingConfig, HeartbeatConfig, Receiver
+from sizing.config.alerting import (
+    HEARTBEAT_RECEIVER,
+    NULL_RECEIVER,
+    SEVERITIES,
+    AlertingConfig,
+    HeartbeatConfig,
+    Receiver,
+)
 
 # The Secret holding every receiver's secret values, one key per secret config key.
 RECEIVER_SECRET = "hyperstudy-alertmanager-receivers"

@@ -28,8 +28,8 @@ from components.monitoring.alertmanager import (
 )
 from components.monitoring.dashboards import dashboard_json, dashboards
 from components.monitoring.rules import rule_groups
-from sizing.config import StackConfig
-from sizing.plan import Plan
+from sizing.config.stack import StackConfig
+from sizing.plan.types import Plan
 
 RULE_NAME = "hyperstudy-memory"
 PART_OF = "hyperstudy"

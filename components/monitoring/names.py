@@ -7,8 +7,9 @@ is neither recorded here nor in the contract fails the lint.
 
 from __future__ import annotations
 
-# The metric contract lives in sizing/metrics.py (`python -m sizing fit` and `status` read it too): re-exported.
-from sizing.metrics import (
+# The metric contract lives in sizing/observe/contract.py (`python -m sizing fit` and `status` read it too):
+# re-exported.
+from sizing.observe.contract import (
     ACTIVE_EXPERIMENTS as ACTIVE_EXPERIMENTS,
     CONNECTED_USERS as CONNECTED_USERS,
     CONTRACT as CONTRACT,

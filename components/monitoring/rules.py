@@ -18,11 +18,13 @@ import yaml
 from components.monitoring import names
 from components.monitoring.selectors import Selectors, build_selectors, eq, longest_first, quote, regex, selector
 from components.scaler_jobs import ACTIVE_DEADLINE_SECONDS, RUN_DEADLINE_SECONDS, STARTING_DEADLINE_SECONDS
-from sizing.config import ROLES, Alert, StackConfig
-from sizing.errors import ConfigError
-from sizing.plan import Plan
-from sizing.quantity import MIB_BYTES
-from sizing.workload_specs import SPECS
+from sizing.config.monitoring import Alert
+from sizing.config.stack import StackConfig
+from sizing.core.errors import ConfigError
+from sizing.core.model import ROLES
+from sizing.core.quantity import MIB_BYTES
+from sizing.facts.workloads import SPECS
+from sizing.plan.types import Plan
 
 RECORDING_GROUP = "hyperstudy-recording"
 DAILY_GROUP = "hyperstudy-daily"
@@ -155,7 +157,7 @@ def _stack_zero(s: Selectors) -> str:
 
 
 def slots_expr(s: Selectors, size: int, threshold: float) -> str:
-    """Σ over backend pods of max(0, ⌊(threshold × limit − working set) ÷ shape bytes⌋): `sizing.capacity.slots`.
+    """Σ over backend pods of max(0, ⌊(threshold × limit − working set) ÷ shape bytes⌋): `sizing.core.capacity.slots`.
 
     Counted under the near-limit threshold, so an experiment that fits never trips HyperStudyMemoryNearLimit; 0
     when no backend pod reports at all (nothing can be admitted where no pod runs), so HyperStudyCapacityLow fires

@@ -8,16 +8,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from components.pool import stack_pool_name
-from sizing.config import StackConfig
-from sizing.metrics import (
+from sizing.config.stack import StackConfig
+from sizing.config.workloads import formula_workloads as formula_workloads
+from sizing.observe.contract import (
     ANY_SUFFIX as ANY_SUFFIX,
     DEPLOYMENT_SUFFIX as DEPLOYMENT_SUFFIX,
     STATEFULSET_SUFFIX as STATEFULSET_SUFFIX,
     WORKLOAD_LABEL as WORKLOAD_LABEL,
     by as by,
     eq as eq,
-    formula_workloads as formula_workloads,
     label_replace_workload as label_replace_workload,
     longest_first as longest_first,
     namespace_matcher as namespace_matcher,
@@ -29,7 +28,8 @@ from sizing.metrics import (
     selector as selector,
     statefulset_pod_regex as statefulset_pod_regex,
 )
-from sizing.plan import Plan
+from sizing.plan.pool_name import stack_pool_name
+from sizing.plan.types import Plan
 
 
 @dataclass(frozen=True)

@@ -6,7 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from offline.golden import GOLDEN, GOLDEN_EPOCH, differences, fixed_clock, make, stacks
-from sizing import clock
+from sizing.core import clock
 
 
 def test_every_stack_and_profile_renders_and_plans_as_the_golden_files(recording_mocks):

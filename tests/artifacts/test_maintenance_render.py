@@ -11,8 +11,8 @@ from typing import Any
 import yaml
 
 from offline.render import Rendered, run_program, write
-from sizing.config import load_stack
-from sizing.plan import build_plan
+from sizing.config.loader import load_stack
+from sizing.plan.build import build_plan
 
 ROOT = Path(__file__).resolve().parents[2]
 CLUSTER = "gcp:container/cluster:Cluster"

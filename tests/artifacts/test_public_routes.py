@@ -15,13 +15,14 @@ import yaml
 
 from components.cert_manager import RELEASE as CERT_MANAGER_RELEASE
 from components.ingress import SOLVER_LABEL, SOLVER_PORT
-from components.routes import ROUTES, covers, internal_paths
 from offline.mocks import RecordingMocks
 from offline.render import Rendered, run_program
-from sizing.charts import CERT_MANAGER
-from sizing.config import StackConfig, load_stack
-from sizing.plan import build_plan
-from sizing.workload_specs import SPECS
+from sizing.config.loader import load_stack
+from sizing.config.stack import StackConfig
+from sizing.facts.charts import CERT_MANAGER
+from sizing.facts.routes import ROUTES, covers, internal_paths
+from sizing.facts.workloads import SPECS
+from sizing.plan.build import build_plan
 
 ROOT = Path(__file__).resolve().parents[2]
 SCHEMAS = Path(__file__).resolve().parent / "schemas"

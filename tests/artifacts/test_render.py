@@ -22,9 +22,9 @@ from components.monitoring.names import DASHBOARD_LABEL
 from components.monitoring.rules import rule_groups
 from components.prometheus_stack import CHART
 from offline.render import REDACTED, Rendered, run_program, stack_config_values, write
-from sizing.config import load_stack
-from sizing.plan import build_plan
-from sizing.quantity import format_mib, format_millicores, is_quantity, to_mib, to_millicores
+from sizing.config.loader import load_stack
+from sizing.core.quantity import format_mib, format_millicores, is_quantity, to_mib, to_millicores
+from sizing.plan.build import build_plan
 
 ROOT = Path(__file__).resolve().parents[2]
 SCHEMAS = Path(__file__).resolve().parent / "schemas"

@@ -12,9 +12,9 @@ import pytest
 
 from components.workload import PATCH_FORCE, SAFE_TO_EVICT
 from offline.render import Rendered, run_program
-from sizing.config import load_stack
-from sizing.metrics import formula_workloads
-from sizing.plan import build_plan
+from sizing.config.loader import load_stack
+from sizing.config.workloads import formula_workloads
+from sizing.plan.build import build_plan
 
 ROOT = Path(__file__).resolve().parents[2]
 STACKS = sorted(p.name.removeprefix("Pulumi.").removesuffix(".yaml") for p in ROOT.glob("Pulumi.*.yaml"))

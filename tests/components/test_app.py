@@ -37,10 +37,12 @@ from components.workload import (
     WorkloadArgs,
     image_version,
 )
-from sizing.config import StackConfig, load_stack
-from sizing.errors import ConfigError
-from sizing.plan import Plan, build_plan
-from sizing.workload_specs import LB_UNHEALTHY_AFTER_SECONDS, SPECS, WorkloadSpec
+from sizing.config.loader import load_stack
+from sizing.config.stack import StackConfig
+from sizing.core.errors import ConfigError
+from sizing.facts.workloads import LB_UNHEALTHY_AFTER_SECONDS, SPECS, WorkloadSpec
+from sizing.plan.build import build_plan
+from sizing.plan.types import Plan
 
 if TYPE_CHECKING:  # importing conftest at run time would load it twice and install a second set of mocks
     from tests.conftest import RecordingMocks, Registered

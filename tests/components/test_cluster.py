@@ -13,8 +13,9 @@ import pytest
 from pydantic import ValidationError
 
 from components.cluster import GkeCluster, GkeClusterArgs
-from sizing.config import ClusterConfig, parse_stack_config, read_stack_values
-from sizing.maintenance import plan_maintenance
+from sizing.config.cluster import ClusterConfig
+from sizing.config.loader import parse_stack_config, read_stack_values
+from sizing.plan.maintenance import plan_maintenance
 
 ROOT = Path(__file__).resolve().parents[2]
 PROJECT = "hyperstudy-infra"

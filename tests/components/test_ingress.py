@@ -1,4 +1,4 @@
-"""The public routes: the routing facts (`components/routes.py`) and the PublicRoutes component under mocks (Issuer,
+"""The public routes: the routing facts (`sizing/facts/routes.py`) and the PublicRoutes component under mocks (Issuer,
 Ingress, the solver's NetworkPolicy); cert-manager's release and the static address."""
 
 from __future__ import annotations
@@ -9,9 +9,9 @@ import pytest
 from components.address import StaticAddress, StaticAddressArgs
 from components.cert_manager import CertManager, CertManagerArgs, chart_values
 from components.ingress import SOLVER_LABEL, PublicRoutes, PublicRoutesArgs, tls_secret
-from components.routes import ROUTES, STICKY_COOKIE, covers, internal_paths, service_annotations
-from sizing.charts import CERT_MANAGER
-from sizing.workload_specs import SPECS
+from sizing.facts.charts import CERT_MANAGER
+from sizing.facts.routes import ROUTES, STICKY_COOKIE, covers, internal_paths, service_annotations
+from sizing.facts.workloads import SPECS
 
 ISSUER = "kubernetes:cert-manager.io/v1:Issuer"
 INGRESS = "kubernetes:networking.k8s.io/v1:Ingress"

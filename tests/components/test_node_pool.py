@@ -11,7 +11,7 @@ from pydantic import ValidationError
 
 from components.cluster import GkeCluster, GkeClusterArgs
 from components.node_pool import NodePool, NodePoolArgs
-from components.pool import POOL_NAME_PATTERN, versioned_pool_name
+from sizing.plan.pool_name import POOL_NAME_PATTERN, versioned_pool_name
 
 NODE_POOL = "gcp:container/nodePool:NodePool"
 ACCOUNT = "gcp:serviceaccount/account:Account"

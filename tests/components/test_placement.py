@@ -1,7 +1,7 @@
 """The planner against kube-scheduler's rules, read off the render: on small random stacks, the plan's minimum node
 count is the smallest count on which a brute-force search finds every pod a place under the constraints the
 `Workload` component renders (its pod template's topology spread and pod anti-affinity), and losing any one node
-leaves every pod somewhere to go when the stack requires it. The brute force knows nothing of sizing.placement: it
+leaves every pod somewhere to go when the stack requires it. The brute force knows nothing of sizing.plan.placement: it
 enumerates every count of every workload on every node, and replays a lost node's pods one at a time by the
 scheduler's own filter (a pod may go to node j when count_j + 1 − the smallest count over the domains ≤ maxSkew,
 the domains being the nodes the constraint's nodeTaintsPolicy admits).
@@ -20,11 +20,12 @@ from typing import Any
 import pytest
 
 from components.workload import HOSTNAME_TOPOLOGY, Workload, WorkloadArgs
-from sizing.config import parse_stack_config
-from sizing.nodes import Demand, NodePlan, plan_nodes
-from sizing.placement import Free, place, scale_up
-from sizing.plan import WorkloadPlan, size_workloads
-from sizing.workload_specs import SPECS
+from sizing.config.loader import parse_stack_config
+from sizing.facts.workloads import SPECS
+from sizing.plan.build import size_workloads
+from sizing.plan.nodes import Demand, plan_nodes
+from sizing.plan.placement import Free, place, scale_up
+from sizing.plan.types import NodePlan, WorkloadPlan
 
 STACKS = 200
 SEED = 15
@@ -257,8 +258,9 @@ def test_honor_lets_a_lost_nodes_replica_join_a_survivor_and_ignore_does_not():
 
 
 def test_a_scale_up_adds_each_pod_where_the_filter_allows_and_a_node_only_when_none_does():
-    """The schedule's scale-up (sizing.placement.scale_up) against the render's constraints, pod by pod: the new pod
-    lands on a node the scheduler's filter admits and that has its room; a node is added only when no node does."""
+    """The schedule's scale-up (sizing.plan.placement.scale_up) against the render's constraints, pod by pod: the
+    new pod lands on a node the scheduler's filter admits and that has its room; a node is added only when no node
+    does."""
     rng = random.Random(SEED + 1)
     added = checked = 0
     for _ in range(100):

@@ -11,7 +11,6 @@ import pytest
 
 from components.monitoring.alertmanager import RECEIVER_SECRET, SECRETS_DIR, alertmanager_config, secret_file
 from components.monitoring.names import DASHBOARD_LABEL, FOLDER_ANNOTATION
-from components.pool import GKE_NODE_POOL_LABEL, stack_pool_name
 from components.prometheus_stack import (
     CHART,
     GRAFANA_ADMIN_SECRET,
@@ -20,8 +19,9 @@ from components.prometheus_stack import (
     chart_values,
     retention_size,
 )
-from sizing.charts import ValuesPath
-from sizing.plan import build_plan
+from sizing.facts.charts import ValuesPath
+from sizing.plan.build import build_plan
+from sizing.plan.pool_name import GKE_NODE_POOL_LABEL, stack_pool_name
 
 RELEASE = "kubernetes:helm.sh/v3:Release"
 SECRET = "kubernetes:core/v1:Secret"

@@ -38,10 +38,11 @@ from components.schedule import (
     BackendScheduleArgs,
 )
 from components.workload import COMPONENT, INSTANCE, MANAGED_BY, NAME, PART_OF, PATCH_FORCE, SAFE_TO_EVICT
-from sizing.config import StackConfig, load_stack
-from sizing.errors import ConfigError
-from sizing.plan import Plan, build_plan
-from sizing.schedule import ScaleAction
+from sizing.config.loader import load_stack
+from sizing.config.stack import StackConfig
+from sizing.core.errors import ConfigError
+from sizing.plan.build import build_plan
+from sizing.plan.types import Plan, ScaleAction
 
 if TYPE_CHECKING:  # importing conftest at run time would load it twice and install a second set of mocks
     from tests.conftest import RecordingMocks, Registered

@@ -9,8 +9,8 @@ import pytest
 
 from components.stack_config import load_program_config, secret_values
 from offline.render import SECRET_STAND_IN, stack_config_values
-from sizing.config import load_stack
-from sizing.errors import ConfigError
+from sizing.config.loader import load_stack
+from sizing.core.errors import ConfigError
 
 ROOT = Path(__file__).resolve().parents[2]
 STACKS = sorted(p.name.removeprefix("Pulumi.").removesuffix(".yaml") for p in ROOT.glob("Pulumi.*.yaml"))

@@ -27,12 +27,14 @@ from pulumi_policy import (
 )
 from pulumi_policy.proxy import UNKNOWN_NUMBER_VALUE, UnknownValueError, unknown_checking_proxy
 
-from components.pool import versioned_pool_name
 from offline.render import Rendered, run_program
 from policy.policies import policies
 from policy.stack_plan import PlanUnavailable, node_lower_bound
-from sizing.config import PROFILES, StackConfig, load_stack
-from sizing.plan import build_plan
+from sizing.config.loader import load_stack
+from sizing.config.stack import StackConfig
+from sizing.core.model import PROFILES
+from sizing.plan.build import build_plan
+from sizing.plan.pool_name import versioned_pool_name
 
 if TYPE_CHECKING:  # importing conftest at run time would load it twice and install a second set of mocks
     from tests.conftest import RecordingMocks, Registered
@@ -687,7 +689,8 @@ CASES |= {
         "hyperstudy",
         _set("chart", "loki"),
         [
-            f"{KPS}: chart loki has no pod inventory in sizing/charts.py (known: cert-manager, kube-prometheus-stack), "
+            f"{KPS}: chart loki has no pod inventory in sizing/facts/charts.py (known: cert-manager, "
+            "kube-prometheus-stack), "
             "so its pods' requests and limits cannot be checked: add it there and size its pods in the plan"
         ],
     ),
@@ -720,7 +723,7 @@ CASES |= {
         _set("values.startupapicheck.enabled", False),
         [
             "Release cert-manager/cert-manager: values.startupapicheck.enabled is false, not true: resources created "
-            "after the release rely on it (sizing/charts.py)"
+            "after the release rely on it (sizing/facts/charts.py)"
         ],
     ),
     "route-without-tls": Case(

@@ -12,7 +12,7 @@ from policy import runtime_memory
 from policy.kube import selector_matches
 from policy.policies import image_pin_problem
 from policy.runtime_memory import GO_MEMLIMIT, NODE_HEAP, REDIS_MAXMEMORY, RuntimeSetting, runtime_settings
-from sizing import quantity
+from sizing.core import quantity
 
 MIB = 1024 * 1024  # written out: the tests' own reading of a MiB, not the code's
 
@@ -80,7 +80,7 @@ def _number(node: ast.expr) -> int | None:
 
 
 def test_the_mib_is_sizings_not_a_second_constant():
-    """Node.js heap sizes are MiB as the sizing plan counts them: one constant (sizing.quantity.MIB_BYTES), so the
+    """Node.js heap sizes are MiB as the sizing plan counts them: one constant (sizing.core.quantity.MIB_BYTES), so the
     policy cannot drift from the plan it checks."""
     tree = ast.parse(Path(runtime_memory.__file__).read_text(encoding="utf-8"))
     own = [
@@ -94,7 +94,7 @@ def test_the_mib_is_sizings_not_a_second_constant():
     imported = {
         alias.name
         for node in tree.body
-        if isinstance(node, ast.ImportFrom) and node.module == "sizing.quantity"
+        if isinstance(node, ast.ImportFrom) and node.module == "sizing.core.quantity"
         for alias in node.names
     }
     assert "MIB_BYTES" in imported

@@ -15,8 +15,10 @@ import pytest
 import yaml
 from hypothesis import HealthCheck, settings
 
-from sizing.config import StackConfig, parse_stack_config, read_stack_values
-from sizing.plan import Plan, build_plan
+from sizing.config.loader import parse_stack_config, read_stack_values
+from sizing.config.stack import StackConfig
+from sizing.plan.build import build_plan
+from sizing.plan.types import Plan
 
 ROOT = Path(__file__).resolve().parents[2]
 NAMESPACE = "hyperstudy-infra"

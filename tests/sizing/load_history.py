@@ -13,9 +13,9 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from sizing.base import ROLES
-from sizing.calibration import EXPORT_FORMAT
-from sizing.quantity import MIB_BYTES
+from sizing.core.model import ROLES
+from sizing.core.quantity import MIB_BYTES
+from sizing.observe.calibration import EXPORT_FORMAT
 
 # Not the config's coefficients (100 / 15 / 8 / 25): the fit must find these.
 TRUE = {

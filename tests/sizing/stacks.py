@@ -11,8 +11,9 @@ from typing import Any
 
 import pytest
 
-from sizing.errors import ConfigError
-from sizing.plan import Plan, build_plan
+from sizing.core.errors import ConfigError
+from sizing.plan.build import build_plan
+from sizing.plan.types import Plan
 
 ROOT = Path(__file__).resolve().parents[2]
 

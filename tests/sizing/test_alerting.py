@@ -7,8 +7,8 @@ from typing import Any
 
 import pytest
 
-from sizing.errors import ConfigError
-from sizing.plan import build_plan
+from sizing.core.errors import ConfigError
+from sizing.plan.build import build_plan
 
 NS = "hyperstudy-infra"
 CIPHERTEXT = {"secure": "v1:abc:def"}

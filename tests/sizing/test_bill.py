@@ -1,4 +1,5 @@
-"""sizing/bill.py: every line of a stack's monthly bill, priced from the catalogue and the stack's own resources."""
+"""sizing/plan/bill.py: every line of a stack's monthly bill, priced from the catalogue and the stack's own
+resources."""
 
 from __future__ import annotations
 
@@ -7,11 +8,12 @@ from typing import Any
 
 import pytest
 
-from sizing.bill import LINES, bill, node_usd_month, rates
-from sizing.catalogue import DISK_USD_GB_MONTH, HOURS_PER_MONTH, MACHINE_TYPES, ServicePrices
-from sizing.config import load_stack
-from sizing.errors import ConfigError
-from sizing.plan import build_plan
+from sizing.config.loader import load_stack
+from sizing.core.errors import ConfigError
+from sizing.facts.catalogue import DISK_USD_GB_MONTH, HOURS_PER_MONTH, MACHINE_TYPES, ServicePrices
+from sizing.plan.bill import bill, node_usd_month, rates
+from sizing.plan.build import build_plan
+from sizing.plan.types import LINES
 
 ROOT = Path(__file__).resolve().parents[2]
 PRICES = ServicePrices()

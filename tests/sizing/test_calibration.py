@@ -1,5 +1,5 @@
-"""`sizing.calibration` and `python -m sizing fit --from`: recovery of known coefficients from synthetic histories,
-the intervals' coverage, the refusals of what the data cannot identify, the export, and `--write`.
+"""`sizing.observe.calibration` and `python -m sizing fit --from`: recovery of known coefficients from synthetic
+histories, the intervals' coverage, the refusals of what the data cannot identify, the export, and `--write`.
 
 Stated tolerance (README, "Calibrating the formula"): from two pods over three days at a 30 s step, with 2 MiB noise,
 GC spikes and restarts, each coefficient within 0.5 MiB of the truth and inside its 95 % interval.
@@ -14,8 +14,10 @@ from typing import Any
 
 import pytest
 
-from sizing.base import ROLES
-from sizing.calibration import (
+from sizing.config.writer import round_trip, set_formula
+from sizing.core.errors import ConfigError
+from sizing.core.model import ROLES
+from sizing.observe.calibration import (
     EXPORT_FORMAT,
     MIN_SAMPLES,
     Samples,
@@ -25,8 +27,6 @@ from sizing.calibration import (
     queries,
     with_formula,
 )
-from sizing.errors import ConfigError
-from sizing.stack_file import round_trip, set_formula
 from tests.sizing.load_history import TRUE, export, pod_history
 from tests.sizing.stacks import ROOT, assert_bad_input, run_cli
 
@@ -111,7 +111,7 @@ def test_the_95_percent_intervals_cover_the_truth_about_95_percent_of_the_time(c
 def test_the_coverage_check_catches_intervals_that_ignore_drift(config, monkeypatch):
     """The guard: with every sample its own cluster (the independent-sample covariance), drifting memory leaves the
     truth outside most intervals, and the check above would fail."""
-    import sizing.calibration as calibration
+    import sizing.observe.calibration as calibration
 
     monkeypatch.setattr(calibration, "CLUSTER_S", 1e-9)
     hits = 0
@@ -277,7 +277,7 @@ def project(tmp_path) -> Path:
 
 
 def _export_file(project: Path, data: dict[str, Any]) -> Path:
-    from sizing.config import load_stack
+    from sizing.config.loader import load_stack
 
     data = {**data, "namespace": load_stack("prod", project).kubernetes.namespace}
     path = project / "export.json"
@@ -303,8 +303,8 @@ def test_cli_fit_from_an_export_has_the_json_keys(project, three_days):
 
 def _effect_of(project: Path, formula: dict[str, Any]) -> dict[str, Any]:
     """The backend's sizes and the node bounds of prod planned in-process with `formula`."""
-    from sizing.config import load_stack
-    from sizing.plan import build_plan
+    from sizing.config.loader import load_stack
+    from sizing.plan.build import build_plan
 
     config = load_stack("prod", project)
     current = config.capacity.formula
@@ -343,7 +343,7 @@ def _all_json(values: dict[str, Any]) -> dict[str, Any]:
 
 
 def _mib(quantity: str) -> float:
-    from sizing.quantity import to_mib
+    from sizing.core.quantity import to_mib
 
     return float(to_mib(quantity))
 
@@ -373,7 +373,7 @@ def test_cli_write_changes_only_the_coefficient_lines(project, three_days):
     ]
     assert "wrote capacity.formula" in result.stdout and "backend" in result.stdout
     # The file as written is a valid stack with the fitted formula.
-    from sizing.config import load_stack
+    from sizing.config.loader import load_stack
 
     formula = load_stack("prod", project).capacity.formula
     assert formula.base_mib == 120 and formula.per_role_mib.experimenter == 30

@@ -15,12 +15,13 @@ from typing import Any
 
 import pytest
 
-from sizing.base import ROLES
-from sizing.capacity import slots
-from sizing.config import UserMix, load_stack
-from sizing.metrics import CONNECTED_USERS, LAST_TERMINATED, LIMITS, PROCESS_RSS, RESTARTS, WORKING_SET
-from sizing.plan import build_plan
-from sizing.quantity import MIB_BYTES
+from sizing.config.capacity import UserMix
+from sizing.config.loader import load_stack
+from sizing.core.capacity import slots
+from sizing.core.model import ROLES
+from sizing.core.quantity import MIB_BYTES
+from sizing.observe.contract import CONNECTED_USERS, LAST_TERMINATED, LIMITS, PROCESS_RSS, RESTARTS, WORKING_SET
+from sizing.plan.build import build_plan
 from tests.prometheus_server import Series
 from tests.sizing.load_history import TRUE, PodHistory, pod_history
 from tests.sizing.stacks import ROOT, assert_bad_input, run_cli

@@ -8,7 +8,7 @@ from fractions import Fraction
 import pytest
 from hypothesis import given, strategies as st
 
-from sizing.capacity import slots
+from sizing.core.capacity import slots
 
 
 def test_prod_medium_slots_stop_at_the_threshold_not_the_limit() -> None:

@@ -10,8 +10,8 @@ from typing import Any
 
 import pytest
 
-from sizing.catalogue import DISK_USD_GB_MONTH, MACHINE_TYPES
-from sizing.cli import main
+from sizing.cli.commands import main
+from sizing.facts.catalogue import DISK_USD_GB_MONTH, MACHINE_TYPES
 from tests.sizing.stacks import assert_bad_input, run_cli
 
 ROOT = Path(__file__).resolve().parents[2]

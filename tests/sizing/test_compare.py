@@ -7,9 +7,9 @@ import subprocess
 import sys
 from pathlib import Path
 
-from sizing.compare import compare, render_comparison
-from sizing.config import load_stack
-from sizing.plan import build_plan
+from sizing.cli.compare import compare, render_comparison
+from sizing.config.loader import load_stack
+from sizing.plan.build import build_plan
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -9,10 +9,11 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
-from sizing.catalogue import MACHINE_TYPES
-from sizing.config import StackConfig, load_stack, parse_stack_config, read_stack_values
-from sizing.errors import ConfigError
-from sizing.plan import build_plan
+from sizing.config.loader import load_stack, parse_stack_config, read_stack_values
+from sizing.config.stack import StackConfig
+from sizing.core.errors import ConfigError
+from sizing.facts.catalogue import MACHINE_TYPES
+from sizing.plan.build import build_plan
 
 NS = "hyperstudy-infra"
 ROOT = Path(__file__).resolve().parents[2]

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from sizing.config import Formula, RoleMemory, UserMix
-from sizing.plan import size_workloads
+from sizing.config.capacity import Formula, RoleMemory, UserMix
+from sizing.plan.build import size_workloads
 
 SMALL = UserMix(participant_no_video=5, experimenter=1)
 MEDIUM = UserMix(participant_video=10, experimenter=2)

@@ -7,10 +7,10 @@ from typing import Any
 
 import pytest
 
-from sizing.charts import CERT_MANAGER
-from sizing.errors import ConfigError
-from sizing.ingress import ACME_SERVERS
-from sizing.plan import build_plan
+from sizing.config.ingress import ACME_SERVERS
+from sizing.core.errors import ConfigError
+from sizing.facts.charts import CERT_MANAGER
+from sizing.plan.build import build_plan
 
 NS = "hyperstudy-infra"
 

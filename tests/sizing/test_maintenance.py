@@ -15,12 +15,13 @@ from zoneinfo import ZoneInfo
 import pytest
 from hypothesis import given, settings, strategies as st
 
-from sizing.config import load_stack, parse_stack_config
-from sizing.errors import ConfigError
-from sizing.maintenance import UPGRADE_OVERRUN_MINUTES, RecurringWindow, plan_maintenance
-from sizing.maintenance_config import MINUTES_PER_WEEK, min_weekly_available, week_blocks
-from sizing.plan import build_plan
-from sizing.schedule_config import DAYS
+from sizing.config.loader import load_stack, parse_stack_config
+from sizing.config.maintenance import MINUTES_PER_WEEK, min_weekly_available, week_blocks
+from sizing.config.schedule import DAYS
+from sizing.core.errors import ConfigError
+from sizing.plan.build import build_plan
+from sizing.plan.maintenance import UPGRADE_OVERRUN_MINUTES, plan_maintenance
+from sizing.plan.types import RecurringWindow
 from tests.sizing.stacks import ROOT, assert_bad_input, run_cli
 
 NS = "hyperstudy-infra"
@@ -55,7 +56,7 @@ def stack(parse, prod_values):
 
 def busy_local(raw: dict[str, Any], start: date, days: int) -> list[tuple[datetime, datetime]]:
     """A weekly window's occurrences, from an upgrade's overrun before its scale-up to its scale-down, in UTC: walked
-    over the local calendar with zoneinfo, independently of sizing.schedule."""
+    over the local calendar with zoneinfo, independently of sizing.plan.schedule."""
     w = raw["weekly"]
     zone = ZoneInfo(w["timezone"])
     lead = timedelta(minutes=raw.get("lead_minutes", 10) + UPGRADE_OVERRUN_MINUTES)

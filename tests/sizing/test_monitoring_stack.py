@@ -8,10 +8,11 @@ from typing import Any
 
 import pytest
 
-from sizing.charts import KUBE_PROMETHEUS_STACK
-from sizing.errors import ConfigError
-from sizing.plan import Plan, build_plan
-from sizing.quantity import to_mib
+from sizing.core.errors import ConfigError
+from sizing.core.quantity import to_mib
+from sizing.facts.charts import KUBE_PROMETHEUS_STACK
+from sizing.plan.build import build_plan
+from sizing.plan.types import Plan
 
 NS = "hyperstudy-infra"
 

@@ -1,4 +1,4 @@
-"""sizing/plan.py and sizing/catalogue.py: workload sizes, runtime settings, the node plan and the cost."""
+"""sizing/plan.py and sizing/facts/catalogue.py: workload sizes, runtime settings, the node plan and the cost."""
 
 from __future__ import annotations
 
@@ -6,9 +6,9 @@ import math
 
 import pytest
 
-from sizing.catalogue import DISK_USD_GB_MONTH, MACHINE_TYPES, MachineType
-from sizing.errors import ConfigError
-from sizing.plan import Plan
+from sizing.core.errors import ConfigError
+from sizing.facts.catalogue import DISK_USD_GB_MONTH, MACHINE_TYPES, MachineType
+from sizing.plan.types import Plan
 from tests.sizing.stacks import plan_error, plan_of, synthetic
 
 NS = "hyperstudy-infra"

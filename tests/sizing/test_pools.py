@@ -1,4 +1,4 @@
-"""sizing/pools.py and the node-loss rule of sizing/nodes.py: the cheapest-pool search over the catalogue."""
+"""sizing/plan/pools.py and the node-loss rule of sizing/plan/nodes.py: the cheapest-pool search over the catalogue."""
 
 from __future__ import annotations
 
@@ -6,10 +6,11 @@ from typing import Any
 
 import pytest
 
-from sizing.catalogue import MACHINE_TYPES
-from sizing.errors import ConfigError
-from sizing.plan import demand
-from sizing.pools import Recommendation, recommend
+from sizing.core.errors import ConfigError
+from sizing.facts.catalogue import MACHINE_TYPES
+from sizing.plan.build import demand
+from sizing.plan.pools import recommend
+from sizing.plan.types import Recommendation
 from tests.sizing.stacks import plan_of, synthetic
 
 
@@ -143,8 +144,8 @@ def test_a_rollback_that_no_machine_holds_fails_the_plan_with_its_profile(parse,
 def test_an_unproven_minimum_is_marked_in_the_recommendation(parse) -> None:
     """Where the placement search gives up below the minimum it found (a budget of 0 here), the table says the
     minimum holds but a smaller one was not ruled out."""
-    import sizing.placement as placement
-    from sizing.cli import render_recommendation
+    import sizing.plan.placement as placement
+    from sizing.cli.commands import render_recommendation
 
     # On e2-medium (2460 MiB free) these fill two nodes exactly, {1476, 984} and {984, 738, 738}; the greedy
     # placement (each on the emptiest node) strands the last 738 MiB, so only the search finds two.

@@ -8,10 +8,12 @@ from typing import Any
 
 from hypothesis import given, settings, strategies as st
 
-from sizing.config import StackConfig, parse_stack_config
-from sizing.plan import Plan, build_plan, demand, size_workloads
-from sizing.pools import cheapest, search
-from sizing.quantity import to_mib, to_millicores
+from sizing.config.loader import parse_stack_config
+from sizing.config.stack import StackConfig
+from sizing.core.quantity import to_mib, to_millicores
+from sizing.plan.build import build_plan, demand, size_workloads
+from sizing.plan.pools import cheapest, search
+from sizing.plan.types import Plan
 
 NS = "hyperstudy-infra"
 ROLES = ("participant_video", "participant_no_video", "experimenter")

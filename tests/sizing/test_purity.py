@@ -21,7 +21,7 @@ SCRIPT = textwrap.dedent(
     """
     import contextlib, io, json, runpy, sys
 
-    import sizing, sizing.cli
+    import sizing, sizing.cli.commands
 
     {extra}
     sys.argv = ["sizing", "plan", "--stack", "prod", "--json"]
@@ -31,7 +31,7 @@ SCRIPT = textwrap.dedent(
             runpy.run_module("sizing", run_name="__main__", alter_sys=True)
         except SystemExit as exit_:
             code = exit_.code
-    loader = sizing.quantity._library_parse_quantity
+    loader = sizing.core.quantity._library_parse_quantity
     print(json.dumps({{
         "code": code,
         "quantity_parser_loaded": loader.cache_info().currsize,

@@ -1,4 +1,4 @@
-"""sizing/quantity.py: the Kubernetes quantity grammar, parsing to whole MiB / millicores, canonical output."""
+"""sizing/core/quantity.py: the Kubernetes quantity grammar, parsing to whole MiB / millicores, canonical output."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from decimal import Decimal
 import pytest
 from hypothesis import given, settings, strategies as st
 
-from sizing.quantity import (
+from sizing.core.quantity import (
     QuantityError,
     format_mib,
     format_millicores,

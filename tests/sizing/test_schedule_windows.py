@@ -18,9 +18,9 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from sizing.errors import ConfigError
-from sizing.plan import build_plan
-from sizing.schedule import Cron, firings, in_force, occurrences, pods_for, schedule_nodes
+from sizing.core.errors import ConfigError
+from sizing.plan.build import build_plan
+from sizing.plan.schedule import Cron, firings, in_force, occurrences, pods_for, schedule_nodes
 from tests.sizing.stacks import assert_bad_input, run_cli
 
 NOW = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
@@ -114,7 +114,7 @@ def test_two_windows_of_one_name_are_refused(write_stack, prod_values):
 
 
 def _lab(**extra: Any):
-    from sizing.schedule_config import Window
+    from sizing.config.schedule import Window
 
     return Window.model_validate(window("lab", week(["tue"], "14:00", "16:00"), {"medium": 3}, **extra))
 
@@ -134,8 +134,8 @@ def test_a_weekly_window_keeps_its_local_time_across_dst():
 
 
 def test_the_cron_of_each_action_is_local_and_shifts_its_day_across_midnight():
-    from sizing.schedule import _cron_of
-    from sizing.schedule_config import Window
+    from sizing.config.schedule import Window
+    from sizing.plan.schedule import _cron_of
 
     lab = _lab()
     assert _cron_of(lab, "up") == (Cron(50, 13, frozenset({2})), "Europe/Berlin", None)
@@ -150,8 +150,9 @@ def test_the_cron_of_each_action_is_local_and_shifts_its_day_across_midnight():
 
 
 def test_a_one_off_window_runs_in_utc_in_its_year_only():
-    from sizing.schedule import ScaleAction, _cron_of
-    from sizing.schedule_config import Window
+    from sizing.config.schedule import Window
+    from sizing.plan.schedule import _cron_of
+    from sizing.plan.types import ScaleAction
 
     day = Window.model_validate(
         window("day", once("2027-01-01T00:05:00+01:00", "2027-01-01T03:00:00+01:00"), {"small": 1})
@@ -170,7 +171,7 @@ def test_a_one_off_window_runs_in_utc_in_its_year_only():
 def test_firings_skip_a_dst_gap_and_repeat_a_fold():
     """The controller's rules on the wall clock: 02:30 does not exist in Berlin on 2027-03-28, and happens twice on
     2026-10-25."""
-    from sizing.schedule import ScaleAction
+    from sizing.plan.types import ScaleAction
 
     action = ScaleAction(
         name="x-up", window="x", direction="up", schedule="30 2 * * 0", time_zone="Europe/Berlin", year=None,
@@ -223,7 +224,7 @@ def test_a_weekly_job_meeting_a_one_off_window_differs_on_that_date_only(schedul
 
 def test_a_run_close_to_midnight_utc_covers_the_next_date_too():
     """A run may start minutes late: one at 23:55 UTC can read the next date, so that date's count covers it."""
-    from sizing.schedule import _by_date
+    from sizing.plan.schedule import _by_date
 
     late = datetime(2027, 3, 3, 23, 55, tzinfo=UTC)
     usual, exceptions = _by_date([(late, 3), (late + timedelta(days=7), 2), (late + timedelta(days=14), 2)], 2)
@@ -474,7 +475,7 @@ def test_no_minute_of_a_window_is_without_its_capacity(scheduled, windows, start
 
 def test_staging_schedule_replayed_over_its_open_day_week():
     """The repository's own staging windows, the week of its one-off open day (and a weekly teaching lab)."""
-    from sizing.config import load_stack
+    from sizing.config.loader import load_stack
     from tests.sizing.stacks import ROOT
 
     config = load_stack("staging", ROOT)

@@ -17,8 +17,8 @@ from grafana_foundation_sdk.cog.encoder import JSONEncoder
 
 from components.monitoring.dashboards import capacity, cost, memory
 from components.monitoring.dashboards.common import dashboard_title, dashboard_uid
-from sizing.config import StackConfig
-from sizing.plan import Plan
+from sizing.config.stack import StackConfig
+from sizing.plan.types import Plan
 
 Builder = Callable[[StackConfig, Plan], dashboard_builder.Dashboard]
 

@@ -26,10 +26,11 @@ from components.monitoring.dashboards.common import (
 )
 from components.monitoring.rules import shape_bytes
 from components.monitoring.selectors import Selectors, eq, selector
-from sizing.config import ROLES, StackConfig, UserMix
-from sizing.plan import Plan, WorkloadPlan
-from sizing.quantity import MIB_BYTES
-from sizing.schedule import SchedulePlan
+from sizing.config.capacity import UserMix
+from sizing.config.stack import StackConfig
+from sizing.core.model import ROLES
+from sizing.core.quantity import MIB_BYTES
+from sizing.plan.types import Plan, SchedulePlan, WorkloadPlan
 
 SLUG = "capacity"  # the uid is `<namespace>-capacity`
 TITLE = TITLES[SLUG]

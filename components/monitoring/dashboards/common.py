@@ -20,9 +20,10 @@ from grafana_foundation_sdk.models import common as common_model, dashboard as d
 
 from components.monitoring import names
 from components.monitoring.selectors import Selectors, build_selectors, eq, selector
-from sizing.config import KubernetesConfig, StackConfig
-from sizing.errors import ConfigError
-from sizing.plan import Plan
+from sizing.config.kubernetes import KubernetesConfig
+from sizing.config.stack import StackConfig
+from sizing.core.errors import ConfigError
+from sizing.plan.types import Plan
 
 # --- Identity: which dashboards there are, and their uid and title in a stack ---
 # uid suffix -> title, in the order the dashboards are listed and linked.

@@ -23,8 +23,8 @@ from components.monitoring.dashboards.common import (
     timeseries_panel,
 )
 from components.monitoring.selectors import Selectors, namespace_matcher, selector
-from sizing.config import StackConfig
-from sizing.plan import Plan
+from sizing.config.stack import StackConfig
+from sizing.plan.types import Plan
 
 SLUG = "cost"  # the uid is `<namespace>-cost`
 TITLE = TITLES[SLUG]

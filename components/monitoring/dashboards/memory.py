@@ -26,9 +26,9 @@ from components.monitoring.dashboards.common import (
     timeseries_panel,
 )
 from components.monitoring.selectors import Selectors, eq, selector
-from sizing.config import StackConfig
-from sizing.plan import Plan, WorkloadPlan
-from sizing.quantity import MIB_BYTES
+from sizing.config.stack import StackConfig
+from sizing.core.quantity import MIB_BYTES
+from sizing.plan.types import Plan, WorkloadPlan
 
 SLUG = "memory"  # the uid is `<namespace>-memory`
 TITLE = TITLES[SLUG]

@@ -11,8 +11,12 @@ from typing import Any
 import pytest
 import yaml
 
-from sizing.config import Alert, Formula, MachineTypeOverride, RoleMemory, StackConfig, UserMix
-from sizing.plan import Plan, build_plan
+from sizing.config.capacity import Formula, RoleMemory, UserMix
+from sizing.config.catalogue import MachineTypeOverride
+from sizing.config.monitoring import Alert
+from sizing.config.stack import StackConfig
+from sizing.plan.build import build_plan
+from sizing.plan.types import Plan
 
 ROOT = Path(__file__).resolve().parents[3]
 PROMTOOL = ROOT / ".bin" / "promtool"

@@ -29,8 +29,9 @@ import yaml
 
 from components.monitoring.alertmanager import SECRETS_DIR, alertmanager_config, inline_credentials, secret_file
 from components.monitoring.names import WATCHDOG
-from sizing.alerting import HEARTBEAT_RECEIVER, SEVERITIES, AlertingConfig
-from sizing.config import StackConfig, load_stack
+from sizing.config.alerting import HEARTBEAT_RECEIVER, SEVERITIES, AlertingConfig
+from sizing.config.loader import load_stack
+from sizing.config.stack import StackConfig
 
 # Real programs (Debian's prometheus, promtool, alertmanager): the artifact layer, outside `make unit`.
 pytestmark = pytest.mark.programs

@@ -13,9 +13,10 @@ from components.monitoring.component import Monitoring, MonitoringArgs
 from components.monitoring.dashboards import dashboard_json, dashboards
 from components.monitoring.names import WATCHDOG
 from components.monitoring.rules import rule_groups
-from sizing.config import StackConfig, load_stack
-from sizing.errors import ConfigError
-from sizing.plan import build_plan
+from sizing.config.loader import load_stack
+from sizing.config.stack import StackConfig
+from sizing.core.errors import ConfigError
+from sizing.plan.build import build_plan
 
 ROOT = Path(__file__).resolve().parents[3]
 CONFIG_MAP = "kubernetes:core/v1:ConfigMap"

@@ -21,10 +21,12 @@ from components.monitoring.dashboards.capacity import REPLICAS_TITLE, SCHEDULE_R
 from components.monitoring.dashboards.common import MAX_UID_LENGTH, TITLES
 from components.monitoring.dashboards.memory import OOM_TILE_WINDOW
 from components.monitoring.rules import recorded_names, rule_groups
-from sizing.config import Alert, UserMix, load_stack
-from sizing.errors import ConfigError
-from sizing.plan import build_plan
-from sizing.quantity import MIB_BYTES as MIB
+from sizing.config.capacity import UserMix
+from sizing.config.loader import load_stack
+from sizing.config.monitoring import Alert
+from sizing.core.errors import ConfigError
+from sizing.core.quantity import MIB_BYTES as MIB
+from sizing.plan.build import build_plan
 from tests.components.monitoring.conftest import SCHEDULE, scheduled_config
 
 ROOT = Path(__file__).resolve().parents[3]

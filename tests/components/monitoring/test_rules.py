@@ -45,11 +45,15 @@ from components.monitoring.selectors import (
     real_containers,
     statefulset_pod_regex,
 )
-from components.pool import GKE_NODE_POOL_LABEL, stack_pool_name
-from sizing.capacity import slots
-from sizing.config import Alert, StackConfig, UserMix, WorkloadConfig, load_stack
-from sizing.errors import ConfigError
-from sizing.plan import build_plan
+from sizing.config.capacity import UserMix
+from sizing.config.loader import load_stack
+from sizing.config.monitoring import Alert
+from sizing.config.stack import StackConfig
+from sizing.config.workloads import WorkloadConfig
+from sizing.core.capacity import slots
+from sizing.core.errors import ConfigError
+from sizing.plan.build import build_plan
+from sizing.plan.pool_name import GKE_NODE_POOL_LABEL, stack_pool_name
 from tests.components.monitoring.conftest import SCHEDULE, scheduled_config
 
 ROOT = Path(__file__).resolve().parents[3]
@@ -867,7 +871,7 @@ def test_the_pool_at_max_is_silent_while_the_pool_upgrades(stack):
 def test_workload_unavailable_watches_every_app_workload_by_its_kind(stack):
     """Every workload of the stack's config (not the charts'), its StatefulSet's ready or its Deployment's available
     replicas against its desired ones, each deduplicated, at or below the configured ratio, labelled `workload`."""
-    from sizing.workload_specs import SPECS
+    from sizing.facts.workloads import SPECS
 
     config, plan = stack
     rule = alerts(rule_groups(config, plan))[names.ALERT_WORKLOAD_UNAVAILABLE]
@@ -998,7 +1002,7 @@ def test_selectors_come_from_the_config_and_plan(prod_config, prod_plan, staging
 
 
 def test_the_mib_constant_is_sizings_own():
-    """Bytes per MiB come from `sizing.quantity.MIB_BYTES`: no module of the monitoring types it again."""
+    """Bytes per MiB come from `sizing.core.quantity.MIB_BYTES`: no module of the monitoring types it again."""
     package = ROOT / "components" / "monitoring"
     for path in sorted(package.rglob("*.py")):
         text = path.read_text()
@@ -1016,8 +1020,9 @@ def test_the_rules_and_selectors_import_no_pulumi():
 
 
 def test_slots_are_exact_where_the_threshold_times_the_limit_is_a_whole_byte(prod_config, prod_plan, run_promtool):
-    """0.7 × 2880 MiB is 2016 MiB exactly, 200 MiB above a 1816 MiB working set: one slot, as `sizing.capacity.slots`
-    counts it. In floating point 0.7 × 3019898880 bytes is 2113929215.9999998, a byte short, which floored to 0."""
+    """0.7 × 2880 MiB is 2016 MiB exactly, 200 MiB above a 1816 MiB working set: one slot, as
+    `sizing.core.capacity.slots` counts it. In floating point 0.7 × 3019898880 bytes is 2113929215.9999998, a byte
+    short, which floored to 0."""
     s = build_selectors(prod_config, prod_plan)
     mib = 1048576
     assert slots(2880, 1816, 200, 0.7) == 1

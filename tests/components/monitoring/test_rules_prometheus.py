@@ -35,12 +35,16 @@ import yaml
 from components.monitoring import names, rules
 from components.monitoring.dashboards import dashboards
 from components.monitoring.dashboards.memory import OOM_TILE_WINDOW
-from components.pool import stack_pool_name
-from sizing.capacity import slots as sizing_slots
-from sizing.config import ROLES, StackConfig, UserMix, load_stack
-from sizing.plan import Plan, build_plan
-from sizing.quantity import MIB_BYTES as MIB
-from sizing.workload_specs import SPECS
+from sizing.config.capacity import UserMix
+from sizing.config.loader import load_stack
+from sizing.config.stack import StackConfig
+from sizing.core.capacity import slots as sizing_slots
+from sizing.core.model import ROLES
+from sizing.core.quantity import MIB_BYTES as MIB
+from sizing.facts.workloads import SPECS
+from sizing.plan.build import build_plan
+from sizing.plan.pool_name import stack_pool_name
+from sizing.plan.types import Plan
 from tests.prometheus_server import Alert, PrometheusServer, Series, compress_rules, start_prometheus
 
 # Real programs (Debian's prometheus, promtool, alertmanager): the artifact layer, outside `make unit`.
@@ -626,7 +630,7 @@ def memory_parts(world: World, stack: Stack) -> dict[str, float]:
 
 def slots(world: World, stack: Stack, under: float | None = None) -> dict[str, int]:
     """Per shape, Σ over backend pods of the experiments that fit under `under` × limit (default: the near-limit
-    threshold), by `sizing.capacity.slots`."""
+    threshold), by `sizing.core.capacity.slots`."""
     formula = stack.config.capacity.formula
     threshold = stack.threshold(names.ALERT_MEMORY_NEAR_LIMIT) if under is None else under
     shapes = {name: formula.users_mib(mix) for name, mix in stack.config.capacity.shapes.items()}
@@ -1257,8 +1261,8 @@ def test_sizing_status_agrees_with_the_world_and_the_rules(server, stacks, world
     """Each stack's status on the shared server: its own backend pods only, their working set, prediction, users
     and kube-state-metrics limit as the world has them; the slots equal to the slots record; the OOM kills of its
     namespace in 24 h (staging's two, not prod's 25 h old one); the alerts firing for it and no other stack's."""
-    from sizing.prometheus import Prometheus
-    from sizing.status import status
+    from sizing.observe.prometheus import Prometheus
+    from sizing.observe.status import status
 
     alerts = all_firing(server, world, stacks)
     day = 24 * HOUR

@@ -28,12 +28,16 @@ import pytest
 from components.monitoring import names
 from components.monitoring.rules import rule_groups, rules_file
 from components.monitoring.selectors import label_replace_workload
-from components.pool import stack_pool_name
-from sizing.capacity import slots as sizing_slots
-from sizing.config import ROLES, Alert, StackConfig, load_stack
-from sizing.plan import Plan, build_plan
-from sizing.quantity import MIB_BYTES as MIB
-from sizing.workload_specs import SPECS
+from sizing.config.loader import load_stack
+from sizing.config.monitoring import Alert
+from sizing.config.stack import StackConfig
+from sizing.core.capacity import slots as sizing_slots
+from sizing.core.model import ROLES
+from sizing.core.quantity import MIB_BYTES as MIB
+from sizing.facts.workloads import SPECS
+from sizing.plan.build import build_plan
+from sizing.plan.pool_name import stack_pool_name
+from sizing.plan.types import Plan
 
 # Real programs (Debian's prometheus, promtool, alertmanager): the artifact layer, outside `make unit`.
 pytestmark = pytest.mark.programs
@@ -480,7 +484,7 @@ def promtool_test(run_promtool, tmp_path):
 
 
 def test_the_world_labels_nodes_with_the_pool_the_rules_select(prod_config, prod_plan):
-    """The pool label value the test gives the stack's nodes is the GKE name `components.pool` derives."""
+    """The pool label value the test gives the stack's nodes is the GKE name `sizing.plan.pool_name` derives."""
     stack = Stack(prod_config, prod_plan)
     cluster = Cluster(stack)
     (node,) = cluster.nodes(1)
@@ -670,7 +674,7 @@ def pod_slots(stack: Stack, ws_mib: float, shape_mib: int) -> int:
 def slots_expected(stack: Stack, working_sets: list[float]) -> dict[str, int]:
     """The definition of `python -m sizing slots`, with the pods' live working set in place of typical load."""
     expected = {shape: sum(pod_slots(stack, ws, mib) for ws in working_sets) for shape, mib in stack.shapes().items()}
-    # `sizing.capacity.slots`, the definition the CLI uses, counts the same.
+    # `sizing.core.capacity.slots`, the definition the CLI uses, counts the same.
     for shape, mib in stack.shapes().items():
         assert expected[shape] == sum(sizing_slots(stack.limit_mib, ws, mib, stack.near_limit) for ws in working_sets)
     return expected
@@ -802,7 +806,8 @@ def test_cost_is_the_pools_nodes_times_the_node_price(stack, promtool_test):
     ns = stack.ns  # cluster-level series carry the stack's namespace
 
     def billed(count: int) -> float:
-        # The plan's bill at `count` nodes from its rates (tests/sizing/test_bill.py: they total sizing.bill's lines).
+        # The plan's bill at `count` nodes from its rates (tests/sizing/test_bill.py: they total sizing.plan.bill's
+        # lines).
         r = stack.plan.cost.rates
         extra = count * r.node_ip_usd_month + min(count * r.nat_vm_usd_month, r.nat_cap_usd_month)
         return count * price + r.fixed_usd_month + extra

@@ -18,8 +18,8 @@ from collections.abc import Mapping
 import pytest
 
 from components.monitoring import names, rules
-from sizing.config import StackConfig
-from sizing.plan import Plan
+from sizing.config.stack import StackConfig
+from sizing.plan.types import Plan
 from tests.prometheus_server import COMPRESSED_FOR, Alert, PrometheusServer, Series
 
 # Real programs (Debian's prometheus, promtool, alertmanager): the artifact layer, outside `make unit`.

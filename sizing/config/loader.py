@@ -1,0 +1,125 @@
+"""Reading a stack: the project's name (the config namespace), the stack file, its keys validated into a
+`StackConfig` once, secrets told from plaintext. The CLI, the program and the tests all load through here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import ValidationError
+
+from sizing.config.monitoring import MonitoringConfig
+from sizing.config.stack import StackConfig
+from sizing.core.errors import ConfigError, from_validation_error
+from sizing.core.model import PROFILES
+
+
+def _is_ciphertext(value: Any) -> bool:
+    """A `secure:` value as `pulumi config set --secret` writes it into a stack file."""
+    return isinstance(value, Mapping) and set(value) == {"secure"}
+
+
+def parse_stack_config(values: Mapping[str, Any], namespace: str, secrets: Iterable[str] = ()) -> StackConfig:
+    """Validate the project's config values (namespace already stripped) into a StackConfig, or raise ConfigError.
+
+    `secrets` names the keys the engine holds as secrets (their values are not passed); a value that is a stack
+    file's `secure:` ciphertext counts as one too. Every secret must be one a receiver names, and a key a receiver
+    names must not be given in plaintext.
+    """
+    secret_keys = set(secrets) | {key for key, value in values.items() if _is_ciphertext(value)}
+    plain = {key: value for key, value in values.items() if key not in secret_keys}
+    try:
+        config = StackConfig.model_validate(plain)
+    except ValidationError as err:
+        error = from_validation_error(err, namespace)
+        # An unknown top-level key that is a receiver's secret given in plaintext: say so, not "unknown key".
+        key = error.key.removeprefix(f"{namespace}:")
+        if error.problem == "unknown key" and key in plain and _names_a_secret(values, key):
+            raise ConfigError(error.key, _PLAINTEXT) from None
+        raise error from None
+    config._namespace = namespace
+    config._secrets = frozenset(secret_keys)
+    named = set(config.secret_keys())
+    for key in sorted(secret_keys - named):
+        raise ConfigError(config.key(key), "unknown key (a secret no receiver of monitoring.alerting names)")
+    return config
+
+
+_PLAINTEXT = (
+    "is a receiver's secret in plaintext: remove it and run `pulumi config set --secret <key> <value>`, "
+    "so the stack file holds only its ciphertext"
+)
+
+
+def _names_a_secret(values: Mapping[str, Any], key: str) -> bool:
+    """Whether the (possibly invalid) monitoring config's receivers name `key` as a secret."""
+    try:
+        monitoring = MonitoringConfig.model_validate(values.get("monitoring") or {})
+    except ValidationError:
+        return False
+    return key in monitoring.alerting.secret_keys()
+
+
+def project_name(project_dir: Path) -> str:
+    """The `name` of Pulumi.yaml: the namespace of the project's config keys."""
+    path = project_dir / "Pulumi.yaml"
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, yaml.YAMLError) as err:
+        raise ConfigError(str(path), f"cannot read the project file: {type(err).__name__}") from None
+    if not isinstance(data, dict) or not isinstance(data.get("name"), str):
+        raise ConfigError(f"{path}:name", "the project file has no name")
+    return data["name"]
+
+
+def stack_file(stack: str, project_dir: Path) -> Path:
+    """`Pulumi.<stack>.yaml` of the project, or `stack` itself when it is a path to a YAML file."""
+    candidate = Path(stack)
+    if candidate.suffix in (".yaml", ".yml") and candidate.is_file():
+        return candidate
+    return project_dir / f"Pulumi.{stack}.yaml"
+
+
+def read_stack_values(path: Path, namespace: str) -> dict[str, Any]:
+    """The project's keys of a stack file, namespace stripped; other namespaces (gcp:, kubernetes:) are skipped."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(str(path), "stack file not found") from None
+    except UnicodeDecodeError:
+        raise ConfigError(str(path), "the stack file is not UTF-8 text") from None
+    except OSError as err:
+        raise ConfigError(str(path), f"cannot read the stack file: {err.strerror}") from None
+    try:
+        data = yaml.safe_load(text) or {}
+    except yaml.YAMLError as err:
+        mark = getattr(err, "problem_mark", None)
+        where = f" (line {mark.line + 1})" if mark else ""
+        raise ConfigError(str(path), f"not valid YAML{where}") from None
+    if not isinstance(data, dict):
+        raise ConfigError(str(path), "a stack file is a mapping with a 'config' key")
+    config = data.get("config") or {}
+    if not isinstance(config, dict):
+        raise ConfigError(f"{path}:config", "must be a mapping of keys to values")
+    values: dict[str, Any] = {}
+    for key, value in config.items():
+        owner, sep, name = str(key).partition(":")
+        if not sep:
+            owner, name = namespace, owner
+        if owner == namespace:
+            values[name] = value
+    return values
+
+
+def load_stack(stack: str, project_dir: Path, profile: str | None = None) -> StackConfig:
+    """Read, validate and (optionally) switch the profile of a stack: the CLI's and the tests' one entry point."""
+    namespace = project_name(project_dir)
+    values = read_stack_values(stack_file(stack, project_dir), namespace)
+    if profile is not None:
+        if profile not in PROFILES:
+            raise ConfigError("--profile", f"unknown profile {profile!r} (known: {', '.join(PROFILES)})")
+        values["profile"] = profile
+    return parse_stack_config(values, namespace)

@@ -1,0 +1,171 @@
+"""The stack's monthly bill, line by line, from the resources the program creates for it and the catalogue's prices.
+
+Lines: `nodes` (machines and boot disks at the minimum), `cluster_fee` (net of the free-tier credit where the stack
+takes it), `load_balancer` (the ingress' forwarding rule and its address), `nat` (the gateway and its address),
+`volumes` (every persistent volume claim), `node_ips` (external IPs of public nodes). Traffic-priced items (NAT data
+processing, egress) depend on use, not on the stack, and are left out: each line's detail says what it holds.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from sizing.core.quantity import format_mib
+from sizing.facts.catalogue import DEFAULT_STORAGE_CLASS, HOURS_PER_MONTH, disk_gb_billed
+from sizing.facts.workloads import SPECS
+from sizing.plan.types import BillLine, BillRates, Claim
+
+if TYPE_CHECKING:
+    from sizing.config.stack import StackConfig
+
+
+def _usd(hourly: float) -> float:
+    return hourly * HOURS_PER_MONTH
+
+
+def node_usd_month(config: StackConfig, machine_type: str, spot: bool) -> float:
+    """One node of `machine_type`: the machine and its boot disk, USD per month."""
+    pool, catalogue = config.nodes, config.catalogue
+    machine = catalogue.machine_types_merged()[machine_type]
+    return machine.price_usd_month(spot) + pool.disk_size_gb * catalogue.disk_price(pool.disk_type)
+
+
+def claims(config: StackConfig) -> list[Claim]:
+    """Every persistent volume claim the stack creates: the app's StatefulSet volumes (the default StorageClass)
+    and, when the program installs the monitoring stack, Prometheus' and Alertmanager's."""
+    found = []
+    for name, workload in config.workloads.items():
+        spec = SPECS.get(name)
+        if spec is not None and spec.storage is not None:
+            found.append(
+                Claim(
+                    owner=name,
+                    claims=workload.replicas,
+                    size_mib=spec.storage.size,
+                    storage_class=DEFAULT_STORAGE_CLASS,
+                )
+            )
+    monitoring = config.monitoring
+    if monitoring.install_stack:
+        for name, volume in monitoring.storage.volumes().items():
+            found.append(
+                Claim(
+                    owner=name,
+                    claims=monitoring.components.by_name(name).replicas or 1,
+                    size_mib=volume.size,
+                    storage_class=volume.storage_class,
+                )
+            )
+    return found
+
+
+def load_balancers(config: StackConfig) -> list[str]:
+    """The workloads whose Service is a LoadBalancer: each is one forwarding rule."""
+    return [name for name in config.workloads if name in SPECS and SPECS[name].service_type == "LoadBalancer"]
+
+
+def _nat(config: StackConfig) -> bool:
+    """The stack creates a Cloud NAT: private nodes of a cluster it creates, and `cluster.cloud_nat`."""
+    cluster = config.cluster
+    return cluster is not None and cluster.create and cluster.private_nodes and cluster.cloud_nat
+
+
+def _public_nodes(config: StackConfig) -> bool:
+    """The nodes of a cluster the stack creates have external addresses."""
+    cluster = config.cluster
+    return cluster is not None and cluster.create and not cluster.private_nodes
+
+
+def rates(config: StackConfig, machine_type: str, spot: bool) -> BillRates:
+    """The terms of `bill` for any node count; `bill(..., nodes)` totals to them at that count."""
+    prices = config.catalogue.prices
+    ip = prices.external_ip_spot_usd_hour if spot else prices.external_ip_usd_hour
+    return BillRates(
+        fixed_usd_month=round(sum(line.usd_month for line in bill(config, machine_type, spot, 0)), 2),
+        node_ip_usd_month=round(_usd(ip), 4) if _public_nodes(config) else 0.0,
+        nat_vm_usd_month=round(_usd(prices.nat_vm_usd_hour), 4) if _nat(config) else 0.0,
+        nat_cap_usd_month=round(_usd(prices.nat_max_usd_hour), 4) if _nat(config) else 0.0,
+    )
+
+
+def bill(config: StackConfig, machine_type: str, spot: bool, nodes: int) -> tuple[BillLine, ...]:
+    """The monthly bill of the stack on `nodes` nodes of `machine_type`, one line per part (`LINES`)."""
+    prices, cluster = config.catalogue.prices, config.cluster
+    created = cluster is not None and cluster.create
+    per_node = node_usd_month(config, machine_type, spot)
+    pool = config.nodes
+    lines = [
+        BillLine(
+            name="nodes",
+            usd_month=round(nodes * per_node, 2),
+            detail=f"{nodes} × {machine_type}{' (spot)' if spot else ''} with a {pool.disk_size_gb} GB "
+            f"{pool.disk_type} boot disk, ${per_node:.2f} each",
+        )
+    ]
+
+    if created:
+        fee = _usd(prices.cluster_fee_usd_hour)
+        credited = config.cost.free_tier_credit and not cluster.regional
+        credit = min(fee, prices.free_tier_credit_usd_month) if credited else 0.0
+        detail = f"GKE management fee ${fee:.2f}" + (f" less the free-tier credit ${credit:.2f}" if credit else "")
+        if config.cost.free_tier_credit and cluster.regional:
+            detail += " (the free-tier credit covers zonal clusters only)"
+        lines.append(BillLine(name="cluster_fee", usd_month=round(fee - credit, 2), detail=detail))
+    else:
+        why = "no cluster in this stack" if cluster is None else "the cluster is not this stack's (cluster.create)"
+        lines.append(BillLine(name="cluster_fee", usd_month=0.0, detail=why))
+
+    rules = load_balancers(config)
+    lb = _usd(prices.forwarding_rules_usd_hour(len(rules)))
+    parts = [f"{len(rules)} forwarding rule(s) ({', '.join(rules)}) ${lb:.2f}"] if rules else ["no LoadBalancer"]
+    if cluster is not None:
+        # The program reserves the ingress address in every stack; unused, it is billed at the higher rate.
+        address = _usd(prices.external_ip_forwarding_rule_usd_hour if rules else prices.external_ip_unused_usd_hour)
+        lb += address
+        parts.append(
+            f"its reserved address ${address:.2f}" if rules else f"the reserved address, unused, ${address:.2f}"
+        )
+    lines.append(
+        BillLine(
+            name="load_balancer", usd_month=round(lb, 2), detail=", ".join(parts) + "; data processing not included"
+        )
+    )
+
+    if _nat(config):
+        gateway, address = _usd(prices.nat_gateway_usd_hour(nodes)), _usd(prices.external_ip_usd_hour)
+        lines.append(
+            BillLine(
+                name="nat",
+                usd_month=round(gateway + address, 2),
+                detail=f"Cloud NAT for {nodes} node(s) ${gateway:.2f} and one NAT address ${address:.2f}; "
+                "data processing not included",
+            )
+        )
+    else:
+        why = "public nodes need no NAT" if created else "no NAT created by this stack"
+        lines.append(BillLine(name="nat", usd_month=0.0, detail=why))
+
+    volumes, parts = 0.0, []
+    for claim in claims(config):
+        disk = config.catalogue.storage_disk(claim.storage_class)
+        gb = disk_gb_billed(claim.size_mib)
+        usd = claim.claims * gb * config.catalogue.disk_price(disk) if disk else 0.0
+        volumes += usd
+        parts.append(
+            f"{claim.owner} {claim.claims} × {format_mib(claim.size_mib)} ({gb} GB {disk or 'unpriced'}) ${usd:.2f}"
+        )
+    lines.append(BillLine(name="volumes", usd_month=round(volumes, 2), detail="; ".join(parts) or "no volumes"))
+
+    if _public_nodes(config):
+        rate = prices.external_ip_spot_usd_hour if spot else prices.external_ip_usd_hour
+        lines.append(
+            BillLine(
+                name="node_ips",
+                usd_month=round(nodes * _usd(rate), 2),
+                detail=f"{nodes} public node address(es) at ${_usd(rate):.2f}",
+            )
+        )
+    else:
+        why = "private nodes have no external address" if created else "the referenced cluster's network decides"
+        lines.append(BillLine(name="node_ips", usd_month=0.0, detail=why))
+    return tuple(lines)
