@@ -47,15 +47,17 @@ golden: $(VENV)/.installed
 
 ## unit: the fast inner loop, the pure and mock layers (no real prometheus, promtool, alertmanager or checkov)
 unit: $(VENV)/.installed
-	$(PY) -m pytest -n 2 -m "not programs" tests/sizing tests/components tests/policy tests/offline tests/test_main.py
+	$(PY) -m pytest -n 2 -m "not programs" tests/sizing tests/components tests/policy tests/offline tests/test_main.py tests/test_layers.py
 
 ## test: every test layer (pure, mocks, artifacts) and the linter
 test: $(VENV)/.installed $(CHECKOV_VENV)/.installed .bin/prometheus .bin/promtool .bin/alertmanager .bin/amtool
 	$(PY) -m ruff check .
 	$(PY) -m pytest -n 2
 
+## lint: ruff, and the import layers of pyproject.toml's [tool.importlinter] (also checked by tests/test_layers.py)
 lint: $(VENV)/.installed
 	$(PY) -m ruff check .
+	$(VENV)/bin/lint-imports --no-cache
 	$(PY) -m ruff format --check .
 
 ## bench: timings of the CLI and the planner (targets in README.md)

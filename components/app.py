@@ -40,8 +40,7 @@ from components.workload import (
     Workload,
     WorkloadArgs,
 )
-from sizing.config.stack import StackConfig
-from sizing.config.workloads import formula_workloads
+from sizing.config.stack import StackConfig, formula_workloads
 from sizing.core.errors import ConfigError
 from sizing.facts.routes import service_annotations
 from sizing.facts.workloads import SPECS

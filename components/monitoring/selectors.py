@@ -8,8 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sizing.config.stack import StackConfig
-from sizing.config.workloads import formula_workloads as formula_workloads
+from sizing.config.stack import StackConfig, formula_workloads as formula_workloads
 from sizing.observe.contract import (
     ANY_SUFFIX as ANY_SUFFIX,
     DEPLOYMENT_SUFFIX as DEPLOYMENT_SUFFIX,

@@ -156,3 +156,8 @@ class StackConfig(Model):
             for key in self.missing_secrets()
         ]
         return tuple(found)
+
+
+def formula_workloads(config: StackConfig) -> tuple[str, ...]:
+    """The workloads sized by the capacity formula: the backend pods that serve experiments."""
+    return tuple(sorted(name for name, w in config.workloads.items() if w.sized_by == "formula"))

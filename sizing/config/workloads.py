@@ -12,7 +12,7 @@ from sizing.core.errors import PathError
 from sizing.core.model import MemorySize, MiB, Millicores, Model, Runtime
 
 if TYPE_CHECKING:
-    from sizing.config.stack import StackConfig
+    pass
 
 
 class WorkloadMemory(MemorySize):
@@ -70,8 +70,3 @@ class WorkloadConfig(Model):
                     f"memory.{profile}.old_space", f"is a Node.js setting, and the runtime is {self.runtime}"
                 )
         return self
-
-
-def formula_workloads(config: StackConfig) -> tuple[str, ...]:
-    """The workloads sized by the capacity formula: the backend pods that serve experiments."""
-    return tuple(sorted(name for name, w in config.workloads.items() if w.sized_by == "formula"))

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import Field
 
-from sizing.config.workloads import formula_workloads
+from sizing.config.stack import formula_workloads
 from sizing.core.errors import ConfigError
 from sizing.core.model import ROLES, Model
 from sizing.core.quantity import MIB_BYTES

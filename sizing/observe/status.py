@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 from pydantic import Field
 
 from sizing.config.capacity import UserMix
-from sizing.config.workloads import formula_workloads
+from sizing.config.stack import formula_workloads
 from sizing.core.capacity import slots
 from sizing.core.model import ROLES, Model
 from sizing.core.quantity import MIB_BYTES

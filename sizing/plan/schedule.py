@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
 from sizing.config.schedule import DAYS, Window
-from sizing.config.workloads import formula_workloads
+from sizing.config.stack import formula_workloads
 from sizing.core import clock
 from sizing.core.capacity import room
 from sizing.core.errors import ConfigError

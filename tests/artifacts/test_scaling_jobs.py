@@ -13,7 +13,7 @@ import pytest
 from components.workload import PATCH_FORCE, SAFE_TO_EVICT
 from offline.render import Rendered, run_program
 from sizing.config.loader import load_stack
-from sizing.config.workloads import formula_workloads
+from sizing.config.stack import formula_workloads
 from sizing.plan.build import build_plan
 
 ROOT = Path(__file__).resolve().parents[2]

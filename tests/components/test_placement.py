@@ -22,9 +22,9 @@ import pytest
 from components.workload import HOSTNAME_TOPOLOGY, Workload, WorkloadArgs
 from sizing.config.loader import parse_stack_config
 from sizing.facts.workloads import SPECS
-from sizing.plan.build import size_workloads
 from sizing.plan.nodes import Demand, plan_nodes
 from sizing.plan.placement import Free, place, scale_up
+from sizing.plan.sizes import size_workloads
 from sizing.plan.types import NodePlan, WorkloadPlan
 
 STACKS = 200

@@ -1,4 +1,4 @@
-"""sizing/config.py: prod's stack config loads, and every class of bad input is one ConfigError naming its key."""
+"""sizing/config/: prod's stack config loads, and every class of bad input is one ConfigError naming its key."""
 
 from __future__ import annotations
 

@@ -1,11 +1,12 @@
-"""sizing/config.py Formula: memory_mib = base + Σ per_role_mib[role] × users[role], with the document's numbers."""
+"""sizing/config/capacity.py Formula: memory_mib = base + Σ per_role_mib[role] × users[role], with the
+document's numbers."""
 
 from __future__ import annotations
 
 import pytest
 
 from sizing.config.capacity import Formula, RoleMemory, UserMix
-from sizing.plan.build import size_workloads
+from sizing.plan.sizes import size_workloads
 
 SMALL = UserMix(participant_no_video=5, experimenter=1)
 MEDIUM = UserMix(participant_video=10, experimenter=2)

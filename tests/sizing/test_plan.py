@@ -1,4 +1,4 @@
-"""sizing/plan.py and sizing/facts/catalogue.py: workload sizes, runtime settings, the node plan and the cost."""
+"""sizing/plan/ and sizing/facts/catalogue.py: workload sizes, runtime settings, the node plan and the cost."""
 
 from __future__ import annotations
 

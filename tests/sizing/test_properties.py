@@ -11,8 +11,9 @@ from hypothesis import given, settings, strategies as st
 from sizing.config.loader import parse_stack_config
 from sizing.config.stack import StackConfig
 from sizing.core.quantity import to_mib, to_millicores
-from sizing.plan.build import build_plan, demand, size_workloads
+from sizing.plan.build import build_plan, demand
 from sizing.plan.pools import cheapest, search
+from sizing.plan.sizes import size_workloads
 from sizing.plan.types import Plan
 
 NS = "hyperstudy-infra"
