@@ -5,13 +5,13 @@ from __future__ import annotations
 
 import pulumi
 import pulumi_gcp as gcp
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
+
+from sizing.core.model import Model
 
 
-class StaticAddressArgs(BaseModel):
+class StaticAddressArgs(Model):
     """Where the address lives: the cluster's region (a passthrough load balancer takes a regional address)."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
 
     region: str = Field(pattern=r"^[a-z]+-[a-z]+[0-9]+$", description="the cluster's region")
     project: str | None = Field(None, description="GCP project (None: the gcp provider's project, gcp:project)")

@@ -27,7 +27,7 @@ from pulumi_kubernetes.rbac.v1 import (
     RoleRefArgs,
     SubjectArgs,
 )
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import Field, model_validator
 
 from components.schedule import CRONJOB_NAME, BackendSchedule, BackendScheduleArgs
 from components.workload import (
@@ -42,6 +42,7 @@ from components.workload import (
 )
 from sizing.config.stack import StackConfig, formula_workloads
 from sizing.core.errors import ConfigError
+from sizing.core.model import Model
 from sizing.facts.routes import service_annotations
 from sizing.facts.workloads import SPECS
 from sizing.plan.pool_name import POOL_NAME_PATTERN
@@ -51,10 +52,8 @@ from sizing.plan.types import Plan
 APP_TYPE = "hyperstudy:workloads:HyperStudyApp"
 
 
-class HyperStudyAppArgs(BaseModel):
+class HyperStudyAppArgs(Model):
     """The whole platform: the stack config (images, namespace) and its sizing plan (every size)."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
 
     config: StackConfig = Field(
         description="validated stack config: images, namespace, Kubernetes version, where Prometheus runs"

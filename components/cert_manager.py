@@ -15,9 +15,10 @@ from typing import Any
 
 import pulumi
 import pulumi_kubernetes as k8s
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
 from sizing.config.stack import StackConfig
+from sizing.core.model import Model
 from sizing.facts.charts import CERT_MANAGER
 from sizing.plan.chart_values import sized_values
 from sizing.plan.types import Plan
@@ -26,10 +27,8 @@ NAMESPACE = "cert-manager"
 RELEASE = "cert-manager"
 
 
-class CertManagerArgs(BaseModel):
+class CertManagerArgs(Model):
     """The stack's config (chart version) and plan (its pods' sizes), and the pool its pods are pinned to."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
 
     config: StackConfig = Field(description="the stack's config: ingress settings, chart version")
     plan: Plan = Field(description="the sizing plan: sizes and replicas of every pod cert-manager runs")

@@ -13,9 +13,10 @@ import json
 import pulumi
 import pulumi_gcp as gcp
 import pulumi_kubernetes as k8s
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import Field, model_validator
 
 from sizing.config.cluster import ClusterConfig
+from sizing.core.model import Model
 from sizing.plan.types import MaintenancePlan
 
 # kubectl and the Kubernetes provider get a short-lived token from gcloud at every call: nothing long-lived in state.
@@ -23,11 +24,9 @@ AUTH_PLUGIN = "gke-gcloud-auth-plugin"
 AUTH_PLUGIN_API_VERSION = "client.authentication.k8s.io/v1beta1"
 
 
-class GkeClusterArgs(BaseModel):
+class GkeClusterArgs(Model):
     """What the cluster component needs: the validated cluster config, the plan's maintenance and, optionally, the
     project."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
 
     config: ClusterConfig = Field(description="the stack's cluster config: created or referenced, where, how")
     maintenance: MaintenancePlan | None = Field(

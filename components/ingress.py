@@ -16,9 +16,10 @@ from __future__ import annotations
 
 import pulumi
 import pulumi_kubernetes as k8s
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
 from sizing.config.stack import StackConfig
+from sizing.core.model import Model
 from sizing.facts.routes import ROUTES
 from sizing.facts.workloads import SPECS
 from sizing.plan.pool_name import GKE_NODE_POOL_LABEL
@@ -34,11 +35,9 @@ def tls_secret(namespace: str) -> str:
     return f"{namespace}-tls"
 
 
-class PublicRoutesArgs(BaseModel):
+class PublicRoutesArgs(Model):
     """The stack's hosts and namespace, the IngressClass its Traefik serves, the pool solver pods run on, and the
     labels of its Traefik pods."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
 
     config: StackConfig = Field(description="the stack's config: hosts, ACME account, namespace")
     ingress_class: str = Field(description="the stack's Traefik IngressClass")

@@ -14,10 +14,11 @@ import re
 
 import pulumi
 import pulumi_gcp as gcp
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import ConfigDict, Field, model_validator
 
 from components.cluster import project_id
 from sizing.config.nodes import NodePoolConfig
+from sizing.core.model import Model
 from sizing.plan.pool_name import POOL_NAME_PATTERN
 from sizing.plan.types import NodePlan
 
@@ -32,10 +33,11 @@ OAUTH_SCOPES: tuple[str, ...] = ("https://www.googleapis.com/auth/cloud-platform
 _ACCOUNT_ID = re.compile(r"^[a-z]([-a-z0-9]{4,28}[a-z0-9])$")
 
 
-class NodePoolArgs(BaseModel):
+class NodePoolArgs(Model):
     """Where the node pool goes, and its sizes: the sizing plan's node counts and the stack's node pool config."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid", arbitrary_types_allowed=True)
+    # pulumi.Output and resource fields: pydantic checks their type, not their content.
+    model_config = ConfigDict(arbitrary_types_allowed=True)
 
     cluster_name: str | pulumi.Output[str] = Field(description="name of the GKE cluster the pool joins")
     location: str = Field(description="the cluster's location: a region (regional) or a zone (zonal)")

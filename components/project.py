@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import pulumi
 import pulumi_gcp as gcp
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
 from components.cluster import project_id
+from sizing.core.model import Model
 
 # What the program calls: the cluster and node pool; networks, the router and NAT, the static address; the node
 # service account; the project IAM policy its roles are bound in.
@@ -23,10 +24,8 @@ REQUIRED_APIS: tuple[str, ...] = (
 )
 
 
-class ProjectApisArgs(BaseModel):
+class ProjectApisArgs(Model):
     """Which project, and which APIs."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
 
     project: str | None = Field(None, description="GCP project (None: the gcp provider's project, gcp:project)")
     apis: tuple[str, ...] = Field(REQUIRED_APIS, min_length=1, description="service names to enable")

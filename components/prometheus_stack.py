@@ -20,12 +20,13 @@ from typing import Any
 import pulumi
 import pulumi_kubernetes as k8s
 import pulumi_random as random
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import ConfigDict, Field
 
 from components.monitoring.alertmanager import RECEIVER_SECRET, alertmanager_config
 from components.monitoring.names import DASHBOARD_LABEL, FOLDER_ANNOTATION
 from sizing.config.monitoring import STACK_CHART
 from sizing.config.stack import StackConfig
+from sizing.core.model import Model
 from sizing.core.quantity import format_mib
 from sizing.facts.charts import CHARTS
 from sizing.plan.chart_values import sized_values
@@ -41,11 +42,12 @@ GRAFANA_USER_KEY, GRAFANA_PASSWORD_KEY = "admin-user", "admin-password"
 _ACCESS_MODES = ["ReadWriteOnce"]
 
 
-class PrometheusStackArgs(BaseModel):
+class PrometheusStackArgs(Model):
     """The stack's config and plan (the chart's pods are planned workloads), the node pool the pods are pinned to,
     and the receivers' secret values."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid", arbitrary_types_allowed=True)
+    # pulumi.Output and resource fields: pydantic checks their type, not their content.
+    model_config = ConfigDict(arbitrary_types_allowed=True)
 
     config: StackConfig = Field(description="the stack's config: monitoring, storage, alerting")
     plan: Plan = Field(description="the sizing plan: sizes and replicas of every pod the chart runs")

@@ -51,7 +51,7 @@ from pulumi_kubernetes.core.v1 import (
 )
 from pulumi_kubernetes.meta.v1 import ObjectMetaArgs
 from pulumi_kubernetes.rbac.v1 import PolicyRuleArgs, Role, RoleBinding, RoleRefArgs, SubjectArgs
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import Field, model_validator
 
 from components.scaler_jobs import (
     ACTIVE_DEADLINE_SECONDS,
@@ -73,6 +73,7 @@ from components.workload import (
     VERSION,
     image_version,
 )
+from sizing.core.model import Model
 from sizing.plan.pool_name import GKE_NODE_POOL_LABEL, POOL_NAME_PATTERN
 from sizing.plan.types import ScaleAction
 
@@ -155,10 +156,8 @@ def _is_date(day: str) -> bool:
     return True
 
 
-class BackendScheduleArgs(BaseModel):
+class BackendScheduleArgs(Model):
     """The scheduled scaling of one StatefulSet: the plan's actions, and where the scaler's objects live."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
 
     workload: str = Field(
         pattern=_DNS_LABEL, description="the StatefulSet the actions scale (SchedulePlan.workload, the backend)"

@@ -73,11 +73,12 @@ from pulumi_kubernetes.networking.v1 import (
     NetworkPolicySpecArgs,
 )
 from pulumi_kubernetes.policy.v1 import PodDisruptionBudget, PodDisruptionBudgetSpecArgs
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import Field, model_validator
 
 # kube-prometheus-stack scrapes every 30s by default, Managed Prometheus every 60s: both are pinned to the interval
 # the rule groups evaluate at, so each evaluation sees a fresh sample and an alert's `for` means the same on both.
 from components.monitoring.names import SCRAPE_INTERVAL
+from sizing.core.model import Model
 from sizing.core.quantity import format_mib
 from sizing.facts.workloads import ExecCheck, HttpCheck, Probe, TcpCheck, WorkloadSpec
 from sizing.plan.pool_name import GKE_NODE_POOL_LABEL, POOL_NAME_PATTERN
@@ -129,10 +130,8 @@ def image_version(image: str) -> str | None:
     return tag if re.fullmatch(LABEL_VALUE, tag) else None
 
 
-class WorkloadArgs(BaseModel):
+class WorkloadArgs(Model):
     """One workload: its sizes from the plan, its application facts from the spec table, its image and place."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
 
     name: str = Field(
         pattern=r"^[a-z]([-a-z0-9]{0,38}[a-z0-9])?$", description="workload name: object names and app label"

@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import math
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
-from sizing.core.model import DiskType
+from sizing.core.model import DiskType, Model
 
 HOURS_PER_MONTH = 730  # Google's monthly estimates use 730 h
 
@@ -42,10 +42,8 @@ def _tiered(amount: float, tiers: tuple[tuple[int | None, float], ...]) -> float
     return reserved
 
 
-class MachineType(BaseModel):
+class MachineType(Model):
     """One machine type of the catalogue."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
 
     vcpu: int = Field(gt=0, description="vCPUs of the machine type (a shared-core type: the vCPUs it bursts to)")
     memory_mib: int = Field(gt=0, description="memory of the machine type, MiB")
@@ -118,11 +116,9 @@ STORAGE_CLASS_DISKS: dict[str, DiskType] = {
 DEFAULT_STORAGE_CLASS = "standard-rwo"
 
 
-class ServicePrices(BaseModel):
+class ServicePrices(Model):
     """The prices of the bill's other lines (us-central1, list prices as of 2025-03); each is overridable per stack
     under `catalogue.prices`."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
 
     # GKE pricing: a flat fee per cluster, Standard or Autopilot, zonal or regional.
     cluster_fee_usd_hour: float = Field(0.10, ge=0, description="GKE cluster management fee, USD per cluster-hour")

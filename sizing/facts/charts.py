@@ -12,9 +12,9 @@ from __future__ import annotations
 from types import MappingProxyType
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import Field, model_validator
 
-from sizing.core.model import Runtime
+from sizing.core.model import Model, Runtime
 
 ValuesPath = tuple[str, ...]
 # A bare Pod: one the chart's controller starts on demand (cert-manager's HTTP-01 solver), not a controller's. A Job:
@@ -22,11 +22,7 @@ ValuesPath = tuple[str, ...]
 Kind = Literal["Deployment", "StatefulSet", "DaemonSet", "Pod", "Job"]
 
 
-class _Frozen(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-
-class ResourceFlags(_Frozen):
+class ResourceFlags(Model):
     """Command-line flags of a chart's controller that size the pods it starts itself (cert-manager's solver)."""
 
     path: ValuesPath = Field(description="values path of the controller's extra arguments (a list)")
@@ -43,7 +39,7 @@ class ResourceFlags(_Frozen):
         ]
 
 
-class ChartContainer(_Frozen):
+class ChartContainer(Model):
     """One sized container of a chart's pod, sized either by a `resources` value or by its controller's flags."""
 
     container: str = Field(description="container name in the pod")
@@ -66,7 +62,7 @@ class ChartContainer(_Frozen):
         return f"values.{'.'.join(self.resource_flags.path)} {self.resource_flags.prefix}-*"
 
 
-class EnvSetting(_Frozen):
+class EnvSetting(Model):
     """Where the chart takes environment variables for a container, and in which shape."""
 
     path: ValuesPath = Field(description="chart values path")
@@ -76,7 +72,7 @@ class EnvSetting(_Frozen):
     )
 
 
-class ChartPod(_Frozen):
+class ChartPod(Model):
     """One pod (Deployment, StatefulSet, DaemonSet, an on-demand Pod or a hook Job's pod) of a chart."""
 
     name: str = Field(description="the plan's workload name")
@@ -105,7 +101,7 @@ class ChartPod(_Frozen):
     )
 
 
-class Chart(_Frozen):
+class Chart(Model):
     """A Helm chart the program installs, and every pod it runs with the program's values."""
 
     name: str = Field(description="chart name")

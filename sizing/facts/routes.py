@@ -11,15 +11,14 @@ since no route's prefix covers them (`internal_paths` lists what must not be). P
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
+from sizing.core.model import Model
 from sizing.facts.workloads import HttpCheck, WorkloadSpec
 
 
-class Route(BaseModel):
+class Route(Model):
     """A path prefix of every public host and the workload (its Service's port) that answers it."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
 
     path: str = Field(pattern=r"^/([-a-z0-9._]+/?)*$", description="path prefix (Ingress pathType Prefix)")
     workload: str = Field(description="the workload whose Service answers it (a key of SPECS)")

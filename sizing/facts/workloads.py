@@ -14,9 +14,9 @@ from collections.abc import Mapping
 from types import MappingProxyType
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import Field, model_validator
 
-from sizing.core.model import MiB, Runtime
+from sizing.core.model import MiB, Model, Runtime
 
 # Kubernetes port names are IANA service names: at most 15 characters (max_length), lowercase letters, digits
 # and dashes, at least one letter (here: the first character).
@@ -24,24 +24,20 @@ _PORT_NAME = r"^[a-z]([-a-z0-9]*[a-z0-9])?$"
 _ABSOLUTE_PATH = r"^/[-._/a-zA-Z0-9]*$"
 
 
-class _Model(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-
-class HttpCheck(_Model):
+class HttpCheck(Model):
     """An HTTP GET on the workload's port; any 2xx/3xx answer passes."""
 
     type: Literal["http"] = Field("http", description="discriminator: an HTTP GET")
     path: str = Field(pattern=r"^/", description="path requested on the workload's named port")
 
 
-class TcpCheck(_Model):
+class TcpCheck(Model):
     """A TCP connect to the workload's port."""
 
     type: Literal["tcp"] = Field("tcp", description="discriminator: a TCP connect")
 
 
-class ExecCheck(_Model):
+class ExecCheck(Model):
     """A command run inside the container; exit code 0 passes."""
 
     type: Literal["exec"] = Field("exec", description="discriminator: a command in the container")
@@ -51,7 +47,7 @@ class ExecCheck(_Model):
 Check = Annotated[HttpCheck | TcpCheck | ExecCheck, Field(discriminator="type")]
 
 
-class Probe(_Model):
+class Probe(Model):
     """One probe: the check and its timing."""
 
     check: Check = Field(description="what is checked")
@@ -66,7 +62,7 @@ class Probe(_Model):
         return self
 
 
-class Probes(_Model):
+class Probes(Model):
     """Readiness (traffic), liveness (restart) and, for slow starters, startup (holds liveness off)."""
 
     readiness: Probe = Field(description="gates traffic from Services")
@@ -76,7 +72,7 @@ class Probes(_Model):
     )
 
 
-class ScratchVolume(_Model):
+class ScratchVolume(Model):
     """A writable emptyDir mounted into a read-only root filesystem (on the node's disk, not tmpfs: tmpfs pages
     would count against the container's memory limit, which the sizing plan does not budget for)."""
 
@@ -84,7 +80,7 @@ class ScratchVolume(_Model):
     size_limit: MiB = Field(description="ephemeral storage cap; the pod is evicted above it")
 
 
-class Storage(_Model):
+class Storage(Model):
     """A persistent volume per pod (StatefulSet volumeClaimTemplate, ReadWriteOnce, the default StorageClass)."""
 
     volume: str = Field(pattern=r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$", description="claim template name")
@@ -92,7 +88,7 @@ class Storage(_Model):
     size: MiB = Field(description="requested capacity (immutable once the claim exists)")
 
 
-class ServedPort(_Model):
+class ServedPort(Model):
     """A further port the workload serves to the same clients as its main one (Traefik's HTTPS entry point)."""
 
     name: str = Field(pattern=_PORT_NAME, max_length=15, description="container and Service port name")
@@ -111,7 +107,7 @@ LB_UNHEALTHY_THRESHOLD = 3
 LB_UNHEALTHY_AFTER_SECONDS = LB_CHECK_INTERVAL_SECONDS * LB_UNHEALTHY_THRESHOLD + LB_CHECK_TIMEOUT_SECONDS
 
 
-class Drain(_Model):
+class Drain(Model):
     """How a pod leaves the external load balancer before it stops: after SIGTERM it keeps accepting while it
     reports itself unready (its readiness probe, and its node's load-balancer health check, fail at once), then lets
     the requests in flight finish, then closes what is still open."""
@@ -129,7 +125,7 @@ class Drain(_Model):
         return self.accept_seconds + self.finish_seconds + self.margin_seconds
 
 
-class WorkloadSpec(_Model):
+class WorkloadSpec(Model):
     """How one workload runs: everything the manifests need that is not a size."""
 
     kind: Literal["Deployment", "StatefulSet"] = Field(
