@@ -32,15 +32,17 @@ try:
     monitoring_args = MonitoringArgs.derive(config, plan, secrets)
     stack_args = None
     if config.monitoring.install_stack:
-        stack_args = PrometheusStackArgs(config=config, plan=plan, pool_name=pool_name, secrets=secrets)
+        stack_args = PrometheusStackArgs.derive(config, plan, pool_name, secrets)
     hosts = config.ingress.hosts
     cert_manager_args = None
     if hosts and config.ingress.install_cert_manager:
-        cert_manager_args = CertManagerArgs(config=config, plan=plan, pool_name=pool_name)
+        cert_manager_args = CertManagerArgs.derive(config, plan, pool_name)
     routes_args = None
     if hosts:
         routes_args = PublicRoutesArgs(
-            config=config,
+            ingress=config.ingress,
+            namespace=config.kubernetes.namespace,
+            workloads=tuple(config.workloads),
             ingress_class=traefik_ingress_class(config.kubernetes.namespace),
             traefik_labels=app_args.workload_args()[TRAEFIK].selector,
             node_pool=pool_name,

@@ -11,6 +11,7 @@ deleting the release never deletes the stack's certificates.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 import pulumi
@@ -21,21 +22,29 @@ from sizing.config.stack import StackConfig
 from sizing.core.model import Model
 from sizing.facts.charts import CERT_MANAGER
 from sizing.plan.chart_values import sized_values
-from sizing.plan.types import Plan
+from sizing.plan.types import Plan, WorkloadPlan
 
 NAMESPACE = "cert-manager"
 RELEASE = "cert-manager"
 
 
 class CertManagerArgs(Model):
-    """The stack's config (chart version) and plan (its pods' sizes), and the pool its pods are pinned to."""
+    """The chart version, the plan's sizes of cert-manager's pods, and the pool they are pinned to."""
 
-    config: StackConfig = Field(description="the stack's config: ingress settings, chart version")
-    plan: Plan = Field(description="the sizing plan: sizes and replicas of every pod cert-manager runs")
+    chart_version: str = Field(description="cert-manager chart version (ingress.cert_manager_chart_version)")
+    pods: dict[str, WorkloadPlan] = Field(
+        description="the plan's chart workloads (Plan.chart_workloads): sizes and replicas of every pod it runs"
+    )
     pool_name: str = Field(description="GKE node pool the pods are pinned to")
 
+    @classmethod
+    def derive(cls, config: StackConfig, plan: Plan, pool_name: str) -> CertManagerArgs:
+        return cls(
+            chart_version=config.ingress.cert_manager_chart_version, pods=plan.chart_workloads, pool_name=pool_name
+        )
 
-def chart_values(plan: Plan, pool_name: str) -> dict[str, Any]:
+
+def chart_values(pods: Mapping[str, WorkloadPlan], pool_name: str) -> dict[str, Any]:
     """The Helm values: CRDs with the release (and kept without it), leader election in its own namespace, the
     plan's sizes."""
     values: dict[str, Any] = {
@@ -43,7 +52,7 @@ def chart_values(plan: Plan, pool_name: str) -> dict[str, Any]:
         # The chart's default is kube-system; cert-manager's own namespace keeps its leases beside its pods.
         "global": {"leaderElection": {"namespace": NAMESPACE}},
     }
-    sized_values(values, CERT_MANAGER, plan, pool_name)
+    sized_values(values, CERT_MANAGER, pods, pool_name)
     return values
 
 
@@ -55,7 +64,6 @@ class CertManager(pulumi.ComponentResource):
 
     def __init__(self, name: str, args: CertManagerArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("hyperstudy:tls:CertManager", name, None, opts)
-        ingress = args.config.ingress
         labels = {"app.kubernetes.io/part-of": "hyperstudy", "app.kubernetes.io/managed-by": "pulumi"}
         # Its pods run as non-root with RuntimeDefault seccomp and drop every capability: restricted holds.
         self.namespace = k8s.core.v1.Namespace(
@@ -69,12 +77,12 @@ class CertManager(pulumi.ComponentResource):
             f"{name}-cert-manager",
             name=RELEASE,
             chart=CERT_MANAGER.name,
-            version=ingress.cert_manager_chart_version,
+            version=args.chart_version,
             repository_opts=k8s.helm.v3.RepositoryOptsArgs(repo=CERT_MANAGER.repository),
             namespace=NAMESPACE,
-            values=chart_values(args.plan, args.pool_name),
+            values=chart_values(args.pods, args.pool_name),
             atomic=True,
             cleanup_on_fail=True,
             opts=pulumi.ResourceOptions(parent=self, depends_on=[self.namespace]),
         )
-        self.register_outputs({"release": RELEASE, "chart_version": ingress.cert_manager_chart_version})
+        self.register_outputs({"release": RELEASE, "chart_version": args.chart_version})

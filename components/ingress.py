@@ -18,7 +18,7 @@ import pulumi
 import pulumi_kubernetes as k8s
 from pydantic import Field
 
-from sizing.config.stack import StackConfig
+from sizing.config.ingress import IngressConfig
 from sizing.core.model import Model
 from sizing.facts.routes import ROUTES
 from sizing.facts.workloads import SPECS
@@ -39,13 +39,15 @@ class PublicRoutesArgs(Model):
     """The stack's hosts and namespace, the IngressClass its Traefik serves, the pool solver pods run on, and the
     labels of its Traefik pods."""
 
-    config: StackConfig = Field(description="the stack's config: hosts, ACME account, namespace")
+    ingress: IngressConfig = Field(description="the stack's `ingress` config: hosts, ACME account")
+    namespace: str = Field(description="the stack's namespace (kubernetes.namespace): the Ingress and its TLS Secret")
+    workloads: tuple[str, ...] = Field(description="the stack's workloads: a route to one it does not run is left out")
     ingress_class: str = Field(description="the stack's Traefik IngressClass")
     traefik_labels: dict[str, str] = Field(description="labels that select the stack's Traefik pods")
     node_pool: str | None = Field(None, description="GKE node pool the solver pods run on (None: any)")
 
 
-def ingress_spec(config: StackConfig, ingress_class: str) -> k8s.networking.v1.IngressSpecArgs:
+def ingress_spec(args: PublicRoutesArgs) -> k8s.networking.v1.IngressSpecArgs:
     """Every route on every host, TLS on every host."""
     paths = [
         k8s.networking.v1.HTTPIngressPathArgs(
@@ -59,12 +61,12 @@ def ingress_spec(config: StackConfig, ingress_class: str) -> k8s.networking.v1.I
             ),
         )
         for route in ROUTES
-        if route.workload in config.workloads
+        if route.workload in args.workloads
     ]
-    hosts = config.ingress.hosts
+    hosts = args.ingress.hosts
     return k8s.networking.v1.IngressSpecArgs(
-        ingress_class_name=ingress_class,
-        tls=[k8s.networking.v1.IngressTLSArgs(hosts=list(hosts), secret_name=tls_secret(config.kubernetes.namespace))],
+        ingress_class_name=args.ingress_class,
+        tls=[k8s.networking.v1.IngressTLSArgs(hosts=list(hosts), secret_name=tls_secret(args.namespace))],
         rules=[
             k8s.networking.v1.IngressRuleArgs(host=host, http=k8s.networking.v1.HTTPIngressRuleValueArgs(paths=paths))
             for host in hosts
@@ -80,11 +82,10 @@ class PublicRoutes(pulumi.ComponentResource):
     solver_policy: k8s.networking.v1.NetworkPolicy
 
     def __init__(self, name: str, args: PublicRoutesArgs, opts: pulumi.ResourceOptions | None = None) -> None:
-        config = args.config
-        if not config.ingress.hosts or config.ingress.acme is None:
+        if not args.ingress.hosts or args.ingress.acme is None:
             raise ValueError("public routes need hosts and an ACME account (ingress.hosts, ingress.acme)")
         super().__init__("hyperstudy:ingress:PublicRoutes", name, None, opts)
-        namespace, acme = config.kubernetes.namespace, config.ingress.acme
+        namespace, acme = args.namespace, args.ingress.acme
         labels = {"app.kubernetes.io/part-of": "hyperstudy", "app.kubernetes.io/managed-by": "pulumi"}
         child = pulumi.ResourceOptions(parent=self)
 
@@ -125,7 +126,7 @@ class PublicRoutes(pulumi.ComponentResource):
                 # ingress-shim: a Certificate for the tls hosts, issued by the stack's Issuer.
                 annotations={"cert-manager.io/issuer": ISSUER},
             ),
-            spec=ingress_spec(config, args.ingress_class),
+            spec=ingress_spec(args),
             opts=pulumi.ResourceOptions(parent=self, depends_on=[self.issuer]),
         )
         self.solver_policy = k8s.networking.v1.NetworkPolicy(
@@ -147,4 +148,4 @@ class PublicRoutes(pulumi.ComponentResource):
             ),
             opts=child,
         )
-        self.register_outputs({"hosts": list(config.ingress.hosts), "issuer": ISSUER, "server": acme.directory})
+        self.register_outputs({"hosts": list(args.ingress.hosts), "issuer": ISSUER, "server": acme.directory})

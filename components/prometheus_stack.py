@@ -15,6 +15,7 @@ Its values come from the plan and the config, never from the chart's defaults wh
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 import pulumi
@@ -24,14 +25,14 @@ from pydantic import ConfigDict, Field
 
 from components.monitoring.alertmanager import RECEIVER_SECRET, alertmanager_config
 from components.monitoring.names import DASHBOARD_LABEL, FOLDER_ANNOTATION
-from sizing.config.monitoring import STACK_CHART
+from sizing.config.monitoring import STACK_CHART, MonitoringConfig
 from sizing.config.stack import StackConfig
 from sizing.core.model import Model
 from sizing.core.quantity import format_mib
 from sizing.facts.charts import CHARTS
 from sizing.plan.chart_values import sized_values
 from sizing.plan.pool_name import GKE_NODE_POOL_LABEL
-from sizing.plan.types import Plan
+from sizing.plan.types import Plan, WorkloadPlan
 
 CHART = CHARTS[STACK_CHART]
 GRAFANA_ADMIN_SECRET = "grafana-admin"
@@ -43,19 +44,25 @@ _ACCESS_MODES = ["ReadWriteOnce"]
 
 
 class PrometheusStackArgs(Model):
-    """The stack's config and plan (the chart's pods are planned workloads), the node pool the pods are pinned to,
-    and the receivers' secret values."""
+    """The stack's monitoring config, the plan's sizes of the chart's pods, the node pool they are pinned to, and
+    the receivers' secret values."""
 
     # pulumi.Output and resource fields: pydantic checks their type, not their content.
     model_config = ConfigDict(arbitrary_types_allowed=True)
 
-    config: StackConfig = Field(description="the stack's config: monitoring, storage, alerting")
-    plan: Plan = Field(description="the sizing plan: sizes and replicas of every pod the chart runs")
+    monitoring: MonitoringConfig = Field(description="the stack's `monitoring` config: release, storage, alerting")
+    pods: dict[str, WorkloadPlan] = Field(
+        description="the plan's chart workloads (Plan.chart_workloads): sizes and replicas of every pod the chart runs"
+    )
     pool_name: str = Field(description="GKE node pool the pods are pinned to")
     secrets: dict[str, Any] = Field(
         default_factory=dict,
         description="secret config key → its secret value (a secret Output), for every secret a receiver reads",
     )
+
+    @classmethod
+    def derive(cls, config: StackConfig, plan: Plan, pool_name: str, secrets: dict[str, Any]) -> PrometheusStackArgs:
+        return cls(monitoring=config.monitoring, pods=plan.chart_workloads, pool_name=pool_name, secrets=secrets)
 
 
 def _claim(size_mib: int, storage_class: str) -> dict[str, Any]:
@@ -75,10 +82,9 @@ def retention_size(mib: int) -> str:
     return f"{mib // 1024}GB" if mib % 1024 == 0 else f"{mib}MB"
 
 
-def chart_values(config: StackConfig, plan: Plan, pool_name: str) -> dict[str, Any]:
-    """The Helm values: sizes from the plan, volumes, receivers, GKE fit, and selectors and a dashboard sidecar
-    wired to the stack's monitoring config."""
-    monitoring = config.monitoring
+def chart_values(monitoring: MonitoringConfig, pods: Mapping[str, WorkloadPlan], pool_name: str) -> dict[str, Any]:
+    """The Helm values: sizes from the plan (the chart's planned `pods`), volumes, receivers, GKE fit, and selectors
+    and a dashboard sidecar wired to the stack's monitoring config."""
     storage = monitoring.storage
     values: dict[str, Any] = {
         "prometheus": {
@@ -98,7 +104,7 @@ def chart_values(config: StackConfig, plan: Plan, pool_name: str) -> dict[str, A
         "alertmanager": {
             "alertmanagerSpec": {
                 "storage": _claim(storage.alertmanager.size, storage.alertmanager.storage_class),
-                "secrets": [RECEIVER_SECRET] if config.secret_keys() else [],
+                "secrets": [RECEIVER_SECRET] if monitoring.alerting.secret_keys() else [],
             },
             "config": alertmanager_config(monitoring.alerting),
         },
@@ -143,7 +149,7 @@ def chart_values(config: StackConfig, plan: Plan, pool_name: str) -> dict[str, A
         # HTTP inside the cluster, or the operator never starts.
         "prometheusOperator": {"tls": {"enabled": False}},
     }
-    sized_values(values, CHART, plan, pool_name)
+    sized_values(values, CHART, pods, pool_name)
     return values
 
 
@@ -159,7 +165,8 @@ class PrometheusStack(pulumi.ComponentResource):
 
     def __init__(self, name: str, args: PrometheusStackArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("hyperstudy:monitoring:PrometheusStack", name, None, opts)
-        config, monitoring = args.config, args.config.monitoring
+        monitoring = args.monitoring
+        secret_keys = monitoring.alerting.secret_keys()
         namespace = monitoring.prometheus_namespace
         child = pulumi.ResourceOptions(parent=self)
         labels = {"app.kubernetes.io/part-of": "hyperstudy", "app.kubernetes.io/managed-by": "pulumi"}
@@ -177,11 +184,11 @@ class PrometheusStack(pulumi.ComponentResource):
         in_namespace = pulumi.ResourceOptions(parent=self, depends_on=[self.namespace])
 
         self.receiver_secret = None
-        if config.secret_keys():
+        if secret_keys:
             self.receiver_secret = k8s.core.v1.Secret(
                 f"{name}-receivers",
                 metadata=k8s.meta.v1.ObjectMetaArgs(name=RECEIVER_SECRET, namespace=namespace, labels=labels),
-                string_data={key: pulumi.Output.secret(args.secrets[key]) for key in config.secret_keys()},
+                string_data={key: pulumi.Output.secret(args.secrets[key]) for key in secret_keys},
                 opts=in_namespace,
             )
 
@@ -204,7 +211,7 @@ class PrometheusStack(pulumi.ComponentResource):
             version=monitoring.stack_chart_version,
             repository_opts=k8s.helm.v3.RepositoryOptsArgs(repo=CHART.repository),
             namespace=namespace,
-            values=chart_values(config, args.plan, args.pool_name),
+            values=chart_values(monitoring, args.pods, args.pool_name),
             # A failed install or upgrade rolls back rather than leaving half a monitoring stack.
             atomic=True,
             cleanup_on_fail=True,

@@ -4,11 +4,12 @@ runtime memory setting and node pool, for any chart of the inventory (`sizing/fa
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from sizing.facts.charts import Chart, ChartContainer, ChartPod, ValuesPath
 from sizing.plan.pool_name import GKE_NODE_POOL_LABEL
-from sizing.plan.types import Plan, WorkloadPlan
+from sizing.plan.types import WorkloadPlan
 
 
 def _get(values: dict[str, Any], path: ValuesPath) -> Any:
@@ -54,12 +55,12 @@ def _size(values: dict[str, Any], container: ChartContainer, cpu: str, request: 
     _set(values, flags.path, [*existing, *flags.flags(cpu, request, limit)])
 
 
-def sized_values(values: dict[str, Any], chart: Chart, plan: Plan, pool_name: str) -> None:
-    """Every container's resources, replicas, runtime memory setting and node pool, from the plan; off what the
-    plan does not hold, on what the program relies on. Pods of the chart the plan does not run (none planned) are
-    skipped."""
+def sized_values(values: dict[str, Any], chart: Chart, pods: Mapping[str, WorkloadPlan], pool_name: str) -> None:
+    """Every container's resources, replicas, runtime memory setting and node pool, from the chart's planned `pods`
+    (`Plan.chart_workloads`); off what the plan does not hold, on what the program relies on. Pods of the chart the
+    plan does not run (none planned) are skipped."""
     for pod in chart.pods:
-        w = plan.chart_workloads.get(pod.name)
+        w = pods.get(pod.name)
         if w is None:
             continue
         _size(values, pod.main, w.cpu_request, w.memory_request, w.memory_limit)

@@ -58,7 +58,13 @@ def test_only_the_realtime_router_gets_a_sticky_cookie():
 
 def _args(config, **more) -> PublicRoutesArgs:
     return PublicRoutesArgs(
-        config=config, ingress_class="hyperstudy-traefik", traefik_labels=TRAEFIK, node_pool="hyperstudy-abc123", **more
+        ingress=config.ingress,
+        namespace=config.kubernetes.namespace,
+        workloads=tuple(config.workloads),
+        ingress_class="hyperstudy-traefik",
+        traefik_labels=TRAEFIK,
+        node_pool="hyperstudy-abc123",
+        **more,
     )
 
 
@@ -124,7 +130,7 @@ def test_routes_without_hosts_are_refused_before_anything_is_registered(mocks, p
 
 
 def test_cert_manager_values_carry_the_plan_and_keep_the_crds(prod_plan):
-    values = chart_values(prod_plan, "hyperstudy-abc123")
+    values = chart_values(prod_plan.chart_workloads, "hyperstudy-abc123")
     assert values["crds"] == {"enabled": True, "keep": True}
     assert values["global"]["leaderElection"]["namespace"] == "cert-manager"
     controller = prod_plan.chart_workloads["cert-manager"]
@@ -155,9 +161,7 @@ def test_cert_manager_values_carry_the_plan_and_keep_the_crds(prod_plan):
 
 @pulumi.runtime.test
 def test_cert_manager_is_a_pinned_release_in_its_restricted_namespace(mocks, ran, prod_config, prod_plan):
-    component = CertManager(
-        "hyperstudy", CertManagerArgs(config=prod_config, plan=prod_plan, pool_name="hyperstudy-a1")
-    )
+    component = CertManager("hyperstudy", CertManagerArgs.derive(prod_config, prod_plan, "hyperstudy-a1"))
 
     def check(_):
         (release,) = mocks.of_type(RELEASE)

@@ -41,7 +41,7 @@ def _at(values: dict[str, Any], path: ValuesPath) -> Any:
 
 @pytest.fixture(scope="module")
 def values(prod_config, prod_plan) -> dict[str, Any]:
-    return chart_values(prod_config, prod_plan, stack_pool_name(prod_config))
+    return chart_values(prod_config.monitoring, prod_plan.chart_workloads, stack_pool_name(prod_config))
 
 
 def test_every_container_of_the_inventory_gets_the_plans_sizes(values, prod_plan):
@@ -153,7 +153,7 @@ def test_alertmanager_routes_by_severity_and_reads_credentials_from_files(values
 def test_a_stack_without_receivers_mounts_no_secret(prod_config, prod_plan):
     monitoring = prod_config.monitoring.model_copy(update={"alerting": type(prod_config.monitoring.alerting)()})
     config = prod_config.model_copy(update={"monitoring": monitoring})
-    values = chart_values(config, build_plan(config, "prod"), "hyperstudy-abc123")
+    values = chart_values(config.monitoring, build_plan(config, "prod").chart_workloads, "hyperstudy-abc123")
     assert values["alertmanager"]["alertmanagerSpec"]["secrets"] == []
     assert [r["name"] for r in values["alertmanager"]["config"]["receivers"]] == ["null"]
 
@@ -164,7 +164,7 @@ def test_release_is_pinned_named_and_placed_after_its_namespace_and_secrets(mock
         update={"release": "kps", "prometheus_namespace": "observability", "stack_chart_version": "75.15.0"}
     )
     config = prod_config.model_copy(update={"monitoring": monitoring})
-    args = PrometheusStackArgs(config=config, plan=prod_plan, pool_name="hyperstudy-abc123", secrets=SECRETS)
+    args = PrometheusStackArgs.derive(config, prod_plan, "hyperstudy-abc123", SECRETS)
     component = PrometheusStack("hyperstudy", args)
 
     def check(_):
@@ -197,7 +197,7 @@ def test_grafana_sidecar_finds_the_dashboards_where_monitoring_puts_them(mocks, 
     monitoring = prod_config.monitoring.model_copy(update={"dashboards_namespace": "grafana"})
     config = prod_config.model_copy(update={"monitoring": monitoring})
     component = PrometheusStack(
-        "hyperstudy", PrometheusStackArgs(config=config, plan=prod_plan, pool_name="hyperstudy-abc123", secrets=SECRETS)
+        "hyperstudy", PrometheusStackArgs.derive(config, prod_plan, "hyperstudy-abc123", SECRETS)
     )
 
     def check(_):
