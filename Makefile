@@ -7,7 +7,7 @@ PY := $(VENV)/bin/python
 CHECKOV_VENV := .venv-checkov
 STACK ?= prod
 
-.PHONY: plan render diff golden golden-check unit test lint bench clean
+.PHONY: plan render diff golden golden-check reference unit test lint bench clean
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)
@@ -44,6 +44,10 @@ golden-check: $(VENV)/.installed
 ## golden: make tests/golden/ anew, once `make golden-check` and `make diff` show only the intended changes
 golden: $(VENV)/.installed
 	$(PY) -m offline.golden --write
+
+## reference: write docs/reference/configuration.md and schema/stack.schema.json from the config models
+reference: $(VENV)/.installed
+	$(PY) -m sizing.config.reference --write
 
 ## unit: the fast inner loop, the pure and mock layers (no real prometheus, promtool, alertmanager or checkov)
 unit: $(VENV)/.installed

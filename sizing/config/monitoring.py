@@ -13,7 +13,7 @@ from pydantic import ConfigDict, Field, model_validator
 from sizing.config.alerting import AlertingConfig
 from sizing.config.monitoring_stack import StackComponents, StackStorage
 from sizing.core.errors import PathError
-from sizing.core.model import Duration, Model
+from sizing.core.model import DEFAULTED, Duration, Model
 from sizing.facts.charts import CHARTS
 
 
@@ -91,6 +91,7 @@ class MonitoringConfig(Model):
     prometheus_operator: bool = Field(
         description="ship PrometheusRule and PodMonitors (needs the prometheus-operator CRDs, kube-prometheus-stack); "
         "default: true unless managed_prometheus is (one rule evaluator, or every alert fires twice)",
+        json_schema_extra={DEFAULTED: True},
     )
     install_stack: bool = Field(
         False,

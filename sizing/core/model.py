@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import Annotated, Literal, get_args
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, PlainSerializer, model_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, PlainSerializer, WithJsonSchema, model_validator
 
 from sizing.core import quantity
 from sizing.core.errors import PathError
@@ -36,9 +36,31 @@ def _millicores(value: object) -> int:
         raise ValueError(str(err)) from None
 
 
+def _quantity_schema(example: str) -> WithJsonSchema:
+    # What a stack file may hold: a quantity string, or a plain number (bytes, cores) as Kubernetes reads one.
+    return WithJsonSchema(
+        {
+            "anyOf": [
+                {"type": "string", "pattern": quantity.QUANTITY_PATTERN, "examples": [example]},
+                {"type": "integer"},
+            ]
+        }
+    )
+
+
 # Memory and CPU are written as Kubernetes quantities in config and held as whole MiB / millicores.
-MiB = Annotated[int, BeforeValidator(_mib), PlainSerializer(quantity.format_mib, return_type=str)]
-Millicores = Annotated[int, BeforeValidator(_millicores), PlainSerializer(quantity.format_millicores, return_type=str)]
+MiB = Annotated[
+    int, BeforeValidator(_mib), PlainSerializer(quantity.format_mib, return_type=str), _quantity_schema("256Mi")
+]
+Millicores = Annotated[
+    int,
+    BeforeValidator(_millicores),
+    PlainSerializer(quantity.format_millicores, return_type=str),
+    _quantity_schema("250m"),
+]
+# The JSON Schema mark of a field a before-validator fills in when its key is omitted: the model requires it, a stack
+# file need not give it (sizing/config/reference.py drops such keys from `required`).
+DEFAULTED = "x-defaulted"
 
 
 class Model(BaseModel):

@@ -18,10 +18,11 @@ MIB_BYTES = 1024 * 1024
 
 # k8s.io/apimachinery/pkg/api/resource/quantity.go, splitting regexp. parse_quantity alone is lenient
 # ("0.5 Gi", "2K" pass), so the grammar decides what is a quantity and the library what it is worth.
-_QUANTITY_GRAMMAR = re.compile(
+QUANTITY_PATTERN = (
     r"^(\+|-)?(([0-9]+(\.[0-9]*)?)|(\.[0-9]+))"
     r"(([KMGTPE]i)|[numkMGTPE]|([eE](\+|-)?(([0-9]+(\.[0-9]*)?)|(\.[0-9]+))))?$"
 )
+_QUANTITY_GRAMMAR = re.compile(QUANTITY_PATTERN)
 
 
 class QuantityError(ValueError):
