@@ -51,7 +51,7 @@ reference: $(VENV)/.installed
 
 ## unit: the fast inner loop, the pure and mock layers (no real prometheus, promtool, alertmanager or checkov)
 unit: $(VENV)/.installed
-	$(PY) -m pytest -n 2 -m "not programs" tests/sizing tests/components tests/policy tests/offline tests/test_main.py tests/test_layers.py
+	$(PY) -m pytest -n 2 -m "not programs" tests/sizing tests/monitoring tests/components tests/policy tests/offline tests/test_main.py tests/test_layers.py
 
 ## test: every test layer (pure, mocks, artifacts) and the linter
 test: $(VENV)/.installed $(CHECKOV_VENV)/.installed .bin/prometheus .bin/promtool .bin/alertmanager .bin/amtool

@@ -10,7 +10,7 @@ from components.app import TRAEFIK, HyperStudyApp, HyperStudyAppArgs, traefik_in
 from components.cert_manager import CertManager, CertManagerArgs
 from components.cluster import GkeCluster, GkeClusterArgs
 from components.ingress import PublicRoutes, PublicRoutesArgs
-from components.monitoring.component import Monitoring, MonitoringArgs
+from components.monitoring import Monitoring, MonitoringArgs
 from components.node_pool import NodePool, NodePoolArgs
 from components.project import ProjectApis, ProjectApisArgs
 from components.prometheus_stack import PrometheusStack, PrometheusStackArgs

@@ -23,8 +23,8 @@ import pulumi_kubernetes as k8s
 import pulumi_random as random
 from pydantic import ConfigDict, Field
 
-from components.monitoring.alertmanager import RECEIVER_SECRET, alertmanager_config
-from components.monitoring.names import DASHBOARD_LABEL, FOLDER_ANNOTATION
+from monitoring.alertmanager import RECEIVER_SECRET, alertmanager_config
+from monitoring.names import DASHBOARD_LABEL, FOLDER_ANNOTATION
 from sizing.config.monitoring import STACK_CHART, MonitoringConfig
 from sizing.config.stack import StackConfig
 from sizing.core.model import Model

@@ -53,14 +53,6 @@ from pulumi_kubernetes.meta.v1 import ObjectMetaArgs
 from pulumi_kubernetes.rbac.v1 import PolicyRuleArgs, Role, RoleBinding, RoleRefArgs, SubjectArgs
 from pydantic import Field, model_validator
 
-from components.scaler_jobs import (
-    ACTIVE_DEADLINE_SECONDS,
-    BACKOFF_LIMIT,
-    FAILED_JOBS_HISTORY_LIMIT,
-    STARTING_DEADLINE_SECONDS,
-    SUCCESSFUL_JOBS_HISTORY_LIMIT,
-    TTL_SECONDS_AFTER_FINISHED,
-)
 from components.workload import (
     COMPONENT,
     INSTANCE,
@@ -75,6 +67,14 @@ from components.workload import (
 )
 from sizing.core.model import Model
 from sizing.plan.pool_name import GKE_NODE_POOL_LABEL, POOL_NAME_PATTERN
+from sizing.plan.scaler_jobs import (
+    ACTIVE_DEADLINE_SECONDS,
+    BACKOFF_LIMIT,
+    FAILED_JOBS_HISTORY_LIMIT,
+    STARTING_DEADLINE_SECONDS,
+    SUCCESSFUL_JOBS_HISTORY_LIMIT,
+    TTL_SECONDS_AFTER_FINISHED,
+)
 from sizing.plan.types import ScaleAction
 
 SCHEDULE_TYPE = "hyperstudy:schedule:BackendSchedule"

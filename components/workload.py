@@ -77,7 +77,7 @@ from pydantic import Field, model_validator
 
 # kube-prometheus-stack scrapes every 30s by default, Managed Prometheus every 60s: both are pinned to the interval
 # the rule groups evaluate at, so each evaluation sees a fresh sample and an alert's `for` means the same on both.
-from components.monitoring.names import SCRAPE_INTERVAL
+from monitoring.names import SCRAPE_INTERVAL
 from sizing.core.model import Model
 from sizing.core.quantity import format_mib
 from sizing.facts.workloads import ExecCheck, HttpCheck, Probe, TcpCheck, WorkloadSpec

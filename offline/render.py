@@ -23,7 +23,7 @@ import pulumi
 import yaml
 from pulumi.runtime.sync_await import _sync_await
 
-from components.monitoring.names import DASHBOARD_LABEL
+from monitoring.names import DASHBOARD_LABEL
 from offline.mocks import RecordingMocks, Registered, install, normalise
 from sizing.config.loader import load_stack, project_name, stack_file
 from sizing.core.errors import ConfigError

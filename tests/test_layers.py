@@ -64,7 +64,10 @@ def test_every_layer_contract_is_kept():
         ("sizing.plan.placement", "sizing.plan.types", "the plan's one orchestrator"),
         ("components.workload", "offline.render", "the program's packages"),
         ("sizing.plan.build", "components.node_pool", "the program's packages"),
-        ("sizing.config.stack", "pulumi", "sizing is pure"),
+        ("monitoring.rules", "components.workload", "the program's packages"),
+        ("sizing.plan.types", "monitoring.names", "the program's packages"),
+        ("sizing.config.stack", "pulumi", "sizing and monitoring are pure"),
+        ("monitoring.promql", "pulumi_kubernetes", "sizing and monitoring are pure"),
     ],
 )
 def test_an_upward_import_breaks_its_contract(importer, imported, contract):

@@ -530,7 +530,7 @@ def render_schedule(data: dict[str, Any]) -> str:
 
 
 EXIT_NEAR_LIMIT = 1
-# The step `fit` reads at, at least: the scrape interval of the workloads (components/monitoring/names.py).
+# The step `fit` reads at, at least: the scrape interval of the workloads (monitoring/names.py).
 FIT_STEP_S = 30.0
 
 

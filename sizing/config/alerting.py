@@ -1,6 +1,6 @@
 """Who the alerts reach: the stack's Alertmanager receivers and how alerts are routed to them by severity.
 
-Config only, no Alertmanager syntax (that is `components.monitoring.alertmanager`). A receiver never holds a secret
+Config only, no Alertmanager syntax (that is `monitoring.alertmanager`). A receiver never holds a secret
 value: every credential field names a Pulumi config key of the project (`api_url_secret: slack_webhook_url`) that
 must be set with `pulumi config set --secret`, so the stack file holds ciphertext only and the rendered chart values
 hold a file path into a mounted Secret. The heartbeat (a dead-man's switch outside the cluster that pages when the

@@ -1,6 +1,6 @@
 """The metric contract and the PromQL grammar to select it: the series the platform exports (what the rules, the
 dashboards and `python -m sizing fit` / `status` read) and the pure helpers that build selectors from a stack's
-names, so no metric name or matcher is typed twice. `components.monitoring` re-exports both.
+names, so no metric name or matcher is typed twice. `monitoring.names` re-exports both.
 """
 
 from __future__ import annotations

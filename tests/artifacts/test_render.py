@@ -18,9 +18,9 @@ import pytest
 import yaml
 from cloudcoil.models.prometheus_operator.v1 import PodMonitor, PrometheusRule
 
-from components.monitoring.names import DASHBOARD_LABEL
-from components.monitoring.rules import rule_groups
 from components.prometheus_stack import CHART
+from monitoring.names import DASHBOARD_LABEL
+from monitoring.rules import rule_groups
 from offline.render import REDACTED, Rendered, run_program, stack_config_values, write
 from sizing.config.loader import load_stack
 from sizing.core.quantity import format_mib, format_millicores, is_quantity, to_mib, to_millicores

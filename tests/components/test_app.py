@@ -21,7 +21,6 @@ from pydantic import ValidationError
 
 import components.workload
 from components.app import HyperStudyApp, HyperStudyAppArgs
-from components.monitoring.names import SCRAPE_INTERVAL
 from components.node_pool import NodePool, NodePoolArgs
 from components.workload import (
     COMPONENT,
@@ -37,6 +36,7 @@ from components.workload import (
     WorkloadArgs,
     image_version,
 )
+from monitoring.names import SCRAPE_INTERVAL
 from sizing.config.loader import load_stack
 from sizing.config.stack import StackConfig
 from sizing.core.errors import ConfigError
@@ -1031,7 +1031,7 @@ def test_the_scrape_interval_is_the_monitorings_own_not_a_second_constant():
     imported = {
         (node.module, alias.name) for node in tree.body if isinstance(node, ast.ImportFrom) for alias in node.names
     }
-    assert ("components.monitoring.names", "SCRAPE_INTERVAL") in imported
+    assert ("monitoring.names", "SCRAPE_INTERVAL") in imported
     assert components.workload.SCRAPE_INTERVAL == SCRAPE_INTERVAL
 
 

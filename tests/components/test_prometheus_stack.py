@@ -9,8 +9,6 @@ from typing import Any
 import pulumi
 import pytest
 
-from components.monitoring.alertmanager import RECEIVER_SECRET, SECRETS_DIR, alertmanager_config, secret_file
-from components.monitoring.names import DASHBOARD_LABEL, FOLDER_ANNOTATION
 from components.prometheus_stack import (
     CHART,
     GRAFANA_ADMIN_SECRET,
@@ -19,6 +17,8 @@ from components.prometheus_stack import (
     chart_values,
     retention_size,
 )
+from monitoring.alertmanager import RECEIVER_SECRET, SECRETS_DIR, alertmanager_config, secret_file
+from monitoring.names import DASHBOARD_LABEL, FOLDER_ANNOTATION
 from sizing.facts.charts import ValuesPath
 from sizing.plan.build import build_plan
 from sizing.plan.pool_name import GKE_NODE_POOL_LABEL, stack_pool_name

@@ -3,7 +3,7 @@
 fit: three days of two backend pods, generated from known coefficients (tests/sizing/load_history.py), backfilled
 with promtool at the 30 s step `fit` reads at, then read back over the HTTP API; the cAdvisor noise the rules drop
 (the pod cgroup, the pause container) is in the data too. status, without this project's rules loaded: the known
-live state of two pods, one above the near-limit threshold. (tests/components/monitoring/test_rules_prometheus.py
+live state of two pods, one above the near-limit threshold. (tests/monitoring/test_rules_prometheus.py
 checks status against the rules' own records and alerts on its shared two-stack server.)
 """
 

@@ -18,8 +18,16 @@ import pytest
 import yaml
 from cloudcoil.models.prometheus_operator.v1 import PrometheusRule
 
-from components.monitoring import names
-from components.monitoring.rules import (
+from monitoring import names
+from monitoring.promql import (
+    build_selectors,
+    label_replace_workload,
+    longest_first,
+    pod_regex,
+    real_containers,
+    statefulset_pod_regex,
+)
+from monitoring.rules import (
     ALERTS_GROUP,
     DAILY_GROUP,
     RECORDING_GROUP,
@@ -37,14 +45,6 @@ from components.monitoring.rules import (
     shape_bytes,
     slots_expr,
 )
-from components.monitoring.selectors import (
-    build_selectors,
-    label_replace_workload,
-    longest_first,
-    pod_regex,
-    real_containers,
-    statefulset_pod_regex,
-)
 from sizing.config.capacity import UserMix
 from sizing.config.loader import load_stack
 from sizing.config.monitoring import Alert
@@ -54,9 +54,9 @@ from sizing.core.capacity import slots
 from sizing.core.errors import ConfigError
 from sizing.plan.build import build_plan
 from sizing.plan.pool_name import GKE_NODE_POOL_LABEL, stack_pool_name
-from tests.components.monitoring.conftest import SCHEDULE, scheduled_config
+from tests.monitoring.conftest import SCHEDULE, scheduled_config
 
-ROOT = Path(__file__).resolve().parents[3]
+ROOT = Path(__file__).resolve().parents[2]
 README = ROOT / "README.md"
 # level:metric:operations (Prometheus' recording rule naming convention).
 RECORD_NAME = re.compile(r"^[a-z][a-z0-9_]*:[a-z][a-z0-9_]*:[a-z][a-z0-9_]*$")
@@ -1010,9 +1010,9 @@ def test_the_mib_constant_is_sizings_own():
             assert literal not in text, f"{path.relative_to(ROOT)} types the MiB constant ({literal})"
 
 
-def test_the_rules_and_selectors_import_no_pulumi():
+def test_the_monitoring_package_imports_no_pulumi():
     code = (
-        "import sys; import components.monitoring.rules, components.monitoring.selectors; "
+        "import sys; import monitoring.rules, monitoring.promql, monitoring.alertmanager, monitoring.dashboards; "
         "sys.exit(1 if any(m == 'pulumi' or m.startswith('pulumi.') for m in sys.modules) else 0)"
     )
     done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=False)

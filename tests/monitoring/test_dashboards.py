@@ -15,21 +15,21 @@ from typing import Any
 import promql_parser
 import pytest
 
-from components.monitoring import names
-from components.monitoring.dashboards import SLUGS, dashboard_json, dashboards, uids
-from components.monitoring.dashboards.capacity import REPLICAS_TITLE, SCHEDULE_ROW, WINDOWS_TITLE
-from components.monitoring.dashboards.common import MAX_UID_LENGTH, TITLES
-from components.monitoring.dashboards.memory import OOM_TILE_WINDOW
-from components.monitoring.rules import recorded_names, rule_groups
+from monitoring import names
+from monitoring.dashboards import SLUGS, dashboard_json, dashboards, uids
+from monitoring.dashboards.capacity import REPLICAS_TITLE, SCHEDULE_ROW, WINDOWS_TITLE
+from monitoring.dashboards.common import MAX_UID_LENGTH, TITLES
+from monitoring.dashboards.memory import OOM_TILE_WINDOW
+from monitoring.rules import recorded_names, rule_groups
 from sizing.config.capacity import UserMix
 from sizing.config.loader import load_stack
 from sizing.config.monitoring import Alert
 from sizing.core.errors import ConfigError
 from sizing.core.quantity import MIB_BYTES as MIB
 from sizing.plan.build import build_plan
-from tests.components.monitoring.conftest import SCHEDULE, scheduled_config
+from tests.monitoring.conftest import SCHEDULE, scheduled_config
 
-ROOT = Path(__file__).resolve().parents[3]
+ROOT = Path(__file__).resolve().parents[2]
 # prod's namespace is `hyperstudy`: its uids and titles are what they always were.
 EXPECTED = {
     "hyperstudy-memory": "HyperStudy / Memory Monitoring",

@@ -15,15 +15,15 @@ from typing import Any
 
 import yaml
 
-from components.monitoring import names
-from components.monitoring.selectors import Selectors, build_selectors, eq, longest_first, quote, regex, selector
-from components.scaler_jobs import ACTIVE_DEADLINE_SECONDS, RUN_DEADLINE_SECONDS, STARTING_DEADLINE_SECONDS
+from monitoring import names
+from monitoring.promql import Selectors, build_selectors, eq, longest_first, quote, regex, selector
 from sizing.config.monitoring import Alert
 from sizing.config.stack import StackConfig
 from sizing.core.errors import ConfigError
 from sizing.core.model import ROLES
 from sizing.core.quantity import MIB_BYTES
 from sizing.facts.workloads import SPECS
+from sizing.plan.scaler_jobs import ACTIVE_DEADLINE_SECONDS, RUN_DEADLINE_SECONDS, STARTING_DEADLINE_SECONDS
 from sizing.plan.types import Plan
 
 RECORDING_GROUP = "hyperstudy-recording"
@@ -484,7 +484,7 @@ STATEFULSET = ("namespace", "statefulset")
 JOB = ("namespace", "job_name")
 CRONJOB = ("namespace", "cronjob")
 # A scaler CronJob counts as having missed a run once its next schedule time is this far in the past: twice the
-# CronJobs' startingDeadlineSeconds (components/scaler_jobs.py), after which the controller no longer starts the
+# CronJobs' startingDeadlineSeconds (sizing/plan/scaler_jobs.py), after which the controller no longer starts the
 # run at all, so a run it starts late but within its deadline never counts.
 SCALER_MISSED_AFTER_SECONDS = 2 * STARTING_DEADLINE_SECONDS
 # The `reason` label of HyperStudyScheduledScalingFailed: why the scaler did not do its job.

@@ -1,5 +1,5 @@
 """How the scaler CronJobs' runs are timed: read by the CronJobs themselves (components/schedule.py) and by the alert
-that judges their runs (components/monitoring/rules.py), which imports no pulumi. Plain constants.
+that judges their runs (monitoring/rules.py), which imports no pulumi. Plain constants.
 """
 
 from __future__ import annotations

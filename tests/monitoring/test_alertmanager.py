@@ -27,8 +27,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from components.monitoring.alertmanager import SECRETS_DIR, alertmanager_config, inline_credentials, secret_file
-from components.monitoring.names import WATCHDOG
+from monitoring.alertmanager import SECRETS_DIR, alertmanager_config, inline_credentials, secret_file
+from monitoring.names import WATCHDOG
 from sizing.config.alerting import HEARTBEAT_RECEIVER, SEVERITIES, AlertingConfig
 from sizing.config.loader import load_stack
 from sizing.config.stack import StackConfig
@@ -36,7 +36,7 @@ from sizing.config.stack import StackConfig
 # Real programs (Debian's prometheus, promtool, alertmanager): the artifact layer, outside `make unit`.
 pytestmark = pytest.mark.programs
 
-ROOT = Path(__file__).resolve().parents[3]
+ROOT = Path(__file__).resolve().parents[2]
 BIN = ROOT / ".bin"
 STACKS = sorted(p.name.removeprefix("Pulumi.").removesuffix(".yaml") for p in ROOT.glob("Pulumi.*.yaml"))
 

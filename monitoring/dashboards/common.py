@@ -2,7 +2,7 @@
 
 A dashboard's uid and title come from the stack's namespace (`<namespace>-memory`, ...), so two stacks sharing one
 Grafana keep their own dashboards, and the links between dashboards follow the uids. Every panel and every query
-reads the `datasource` template variable. Selectors are the rules' own (`components.monitoring.selectors`), with
+reads the `datasource` template variable. Selectors are the rules' own (`monitoring.promql`), with
 the namespace replaced by the `namespace` variable, whose default is the stack's `kubernetes.namespace`. Panels
 are placed by the SDK's grid layout (rows, then panels left to right) and numbered here, so the same input always
 gives the same JSON.
@@ -18,8 +18,8 @@ from grafana_foundation_sdk.builders import common as common_builder, dashboard,
 from grafana_foundation_sdk.cog import builder as cogbuilder
 from grafana_foundation_sdk.models import common as common_model, dashboard as dashboard_model
 
-from components.monitoring import names
-from components.monitoring.selectors import Selectors, build_selectors, eq, selector
+from monitoring import names
+from monitoring.promql import Selectors, build_selectors, eq, selector
 from sizing.config.kubernetes import KubernetesConfig
 from sizing.config.stack import StackConfig
 from sizing.core.errors import ConfigError

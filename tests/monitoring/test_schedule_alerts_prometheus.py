@@ -17,7 +17,7 @@ from collections.abc import Mapping
 
 import pytest
 
-from components.monitoring import names, rules
+from monitoring import names, rules
 from sizing.config.stack import StackConfig
 from sizing.plan.types import Plan
 from tests.prometheus_server import COMPRESSED_FOR, Alert, PrometheusServer, Series

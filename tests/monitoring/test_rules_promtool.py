@@ -25,9 +25,9 @@ from typing import Any
 
 import pytest
 
-from components.monitoring import names
-from components.monitoring.rules import rule_groups, rules_file
-from components.monitoring.selectors import label_replace_workload
+from monitoring import names
+from monitoring.promql import label_replace_workload
+from monitoring.rules import rule_groups, rules_file
 from sizing.config.loader import load_stack
 from sizing.config.monitoring import Alert
 from sizing.config.stack import StackConfig
@@ -45,7 +45,7 @@ pytestmark = pytest.mark.programs
 STEP = "30s"
 STEPS = 120  # one hour of samples at 30s
 EVAL = "50m"  # after every `for:` of both configs, with the recording rules' own pending time
-ROOT_DIR = Path(__file__).resolve().parents[3]
+ROOT_DIR = Path(__file__).resolve().parents[2]
 UNKNOWN_ROLE = "observer"
 # How kube-state-metrics is scraped: under a job name the rules do not know, or twice with the same values (a second
 # job, as kube-prometheus-stack's `kube-state-metrics`, or a second replica).
@@ -1355,7 +1355,7 @@ def test_heap_near_limit(stack, promtool_test, case):
 
 @pytest.fixture(params=list(KSM_JOBS))
 def scheduled(request: pytest.FixtureRequest, scheduled_stack_config, scheduled_stack_plan) -> Stack:
-    """`other_config` with planned windows (tests/components/monitoring/conftest.py), kube-state-metrics scraped once
+    """`other_config` with planned windows (tests/monitoring/conftest.py), kube-state-metrics scraped once
     or twice."""
     return Stack(scheduled_stack_config, scheduled_stack_plan, KSM_JOBS[request.param])
 

@@ -13,8 +13,8 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from components.monitoring.names import WATCHDOG
-from components.monitoring.rules import duration_seconds, duration_text
+from monitoring.names import WATCHDOG
+from monitoring.rules import duration_seconds, duration_text
 from sizing.config.alerting import (
     HEARTBEAT_RECEIVER,
     NULL_RECEIVER,

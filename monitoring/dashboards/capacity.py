@@ -6,8 +6,8 @@ from __future__ import annotations
 from grafana_foundation_sdk.builders import dashboard, stat, text, timeseries
 from grafana_foundation_sdk.models import common as common_model, dashboard as dashboard_model, text as text_model
 
-from components.monitoring import names
-from components.monitoring.dashboards.common import (
+from monitoring import names
+from monitoring.dashboards.common import (
     MEMORY,
     POD,
     TITLES,
@@ -24,8 +24,8 @@ from components.monitoring.dashboards.common import (
     tile_width,
     timeseries_panel,
 )
-from components.monitoring.rules import shape_bytes
-from components.monitoring.selectors import Selectors, eq, selector
+from monitoring.promql import Selectors, eq, selector
+from monitoring.rules import shape_bytes
 from sizing.config.capacity import UserMix
 from sizing.config.stack import StackConfig
 from sizing.core.model import ROLES

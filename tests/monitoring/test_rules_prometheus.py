@@ -11,7 +11,7 @@ OOM kills and live values for the rest. One server per worker holds every scenar
 the cluster-level cases move the whole world to another state with `set_live` and back.
 
 Every expected number is computed here from the config, the plan and the series fed (never read from the rules),
-and each case says what the previous rules (`git show 0fd09a3~1:components/monitoring/rules.py`) did instead, so it
+and each case says what the previous rules (`git show 0fd09a3~1:monitoring/rules.py`) did instead, so it
 fails against them. Every alert that fires is checked for its severity (config), its stack label (the plan's
 stack) and annotations that render.
 """
@@ -32,9 +32,9 @@ from typing import Any
 import pytest
 import yaml
 
-from components.monitoring import names, rules
-from components.monitoring.dashboards import dashboards
-from components.monitoring.dashboards.memory import OOM_TILE_WINDOW
+from monitoring import names, rules
+from monitoring.dashboards import dashboards
+from monitoring.dashboards.memory import OOM_TILE_WINDOW
 from sizing.config.capacity import UserMix
 from sizing.config.loader import load_stack
 from sizing.config.stack import StackConfig
@@ -50,7 +50,7 @@ from tests.prometheus_server import Alert, PrometheusServer, Series, compress_ru
 # Real programs (Debian's prometheus, promtool, alertmanager): the artifact layer, outside `make unit`.
 pytestmark = pytest.mark.programs
 
-ROOT = Path(__file__).resolve().parents[3]
+ROOT = Path(__file__).resolve().parents[2]
 GIB = 1024 * MIB
 HOUR = 3600.0
 HISTORY = 26 * HOUR  # the OOM tile looks back 24 h: a kill 25 h ago must be in the history

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from grafana_foundation_sdk.builders import dashboard, gauge, stat, timeseries
 
-from components.monitoring import names
-from components.monitoring.dashboards.common import (
+from monitoring import names
+from monitoring.dashboards.common import (
     CONTAINER,
     POD,
     TITLES,
@@ -25,7 +25,7 @@ from components.monitoring.dashboards.common import (
     tile_width,
     timeseries_panel,
 )
-from components.monitoring.selectors import Selectors, eq, selector
+from monitoring.promql import Selectors, eq, selector
 from sizing.config.stack import StackConfig
 from sizing.core.quantity import MIB_BYTES
 from sizing.plan.types import Plan, WorkloadPlan

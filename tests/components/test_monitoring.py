@@ -8,17 +8,17 @@ import pulumi
 import pytest
 import yaml
 
-from components.monitoring.alertmanager import alertmanager_config
-from components.monitoring.component import Monitoring, MonitoringArgs
-from components.monitoring.dashboards import dashboard_json, dashboards
-from components.monitoring.names import WATCHDOG
-from components.monitoring.rules import rule_groups
+from components.monitoring import Monitoring, MonitoringArgs
+from monitoring.alertmanager import alertmanager_config
+from monitoring.dashboards import dashboard_json, dashboards
+from monitoring.names import WATCHDOG
+from monitoring.rules import rule_groups
 from sizing.config.loader import load_stack
 from sizing.config.stack import StackConfig
 from sizing.core.errors import ConfigError
 from sizing.plan.build import build_plan
 
-ROOT = Path(__file__).resolve().parents[3]
+ROOT = Path(__file__).resolve().parents[2]
 CONFIG_MAP = "kubernetes:core/v1:ConfigMap"
 COMPONENT = "hyperstudy:monitoring:Monitoring"
 

@@ -18,7 +18,7 @@ from sizing.config.stack import StackConfig
 from sizing.plan.build import build_plan
 from sizing.plan.types import Plan
 
-ROOT = Path(__file__).resolve().parents[3]
+ROOT = Path(__file__).resolve().parents[2]
 PROMTOOL = ROOT / ".bin" / "promtool"
 
 

@@ -15,8 +15,8 @@ from typing import Any
 from grafana_foundation_sdk.builders import dashboard as dashboard_builder
 from grafana_foundation_sdk.cog.encoder import JSONEncoder
 
-from components.monitoring.dashboards import capacity, cost, memory
-from components.monitoring.dashboards.common import dashboard_title, dashboard_uid
+from monitoring.dashboards import capacity, cost, memory
+from monitoring.dashboards.common import dashboard_title, dashboard_uid
 from sizing.config.stack import StackConfig
 from sizing.plan.types import Plan
 

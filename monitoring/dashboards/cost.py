@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from grafana_foundation_sdk.builders import dashboard, stat, timeseries
 
-from components.monitoring import names
-from components.monitoring.dashboards.common import (
+from monitoring import names
+from monitoring.dashboards.common import (
     NAMESPACE,
     TITLES,
     Color,
@@ -22,7 +22,7 @@ from components.monitoring.dashboards.common import (
     thresholds,
     timeseries_panel,
 )
-from components.monitoring.selectors import Selectors, namespace_matcher, selector
+from monitoring.promql import Selectors, namespace_matcher, selector
 from sizing.config.stack import StackConfig
 from sizing.plan.types import Plan
 

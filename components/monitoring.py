@@ -18,16 +18,16 @@ import pulumi_kubernetes as k8s
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from components.monitoring import names
-from components.monitoring.alertmanager import (
+from monitoring import names
+from monitoring.alertmanager import (
     MANAGED_CONFIG_KEY,
     MANAGED_CONFIG_NAMESPACE,
     MANAGED_CONFIG_SECRET,
     alertmanager_config,
     inline_credentials,
 )
-from components.monitoring.dashboards import dashboard_json, dashboards
-from components.monitoring.rules import rule_groups
+from monitoring.dashboards import dashboard_json, dashboards
+from monitoring.rules import rule_groups
 from sizing.config.stack import StackConfig
 from sizing.plan.types import Plan
 
