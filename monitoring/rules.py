@@ -10,6 +10,8 @@ the cluster-level ones included, carries the stack's `namespace` label. Plain da
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
+from dataclasses import dataclass
 from fractions import Fraction
 from typing import Any
 
@@ -648,51 +650,102 @@ def _reason_text(texts: dict[str, str]) -> str:
     return f"{branches}{{{{ else }}}}{last}{{{{ end }}}}"
 
 
-def _schedule_alerts(config: StackConfig, plan: Plan, s: Selectors) -> list[dict[str, Any]]:
-    """The two alerts of a stack with a schedule: nothing at all for a stack without one."""
-    schedule = plan.schedule
-    if schedule is None:
-        return []
-    a = config.monitoring.alerts
+# --- The alerts: one spec per alert, in the order they are rendered. ---
+
+
+@dataclass(frozen=True)
+class Stack:
+    """What an alert's text and expression are built from: the stack's config, its plan and its selectors."""
+
+    config: StackConfig
+    plan: Plan
+    s: Selectors
+
+
+Text = Callable[[Stack, float], str]
+
+
+@dataclass(frozen=True)
+class AlertSpec:
+    """One alert: its name, the `monitoring.alerts` key that holds its threshold, `for:` and severity, and builders
+    of its expression, summary and description from the stack and that threshold. The rules render `ALERTS` in
+    order; the tests read the same table for the settings of each alert."""
+
+    name: str
+    setting: str
+    expr: Callable[[Stack, float], str | None]  # None: the stack has nothing for it to watch
+    summary: Text
+    description: Text
+    applies: Callable[[Stack], bool] = lambda stack: True
+    # The `for:` when it is not the setting's own (the scheduled not-ready alert adds the windows' shortest lead).
+    pending: Callable[[Stack], str] | None = None
+
+
+def _memory_near_limit(x: Stack, t: float) -> str:
+    return f"{selector(names.CONTAINER_LIMIT_UTILISATION, x.s.ns)} > {_num(t)}"
+
+
+def _oom_killed(x: Stack, t: float) -> str:
+    restarts = f"increase({x.s.ksm(names.RESTARTS)}[{OOM_WINDOW}])"
+    reason = f"min_over_time({x.s.ksm(names.LAST_TERMINATED, eq('reason', 'OOMKilled'))}[{OOM_WINDOW}])"
+    return f"{_dedup(restarts)} > {_num(t)}\nand on ({_by(CONTAINER)})\n{_dedup(reason)} == 1"
+
+
+def _prediction_drift(x: Stack, t: float) -> str:
+    # Only above the prediction, and only while the pod serves users: below it costs money, not experiments, and an
+    # idle pod tests nothing but the base.
+    return (
+        f"{selector(names.PREDICTION_ACCURACY, x.s.ns)} - 1 > {_num(t)}\nand on ({_by(POD)})\n"
+        f"sum by ({_by(POD)}) ({x.s.app(names.CONNECTED_USERS, x.s.backend_pods)}) > 0"
+    )
+
+
+def _node_pool_at_max(x: Stack, t: float) -> str:
+    # A surge upgrade adds a node for its duration: that node is not the autoscaler's answer to load.
+    at = x.plan.nodes.max - t
+    return f"{selector(names.NODES, x.s.ns)} >= {_num(at)}\nunless on ()\n(\n{_indent(pool_upgrading_expr(x.s))}\n)"
+
+
+def _has_schedule(x: Stack) -> bool:
+    return x.plan.schedule is not None
+
+
+def _not_ready_description(x: Stack, t: float) -> str:
+    schedule = x.plan.schedule
+    assert schedule is not None
     windows = ", ".join(w.name for w in schedule.windows)
-    lead = min(window.lead_minutes for window in config.capacity.schedule)
-    pending = scheduled_not_ready_for(config)
-    t = a.scheduled_capacity_not_ready.threshold
-    not_ready = _alert(
-        config,
-        plan.stack,
-        names.ALERT_SCHEDULED_CAPACITY_NOT_READY,
-        a.scheduled_capacity_not_ready.model_copy(update={"for_": pending}),
-        scheduled_not_ready_expr(s, schedule.workload, schedule.base_replicas, t),
-        "{{ $labels.statefulset }} has fewer ready replicas than it asks for: a scheduled window may start short",
+    lead = min(window.lead_minutes for window in x.config.capacity.schedule)
+    pending = scheduled_not_ready_for(x.config)
+    return (
         "StatefulSet {{ $labels.namespace }}/{{ $labels.statefulset }} has had {{ $value | humanize }} fewer ready "
         f"replicas than desired for {pending} (alert above {_num(t)}), while a scale-up holds it above its "
         f"configured {schedule.base_replicas}; its scheduled windows ({windows}) scale it up {lead} minutes or more "
         "ahead, so a scale-up's pods were not ready by the window's start (nodes did not come: quota, spot "
-        "stock-out, the pool's max) and its experiments wait.",
+        "stock-out, the pool's max) and its experiments wait."
     )
-    t = a.scheduled_scaling_failed.threshold
+
+
+def _scaling_failed_summary(x: Stack, t: float) -> str:
+    return "Scaler {{ $labels.cronjob }} of window {{ $labels.window }} " + _reason_text(
+        {
+            SCALER_FAILED: "failed: Job {{ $labels.job_name }}",
+            SCALER_UNFINISHED: "did not finish its latest run",
+            SCALER_MISSED: "missed a run",
+            SCALER_SUSPENDED: "is suspended",
+            SCALER_MISSING: "does not exist",
+        }
+    )
+
+
+def _scaling_failed_description(x: Stack, t: float) -> str:
+    schedule = x.plan.schedule
+    assert schedule is not None
     missed_after = duration_text(SCALER_MISSED_AFTER_SECONDS)
     deadlines = (
         f"{duration_text(RUN_DEADLINE_SECONDS)} (its {STARTING_DEADLINE_SECONDS} s starting and "
         f"{ACTIVE_DEADLINE_SECONDS} s active deadlines)"
     )
-    failed = _alert(
-        config,
-        plan.stack,
-        names.ALERT_SCHEDULED_SCALING_FAILED,
-        a.scheduled_scaling_failed,
-        scheduled_scaling_failed_expr(s, plan, t),
-        "Scaler {{ $labels.cronjob }} of window {{ $labels.window }} "
-        + _reason_text(
-            {
-                SCALER_FAILED: "failed: Job {{ $labels.job_name }}",
-                SCALER_UNFINISHED: "did not finish its latest run",
-                SCALER_MISSED: "missed a run",
-                SCALER_SUSPENDED: "is suspended",
-                SCALER_MISSING: "does not exist",
-            }
-        ),
+    return (
         "CronJob {{ $labels.namespace }}/{{ $labels.cronjob }} sets the replicas of "
         + schedule.workload
         + " for the scheduled window {{ $labels.window }}, and "
@@ -709,143 +762,153 @@ def _schedule_alerts(config: StackConfig, plan: Plan, s: Selectors) -> list[dict
                 SCALER_MISSING: "it does not exist: none of its runs start",
             }
         )
-        + ". A scale-up: the window starts short of its replicas; a scale-down: the pool stays larger and costs more.",
+        + ". A scale-up: the window starts short of its replicas; a scale-down: the pool stays larger and costs more."
     )
-    return [not_ready, failed]
+
+
+def _scheduled_not_ready(x: Stack, t: float) -> str:
+    schedule = x.plan.schedule
+    assert schedule is not None
+    return scheduled_not_ready_expr(x.s, schedule.workload, schedule.base_replicas, t)
+
+
+ALERTS: tuple[AlertSpec, ...] = (
+    AlertSpec(
+        names.ALERT_MEMORY_NEAR_LIMIT,
+        "memory_near_limit",
+        _memory_near_limit,
+        lambda x, t: "Container {{ $labels.container }} of {{ $labels.pod }} is near its memory limit",
+        lambda x, t: (
+            "Container {{ $labels.container }} of pod {{ $labels.namespace }}/{{ $labels.pod }} uses "
+            "{{ $value | humanizePercentage }} of its memory limit (alert above " + _percent(t) + "); "
+            "at the limit the kernel OOM-kills it."
+        ),
+    ),
+    AlertSpec(
+        names.ALERT_OOM_KILLED,
+        "oom_killed",
+        _oom_killed,
+        lambda x, t: "Container {{ $labels.container }} of {{ $labels.pod }} was OOM-killed",
+        lambda x, t: (
+            "Container {{ $labels.container }} of pod {{ $labels.namespace }}/{{ $labels.pod }} restarted "
+            f"in the last {OOM_WINDOW} and its last termination was OOMKilled: it reached its memory limit."
+        ),
+    ),
+    AlertSpec(
+        names.ALERT_PREDICTION_DRIFT,
+        "prediction_drift",
+        _prediction_drift,
+        lambda x, t: "Backend pod {{ $labels.pod }} uses more memory than the capacity formula predicts",
+        lambda x, t: (
+            "Backend pod {{ $labels.namespace }}/{{ $labels.pod }} uses "
+            "{{ $value | humanizePercentage }} more memory than the capacity formula predicts for its "
+            "connected users (alert above " + _percent(t) + "): its limit and the slots rest on the formula, "
+            "whose coefficients may no longer match the backend."
+        ),
+        applies=lambda x: x.s.has_backend,
+    ),
+    AlertSpec(
+        names.ALERT_CAPACITY_LOW,
+        "capacity_low",
+        lambda x, t: f"{selector(names.SLOTS, x.s.ns, eq('shape', x.config.monitoring.capacity_shape))} < {_num(t)}",
+        lambda x, t: f"Few {x.config.monitoring.capacity_shape} experiments still fit on the backend pods",
+        lambda x, t: (
+            f"The backend pods of {x.config.kubernetes.namespace} can admit "
+            + "{{ $value | humanize }} more "
+            + f"{x.config.monitoring.capacity_shape} experiments below the near-limit threshold "
+            f"(alert below {_num(t)}; 0 also when no backend pod reports its memory)."
+        ),
+        applies=lambda x: x.s.has_backend,
+    ),
+    AlertSpec(
+        names.ALERT_MEMORY_OVERCOMMIT,
+        "memory_overcommit",
+        lambda x, t: memory_overcommit_expr(x.s, t),
+        lambda x, t: "Memory requests would not fit after losing a node",
+        lambda x, t: (
+            "The cluster's memory requests exceed by {{ $value | humanize1024 }}B what its nodes hold "
+            "without the largest one: a node failure or drain would leave pods Pending."
+        ),
+    ),
+    AlertSpec(
+        names.ALERT_NODE_POOL_AT_MAX,
+        "node_pool_at_max",
+        _node_pool_at_max,
+        lambda x, t: "The node pool is at its autoscaling maximum",
+        lambda x, t: (
+            "The node pool "
+            + x.s.pool
+            + " runs {{ $value | humanize }} nodes; its autoscaling maximum is "
+            + f"{x.plan.nodes.max}: one more pod that does not fit stays Pending. (Silent while the pool upgrades: a "
+            "node cordoned, or two kubelet versions.)"
+        ),
+    ),
+    AlertSpec(
+        names.ALERT_HEAP_NEAR_LIMIT,
+        "heap_near_limit",
+        lambda x, t: heap_expr(x.s, x.plan, t),
+        lambda x, t: "Node.js old generation of {{ $labels.pod }} is near its --max-old-space-size",
+        lambda x, t: (
+            "Pod {{ $labels.namespace }}/{{ $labels.pod }} holds {{ $value | humanizePercentage }} of its V8 "
+            "old-generation ceiling in the old spaces (alert above " + _percent(t) + "); at the ceiling "
+            "Node.js aborts with 'heap out of memory'."
+        ),
+    ),
+    AlertSpec(
+        names.ALERT_SCHEDULED_CAPACITY_NOT_READY,
+        "scheduled_capacity_not_ready",
+        _scheduled_not_ready,
+        lambda x, t: (
+            "{{ $labels.statefulset }} has fewer ready replicas than it asks for: a scheduled window may start short"
+        ),
+        _not_ready_description,
+        applies=_has_schedule,
+        pending=lambda x: scheduled_not_ready_for(x.config),
+    ),
+    AlertSpec(
+        names.ALERT_SCHEDULED_SCALING_FAILED,
+        "scheduled_scaling_failed",
+        lambda x, t: scheduled_scaling_failed_expr(x.s, x.plan, t),
+        _scaling_failed_summary,
+        _scaling_failed_description,
+        applies=_has_schedule,
+    ),
+    AlertSpec(
+        names.ALERT_WORKLOAD_UNAVAILABLE,
+        "workload_unavailable",
+        lambda x, t: workload_unavailable_expr(x.config, x.s, t),
+        lambda x, t: "{{ $labels.workload }} is unavailable: {{ $value | humanizePercentage }} of its pods ready",
+        lambda x, t: (
+            "Workload {{ $labels.namespace }}/{{ $labels.workload }} has {{ $value | humanizePercentage }} "
+            f"of its desired replicas ready (alert at or below {_percent(t)}): what it serves is down or degraded. "
+            "On a lost node a StatefulSet's pod (redis-0, backend-N) comes back only once the Node object is "
+            "deleted: see the runbook."
+        ),
+    ),
+)
+SETTINGS: dict[str, str] = {spec.name: spec.setting for spec in ALERTS}
+
+
+def alert_settings(config: StackConfig, alert: str) -> Alert:
+    """The `monitoring.alerts` entry of an alert: its threshold, `for:` and severity."""
+    return getattr(config.monitoring.alerts, SETTINGS[alert])
 
 
 def _alerts(config: StackConfig, plan: Plan, s: Selectors) -> list[dict[str, Any]]:
-    a = config.monitoring.alerts
+    stack = Stack(config, plan, s)
     rules = []
-    t = a.memory_near_limit.threshold
-    rules.append(
-        _alert(
-            config,
-            plan.stack,
-            names.ALERT_MEMORY_NEAR_LIMIT,
-            a.memory_near_limit,
-            f"{selector(names.CONTAINER_LIMIT_UTILISATION, s.ns)} > {_num(t)}",
-            "Container {{ $labels.container }} of {{ $labels.pod }} is near its memory limit",
-            "Container {{ $labels.container }} of pod {{ $labels.namespace }}/{{ $labels.pod }} uses "
-            "{{ $value | humanizePercentage }} of its memory limit (alert above " + _percent(t) + "); "
-            "at the limit the kernel OOM-kills it.",
-        )
-    )
-    t = a.oom_killed.threshold
-    restarts = f"increase({s.ksm(names.RESTARTS)}[{OOM_WINDOW}])"
-    reason = f"min_over_time({s.ksm(names.LAST_TERMINATED, eq('reason', 'OOMKilled'))}[{OOM_WINDOW}])"
-    rules.append(
-        _alert(
-            config,
-            plan.stack,
-            names.ALERT_OOM_KILLED,
-            a.oom_killed,
-            f"{_dedup(restarts)} > {_num(t)}\nand on ({_by(CONTAINER)})\n{_dedup(reason)} == 1",
-            "Container {{ $labels.container }} of {{ $labels.pod }} was OOM-killed",
-            "Container {{ $labels.container }} of pod {{ $labels.namespace }}/{{ $labels.pod }} restarted in the "
-            f"last {OOM_WINDOW} and its last termination was OOMKilled: it reached its memory limit.",
-        )
-    )
-    if s.has_backend:
-        t = a.prediction_drift.threshold
-        rules.append(
-            _alert(
-                config,
-                plan.stack,
-                names.ALERT_PREDICTION_DRIFT,
-                a.prediction_drift,
-                # Only above the prediction, and only while the pod serves users: below it costs money, not
-                # experiments, and an idle pod tests nothing but the base.
-                f"{selector(names.PREDICTION_ACCURACY, s.ns)} - 1 > {_num(t)}\nand on ({_by(POD)})\n"
-                f"sum by ({_by(POD)}) ({s.app(names.CONNECTED_USERS, s.backend_pods)}) > 0",
-                "Backend pod {{ $labels.pod }} uses more memory than the capacity formula predicts",
-                "Backend pod {{ $labels.namespace }}/{{ $labels.pod }} uses "
-                "{{ $value | humanizePercentage }} more memory than the capacity formula predicts for its "
-                "connected users (alert above " + _percent(t) + "): its limit and the slots rest on the formula, "
-                "whose coefficients may no longer match the backend.",
-            )
-        )
-        t = a.capacity_low.threshold
-        shape = config.monitoring.capacity_shape
-        rules.append(
-            _alert(
-                config,
-                plan.stack,
-                names.ALERT_CAPACITY_LOW,
-                a.capacity_low,
-                f"{selector(names.SLOTS, s.ns, eq('shape', shape))} < {_num(t)}",
-                f"Few {shape} experiments still fit on the backend pods",
-                f"The backend pods of {config.kubernetes.namespace} can admit "
-                + "{{ $value | humanize }} more "
-                + f"{shape} experiments below the near-limit threshold (alert below {_num(t)}; 0 also when no "
-                "backend pod reports its memory).",
-            )
-        )
-    t = a.memory_overcommit.threshold
-    rules.append(
-        _alert(
-            config,
-            plan.stack,
-            names.ALERT_MEMORY_OVERCOMMIT,
-            a.memory_overcommit,
-            memory_overcommit_expr(s, t),
-            "Memory requests would not fit after losing a node",
-            "The cluster's memory requests exceed by {{ $value | humanize1024 }}B what its nodes hold without "
-            "the largest one: a node failure or drain would leave pods Pending.",
-        )
-    )
-    t = a.node_pool_at_max.threshold
-    at = plan.nodes.max - t
-    rules.append(
-        _alert(
-            config,
-            plan.stack,
-            names.ALERT_NODE_POOL_AT_MAX,
-            a.node_pool_at_max,
-            # A surge upgrade adds a node for its duration: that node is not the autoscaler's answer to load.
-            f"{selector(names.NODES, s.ns)} >= {_num(at)}\nunless on ()\n(\n{_indent(pool_upgrading_expr(s))}\n)",
-            "The node pool is at its autoscaling maximum",
-            "The node pool "
-            + s.pool
-            + " runs {{ $value | humanize }} nodes; its autoscaling maximum is "
-            + f"{plan.nodes.max}: one more pod that does not fit stays Pending. (Silent while the pool upgrades: a "
-            "node cordoned, or two kubelet versions.)",
-        )
-    )
-    t = a.heap_near_limit.threshold
-    heap = heap_expr(s, plan, t)
-    if heap is not None:
-        rules.append(
-            _alert(
-                config,
-                plan.stack,
-                names.ALERT_HEAP_NEAR_LIMIT,
-                a.heap_near_limit,
-                heap,
-                "Node.js old generation of {{ $labels.pod }} is near its --max-old-space-size",
-                "Pod {{ $labels.namespace }}/{{ $labels.pod }} holds {{ $value | humanizePercentage }} of its V8 "
-                "old-generation ceiling in the old spaces (alert above " + _percent(t) + "); at the ceiling "
-                "Node.js aborts with 'heap out of memory'.",
-            )
-        )
-    rules += _schedule_alerts(config, plan, s)
-    t = a.workload_unavailable.threshold
-    unavailable = workload_unavailable_expr(config, s, t)
-    if unavailable is not None:
-        rules.append(
-            _alert(
-                config,
-                plan.stack,
-                names.ALERT_WORKLOAD_UNAVAILABLE,
-                a.workload_unavailable,
-                unavailable,
-                "{{ $labels.workload }} is unavailable: {{ $value | humanizePercentage }} of its pods ready",
-                "Workload {{ $labels.namespace }}/{{ $labels.workload }} has {{ $value | humanizePercentage }} of its "
-                f"desired replicas ready (alert at or below {_percent(t)}): what it serves is down or degraded. On a "
-                "lost node a StatefulSet's pod (redis-0, backend-N) comes back only once the Node object is deleted: "
-                "see the runbook.",
-            )
-        )
+    for spec in ALERTS:
+        if not spec.applies(stack):
+            continue
+        settings = alert_settings(config, spec.name)
+        t = settings.threshold
+        expr = spec.expr(stack, t)
+        if expr is None:
+            continue
+        if spec.pending is not None:
+            settings = settings.model_copy(update={"for_": spec.pending(stack)})
+        summary, description = spec.summary(stack, t), spec.description(stack, t)
+        rules.append(_alert(config, plan.stack, spec.name, settings, expr, summary, description))
     if config.monitoring.managed_prometheus:
         rules.append(watchdog(config, plan.stack, s))
     return rules

@@ -32,6 +32,7 @@ from monitoring.rules import (
     DAILY_GROUP,
     RECORDING_GROUP,
     SCALER_MISSED_AFTER_SECONDS,
+    SETTINGS,
     duration_seconds,
     duration_text,
     expected_cronjobs,
@@ -61,18 +62,8 @@ README = ROOT / "README.md"
 # level:metric:operations (Prometheus' recording rule naming convention).
 RECORD_NAME = re.compile(r"^[a-z][a-z0-9_]*:[a-z][a-z0-9_]*:[a-z][a-z0-9_]*$")
 ALERT_NAME = re.compile(r"^HyperStudy[A-Z][A-Za-z]+$")
-ALERT_SETTINGS = {
-    names.ALERT_MEMORY_NEAR_LIMIT: "memory_near_limit",
-    names.ALERT_OOM_KILLED: "oom_killed",
-    names.ALERT_PREDICTION_DRIFT: "prediction_drift",
-    names.ALERT_CAPACITY_LOW: "capacity_low",
-    names.ALERT_MEMORY_OVERCOMMIT: "memory_overcommit",
-    names.ALERT_NODE_POOL_AT_MAX: "node_pool_at_max",
-    names.ALERT_HEAP_NEAR_LIMIT: "heap_near_limit",
-    names.ALERT_SCHEDULED_CAPACITY_NOT_READY: "scheduled_capacity_not_ready",
-    names.ALERT_SCHEDULED_SCALING_FAILED: "scheduled_scaling_failed",
-    names.ALERT_WORKLOAD_UNAVAILABLE: "workload_unavailable",
-}
+# Each alert's `monitoring.alerts` key, from the rules' own table of alerts.
+ALERT_SETTINGS = SETTINGS
 # Rendered only for a stack with `capacity.schedule`.
 SCHEDULE_ALERTS = {names.ALERT_SCHEDULED_CAPACITY_NOT_READY, names.ALERT_SCHEDULED_SCALING_FAILED}
 # Node-level series carry no namespace of their own: they are selected by metric name alone (and `resource`, or the
@@ -1054,3 +1045,22 @@ def test_slots_are_exact_where_the_threshold_times_the_limit_is_a_whole_byte(pro
     }
     rules = {"groups": [{"name": "slots", "rules": [{"record": "test:slots", "expr": slots_expr(s, 200 * mib, 0.7)}]}]}
     run_promtool("test", "rules", "tests.yaml", files={"slots.yaml": rules, "tests.yaml": tests})
+
+
+def test_the_table_of_alerts_holds_each_alert_setting_once(prod_config, prod_plan, staging_config):
+    """Every `monitoring.alerts` key has one alert spec and every spec one key; what renders is the table's alerts
+    in its order (plus the Watchdog for Managed Prometheus), so a spec left out of the table shows here."""
+    from monitoring.rules import ALERTS
+    from sizing.config.monitoring import AlertsConfig
+
+    assert sorted(SETTINGS.values()) == sorted(AlertsConfig.model_fields)
+    assert len(SETTINGS) == len(ALERTS) == len(AlertsConfig.model_fields)
+    order = [spec.name for spec in ALERTS]
+    for config in (prod_config, staging_config):
+        plan = build_plan(config, "x")
+        rendered = [r["alert"] for g in rule_groups(config, plan) for r in g["rules"] if "alert" in r]
+        expected = [name for name in order if name in rendered]
+        assert rendered == expected + ([names.WATCHDOG] if config.monitoring.managed_prometheus else [])
+        for rule in (r for g in rule_groups(config, plan) for r in g["rules"] if r.get("alert") in SETTINGS):
+            settings = getattr(config.monitoring.alerts, SETTINGS[rule["alert"]])
+            assert rule["labels"]["severity"] == settings.severity

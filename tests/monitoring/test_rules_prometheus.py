@@ -35,6 +35,7 @@ import yaml
 from monitoring import names, rules
 from monitoring.dashboards import dashboards
 from monitoring.dashboards.memory import OOM_TILE_WINDOW
+from monitoring.rules import SETTINGS
 from sizing.config.capacity import UserMix
 from sizing.config.loader import load_stack
 from sizing.config.stack import StackConfig
@@ -55,16 +56,8 @@ GIB = 1024 * MIB
 HOUR = 3600.0
 HISTORY = 26 * HOUR  # the OOM tile looks back 24 h: a kill 25 h ago must be in the history
 # Which `monitoring.alerts` entry sets each alert's threshold and severity.
-ALERT_SETTINGS = {
-    names.ALERT_MEMORY_NEAR_LIMIT: "memory_near_limit",
-    names.ALERT_OOM_KILLED: "oom_killed",
-    names.ALERT_PREDICTION_DRIFT: "prediction_drift",
-    names.ALERT_CAPACITY_LOW: "capacity_low",
-    names.ALERT_MEMORY_OVERCOMMIT: "memory_overcommit",
-    names.ALERT_NODE_POOL_AT_MAX: "node_pool_at_max",
-    names.ALERT_HEAP_NEAR_LIMIT: "heap_near_limit",
-    names.ALERT_WORKLOAD_UNAVAILABLE: "workload_unavailable",
-}
+# Each alert's `monitoring.alerts` key, from the rules' own table of alerts.
+ALERT_SETTINGS = SETTINGS
 PHASES = ("Pending", "Running", "Succeeded", "Failed", "Unknown")
 # V8's spaces as prom-client labels them; --max-old-space-size caps all but the young generation and read-only.
 HEAP_SPACES = ("read_only", "new", "old", "code", "large_object", "code_large_object", "new_large_object")

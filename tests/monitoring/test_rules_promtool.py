@@ -27,7 +27,7 @@ import pytest
 
 from monitoring import names
 from monitoring.promql import label_replace_workload
-from monitoring.rules import rule_groups, rules_file
+from monitoring.rules import SETTINGS, rule_groups, rules_file
 from sizing.config.loader import load_stack
 from sizing.config.monitoring import Alert
 from sizing.config.stack import StackConfig
@@ -51,18 +51,8 @@ UNKNOWN_ROLE = "observer"
 # job, as kube-prometheus-stack's `kube-state-metrics`, or a second replica).
 KSM_JOBS: dict[str, tuple[str, ...]] = {"ksm-job": ("ksm",), "ksm-twice": ("ksm", "kube-state-metrics")}
 # Which `monitoring.alerts` entry sets each alert's threshold, for: and severity.
-ALERT_SETTINGS = {
-    names.ALERT_MEMORY_NEAR_LIMIT: "memory_near_limit",
-    names.ALERT_OOM_KILLED: "oom_killed",
-    names.ALERT_PREDICTION_DRIFT: "prediction_drift",
-    names.ALERT_CAPACITY_LOW: "capacity_low",
-    names.ALERT_MEMORY_OVERCOMMIT: "memory_overcommit",
-    names.ALERT_NODE_POOL_AT_MAX: "node_pool_at_max",
-    names.ALERT_HEAP_NEAR_LIMIT: "heap_near_limit",
-    names.ALERT_SCHEDULED_CAPACITY_NOT_READY: "scheduled_capacity_not_ready",
-    names.ALERT_SCHEDULED_SCALING_FAILED: "scheduled_scaling_failed",
-    names.ALERT_WORKLOAD_UNAVAILABLE: "workload_unavailable",
-}
+# Each alert's `monitoring.alerts` key, from the rules' own table of alerts.
+ALERT_SETTINGS = SETTINGS
 # A pod's phases as kube-state-metrics exports them: one series each, 1 for the current phase.
 PHASES = ("Pending", "Running", "Succeeded", "Failed", "Unknown")
 ACTIVE_PHASES = ("Pending", "Running")
