@@ -14,7 +14,6 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from monitoring.names import WATCHDOG
-from monitoring.rules import duration_seconds, duration_text
 from sizing.config.alerting import (
     HEARTBEAT_RECEIVER,
     NULL_RECEIVER,
@@ -23,6 +22,7 @@ from sizing.config.alerting import (
     HeartbeatConfig,
     Receiver,
 )
+from sizing.core.durations import duration_seconds, duration_text
 
 # The Secret holding every receiver's secret values, one key per secret config key.
 RECEIVER_SECRET = "hyperstudy-alertmanager-receivers"

@@ -7,40 +7,8 @@ is neither recorded here nor in the contract fails the lint.
 
 from __future__ import annotations
 
-# The metric contract lives in sizing/observe/contract.py (`python -m sizing fit` and `status` read it too):
-# re-exported.
-from sizing.observe.contract import (
-    ACTIVE_EXPERIMENTS as ACTIVE_EXPERIMENTS,
-    CONNECTED_USERS as CONNECTED_USERS,
-    CONTRACT as CONTRACT,
-    CRONJOB_LAST_SCHEDULE_TIME as CRONJOB_LAST_SCHEDULE_TIME,
-    CRONJOB_LAST_SUCCESS_TIME as CRONJOB_LAST_SUCCESS_TIME,
-    CRONJOB_NEXT_SCHEDULE_TIME as CRONJOB_NEXT_SCHEDULE_TIME,
-    CRONJOB_SUSPENDED as CRONJOB_SUSPENDED,
-    DEPLOYMENT_AVAILABLE as DEPLOYMENT_AVAILABLE,
-    DEPLOYMENT_REPLICAS as DEPLOYMENT_REPLICAS,
-    JOB_FAILED as JOB_FAILED,
-    JOB_PODS_FAILED as JOB_PODS_FAILED,
-    JOB_PODS_SUCCEEDED as JOB_PODS_SUCCEEDED,
-    JOB_START_TIME as JOB_START_TIME,
-    LAST_TERMINATED as LAST_TERMINATED,
-    LIMITS as LIMITS,
-    NODE_ALLOCATABLE as NODE_ALLOCATABLE,
-    NODE_INFO as NODE_INFO,
-    NODE_LABELS as NODE_LABELS,
-    NODE_UNSCHEDULABLE as NODE_UNSCHEDULABLE,
-    NODEJS_HEAP_SPACE_USED as NODEJS_HEAP_SPACE_USED,
-    NODEJS_HEAP_TOTAL as NODEJS_HEAP_TOTAL,
-    NODEJS_HEAP_USED as NODEJS_HEAP_USED,
-    POD_INFO as POD_INFO,
-    POD_PHASE as POD_PHASE,
-    PROCESS_RSS as PROCESS_RSS,
-    REQUESTS as REQUESTS,
-    RESTARTS as RESTARTS,
-    STATEFULSET_READY as STATEFULSET_READY,
-    STATEFULSET_REPLICAS as STATEFULSET_REPLICAS,
-    WORKING_SET as WORKING_SET,
-)
+# The metric contract (the series the platform must export) lives in sizing/observe/contract.py, which
+# `python -m sizing fit` and `status` read too; the names here are the ones the rules record.
 
 # How often Prometheus scrapes the workloads (their PodMonitor/PodMonitoring `interval`). The recording and alerting
 # groups evaluate at the same interval, so each evaluation sees one new sample per series: defined once here, read

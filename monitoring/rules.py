@@ -9,7 +9,6 @@ the cluster-level ones included, carries the stack's `namespace` label. Plain da
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from fractions import Fraction
@@ -18,13 +17,16 @@ from typing import Any
 import yaml
 
 from monitoring import names
-from monitoring.promql import Selectors, build_selectors, eq, longest_first, quote, regex, selector
+from monitoring.selectors import Selectors, build_selectors
 from sizing.config.monitoring import Alert
 from sizing.config.stack import StackConfig
+from sizing.core.durations import duration_seconds, duration_text
 from sizing.core.errors import ConfigError
 from sizing.core.model import ROLES
 from sizing.core.quantity import MIB_BYTES
 from sizing.facts.workloads import SPECS
+from sizing.observe import contract
+from sizing.observe.promql import CONTAINER, POD, by, dedup, eq, longest_first, number, quote, regex, selector
 from sizing.plan.scaler_jobs import ACTIVE_DEADLINE_SECONDS, RUN_DEADLINE_SECONDS, STARTING_DEADLINE_SECONDS
 from sizing.plan.types import Plan
 
@@ -38,35 +40,17 @@ DAILY_INTERVAL = "5m"
 OOM_WINDOW = "10m"
 DAILY_WINDOW = "1d"
 
-POD = ("namespace", "pod")
-CONTAINER = ("namespace", "pod", "container")
 WORKLOAD = ("namespace", "workload")
 NODE = ("node",)
-
-
-def _num(value: float) -> str:
-    """A number as PromQL reads it back exactly: `3`, `58.91`, `0.9`."""
-    if float(value).is_integer():
-        return str(int(value))
-    return repr(float(value))
 
 
 def _percent(ratio: float) -> str:
     return f"{ratio * 100:g}%"
 
 
-def _by(labels: tuple[str, ...]) -> str:
-    return ", ".join(labels)
-
-
-def _dedup(series: str, labels: tuple[str, ...] = CONTAINER) -> str:
-    """One value per container: duplicate series (restarts, two kube-state-metrics replicas, `image`) collapse."""
-    return f"max by ({_by(labels)}) ({series})"
-
-
 def _per_pod(series: str) -> str:
     """Summed over a pod's real containers, each deduplicated first."""
-    return f"sum by ({_by(POD)}) ({_dedup(series)})"
+    return f"sum by ({by(POD)}) ({dedup(series)})"
 
 
 def _indent(text: str, spaces: int = 2) -> str:
@@ -110,14 +94,14 @@ def _alert(
 
 
 def _backend_series(s: Selectors) -> dict[str, str]:
-    users = s.app(names.CONNECTED_USERS, s.backend_pods)
+    users = s.app(contract.CONNECTED_USERS, s.backend_pods)
     return {
-        "working_set": _per_pod(s.cadvisor(names.WORKING_SET, s.backend_pods)),
-        "limit": _per_pod(s.ksm(names.LIMITS, s.backend_pods, eq("resource", "memory"))),
+        "working_set": _per_pod(s.cadvisor(contract.WORKING_SET, s.backend_pods)),
+        "limit": _per_pod(s.ksm(contract.LIMITS, s.backend_pods, eq("resource", "memory"))),
         # A backend pod is known once it is scraped: a prom-client gauge with labels exports no sample until
         # set, so the default process metric anchors pods that have no users yet.
         "anchor": (
-            f"group by ({_by(POD)}) ({users})\nor group by ({_by(POD)}) ({s.app(names.PROCESS_RSS, s.backend_pods)})"
+            f"group by ({by(POD)}) ({users})\nor group by ({by(POD)}) ({s.app(contract.PROCESS_RSS, s.backend_pods)})"
         ),
     }
 
@@ -126,15 +110,15 @@ def predicted_expr(config: StackConfig, s: Selectors) -> str:
     """(base + Σ per_role_mib × users{role}) × MiB per backend pod; a role without series counts 0."""
     formula = config.capacity.formula
     series = _backend_series(s)
-    lines = [_num(formula.base_mib)]
+    lines = [number(formula.base_mib)]
     for i, role in enumerate(ROLES):
-        users = s.app(names.CONNECTED_USERS, s.backend_pods, eq("role", role))
+        users = s.app(contract.CONNECTED_USERS, s.backend_pods, eq("role", role))
         term = (
-            f"{_num(getattr(formula.per_role_mib, role))} * (\n"
-            f"  sum by ({_by(POD)}) ({users})\n"
-            f"  or on ({_by(POD)}) 0 * (\n{_indent(series['anchor'], 4)}\n  )\n)"
+            f"{number(getattr(formula.per_role_mib, role))} * (\n"
+            f"  sum by ({by(POD)}) ({users})\n"
+            f"  or on ({by(POD)}) 0 * (\n{_indent(series['anchor'], 4)}\n  )\n)"
         )
-        joiner = "+" if i == 0 else f"+ on ({_by(POD)})"
+        joiner = "+" if i == 0 else f"+ on ({by(POD)})"
         lines.append(f"{joiner} {term}")
     body = _indent("\n".join(lines))
     return f"(\n{body}\n) * {MIB_BYTES}"
@@ -176,7 +160,7 @@ def slots_expr(s: Selectors, size: int, threshold: float) -> str:
         "      (\n"
         f"{_indent(series['limit'], 8)}\n"
         f"        * {ratio.numerator} / {ratio.denominator}\n"
-        f"        - on ({_by(POD)})\n"
+        f"        - on ({by(POD)})\n"
         f"{_indent(series['working_set'], 8)}\n"
         "      )\n"
         f"      / {size}\n"
@@ -200,12 +184,12 @@ def _backend_rules(config: StackConfig, s: Selectors) -> list[dict[str, Any]]:
     rules.append(
         _record(
             names.PREDICTION_ACCURACY,
-            f"{series['working_set']}\n/ on ({_by(POD)})\n({selector(names.PREDICTED, s.ns)} > 0)",
+            f"{series['working_set']}\n/ on ({by(POD)})\n({selector(names.PREDICTED, s.ns)} > 0)",
         )
     )
     by_role = [
-        f"sum by (namespace, role) ({s.app(names.CONNECTED_USERS, s.backend_pods, eq('role', role))})"
-        f" * {_num(getattr(formula.per_role_mib, role))} * {MIB_BYTES}"
+        f"sum by (namespace, role) ({s.app(contract.CONNECTED_USERS, s.backend_pods, eq('role', role))})"
+        f" * {number(getattr(formula.per_role_mib, role))} * {MIB_BYTES}"
         for role in ROLES
     ]
     rules.append(_record(names.MEMORY_BY_ROLE, "\nor\n".join(by_role)))
@@ -216,7 +200,7 @@ def _backend_rules(config: StackConfig, s: Selectors) -> list[dict[str, Any]]:
 
 
 def _workload_sum(series: str, s: Selectors) -> str:
-    return f"sum by ({_by(WORKLOAD)}) (\n  {s.with_workload(_dedup(series))}\n)"
+    return f"sum by ({by(WORKLOAD)}) (\n  {s.with_workload(dedup(series))}\n)"
 
 
 def _workload_rules(s: Selectors) -> list[dict[str, Any]]:
@@ -224,17 +208,17 @@ def _workload_rules(s: Selectors) -> list[dict[str, Any]]:
     ws, req, lim = (
         selector(n, s.ns) for n in (names.WORKLOAD_WORKING_SET, names.WORKLOAD_REQUESTS, names.WORKLOAD_LIMITS)
     )
-    on = f"/ on ({_by(WORKLOAD)})"
-    container_limit = f"({_dedup(s.ksm(names.LIMITS, memory))} > 0)"
+    on = f"/ on ({by(WORKLOAD)})"
+    container_limit = f"({dedup(s.ksm(contract.LIMITS, memory))} > 0)"
     return [
         # Per container, the unit the kernel OOM-kills: the near-limit alert and the dashboard count the same thing.
         _record(
             names.CONTAINER_LIMIT_UTILISATION,
-            f"{_dedup(s.cadvisor(names.WORKING_SET))}\n/ on ({_by(CONTAINER)})\n{container_limit}",
+            f"{dedup(s.cadvisor(contract.WORKING_SET))}\n/ on ({by(CONTAINER)})\n{container_limit}",
         ),
-        _record(names.WORKLOAD_WORKING_SET, _workload_sum(s.cadvisor(names.WORKING_SET, s.workload_pods), s)),
-        _record(names.WORKLOAD_REQUESTS, _workload_sum(s.ksm(names.REQUESTS, s.workload_pods, memory), s)),
-        _record(names.WORKLOAD_LIMITS, _workload_sum(s.ksm(names.LIMITS, s.workload_pods, memory), s)),
+        _record(names.WORKLOAD_WORKING_SET, _workload_sum(s.cadvisor(contract.WORKING_SET, s.workload_pods), s)),
+        _record(names.WORKLOAD_REQUESTS, _workload_sum(s.ksm(contract.REQUESTS, s.workload_pods, memory), s)),
+        _record(names.WORKLOAD_LIMITS, _workload_sum(s.ksm(contract.LIMITS, s.workload_pods, memory), s)),
         _record(names.REQUEST_UTILISATION, f"{ws}\n{on}\n({req} > 0)"),
         _record(names.LIMIT_UTILISATION, f"{ws}\n{on}\n({lim} > 0)"),
         _record(
@@ -250,8 +234,8 @@ def _workload_rules(s: Selectors) -> list[dict[str, Any]]:
 def pool_nodes(s: Selectors) -> str:
     """One series per node of the stack's pool (`{node}` 1), by the node pool label kube-state-metrics exports once
     it is allowlisted: on a shared cluster the other pools' nodes are someone else's."""
-    labels = s.ksm(names.NODE_LABELS, eq(names.NODE_POOL_LABEL, s.pool), namespaced=False)
-    return f"max by ({_by(NODE)}) ({labels})"
+    labels = s.ksm(contract.NODE_LABELS, eq(names.NODE_POOL_LABEL, s.pool), namespaced=False)
+    return f"max by ({by(NODE)}) ({labels})"
 
 
 def on_pool_nodes(expr: str, s: Selectors) -> str:
@@ -262,19 +246,19 @@ def on_pool_nodes(expr: str, s: Selectors) -> str:
 def active_pods() -> str:
     """`{namespace, pod}` 1 for every Pending or Running pod: what the scheduler still holds room for. A Succeeded or
     Failed pod keeps its requests in kube-state-metrics until it is deleted, but no longer on a node."""
-    phase = selector(names.POD_PHASE, regex("phase", "Pending|Running"))
-    return f"(max by ({_by(POD)}) ({phase}) == 1)"
+    phase = selector(contract.POD_PHASE, regex("phase", "Pending|Running"))
+    return f"(max by ({by(POD)}) ({phase}) == 1)"
 
 
 def pool_pods(s: Selectors) -> str:
     """`{namespace, pod}` 1 for every pod scheduled on a node of the stack's pool."""
-    scheduled = f"max by ({_by((*POD, 'node'))}) ({selector(names.POD_INFO)})"
-    return f"max by ({_by(POD)}) (\n{_indent(on_pool_nodes(scheduled, s))}\n)"
+    scheduled = f"max by ({by((*POD, 'node'))}) ({selector(contract.POD_INFO)})"
+    return f"max by ({by(POD)}) (\n{_indent(on_pool_nodes(scheduled, s))}\n)"
 
 
 def memory_requests(*matchers: str) -> str:
     """Memory requests, one value per container however many kube-state-metrics replicas report it."""
-    return _dedup(selector(names.REQUESTS, eq("resource", "memory"), *matchers))
+    return dedup(selector(contract.REQUESTS, eq("resource", "memory"), *matchers))
 
 
 def nodes_expr(s: Selectors) -> str:
@@ -289,9 +273,9 @@ def pool_upgrading_expr(s: Selectors) -> str:
     the pool runs two kubelet versions, and while a node drains it is cordoned. Either one counts (a node-pool update
     that keeps the version still cordons each node it replaces); each node once, however many kube-state-metrics
     replicas or jobs report it."""
-    info = s.ksm(names.NODE_INFO, namespaced=False)
+    info = s.ksm(contract.NODE_INFO, namespaced=False)
     versions = on_pool_nodes(f"max by (node, kubelet_version) ({info})", s)
-    cordoned = on_pool_nodes(f"max by ({_by(NODE)}) ({s.ksm(names.NODE_UNSCHEDULABLE, namespaced=False)})", s)
+    cordoned = on_pool_nodes(f"max by ({by(NODE)}) ({s.ksm(contract.NODE_UNSCHEDULABLE, namespaced=False)})", s)
     return (
         f"count(\n  count by (kubelet_version) (\n{_indent(versions, 4)}\n  )\n) > 1\n"
         f"or\ncount(\n{_indent(cordoned)}\n  == 1\n) > 0"
@@ -300,8 +284,8 @@ def pool_upgrading_expr(s: Selectors) -> str:
 
 def pool_allocatable_expr(s: Selectors) -> str:
     """Σ allocatable memory over the pool's nodes: what its nodes are paid for."""
-    allocatable = s.ksm(names.NODE_ALLOCATABLE, eq("resource", "memory"), namespaced=False)
-    per_node = on_pool_nodes(f"max by ({_by(NODE)}) ({allocatable})", s)
+    allocatable = s.ksm(contract.NODE_ALLOCATABLE, eq("resource", "memory"), namespaced=False)
+    per_node = on_pool_nodes(f"max by ({by(NODE)}) ({allocatable})", s)
     return with_stack_namespace(f"sum(\n{_indent(per_node)}\n)\nor vector(0)", s)
 
 
@@ -314,22 +298,22 @@ def backend_held_expr(s: Selectors) -> str:
     request counts, as every other pod's does, only while it is Pending or Running on the pool's nodes."""
     predicted = selector(names.PREDICTED, s.ns)
     on_pool = (
-        f"{memory_requests(s.ns, s.backend_pods)}\n* on ({_by(POD)}) group_left ()\n{pool_pods(s)}\n"
-        f"* on ({_by(POD)}) group_left ()\n{active_pods()}"
+        f"{memory_requests(s.ns, s.backend_pods)}\n* on ({by(POD)}) group_left ()\n{pool_pods(s)}\n"
+        f"* on ({by(POD)}) group_left ()\n{active_pods()}"
     )
-    requested = f"sum by ({_by(POD)}) (\n{_indent(on_pool)}\n)"
-    on = f"on ({_by(POD)})"
+    requested = f"sum by ({by(POD)}) (\n{_indent(on_pool)}\n)"
+    on = f"on ({by(POD)})"
     return f"sum by (namespace) (\n  ({requested} >= {on} {predicted})\n  or {on} {predicted}\n  or {on} {requested}\n)"
 
 
 def other_pool_requests_expr(s: Selectors) -> str:
     """The memory requests of every Pending or Running pod on the pool's nodes but the backend's."""
     on_pool = (
-        f"{memory_requests()}\n* on ({_by(POD)}) group_left ()\n{pool_pods(s)}\n"
-        f"* on ({_by(POD)}) group_left ()\n{active_pods()}"
+        f"{memory_requests()}\n* on ({by(POD)}) group_left ()\n{pool_pods(s)}\n"
+        f"* on ({by(POD)}) group_left ()\n{active_pods()}"
     )
     if s.has_backend:
-        on_pool = f"(\n{_indent(on_pool)}\n)\nunless on ({_by(POD)})\n{memory_requests(s.ns, s.backend_pods)}"
+        on_pool = f"(\n{_indent(on_pool)}\n)\nunless on ({by(POD)})\n{memory_requests(s.ns, s.backend_pods)}"
     return with_stack_namespace(f"sum(\n{_indent(on_pool)}\n)\nor vector(0)", s)
 
 
@@ -365,7 +349,7 @@ def _cost_rules(config: StackConfig, s: Selectors, plan: Plan) -> list[dict[str,
     parts = selector(names.POOL_MEMORY_BY_PART, s.ns)
     rules = [
         _record(names.NODES, nodes_expr(s)),
-        _record(names.COST, f"{nodes} * {_num(plan.cost.node_usd_month)}"),
+        _record(names.COST, f"{nodes} * {number(plan.cost.node_usd_month)}"),
         _record(names.POOL_ALLOCATABLE, pool_allocatable_expr(s)),
     ]
     if s.has_backend:
@@ -382,15 +366,15 @@ def _cost_rules(config: StackConfig, s: Selectors, plan: Plan) -> list[dict[str,
     ]
     rules.append(_record(names.BILL, bill_expr(plan, s)))
     baseline = plan.cost.baseline_monthly_usd
-    rules.append(_record(names.SAVINGS, f"{_num(baseline)} - {cost}"))
+    rules.append(_record(names.SAVINGS, f"{number(baseline)} - {cost}"))
     if baseline > 0:
-        rules.append(_record(names.SAVINGS_RATIO, f"{selector(names.SAVINGS, s.ns)} / {_num(baseline)}"))
+        rules.append(_record(names.SAVINGS_RATIO, f"{selector(names.SAVINGS, s.ns)} / {number(baseline)}"))
     observed = plan.cost.observed_baseline_monthly_usd
     if observed is not None:
         # The observed bill was a node bill: it is compared with the pool's cost, as the plan does.
-        rules.append(_record(names.OBSERVED_SAVINGS, f"{_num(observed)} - {cost}"))
+        rules.append(_record(names.OBSERVED_SAVINGS, f"{number(observed)} - {cost}"))
         rules.append(
-            _record(names.OBSERVED_SAVINGS_RATIO, f"{selector(names.OBSERVED_SAVINGS, s.ns)} / {_num(observed)}")
+            _record(names.OBSERVED_SAVINGS_RATIO, f"{selector(names.OBSERVED_SAVINGS, s.ns)} / {number(observed)}")
         )
     return rules
 
@@ -400,11 +384,11 @@ def bill_expr(plan: Plan, s: Selectors) -> str:
     the per-node ones (external addresses, the NAT gateway up to its cap), priced by the plan (`CostPlan.rates`)."""
     r = plan.cost.rates
     nodes, cost = selector(names.NODES, s.ns), selector(names.COST, s.ns)
-    expr = f"{cost} + {_num(r.fixed_usd_month)}"
+    expr = f"{cost} + {number(r.fixed_usd_month)}"
     if r.node_ip_usd_month:
-        expr += f"\n+ on (namespace)\n{nodes} * {_num(r.node_ip_usd_month)}"
+        expr += f"\n+ on (namespace)\n{nodes} * {number(r.node_ip_usd_month)}"
     if r.nat_vm_usd_month:
-        expr += f"\n+ on (namespace)\nclamp_max({nodes} * {_num(r.nat_vm_usd_month)}, {_num(r.nat_cap_usd_month)})"
+        expr += f"\n+ on (namespace)\nclamp_max({nodes} * {number(r.nat_vm_usd_month)}, {number(r.nat_cap_usd_month)})"
     return expr
 
 
@@ -432,10 +416,10 @@ def memory_overcommit_expr(s: Selectors, threshold: float) -> str:
     carries the stack's namespace like the cluster-level records, so two stacks' alerts stay distinct.
     """
     memory = eq("resource", "memory")
-    requests = f"sum(\n    {memory_requests()}\n    * on ({_by(POD)}) group_left ()\n    {active_pods()}\n  )"
-    allocatable = s.ksm(names.NODE_ALLOCATABLE, memory, namespaced=False)
-    survivors = f"(sum(max by ({_by(NODE)}) ({allocatable})) - on () max({allocatable}))"
-    condition = f"(\n  {requests}\n  - on () {survivors}\n) > {_num(threshold)}\nand on ()\n{survivors} > 0"
+    requests = f"sum(\n    {memory_requests()}\n    * on ({by(POD)}) group_left ()\n    {active_pods()}\n  )"
+    allocatable = s.ksm(contract.NODE_ALLOCATABLE, memory, namespaced=False)
+    survivors = f"(sum(max by ({by(NODE)}) ({allocatable})) - on () max({allocatable}))"
+    condition = f"(\n  {requests}\n  - on () {survivors}\n) > {number(threshold)}\nand on ()\n{survivors} > 0"
     return with_stack_namespace(condition, s)
 
 
@@ -445,8 +429,8 @@ def workload_unavailable_expr(config: StackConfig, s: Selectors, threshold: floa
     `deployment`), each series deduplicated over kube-state-metrics replicas or jobs. None without app workloads."""
     parts = []
     kinds = (
-        ("StatefulSet", "statefulset", names.STATEFULSET_READY, names.STATEFULSET_REPLICAS),
-        ("Deployment", "deployment", names.DEPLOYMENT_AVAILABLE, names.DEPLOYMENT_REPLICAS),
+        ("StatefulSet", "statefulset", contract.STATEFULSET_READY, contract.STATEFULSET_REPLICAS),
+        ("Deployment", "deployment", contract.DEPLOYMENT_AVAILABLE, contract.DEPLOYMENT_REPLICAS),
     )
     for kind, label, ready_metric, desired_metric in kinds:
         workloads = sorted(n for n in config.workloads if n in SPECS and SPECS[n].kind == kind)
@@ -454,9 +438,9 @@ def workload_unavailable_expr(config: StackConfig, s: Selectors, threshold: floa
             continue
         which = regex(label, f"^({'|'.join(longest_first(workloads))})$")
         identity = ("namespace", label)
-        ready = _dedup(s.ksm(ready_metric, which), identity)
-        desired = _dedup(s.ksm(desired_metric, which), identity)
-        ratio = f"{ready}\n/ on ({_by(identity)})\n({desired} > 0)\n<= {_num(threshold)}"
+        ready = dedup(s.ksm(ready_metric, which), identity)
+        desired = dedup(s.ksm(desired_metric, which), identity)
+        ratio = f"{ready}\n/ on ({by(identity)})\n({desired} > 0)\n<= {number(threshold)}"
         parts.append(f'label_replace(\n{_indent(ratio)},\n  "workload", "$1", {quote(label)}, "(.+)"\n)')
     return "\nor\n".join(parts) or None
 
@@ -474,9 +458,9 @@ def heap_expr(s: Selectors, plan: Plan, threshold: float) -> str | None:
         runtime = plan.workloads[name].runtime
         if runtime.kind != "nodejs" or not runtime.memory_mib:
             continue
-        spaces = s.app(names.NODEJS_HEAP_SPACE_USED, s.workload_pod_matcher(name), OLD_GENERATION)
-        heap = f"sum by ({_by(POD)}) ({_dedup(spaces, (*POD, 'space'))})"
-        parts.append(f"{heap}\n/ ({runtime.memory_mib} * {MIB_BYTES})\n> {_num(threshold)}")
+        spaces = s.app(contract.NODEJS_HEAP_SPACE_USED, s.workload_pod_matcher(name), OLD_GENERATION)
+        heap = f"sum by ({by(POD)}) ({dedup(spaces, (*POD, 'space'))})"
+        parts.append(f"{heap}\n/ ({runtime.memory_mib} * {MIB_BYTES})\n> {number(threshold)}")
     return "\nor\n".join(parts) or None
 
 
@@ -492,25 +476,6 @@ SCALER_MISSED_AFTER_SECONDS = 2 * STARTING_DEADLINE_SECONDS
 # The `reason` label of HyperStudyScheduledScalingFailed: why the scaler did not do its job.
 SCALER_FAILED, SCALER_UNFINISHED = "failed", "unfinished"
 SCALER_MISSED, SCALER_SUSPENDED, SCALER_MISSING = "missed", "suspended", "missing"
-# Prometheus durations (model.ParseDuration's units), in seconds.
-_DURATION_UNITS = {"y": 365 * 86400, "w": 7 * 86400, "d": 86400, "h": 3600, "m": 60, "s": 1, "ms": 0.001}
-_DURATION_PART = re.compile(r"([0-9]+)(ms|[ywdhms])")
-
-
-def duration_seconds(duration: str) -> float:
-    """A Prometheus duration (`10m`, `1h30m`, `0`) in seconds."""
-    return sum(int(n) * _DURATION_UNITS[unit] for n, unit in _DURATION_PART.findall(duration))
-
-
-def duration_text(seconds: float) -> str:
-    """Seconds as a Prometheus duration: `10m`, `1h5m`, `10m30s`; `0m` for none (as the config writes it)."""
-    ms = round(seconds * 1000)
-    parts = []
-    for unit, size in (("h", 3_600_000), ("m", 60_000), ("s", 1000), ("ms", 1)):
-        if ms >= size:
-            parts.append(f"{ms // size}{unit}")
-            ms %= size
-    return "".join(parts) or "0m"
 
 
 def scheduled_not_ready_for(config: StackConfig) -> str:
@@ -563,10 +528,10 @@ def scheduled_not_ready_expr(s: Selectors, workload: str, base_replicas: int, th
     ready outside the windows is not a window starting short. Each deduplicated over kube-state-metrics replicas or
     jobs."""
     statefulset = eq("statefulset", workload)
-    desired = _dedup(s.ksm(names.STATEFULSET_REPLICAS, statefulset), STATEFULSET)
-    ready = _dedup(s.ksm(names.STATEFULSET_READY, statefulset), STATEFULSET)
-    on = f"on ({_by(STATEFULSET)})"
-    return f"{desired}\n- {on}\n{ready}\n> {_num(threshold)}\nand {on}\n{desired}\n> {base_replicas}"
+    desired = dedup(s.ksm(contract.STATEFULSET_REPLICAS, statefulset), STATEFULSET)
+    ready = dedup(s.ksm(contract.STATEFULSET_READY, statefulset), STATEFULSET)
+    on = f"on ({by(STATEFULSET)})"
+    return f"{desired}\n- {on}\n{ready}\n> {number(threshold)}\nand {on}\n{desired}\n> {base_replicas}"
 
 
 def _reason(expr: str, reason: str) -> str:
@@ -579,9 +544,9 @@ def latest_run_unsettled_expr(s: Selectors, plan: Plan) -> str:
     succeeded has no success time at all (kube-state-metrics exports none until one has): its latest run counts too.
     Any Job of the CronJob counts as a success, a run by hand (`kubectl create job --from=cronjob/…`) included."""
     cronjobs = regex("cronjob", scaler_cronjob_regex(plan))
-    scheduled = _dedup(s.ksm(names.CRONJOB_LAST_SCHEDULE_TIME, cronjobs), CRONJOB)
-    succeeded = _dedup(s.ksm(names.CRONJOB_LAST_SUCCESS_TIME, cronjobs), CRONJOB)
-    on = f"on ({_by(CRONJOB)})"
+    scheduled = dedup(s.ksm(contract.CRONJOB_LAST_SCHEDULE_TIME, cronjobs), CRONJOB)
+    succeeded = dedup(s.ksm(contract.CRONJOB_LAST_SUCCESS_TIME, cronjobs), CRONJOB)
+    on = f"on ({by(CRONJOB)})"
     return f"{scheduled}\nunless {on}\n(\n  {succeeded}\n  >= {on}\n  {scheduled}\n)"
 
 
@@ -610,20 +575,20 @@ def scheduled_scaling_failed_expr(s: Selectors, plan: Plan, threshold: float) ->
     schedule = plan.schedule
     assert schedule is not None
     jobs = regex("job_name", scaler_job_regex(plan))
-    failed = f"{_dedup(s.ksm(names.JOB_FAILED, jobs, eq('condition', 'true')), JOB)} == 1"
-    pods = f"{_dedup(s.ksm(names.JOB_PODS_FAILED, jobs), JOB)} > {_num(threshold)}"
-    succeeded = f"{_dedup(s.ksm(names.JOB_PODS_SUCCEEDED, jobs), JOB)} > 0"
-    job_failed = f"{failed}\nor\n(\n  {pods}\n  unless on ({_by(JOB)})\n  {succeeded}\n)"
+    failed = f"{dedup(s.ksm(contract.JOB_FAILED, jobs, eq('condition', 'true')), JOB)} == 1"
+    pods = f"{dedup(s.ksm(contract.JOB_PODS_FAILED, jobs), JOB)} > {number(threshold)}"
+    succeeded = f"{dedup(s.ksm(contract.JOB_PODS_SUCCEEDED, jobs), JOB)} > 0"
+    job_failed = f"{failed}\nor\n(\n  {pods}\n  unless on ({by(JOB)})\n  {succeeded}\n)"
     unsettled = latest_run_unsettled_expr(s, plan)
-    on_cronjob = f"on ({_by(CRONJOB)})"
-    started = _with_cronjob(_dedup(s.ksm(names.JOB_START_TIME, jobs), JOB), plan)
+    on_cronjob = f"on ({by(CRONJOB)})"
+    started = _with_cronjob(dedup(s.ksm(contract.JOB_START_TIME, jobs), JOB), plan)
     latest_jobs = f"{started}\n>= {on_cronjob} group_left ()\n(\n{_indent(unsettled)}\n)"
-    latest_failed = f"{_with_cronjob(job_failed, plan)}\nand on ({_by(JOB)})\n(\n{_indent(latest_jobs)}\n)"
+    latest_failed = f"{_with_cronjob(job_failed, plan)}\nand on ({by(JOB)})\n(\n{_indent(latest_jobs)}\n)"
     overdue = f"time() - (\n{_indent(unsettled)}\n) > {RUN_DEADLINE_SECONDS}"
     unfinished = f"{overdue}\nunless {on_cronjob}\n(\n{_indent(latest_failed)}\n)"
     cronjobs = regex("cronjob", scaler_cronjob_regex(plan))
-    next_run = _dedup(s.ksm(names.CRONJOB_NEXT_SCHEDULE_TIME, cronjobs), CRONJOB)
-    suspended = _dedup(s.ksm(names.CRONJOB_SUSPENDED, cronjobs), CRONJOB)
+    next_run = dedup(s.ksm(contract.CRONJOB_NEXT_SCHEDULE_TIME, cronjobs), CRONJOB)
+    suspended = dedup(s.ksm(contract.CRONJOB_SUSPENDED, cronjobs), CRONJOB)
     parts = [
         _reason(latest_failed, SCALER_FAILED),
         _reason(unfinished, SCALER_UNFINISHED),
@@ -633,8 +598,8 @@ def scheduled_scaling_failed_expr(s: Selectors, plan: Plan, threshold: float) ->
     expected = expected_cronjobs(plan)
     if expected:
         # absent() of one CronJob's series: its labels are the selector's equality matchers (namespace, cronjob).
-        absent = "\nor\n".join(f"absent({s.ksm(names.CRONJOB_SUSPENDED, eq('cronjob', name))})" for name in expected)
-        reported = _dedup(s.ksm(names.STATEFULSET_REPLICAS, eq("statefulset", schedule.workload)), STATEFULSET)
+        absent = "\nor\n".join(f"absent({s.ksm(contract.CRONJOB_SUSPENDED, eq('cronjob', name))})" for name in expected)
+        reported = dedup(s.ksm(contract.STATEFULSET_REPLICAS, eq("statefulset", schedule.workload)), STATEFULSET)
         parts.append(_reason(f"(\n{_indent(absent)}\n)\nand on (namespace)\n{reported}", SCALER_MISSING))
     body = "\nor\n".join(parts)
     return f'label_replace(\n{_indent(body)},\n  "window", "$1", "cronjob", {quote(scaler_cronjob_regex(plan))}\n)'
@@ -682,28 +647,28 @@ class AlertSpec:
 
 
 def _memory_near_limit(x: Stack, t: float) -> str:
-    return f"{selector(names.CONTAINER_LIMIT_UTILISATION, x.s.ns)} > {_num(t)}"
+    return f"{selector(names.CONTAINER_LIMIT_UTILISATION, x.s.ns)} > {number(t)}"
 
 
 def _oom_killed(x: Stack, t: float) -> str:
-    restarts = f"increase({x.s.ksm(names.RESTARTS)}[{OOM_WINDOW}])"
-    reason = f"min_over_time({x.s.ksm(names.LAST_TERMINATED, eq('reason', 'OOMKilled'))}[{OOM_WINDOW}])"
-    return f"{_dedup(restarts)} > {_num(t)}\nand on ({_by(CONTAINER)})\n{_dedup(reason)} == 1"
+    restarts = f"increase({x.s.ksm(contract.RESTARTS)}[{OOM_WINDOW}])"
+    reason = f"min_over_time({x.s.ksm(contract.LAST_TERMINATED, eq('reason', 'OOMKilled'))}[{OOM_WINDOW}])"
+    return f"{dedup(restarts)} > {number(t)}\nand on ({by(CONTAINER)})\n{dedup(reason)} == 1"
 
 
 def _prediction_drift(x: Stack, t: float) -> str:
     # Only above the prediction, and only while the pod serves users: below it costs money, not experiments, and an
     # idle pod tests nothing but the base.
     return (
-        f"{selector(names.PREDICTION_ACCURACY, x.s.ns)} - 1 > {_num(t)}\nand on ({_by(POD)})\n"
-        f"sum by ({_by(POD)}) ({x.s.app(names.CONNECTED_USERS, x.s.backend_pods)}) > 0"
+        f"{selector(names.PREDICTION_ACCURACY, x.s.ns)} - 1 > {number(t)}\nand on ({by(POD)})\n"
+        f"sum by ({by(POD)}) ({x.s.app(contract.CONNECTED_USERS, x.s.backend_pods)}) > 0"
     )
 
 
 def _node_pool_at_max(x: Stack, t: float) -> str:
     # A surge upgrade adds a node for its duration: that node is not the autoscaler's answer to load.
     at = x.plan.nodes.max - t
-    return f"{selector(names.NODES, x.s.ns)} >= {_num(at)}\nunless on ()\n(\n{_indent(pool_upgrading_expr(x.s))}\n)"
+    return f"{selector(names.NODES, x.s.ns)} >= {number(at)}\nunless on ()\n(\n{_indent(pool_upgrading_expr(x.s))}\n)"
 
 
 def _has_schedule(x: Stack) -> bool:
@@ -718,7 +683,7 @@ def _not_ready_description(x: Stack, t: float) -> str:
     pending = scheduled_not_ready_for(x.config)
     return (
         "StatefulSet {{ $labels.namespace }}/{{ $labels.statefulset }} has had {{ $value | humanize }} fewer ready "
-        f"replicas than desired for {pending} (alert above {_num(t)}), while a scale-up holds it above its "
+        f"replicas than desired for {pending} (alert above {number(t)}), while a scale-up holds it above its "
         f"configured {schedule.base_replicas}; its scheduled windows ({windows}) scale it up {lead} minutes or more "
         "ahead, so a scale-up's pods were not ready by the window's start (nodes did not come: quota, spot "
         "stock-out, the pool's max) and its experiments wait."
@@ -810,13 +775,13 @@ ALERTS: tuple[AlertSpec, ...] = (
     AlertSpec(
         names.ALERT_CAPACITY_LOW,
         "capacity_low",
-        lambda x, t: f"{selector(names.SLOTS, x.s.ns, eq('shape', x.config.monitoring.capacity_shape))} < {_num(t)}",
+        lambda x, t: f"{selector(names.SLOTS, x.s.ns, eq('shape', x.config.monitoring.capacity_shape))} < {number(t)}",
         lambda x, t: f"Few {x.config.monitoring.capacity_shape} experiments still fit on the backend pods",
         lambda x, t: (
             f"The backend pods of {x.config.kubernetes.namespace} can admit "
             + "{{ $value | humanize }} more "
             + f"{x.config.monitoring.capacity_shape} experiments below the near-limit threshold "
-            f"(alert below {_num(t)}; 0 also when no backend pod reports its memory)."
+            f"(alert below {number(t)}; 0 also when no backend pod reports its memory)."
         ),
         applies=lambda x: x.s.has_backend,
     ),

@@ -67,7 +67,7 @@ def test_every_layer_contract_is_kept():
         ("monitoring.rules", "components.workload", "the program's packages"),
         ("sizing.plan.types", "monitoring.names", "the program's packages"),
         ("sizing.config.stack", "pulumi", "sizing and monitoring are pure"),
-        ("monitoring.promql", "pulumi_kubernetes", "sizing and monitoring are pure"),
+        ("monitoring.selectors", "pulumi_kubernetes", "sizing and monitoring are pure"),
     ],
 )
 def test_an_upward_import_breaks_its_contract(importer, imported, contract):

@@ -9,7 +9,6 @@ from grafana_foundation_sdk.models import common as common_model, dashboard as d
 from monitoring import names
 from monitoring.dashboards.common import (
     MEMORY,
-    POD,
     TITLES,
     Color,
     Query,
@@ -17,19 +16,19 @@ from monitoring.dashboards.common import (
     Unit,
     build_dashboard,
     dashboard_selectors,
-    dedup,
-    number,
     stat_panel,
     thresholds,
     tile_width,
     timeseries_panel,
 )
-from monitoring.promql import Selectors, eq, selector
 from monitoring.rules import shape_bytes
+from monitoring.selectors import Selectors
 from sizing.config.capacity import UserMix
 from sizing.config.stack import StackConfig
 from sizing.core.model import ROLES
 from sizing.core.quantity import MIB_BYTES
+from sizing.observe import contract
+from sizing.observe.promql import POD, dedup, eq, number, selector
 from sizing.plan.types import Plan, SchedulePlan, WorkloadPlan
 
 SLUG = "capacity"  # the uid is `<namespace>-capacity`
@@ -172,16 +171,16 @@ def replicas_timeseries(config: StackConfig, schedule: SchedulePlan, s: Selector
     planned = sorted({w.backend_replicas for w in schedule.windows} - {schedule.base_replicas})
     panel = timeseries_panel(
         REPLICAS_TITLE,
-        f"Desired (`{names.STATEFULSET_REPLICAS}`: what the scaler Jobs set) and ready "
-        f"(`{names.STATEFULSET_READY}`) replicas of the {schedule.workload} StatefulSet, and, on the right axis, "
+        f"Desired (`{contract.STATEFULSET_REPLICAS}`: what the scaler Jobs set) and ready "
+        f"(`{contract.STATEFULSET_READY}`) replicas of the {schedule.workload} StatefulSet, and, on the right axis, "
         f"the {shape} slots (`{names.SLOTS}`). Before each window desired steps up to the window's replicas "
         f"(dashed: {', '.join(str(r) for r in planned) or 'none above the configured'}), ready follows once the "
         f"nodes come, and the slots rise with it; desired above ready at a window's start is "
         f"{names.ALERT_SCHEDULED_CAPACITY_NOT_READY}.",
         Unit.COUNT,
         [
-            Query(dedup(s.ksm(names.STATEFULSET_REPLICAS, statefulset), STATEFULSET), "desired replicas"),
-            Query(dedup(s.ksm(names.STATEFULSET_READY, statefulset), STATEFULSET), "ready replicas"),
+            Query(dedup(s.ksm(contract.STATEFULSET_REPLICAS, statefulset), STATEFULSET), "desired replicas"),
+            Query(dedup(s.ksm(contract.STATEFULSET_READY, statefulset), STATEFULSET), "ready replicas"),
             Query(selector(names.SLOTS, s.ns, eq("shape", shape)), "{{shape}} slots"),
         ],
         height=_windows_height(schedule),
@@ -220,9 +219,9 @@ def _backend(s: Selectors) -> tuple[str, ...]:
 def connected_users_timeseries(s: Selectors) -> timeseries.Panel:
     return timeseries_panel(
         "Connected users by role",
-        f"`{names.CONNECTED_USERS}` summed over the backend pods, by role.",
+        f"`{contract.CONNECTED_USERS}` summed over the backend pods, by role.",
         Unit.COUNT,
-        [Query(f"sum by (role) ({s.app(names.CONNECTED_USERS, *_backend(s))})", "{{role}}")],
+        [Query(f"sum by (role) ({s.app(contract.CONNECTED_USERS, *_backend(s))})", "{{role}}")],
         stacked=True,
         min_value=0,
     )
@@ -231,9 +230,9 @@ def connected_users_timeseries(s: Selectors) -> timeseries.Panel:
 def active_experiments_timeseries(s: Selectors) -> timeseries.Panel:
     return timeseries_panel(
         "Active experiments",
-        f"`{names.ACTIVE_EXPERIMENTS}` summed over the backend pods.",
+        f"`{contract.ACTIVE_EXPERIMENTS}` summed over the backend pods.",
         Unit.COUNT,
-        [Query(f"sum({s.app(names.ACTIVE_EXPERIMENTS, *_backend(s))})", "experiments")],
+        [Query(f"sum({s.app(contract.ACTIVE_EXPERIMENTS, *_backend(s))})", "experiments")],
         min_value=0,
     )
 
@@ -256,8 +255,8 @@ def memory_by_role_timeseries(s: Selectors) -> timeseries.Panel:
 
 def requests_vs_allocatable_timeseries(s: Selectors) -> timeseries.Panel:
     """The overcommit check of HyperStudyMemoryOvercommit, drawn: requests against allocatable minus a node."""
-    requests = f"sum({dedup(s.ksm(names.REQUESTS, MEMORY, namespaced=False))})"
-    allocatable = s.ksm(names.NODE_ALLOCATABLE, MEMORY, namespaced=False)
+    requests = f"sum({dedup(s.ksm(contract.REQUESTS, MEMORY, namespaced=False))})"
+    allocatable = s.ksm(contract.NODE_ALLOCATABLE, MEMORY, namespaced=False)
     return timeseries_panel(
         "Cluster memory requests vs allocatable",
         f"Memory requests of every pod against node allocatable; requests above the last line do not fit once "
@@ -285,11 +284,11 @@ def _formula_workload(plan: Plan, s: Selectors) -> WorkloadPlan | None:
 def predicted_vs_actual_timeseries(config: StackConfig, plan: Plan, s: Selectors) -> timeseries.Panel:
     """Formula prediction against working set for each backend pod; plan request and limit as dashed lines."""
     predicted = selector(names.PREDICTED, s.ns)
-    actual = f"sum by ({', '.join(POD)}) ({dedup(s.cadvisor(names.WORKING_SET, *_backend(s)))})"
+    actual = f"sum by ({', '.join(POD)}) ({dedup(s.cadvisor(contract.WORKING_SET, *_backend(s)))})"
     formula = config.capacity.formula
     description = (
         f"`{names.PREDICTED}` (memory = {formula.base_mib} MiB + Σ MiB per role × connected users) against the "
-        f"pod's working set (`{names.WORKING_SET}`)."
+        f"pod's working set (`{contract.WORKING_SET}`)."
     )
     workload = _formula_workload(plan, s)
     steps: list[tuple[float, str]] = []

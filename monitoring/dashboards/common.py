@@ -2,7 +2,7 @@
 
 A dashboard's uid and title come from the stack's namespace (`<namespace>-memory`, ...), so two stacks sharing one
 Grafana keep their own dashboards, and the links between dashboards follow the uids. Every panel and every query
-reads the `datasource` template variable. Selectors are the rules' own (`monitoring.promql`), with
+reads the `datasource` template variable. Selectors are the rules' own (`monitoring.selectors`), with
 the namespace replaced by the `namespace` variable, whose default is the stack's `kubernetes.namespace`. Panels
 are placed by the SDK's grid layout (rows, then panels left to right) and numbered here, so the same input always
 gives the same JSON.
@@ -19,10 +19,11 @@ from grafana_foundation_sdk.cog import builder as cogbuilder
 from grafana_foundation_sdk.models import common as common_model, dashboard as dashboard_model
 
 from monitoring import names
-from monitoring.promql import Selectors, build_selectors, eq, selector
+from monitoring.selectors import Selectors, build_selectors
 from sizing.config.kubernetes import KubernetesConfig
 from sizing.config.stack import StackConfig
 from sizing.core.errors import ConfigError
+from sizing.observe.promql import eq, selector
 from sizing.plan.types import Plan
 
 # --- Identity: which dashboards there are, and their uid and title in a stack ---
@@ -100,8 +101,6 @@ EFFICIENCY_STEPS: tuple[tuple[float, str], ...] = ((0.4, Color.ORANGE), (0.6, Co
 
 # --- PromQL: the rules' selectors, read through the dashboard's namespace variable ---
 MEMORY = eq("resource", "memory")
-CONTAINER = ("namespace", "pod", "container")
-POD = ("namespace", "pod")
 
 
 def dashboard_selectors(config: StackConfig, plan: Plan) -> Selectors:
@@ -109,19 +108,9 @@ def dashboard_selectors(config: StackConfig, plan: Plan) -> Selectors:
     return dataclasses.replace(build_selectors(config, plan), namespace=NAMESPACE)
 
 
-def dedup(series: str, labels: tuple[str, ...] = CONTAINER) -> str:
-    """One series per container (or `labels`): duplicate scrapes, e.g. two kube-state-metrics replicas, collapse."""
-    return f"max by ({', '.join(labels)}) ({series})"
-
-
 def over_rate_interval(selector_text: str) -> str:
     """A range selector over Grafana's `$__rate_interval`, the only window `rate()`/`increase()` get here."""
     return f"{selector_text}[{RATE_INTERVAL}]"
-
-
-def number(value: float) -> str:
-    """A number literal for PromQL: integers without a trailing `.0`."""
-    return str(int(value)) if float(value).is_integer() else repr(float(value))
 
 
 # --- Queries and thresholds ---

@@ -17,13 +17,13 @@ from monitoring.dashboards.common import (
     dashboard_selectors,
     efficiency_gauge,
     efficiency_thresholds,
-    number,
     stat_panel,
     thresholds,
     timeseries_panel,
 )
-from monitoring.promql import Selectors, namespace_matcher, selector
+from monitoring.selectors import Selectors
 from sizing.config.stack import StackConfig
+from sizing.observe.promql import namespace_matcher, number, selector
 from sizing.plan.types import Plan
 
 SLUG = "cost"  # the uid is `<namespace>-cost`

@@ -6,8 +6,6 @@ from grafana_foundation_sdk.builders import dashboard, gauge, stat, timeseries
 
 from monitoring import names
 from monitoring.dashboards.common import (
-    CONTAINER,
-    POD,
     TITLES,
     Color,
     Query,
@@ -15,19 +13,19 @@ from monitoring.dashboards.common import (
     Unit,
     build_dashboard,
     dashboard_selectors,
-    dedup,
     efficiency_gauge,
     gauge_panel,
-    number,
     over_rate_interval,
     stat_panel,
     thresholds,
     tile_width,
     timeseries_panel,
 )
-from monitoring.promql import Selectors, eq, selector
+from monitoring.selectors import Selectors
 from sizing.config.stack import StackConfig
 from sizing.core.quantity import MIB_BYTES
+from sizing.observe import contract
+from sizing.observe.promql import CONTAINER, POD, dedup, eq, number, selector
 from sizing.plan.types import Plan, WorkloadPlan
 
 SLUG = "memory"  # the uid is `<namespace>-memory`
@@ -48,7 +46,7 @@ def _over_near_limit(config: StackConfig, s: Selectors) -> str:
 
 
 def _last_oom_killed(s: Selectors) -> str:
-    return dedup(s.ksm(names.LAST_TERMINATED, eq("reason", "OOMKilled")))
+    return dedup(s.ksm(contract.LAST_TERMINATED, eq("reason", "OOMKilled")))
 
 
 OOM_TILE_WINDOW = "24h"
@@ -57,14 +55,14 @@ OOM_TILE_WINDOW = "24h"
 def oom_killed_in_window(s: Selectors, window: str = OOM_TILE_WINDOW) -> str:
     """Containers that restarted in `window` and were OOMKilled in it: a kill turns the tile red for `window`, not
     until the pod is deleted (kube-state-metrics keeps the last termination reason as long as the container)."""
-    restarts = dedup(f"increase({s.ksm(names.RESTARTS)}[{window}])")
-    reason = dedup(f"max_over_time({s.ksm(names.LAST_TERMINATED, eq('reason', 'OOMKilled'))}[{window}])")
+    restarts = dedup(f"increase({s.ksm(contract.RESTARTS)}[{window}])")
+    reason = dedup(f"max_over_time({s.ksm(contract.LAST_TERMINATED, eq('reason', 'OOMKilled'))}[{window}])")
     return f"({restarts} > 0) and on ({', '.join(CONTAINER)}) ({reason} == 1)"
 
 
 def _oom_kills(s: Selectors) -> str:
     """Restarts in the interval of containers whose last termination was OOMKilled, as HyperStudyContainerOOMKilled."""
-    restarts = dedup(f"increase({over_rate_interval(s.ksm(names.RESTARTS))})")
+    restarts = dedup(f"increase({over_rate_interval(s.ksm(contract.RESTARTS))})")
     return f"({restarts} > 0) and on ({', '.join(CONTAINER)}) ({_last_oom_killed(s)} == 1)"
 
 
@@ -99,8 +97,8 @@ def near_limit_count_stat(config: StackConfig, s: Selectors) -> stat.Panel:
 def oom_killed_stat(s: Selectors) -> stat.Panel:
     return stat_panel(
         f"Containers OOM-killed ({OOM_TILE_WINDOW})",
-        f"Containers that restarted in the last {OOM_TILE_WINDOW} after an OOM kill (`{names.RESTARTS}`, "
-        f"`{names.LAST_TERMINATED}`); the tile turns green {OOM_TILE_WINDOW} after the last kill.",
+        f"Containers that restarted in the last {OOM_TILE_WINDOW} after an OOM kill (`{contract.RESTARTS}`, "
+        f"`{contract.LAST_TERMINATED}`); the tile turns green {OOM_TILE_WINDOW} after the last kill.",
         Unit.COUNT,
         Query(f"count({oom_killed_in_window(s)}) or vector(0)", "containers"),
         thresholds(Color.GREEN, (1, Color.RED)),
@@ -218,12 +216,12 @@ def heap_ceiling_timeseries(config: StackConfig, plan: Plan, s: Selectors) -> ti
     ceilings = []
     for w in _nodejs(plan):
         ceiling = w.runtime.memory_mib * MIB_BYTES
-        used = dedup(s.app(names.NODEJS_HEAP_USED, s.workload_pod_matcher(w.name)), POD)
+        used = dedup(s.app(contract.NODEJS_HEAP_USED, s.workload_pod_matcher(w.name)), POD)
         queries.append(Query(f"{used} / {ceiling}", f"{{{{pod}}}} ({w.name})"))
         ceilings.append(f"{w.name} {w.runtime.memory_mib} MiB")
     return timeseries_panel(
         "Heap used ÷ heap ceiling",
-        f"`{names.NODEJS_HEAP_USED}` ÷ the plan's --max-old-space-size ({', '.join(ceilings)}). Past "
+        f"`{contract.NODEJS_HEAP_USED}` ÷ the plan's --max-old-space-size ({', '.join(ceilings)}). Past "
         f"{threshold:.0%} ({names.ALERT_HEAP_NEAR_LIMIT}) V8 spends its time in GC and then aborts.",
         Unit.RATIO,
         queries,
@@ -235,11 +233,12 @@ def heap_ceiling_timeseries(config: StackConfig, plan: Plan, s: Selectors) -> ti
 
 def heap_total_timeseries(config: StackConfig, s: Selectors) -> timeseries.Panel:
     threshold = config.monitoring.alerts.heap_near_limit.threshold
-    used = dedup(s.app(names.NODEJS_HEAP_USED, s.workload_pods), POD)
-    total = dedup(s.app(names.NODEJS_HEAP_TOTAL, s.workload_pods), POD)
+    used = dedup(s.app(contract.NODEJS_HEAP_USED, s.workload_pods), POD)
+    total = dedup(s.app(contract.NODEJS_HEAP_TOTAL, s.workload_pods), POD)
     return timeseries_panel(
         "Heap used ÷ heap allocated",
-        f"`{names.NODEJS_HEAP_USED}` ÷ `{names.NODEJS_HEAP_TOTAL}` per pod: how full the heap V8 has allocated is.",
+        f"`{contract.NODEJS_HEAP_USED}` ÷ `{contract.NODEJS_HEAP_TOTAL}` per pod: "
+        "how full the heap V8 has allocated is.",
         Unit.RATIO,
         [Query(f"{used} / {total}", "{{pod}}")],
         threshold_config=thresholds(Color.GREEN, (threshold, Color.RED)),
@@ -274,8 +273,8 @@ def memory_pressure_timeseries(config: StackConfig, s: Selectors) -> timeseries.
 def oom_kills_timeseries(s: Selectors) -> timeseries.Panel:
     return timeseries_panel(
         "OOM kills",
-        f"Restarts (`{names.RESTARTS}`) of containers whose last termination was OOMKilled "
-        f"(`{names.LAST_TERMINATED}`), per interval ({names.ALERT_OOM_KILLED}).",
+        f"Restarts (`{contract.RESTARTS}`) of containers whose last termination was OOMKilled "
+        f"(`{contract.LAST_TERMINATED}`), per interval ({names.ALERT_OOM_KILLED}).",
         Unit.COUNT,
         [Query(_oom_kills(s), "{{pod}} / {{container}}")],
         threshold_config=thresholds(Color.RED),

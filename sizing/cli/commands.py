@@ -20,6 +20,7 @@ from sizing.config.capacity import Formula, UserMix
 from sizing.config.loader import load_stack, stack_file
 from sizing.config.stack import StackConfig
 from sizing.core.capacity import slots
+from sizing.core.durations import duration_seconds
 from sizing.core.errors import ConfigError
 from sizing.core.model import PROFILES
 from sizing.core.quantity import format_mib, format_millicores
@@ -52,15 +53,12 @@ def _count(flag: str):
     return parse
 
 
-_DURATION_UNITS = {"m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
-
-
 def _duration(flag: str):
     def parse(text: str) -> float:
         match = re.fullmatch(r"([1-9][0-9]*)([mhdw])", text)
         if match is None:
             raise argparse.ArgumentTypeError(f"{text!r} is not a duration like 90m, 12h, 14d or 2w")
-        return float(int(match.group(1)) * _DURATION_UNITS[match.group(2)])
+        return duration_seconds(text)
 
     return parse
 

@@ -9,6 +9,7 @@ from typing import Annotated, Literal, get_args
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, PlainSerializer, WithJsonSchema, model_validator
 
 from sizing.core import quantity
+from sizing.core.durations import DURATION_PATTERN
 from sizing.core.errors import PathError
 
 Role = Literal["participant_video", "participant_no_video", "experimenter"]
@@ -86,5 +87,4 @@ class MemorySize(Model):
 
 
 # A Prometheus duration such as 5m or 1h30m (prometheus/common model.ParseDuration).
-_DURATION = r"^(0|([0-9]+y)?([0-9]+w)?([0-9]+d)?([0-9]+h)?([0-9]+m)?([0-9]+s)?([0-9]+ms)?)$"
-Duration = Annotated[str, Field(pattern=_DURATION, min_length=1)]
+Duration = Annotated[str, Field(pattern=DURATION_PATTERN, min_length=1)]

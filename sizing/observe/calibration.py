@@ -23,17 +23,8 @@ from sizing.config.stack import formula_workloads
 from sizing.core.errors import ConfigError
 from sizing.core.model import ROLES, Model
 from sizing.core.quantity import MIB_BYTES
-from sizing.observe.contract import (
-    CONNECTED_USERS,
-    PROCESS_RSS,
-    WORKING_SET,
-    eq,
-    namespace_matcher,
-    real_containers,
-    regex,
-    selector,
-    statefulset_pod_regex,
-)
+from sizing.observe.contract import CONNECTED_USERS, PROCESS_RSS, WORKING_SET
+from sizing.observe.promql import POD, eq, namespace_matcher, real_containers, regex, selector, statefulset_pod_regex
 
 if TYPE_CHECKING:
     from sizing.config.capacity import Formula
@@ -50,7 +41,6 @@ OUTLIER_SIGMAS = 3.0
 MAD_TO_SIGMA = 1.4826
 # The intervals treat the samples of one pod within this span as one cluster: memory errors last minutes, not 30 s.
 CLUSTER_S = 2 * 3600
-POD = ("namespace", "pod")
 
 
 class Coefficients(Model):

@@ -19,17 +19,9 @@ from sizing.config.stack import formula_workloads
 from sizing.core.capacity import slots
 from sizing.core.model import ROLES, Model
 from sizing.core.quantity import MIB_BYTES
-from sizing.observe.calibration import POD, queries
-from sizing.observe.contract import (
-    LAST_TERMINATED,
-    LIMITS,
-    RESTARTS,
-    eq,
-    namespace_matcher,
-    regex,
-    selector,
-    statefulset_pod_regex,
-)
+from sizing.observe.calibration import queries
+from sizing.observe.contract import LAST_TERMINATED, LIMITS, RESTARTS
+from sizing.observe.promql import CONTAINER, POD, eq, namespace_matcher, regex, selector, statefulset_pod_regex
 
 if TYPE_CHECKING:
     from sizing.config.stack import StackConfig
@@ -38,7 +30,6 @@ if TYPE_CHECKING:
 
 OOM_WINDOW = "24h"
 ALERTS = 'ALERTS{alertstate="firing", alertname=~"HyperStudy.+"}'
-CONTAINER = ("namespace", "pod", "container")
 
 
 class PodStatus(Model):

@@ -26,6 +26,7 @@ from sizing.config.loader import load_stack
 from sizing.config.monitoring import Alert
 from sizing.core.errors import ConfigError
 from sizing.core.quantity import MIB_BYTES as MIB
+from sizing.observe import contract
 from sizing.plan.build import build_plan
 from tests.monitoring.conftest import SCHEDULE, scheduled_config
 
@@ -41,7 +42,7 @@ VALUE_PANELS = {"timeseries", "stat", "gauge"}
 UNITS = {"bytes", "percentunit", "currencyUSD", "short"}
 # Recording rules follow level:metric:operations, the only names in names.py with two colons.
 RULES = {v for k, v in vars(names).items() if k.isupper() and isinstance(v, str) and v.count(":") == 2}
-READABLE = set(names.CONTRACT) | RULES
+READABLE = set(contract.CONTRACT) | RULES
 # A window nobody types by hand: a rate()/increase() whose range parses to it came from $__rate_interval.
 RATE_SENTINEL, RATE_SENTINEL_DELTA = "17m17s", timedelta(minutes=17, seconds=17)
 
@@ -222,7 +223,7 @@ def test_queries_read_only_contract_metrics_and_recording_rules(all_exprs):
             if isinstance(node, promql_parser.VectorSelector):
                 assert node.name, f"selector without a metric name in {expr!r}"
                 read.add(node.name)
-    assert read <= READABLE, f"not in names.CONTRACT nor a recording rule: {sorted(read - READABLE)}"
+    assert read <= READABLE, f"not in contract.CONTRACT nor a recording rule: {sorted(read - READABLE)}"
     # The dashboards show what the rules record: most of the rule names are read somewhere.
     assert {names.SLOTS, names.PREDICTED, names.COST, names.SAVINGS, names.EFFICIENCY} <= read
 
@@ -254,13 +255,13 @@ def test_rate_and_increase_use_the_rate_interval_or_a_named_window(all_exprs):
 
 def test_the_oom_tile_counts_kills_of_the_last_day_not_the_last_termination_forever(models):
     (expr,) = exprs({"panels": [panel(models["hyperstudy-memory"], f"Containers OOM-killed ({OOM_TILE_WINDOW})")]})
-    assert f"increase({names.RESTARTS}" in expr and f"[{OOM_TILE_WINDOW}]" in expr
-    assert f"max_over_time({names.LAST_TERMINATED}" in expr
+    assert f"increase({contract.RESTARTS}" in expr and f"[{OOM_TILE_WINDOW}]" in expr
+    assert f"max_over_time({contract.LAST_TERMINATED}" in expr
 
 
 def test_oom_query_joins_restarts_with_last_terminated_reason(models):
     (expr,) = exprs({"panels": [panel(models["hyperstudy-memory"], "OOM kills")]})
-    assert f"increase({names.RESTARTS}" in expr and names.LAST_TERMINATED in expr and 'reason="OOMKilled"' in expr
+    assert f"increase({contract.RESTARTS}" in expr and contract.LAST_TERMINATED in expr and 'reason="OOMKilled"' in expr
 
 
 # --- layout and units ---
@@ -420,7 +421,7 @@ def test_prod_has_no_schedule_and_no_scheduled_windows_row(models, all_exprs, pr
         assert schedule_panels(model) == []
         assert not any(p["type"] == "text" for p in panels(model))
     read = {n.name for e in all_exprs for n in nodes(e) if isinstance(n, promql_parser.VectorSelector)}
-    assert not read & {names.STATEFULSET_REPLICAS, names.STATEFULSET_READY}
+    assert not read & {contract.STATEFULSET_REPLICAS, contract.STATEFULSET_READY}
 
 
 def test_the_staging_capacity_dashboard_lists_every_window_of_the_plan(staging_models, staging_stack):
@@ -468,9 +469,11 @@ def test_the_replicas_panel_shows_desired_and_ready_beside_the_slots(staging_mod
     sts = 'namespace="$namespace", statefulset="backend"'
     assert (
         targets["desired replicas"]["expr"]
-        == f"max by (namespace, statefulset) ({names.STATEFULSET_REPLICAS}{{{sts}}})"
+        == f"max by (namespace, statefulset) ({contract.STATEFULSET_REPLICAS}{{{sts}}})"
     )
-    assert targets["ready replicas"]["expr"] == f"max by (namespace, statefulset) ({names.STATEFULSET_READY}{{{sts}}})"
+    assert (
+        targets["ready replicas"]["expr"] == f"max by (namespace, statefulset) ({contract.STATEFULSET_READY}{{{sts}}})"
+    )
     slots = targets["{{shape}} slots"]
     shape = config.monitoring.capacity_shape
     assert slots["expr"] == f'{names.SLOTS}{{namespace="$namespace", shape="{shape}"}}'

@@ -19,22 +19,12 @@ import yaml
 from cloudcoil.models.prometheus_operator.v1 import PrometheusRule
 
 from monitoring import names
-from monitoring.promql import (
-    build_selectors,
-    label_replace_workload,
-    longest_first,
-    pod_regex,
-    real_containers,
-    statefulset_pod_regex,
-)
 from monitoring.rules import (
     ALERTS_GROUP,
     DAILY_GROUP,
     RECORDING_GROUP,
     SCALER_MISSED_AFTER_SECONDS,
     SETTINGS,
-    duration_seconds,
-    duration_text,
     expected_cronjobs,
     recorded_names,
     rule_groups,
@@ -46,13 +36,23 @@ from monitoring.rules import (
     shape_bytes,
     slots_expr,
 )
+from monitoring.selectors import build_selectors
 from sizing.config.capacity import UserMix
 from sizing.config.loader import load_stack
 from sizing.config.monitoring import Alert
 from sizing.config.stack import StackConfig
 from sizing.config.workloads import WorkloadConfig
 from sizing.core.capacity import slots
+from sizing.core.durations import duration_seconds, duration_text
 from sizing.core.errors import ConfigError
+from sizing.observe import contract
+from sizing.observe.promql import (
+    label_replace_workload,
+    longest_first,
+    pod_regex,
+    real_containers,
+    statefulset_pod_regex,
+)
 from sizing.plan.build import build_plan
 from sizing.plan.pool_name import GKE_NODE_POOL_LABEL, stack_pool_name
 from tests.monitoring.conftest import SCHEDULE, scheduled_config
@@ -68,19 +68,19 @@ ALERT_SETTINGS = SETTINGS
 SCHEDULE_ALERTS = {names.ALERT_SCHEDULED_CAPACITY_NOT_READY, names.ALERT_SCHEDULED_SCALING_FAILED}
 # Node-level series carry no namespace of their own: they are selected by metric name alone (and `resource`, or the
 # node pool label of `kube_node_labels`).
-NODE_LEVEL = {names.NODE_INFO, names.NODE_ALLOCATABLE, names.NODE_LABELS, names.NODE_UNSCHEDULABLE}
+NODE_LEVEL = {contract.NODE_INFO, contract.NODE_ALLOCATABLE, contract.NODE_LABELS, contract.NODE_UNSCHEDULABLE}
 # Series read without the namespace, by design: HyperStudyMemoryOvercommit counts the Pending and Running pods of
 # every namespace, as kubernetes-mixin does, and the pool's other requests are those of every namespace's active pods
 # scheduled on the pool's nodes.
 CLUSTER_WIDE = {
-    (names.ALERT_MEMORY_OVERCOMMIT, names.REQUESTS),
-    (names.ALERT_MEMORY_OVERCOMMIT, names.POD_PHASE),
-    (names.OTHER_POOL_REQUESTS, names.REQUESTS),
-    (names.OTHER_POOL_REQUESTS, names.POD_PHASE),
-    (names.OTHER_POOL_REQUESTS, names.POD_INFO),
+    (names.ALERT_MEMORY_OVERCOMMIT, contract.REQUESTS),
+    (names.ALERT_MEMORY_OVERCOMMIT, contract.POD_PHASE),
+    (names.OTHER_POOL_REQUESTS, contract.REQUESTS),
+    (names.OTHER_POOL_REQUESTS, contract.POD_PHASE),
+    (names.OTHER_POOL_REQUESTS, contract.POD_INFO),
     # The backend's requests count only while its pods are Pending or Running on the pool's nodes.
-    (names.BACKEND_HELD, names.POD_PHASE),
-    (names.BACKEND_HELD, names.POD_INFO),
+    (names.BACKEND_HELD, contract.POD_PHASE),
+    (names.BACKEND_HELD, contract.POD_INFO),
 }
 # Records of the whole cluster (of the stack's pool): each carries the stack's namespace label all the same.
 CLUSTER_LEVEL = {
@@ -103,13 +103,13 @@ LABELLED_WITH_NAMESPACE = {names.NODES, names.POOL_ALLOCATABLE, names.OTHER_POOL
 # jobs export each twice, so each is read through `max by (<these>)`.
 KSM_IDENTITY = {
     # kube_node_info is read for the kubelet versions of the pool's nodes (is it being upgraded?).
-    names.NODE_INFO: ["node", "kubelet_version"],
-    names.NODE_UNSCHEDULABLE: ["node"],
-    names.NODE_ALLOCATABLE: ["node"],
-    names.NODE_LABELS: ["node"],
-    names.REQUESTS: ["namespace", "pod", "container"],
-    names.POD_PHASE: ["namespace", "pod"],
-    names.POD_INFO: ["namespace", "pod", "node"],
+    contract.NODE_INFO: ["node", "kubelet_version"],
+    contract.NODE_UNSCHEDULABLE: ["node"],
+    contract.NODE_ALLOCATABLE: ["node"],
+    contract.NODE_LABELS: ["node"],
+    contract.REQUESTS: ["namespace", "pod", "container"],
+    contract.POD_PHASE: ["namespace", "pod"],
+    contract.POD_INFO: ["namespace", "pod", "node"],
 }
 # V8's spaces outside what --max-old-space-size caps.
 NOT_OLD_GENERATION = "new|new_large_object|read_only"
@@ -119,7 +119,7 @@ def rule_names_in(module: Any, prefix: str = "") -> set[str]:
     return {v for k, v in vars(module).items() if k.isupper() and isinstance(v, str) and k.startswith(prefix)}
 
 
-RECORDING_NAMES = {v for v in rule_names_in(names) if RECORD_NAME.match(v) and v not in names.CONTRACT}
+RECORDING_NAMES = {v for v in rule_names_in(names) if RECORD_NAME.match(v) and v not in contract.CONTRACT}
 ALERT_NAMES = rule_names_in(names, "ALERT_")
 
 
@@ -328,7 +328,7 @@ def test_thresholds_and_sizes_come_from_config_and_plan(staging_config, staging_
     assert drift.startswith(f"{names.PREDICTION_ACCURACY}{{{ns}}} - 1 > {a.prediction_drift.threshold}\n")
     assert "abs(" not in drift, "only a pod above the prediction drifts"
     assert drift.endswith(
-        f'sum by (namespace, pod) ({names.CONNECTED_USERS}{{{ns}, pod=~"^(backend)-[0-9]+$"}}) > 0'
+        f'sum by (namespace, pod) ({contract.CONNECTED_USERS}{{{ns}, pod=~"^(backend)-[0-9]+$"}}) > 0'
     ), "and only while it has users"
     assert rules_by_name[names.ALERT_CAPACITY_LOW]["expr"] == (
         f'{names.SLOTS}{{{ns}, shape="small"}} < {a.capacity_low.threshold:g}'
@@ -399,7 +399,7 @@ def test_runbook_anchors_match_the_readme_headings(
 
 def test_readme_tables_list_the_contract_and_every_recording_rule():
     text = README.read_text()
-    for metric in names.CONTRACT:
+    for metric in contract.CONTRACT:
         assert f"| `{metric}`" in text, metric
     for record in RECORDING_NAMES:
         assert f"| `{record}`" in text, record
@@ -411,7 +411,7 @@ def test_readme_tables_list_the_contract_and_every_recording_rule():
 def test_every_metric_read_is_recorded_here_or_in_the_contract(stack):
     config, plan = stack
     groups = rule_groups(config, plan)
-    known = recorded_names(groups) | set(names.CONTRACT)
+    known = recorded_names(groups) | set(contract.CONTRACT)
     read = set()
     for rule in rules(groups):
         for vs in selectors_read(rule["expr"]):
@@ -436,13 +436,13 @@ def test_series_are_selected_by_namespace_and_metric_name_never_by_job(stack):
             m = matchers(vs)
             where = f"{vs.name} in {rule_name(rule)}"
             assert "job" not in m, where
-            raw = vs.name in names.CONTRACT
-            if vs.name in (names.REQUESTS, names.LIMITS, names.NODE_ALLOCATABLE):
+            raw = vs.name in contract.CONTRACT
+            if vs.name in (contract.REQUESTS, contract.LIMITS, contract.NODE_ALLOCATABLE):
                 assert m.get("resource") == (equal, "memory"), where
             if vs.name in NODE_LEVEL:
-                allowed = {names.NODE_POOL_LABEL} if vs.name == names.NODE_LABELS else {"resource"}
+                allowed = {names.NODE_POOL_LABEL} if vs.name == contract.NODE_LABELS else {"resource"}
                 assert set(m) <= allowed, f"{where}: node-level series by name (and resource or pool) alone"
-                if vs.name == names.NODE_LABELS:
+                if vs.name == contract.NODE_LABELS:
                     # Every node label series is the stack's pool's: unfiltered, it would count every node.
                     assert m[names.NODE_POOL_LABEL] == (equal, stack_pool_name(config)), where
             elif "namespace" not in m:
@@ -451,7 +451,7 @@ def test_series_are_selected_by_namespace_and_metric_name_never_by_job(stack):
             else:
                 # A workload's series, or a record: every record carries the namespace, cluster-level ones too.
                 assert m["namespace"] == (equal, config.kubernetes.namespace), where
-            if vs.name == names.POD_PHASE:
+            if vs.name == contract.POD_PHASE:
                 assert m == {"phase": ("MatchOp.Re", "Pending|Running")}, f"{where}: the pods that hold room"
             if not raw:
                 assert vs.name in recorded, where
@@ -489,7 +489,7 @@ def test_node_level_and_cluster_wide_series_are_deduplicated(stack):
         for vs in reads:
             identity = KSM_IDENTITY[vs.name]
             # `max(<allocatable>)`: the largest node, which a duplicate cannot change.
-            plain_max = vs.name == names.NODE_ALLOCATABLE and (vs.name, None) in deduplicated
+            plain_max = vs.name == contract.NODE_ALLOCATABLE and (vs.name, None) in deduplicated
             assert plain_max or (vs.name, identity) in deduplicated, f"{vs.name} in {rule_name(rule)}"
             checked.add(vs.name)
         counts = {name: sum(1 for vs in reads if vs.name == name) for name in KSM_IDENTITY}
@@ -497,7 +497,7 @@ def test_node_level_and_cluster_wide_series_are_deduplicated(stack):
             assert sum(1 for n, _ in deduplicated if n == name) >= count, f"{name} in {rule_name(rule)}"
     assert checked == set(KSM_IDENTITY)
     text = {rule_name(r): r["expr"] for r in rules(groups)}
-    pool = f'{names.NODE_LABELS}{{{names.NODE_POOL_LABEL}="{stack_pool_name(config)}"}}'
+    pool = f'{contract.NODE_LABELS}{{{names.NODE_POOL_LABEL}="{stack_pool_name(config)}"}}'
     # Each node of the pool once, 0 without any.
     assert f"count( max by (node) ({pool}) ) or vector(0)" in " ".join(text[names.NODES].split())
 
@@ -507,15 +507,19 @@ def test_memory_overcommit_reads_only_the_contract_in_the_mixin_form(stack):
     and every node (not only the pool's), guarded against a one-node cluster."""
     config, plan = stack
     expr = alerts(rule_groups(config, plan))[names.ALERT_MEMORY_OVERCOMMIT]["expr"]
-    assert {vs.name for vs in selectors_read(expr)} == {names.REQUESTS, names.NODE_ALLOCATABLE, names.POD_PHASE}
-    assert {names.POD_PHASE, names.POD_INFO, names.NODE_LABELS} <= set(names.CONTRACT)
+    assert {vs.name for vs in selectors_read(expr)} == {
+        contract.REQUESTS,
+        contract.NODE_ALLOCATABLE,
+        contract.POD_PHASE,
+    }
+    assert {contract.POD_PHASE, contract.POD_INFO, contract.NODE_LABELS} <= set(contract.CONTRACT)
     # Requests count only for pods whose phase is Pending or Running (a phase series at 1), joined by pod.
-    phase = f'(max by (namespace, pod) ({names.POD_PHASE}{{phase=~"Pending|Running"}}) == 1)'
-    requests = f'max by (namespace, pod, container) ({names.REQUESTS}{{resource="memory"}})'
+    phase = f'(max by (namespace, pod) ({contract.POD_PHASE}{{phase=~"Pending|Running"}}) == 1)'
+    requests = f'max by (namespace, pod, container) ({contract.REQUESTS}{{resource="memory"}})'
     assert re.search(rf"{re.escape(requests)}\s+\* on \(namespace, pod\) group_left \(\)\s+{re.escape(phase)}", expr)
     threshold = config.monitoring.alerts.memory_overcommit.threshold
     assert re.search(rf"\) > {threshold:g}\s+and on \(\)\s+\(sum\(max by \(node\)", expr), expr
-    assert f'max({names.NODE_ALLOCATABLE}{{resource="memory"}})) > 0' in expr
+    assert f'max({contract.NODE_ALLOCATABLE}{{resource="memory"}})) > 0' in expr
 
 
 def test_the_heap_alert_reads_the_old_generation_against_each_ceiling(stack):
@@ -528,12 +532,12 @@ def test_the_heap_alert_reads_the_old_generation_against_each_ceiling(stack):
     nodejs = {n for n, w in plan.workloads.items() if w.runtime.kind == "nodejs" and w.runtime.memory_mib}
     assert len(read) == len(nodejs)
     for vs in read:
-        assert vs.name == names.NODEJS_HEAP_SPACE_USED
+        assert vs.name == contract.NODEJS_HEAP_SPACE_USED
         assert matchers(vs)["space"] == ("MatchOp.NotRe", NOT_OLD_GENERATION)
-    assert max_by_reads(expr) == [(names.NODEJS_HEAP_SPACE_USED, ["namespace", "pod", "space"])] * len(nodejs)
+    assert max_by_reads(expr) == [(contract.NODEJS_HEAP_SPACE_USED, ["namespace", "pod", "space"])] * len(nodejs)
     for name in nodejs:
         assert f"/ ({plan.workloads[name].runtime.memory_mib} * 1048576)" in expr
-    assert not any(vs.name == names.NODEJS_HEAP_USED for r in rules(groups) for vs in selectors_read(r["expr"]))
+    assert not any(vs.name == contract.NODEJS_HEAP_USED for r in rules(groups) for vs in selectors_read(r["expr"]))
 
 
 def test_the_pool_label_is_the_one_gke_sets_as_kube_state_metrics_exports_it(
@@ -570,7 +574,7 @@ def test_cluster_level_records_carry_the_stack_namespace(stack):
 def test_cadvisor_selectors_drop_the_pod_cgroup_and_the_pause_container(prod_config, prod_plan):
     for rule in rules(rule_groups(prod_config, prod_plan)):
         for vs in selectors_read(rule["expr"]):
-            if vs.name == names.WORKING_SET:
+            if vs.name == contract.WORKING_SET:
                 pairs = {(m.name, str(m.op), m.value) for m in vs.matchers.matchers}
                 assert {("container", "MatchOp.NotEqual", ""), ("container", "MatchOp.NotEqual", "POD")} <= pairs
 
@@ -620,19 +624,19 @@ def is_vector(node: Any) -> bool:
 # The series the schedule's alerts read, and the labels that identify one: two kube-state-metrics replicas or jobs
 # export each twice, so each is read through `max by (<these>)`.
 SCHEDULE_IDENTITY = {
-    names.STATEFULSET_REPLICAS: ["namespace", "statefulset"],
-    names.STATEFULSET_READY: ["namespace", "statefulset"],
-    names.JOB_FAILED: ["namespace", "job_name"],
-    names.JOB_PODS_FAILED: ["namespace", "job_name"],
-    names.JOB_PODS_SUCCEEDED: ["namespace", "job_name"],
-    names.JOB_START_TIME: ["namespace", "job_name"],
-    names.CRONJOB_NEXT_SCHEDULE_TIME: ["namespace", "cronjob"],
-    names.CRONJOB_SUSPENDED: ["namespace", "cronjob"],
-    names.CRONJOB_LAST_SCHEDULE_TIME: ["namespace", "cronjob"],
-    names.CRONJOB_LAST_SUCCESS_TIME: ["namespace", "cronjob"],
+    contract.STATEFULSET_REPLICAS: ["namespace", "statefulset"],
+    contract.STATEFULSET_READY: ["namespace", "statefulset"],
+    contract.JOB_FAILED: ["namespace", "job_name"],
+    contract.JOB_PODS_FAILED: ["namespace", "job_name"],
+    contract.JOB_PODS_SUCCEEDED: ["namespace", "job_name"],
+    contract.JOB_START_TIME: ["namespace", "job_name"],
+    contract.CRONJOB_NEXT_SCHEDULE_TIME: ["namespace", "cronjob"],
+    contract.CRONJOB_SUSPENDED: ["namespace", "cronjob"],
+    contract.CRONJOB_LAST_SCHEDULE_TIME: ["namespace", "cronjob"],
+    contract.CRONJOB_LAST_SUCCESS_TIME: ["namespace", "cronjob"],
 }
 # The StatefulSet series every stack reads too (HyperStudyWorkloadUnavailable).
-WORKLOAD_SERIES = {names.STATEFULSET_REPLICAS, names.STATEFULSET_READY}
+WORKLOAD_SERIES = {contract.STATEFULSET_REPLICAS, contract.STATEFULSET_READY}
 
 
 def without_schedule(config: StackConfig) -> StackConfig:
@@ -674,11 +678,11 @@ def test_the_not_ready_alert_compares_desired_and_ready_replicas_of_the_backend(
     schedule = scheduled_stack_plan.schedule
     assert schedule.workload == "backend"
     assert schedule.base_replicas == scheduled_stack_plan.workloads["backend"].replicas == 2
-    desired = f"max by (namespace, statefulset) ({names.STATEFULSET_REPLICAS}{{{ns}, {sts}}})"
+    desired = f"max by (namespace, statefulset) ({contract.STATEFULSET_REPLICAS}{{{ns}, {sts}}})"
     assert rule["expr"] == (
         f"{desired}\n"
         "- on (namespace, statefulset)\n"
-        f"max by (namespace, statefulset) ({names.STATEFULSET_READY}{{{ns}, {sts}}})\n"
+        f"max by (namespace, statefulset) ({contract.STATEFULSET_READY}{{{ns}, {sts}}})\n"
         "> 0\n"
         "and on (namespace, statefulset)\n"
         f"{desired}\n"
@@ -761,33 +765,33 @@ def test_the_scaling_alert_selects_the_scaler_jobs_of_the_windows(scheduled_stac
     for vs in selectors_read(expr):
         read.setdefault(vs.name, []).append(matchers(vs))
     assert set(read) == {
-        names.JOB_FAILED,
-        names.JOB_PODS_FAILED,
-        names.JOB_PODS_SUCCEEDED,
-        names.JOB_START_TIME,
-        names.CRONJOB_LAST_SCHEDULE_TIME,
-        names.CRONJOB_LAST_SUCCESS_TIME,
-        names.CRONJOB_NEXT_SCHEDULE_TIME,
-        names.CRONJOB_SUSPENDED,
-        names.STATEFULSET_REPLICAS,
+        contract.JOB_FAILED,
+        contract.JOB_PODS_FAILED,
+        contract.JOB_PODS_SUCCEEDED,
+        contract.JOB_START_TIME,
+        contract.CRONJOB_LAST_SCHEDULE_TIME,
+        contract.CRONJOB_LAST_SUCCESS_TIME,
+        contract.CRONJOB_NEXT_SCHEDULE_TIME,
+        contract.CRONJOB_SUSPENDED,
+        contract.STATEFULSET_REPLICAS,
     }
     # The failing Jobs are read twice: as `failed`, and to leave `unfinished` to the runs none of them explains.
-    for name in (names.JOB_FAILED, names.JOB_PODS_FAILED, names.JOB_PODS_SUCCEEDED, names.JOB_START_TIME):
+    for name in (contract.JOB_FAILED, contract.JOB_PODS_FAILED, contract.JOB_PODS_SUCCEEDED, contract.JOB_START_TIME):
         for m in read[name]:
             assert m["namespace"] == ("MatchOp.Equal", "study-staging") and m["job_name"] == ("MatchOp.Re", pattern)
         assert len(read[name]) == 2, name
-    assert all(m["condition"] == ("MatchOp.Equal", "true") for m in read[names.JOB_FAILED])
+    assert all(m["condition"] == ("MatchOp.Equal", "true") for m in read[contract.JOB_FAILED])
     # Failed, or pods failed while none succeeded (a Job still retrying): a retried pod that then succeeded is not.
     assert "== 1\n      or\n" in expr and "> 0\n        unless on (namespace, job_name)\n" in expr
     # Missed: due more than twice the starting deadline ago; suspended: spec.suspend.
-    (m,) = read[names.CRONJOB_NEXT_SCHEDULE_TIME]
+    (m,) = read[contract.CRONJOB_NEXT_SCHEDULE_TIME]
     assert m == {"namespace": ("MatchOp.Equal", "study-staging"), "cronjob": ("MatchOp.Re", cronjobs)}
     assert SCALER_MISSED_AFTER_SECONDS == 600
     assert (
-        f'time() - max by (namespace, cronjob) ({names.CRONJOB_NEXT_SCHEDULE_TIME}{{namespace="study-staging", '
+        f'time() - max by (namespace, cronjob) ({contract.CRONJOB_NEXT_SCHEDULE_TIME}{{namespace="study-staging", '
         f'cronjob=~"{cronjobs}"}}) > 600,' in expr
     )
-    suspended, *absent = read[names.CRONJOB_SUSPENDED]
+    suspended, *absent = read[contract.CRONJOB_SUSPENDED]
     assert suspended == m
     assert f'cronjob=~"{cronjobs}"}}) == 1,\n' in expr
     # Missing: one absent() per CronJob the plan's actions run (the open day's replicas fit the configured 2: it
@@ -800,7 +804,7 @@ def test_the_scaling_alert_selects_the_scaler_jobs_of_the_windows(scheduled_stac
     assert expr.count("absent(") == 2
     assert (
         "\n    )\n    and on (namespace)\n    max by (namespace, statefulset) "
-        f'({names.STATEFULSET_REPLICAS}{{namespace="study-staging", statefulset="backend"}}),\n' in expr
+        f'({contract.STATEFULSET_REPLICAS}{{namespace="study-staging", statefulset="backend"}}),\n' in expr
     )
     assert rule["for"] == "2m" and rule["labels"] == {"severity": "warning", "stack": "staging"}
 
@@ -821,12 +825,12 @@ def test_each_cronjob_is_judged_by_its_latest_run(scheduled_stack_config, schedu
     rule = alerts(rule_groups(scheduled_stack_config, scheduled_stack_plan))[names.ALERT_SCHEDULED_SCALING_FAILED]
     expr = " ".join(rule["expr"].split())
     cronjobs = 'namespace="study-staging", cronjob=~"^backend-(teaching-lab|open-day)-(?:up|down)$"'
-    scheduled = f"max by (namespace, cronjob) ({names.CRONJOB_LAST_SCHEDULE_TIME}{{{cronjobs}}})"
-    succeeded = f"max by (namespace, cronjob) ({names.CRONJOB_LAST_SUCCESS_TIME}{{{cronjobs}}})"
+    scheduled = f"max by (namespace, cronjob) ({contract.CRONJOB_LAST_SCHEDULE_TIME}{{{cronjobs}}})"
+    succeeded = f"max by (namespace, cronjob) ({contract.CRONJOB_LAST_SUCCESS_TIME}{{{cronjobs}}})"
     unsettled = f"{scheduled} unless on (namespace, cronjob) ( {succeeded} >= on (namespace, cronjob) {scheduled} )"
     # Once as the Jobs' reference and twice in `unfinished` (its age, and the Jobs that already explain it).
     assert expr.count(unsettled) == 3
-    started = f'max by (namespace, job_name) ({names.JOB_START_TIME}{{namespace="study-staging"'
+    started = f'max by (namespace, job_name) ({contract.JOB_START_TIME}{{namespace="study-staging"'
     assert expr.count(f"label_replace( {started}") == 2
     assert ") >= on (namespace, cronjob) group_left () ( " + unsettled in expr
     deadline = STARTING_DEADLINE_SECONDS + ACTIVE_DEADLINE_SECONDS
@@ -847,13 +851,13 @@ def test_the_pool_at_max_is_silent_while_the_pool_upgrades(stack):
     surge upgrade): both read from the pool's nodes only (by the pool label), each node once."""
     config, plan = stack
     expr = alerts(rule_groups(config, plan))[names.ALERT_NODE_POOL_AT_MAX]["expr"]
-    pool = f'max by (node) ({names.NODE_LABELS}{{{names.NODE_POOL_LABEL}="{stack_pool_name(config)}"}})'
+    pool = f'max by (node) ({contract.NODE_LABELS}{{{names.NODE_POOL_LABEL}="{stack_pool_name(config)}"}})'
     at = plan.nodes.max - config.monitoring.alerts.node_pool_at_max.threshold
     assert " ".join(expr.split()) == (
         f'{names.NODES}{{namespace="{config.kubernetes.namespace}"}} >= {at:g} unless on () ( '
-        f"count( count by (kubelet_version) ( max by (node, kubelet_version) ({names.NODE_INFO}) "
+        f"count( count by (kubelet_version) ( max by (node, kubelet_version) ({contract.NODE_INFO}) "
         f"* on (node) group_left () {pool} ) ) > 1 "
-        f"or count( max by (node) ({names.NODE_UNSCHEDULABLE}) * on (node) group_left () {pool} == 1 ) > 0 )"
+        f"or count( max by (node) ({contract.NODE_UNSCHEDULABLE}) * on (node) group_left () {pool} == 1 ) > 0 )"
     )
     top = promql_parser.parse(expr)
     assert str(top.op).strip() == "unless" and list(top.modifier.matching.labels) == []
@@ -880,10 +884,10 @@ def test_workload_unavailable_watches_every_app_workload_by_its_kind(stack):
     reads = max_by_reads(expr)
     assert sorted(reads) == sorted(
         [
-            (names.STATEFULSET_READY, ["namespace", "statefulset"]),
-            (names.STATEFULSET_REPLICAS, ["namespace", "statefulset"]),
-            (names.DEPLOYMENT_AVAILABLE, ["namespace", "deployment"]),
-            (names.DEPLOYMENT_REPLICAS, ["namespace", "deployment"]),
+            (contract.STATEFULSET_READY, ["namespace", "statefulset"]),
+            (contract.STATEFULSET_REPLICAS, ["namespace", "statefulset"]),
+            (contract.DEPLOYMENT_AVAILABLE, ["namespace", "deployment"]),
+            (contract.DEPLOYMENT_REPLICAS, ["namespace", "deployment"]),
         ]
     )
     assert expr.count("> 0)\n  <= 0,\n") == 2, "ready ÷ desired (while any is desired) at or below 0"
@@ -963,7 +967,7 @@ def test_the_schedule_series_are_read_by_namespace_and_deduplicated(scheduled_st
             else:
                 assert (vs.name, SCHEDULE_IDENTITY[vs.name]) in deduplicated, f"{vs.name} in {name}"
             seen.add(vs.name)
-    assert seen == set(SCHEDULE_IDENTITY) and set(SCHEDULE_IDENTITY) <= set(names.CONTRACT)
+    assert seen == set(SCHEDULE_IDENTITY) and set(SCHEDULE_IDENTITY) <= set(contract.CONTRACT)
 
 
 # --- Selectors. ---
@@ -1003,7 +1007,7 @@ def test_the_mib_constant_is_sizings_own():
 
 def test_the_monitoring_package_imports_no_pulumi():
     code = (
-        "import sys; import monitoring.rules, monitoring.promql, monitoring.alertmanager, monitoring.dashboards; "
+        "import sys; import monitoring.rules, monitoring.selectors, monitoring.alertmanager, monitoring.dashboards; "
         "sys.exit(1 if any(m == 'pulumi' or m.startswith('pulumi.') for m in sys.modules) else 0)"
     )
     done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=False)
@@ -1030,8 +1034,8 @@ def test_slots_are_exact_where_the_threshold_times_the_limit_is_a_whole_byte(pro
             {
                 "interval": "1m",
                 "input_series": [
-                    series(names.LIMITS, 2880 * mib, resource="memory"),
-                    series(names.WORKING_SET, 1816 * mib),
+                    series(contract.LIMITS, 2880 * mib, resource="memory"),
+                    series(contract.WORKING_SET, 1816 * mib),
                 ],
                 "promql_expr_test": [
                     {

@@ -43,6 +43,7 @@ from sizing.core.capacity import slots as sizing_slots
 from sizing.core.model import ROLES
 from sizing.core.quantity import MIB_BYTES as MIB
 from sizing.facts.workloads import SPECS
+from sizing.observe import contract
 from sizing.plan.build import build_plan
 from sizing.plan.pool_name import stack_pool_name
 from sizing.plan.types import Plan
@@ -255,7 +256,7 @@ def node_series(node: Node) -> list[Series]:
     labels = {**KSM, "node": node.name}
     return [
         Series(
-            names.NODE_INFO,
+            contract.NODE_INFO,
             {
                 **labels,
                 "internal_ip": node.ip,
@@ -267,7 +268,7 @@ def node_series(node: Node) -> list[Series]:
             live(1),
         ),
         Series(
-            names.NODE_LABELS,
+            contract.NODE_LABELS,
             {
                 **labels,
                 names.NODE_POOL_LABEL: node.pool,
@@ -276,9 +277,9 @@ def node_series(node: Node) -> list[Series]:
             },
             live(1),
         ),
-        Series(names.NODE_ALLOCATABLE, {**labels, "resource": "memory", "unit": "byte"}, live(node.allocatable)),
-        Series(names.NODE_ALLOCATABLE, {**labels, "resource": "cpu", "unit": "core"}, live(1.93)),
-        Series(names.NODE_UNSCHEDULABLE, labels, live(int(node.cordoned))),
+        Series(contract.NODE_ALLOCATABLE, {**labels, "resource": "memory", "unit": "byte"}, live(node.allocatable)),
+        Series(contract.NODE_ALLOCATABLE, {**labels, "resource": "cpu", "unit": "core"}, live(1.93)),
+        Series(contract.NODE_UNSCHEDULABLE, labels, live(int(node.cordoned))),
     ]
 
 
@@ -287,10 +288,10 @@ def controller_series(controller: Controller, ready: int) -> list[Series]:
     labels = {**KSM, "namespace": controller.namespace}
     if controller.kind == "StatefulSet":
         labels["statefulset"] = controller.name
-        desired, current = names.STATEFULSET_REPLICAS, names.STATEFULSET_READY
+        desired, current = contract.STATEFULSET_REPLICAS, contract.STATEFULSET_READY
     else:
         labels["deployment"] = controller.name
-        desired, current = names.DEPLOYMENT_REPLICAS, names.DEPLOYMENT_AVAILABLE
+        desired, current = contract.DEPLOYMENT_REPLICAS, contract.DEPLOYMENT_AVAILABLE
     return [Series(desired, labels, live(controller.replicas)), Series(current, labels, live(ready))]
 
 
@@ -299,7 +300,7 @@ def pod_series(pod: Pod) -> list[Series]:
     kind, owner = pod.owner
     out = [
         Series(
-            names.POD_INFO,
+            contract.POD_INFO,
             {
                 **ksm,
                 "node": pod.node.name,
@@ -312,24 +313,24 @@ def pod_series(pod: Pod) -> list[Series]:
             },
             live(1),
         ),
-        *(Series(names.POD_PHASE, {**ksm, "phase": p}, live(p == pod.phase)) for p in PHASES),
+        *(Series(contract.POD_PHASE, {**ksm, "phase": p}, live(p == pod.phase)) for p in PHASES),
     ]
     for c in pod.containers:
         labels = {**ksm, "container": c.name}
         sized = {**labels, "node": pod.node.name}
         out += [
-            Series(names.REQUESTS, {**sized, "resource": "memory", "unit": "byte"}, live(c.request)),
-            Series(names.REQUESTS, {**sized, "resource": "cpu", "unit": "core"}, live(0.05)),
-            Series(names.LIMITS, {**sized, "resource": "memory", "unit": "byte"}, live(c.limit)),
+            Series(contract.REQUESTS, {**sized, "resource": "memory", "unit": "byte"}, live(c.request)),
+            Series(contract.REQUESTS, {**sized, "resource": "cpu", "unit": "core"}, live(0.05)),
+            Series(contract.LIMITS, {**sized, "resource": "memory", "unit": "byte"}, live(c.limit)),
         ]
         if c.oom_killed_at is None:
-            out.append(Series(names.RESTARTS, labels, live(0)))
+            out.append(Series(contract.RESTARTS, labels, live(0)))
         else:
             # Restarted once after the kill; kube-state-metrics keeps the last termination reason (OOMKilled, 1)
             # for as long as the container exists.
-            out.append(Series(names.RESTARTS, labels, after(c.oom_killed_at, 0.0, 1.0)))
+            out.append(Series(contract.RESTARTS, labels, after(c.oom_killed_at, 0.0, 1.0)))
             out.append(
-                Series(names.LAST_TERMINATED, {**labels, "reason": "OOMKilled"}, after(c.oom_killed_at, None, 1.0))
+                Series(contract.LAST_TERMINATED, {**labels, "reason": "OOMKilled"}, after(c.oom_killed_at, None, 1.0))
             )
     if pod.phase == "Running":
         cadvisor = {**KUBELET, "instance": f"{pod.node.ip}:10250", "node": pod.node.name}
@@ -339,9 +340,11 @@ def pod_series(pod: Pod) -> list[Series]:
         out += [
             # The pod cgroup (every container and the pause container) and the pause container itself: noise the
             # rules must drop, or a pod's memory counts two or three times.
-            Series(names.WORKING_SET, {**cadvisor, "container": "", "id": cgroup}, live(pod.working_set + PAUSE_BYTES)),
             Series(
-                names.WORKING_SET,
+                contract.WORKING_SET, {**cadvisor, "container": "", "id": cgroup}, live(pod.working_set + PAUSE_BYTES)
+            ),
+            Series(
+                contract.WORKING_SET,
                 {**cadvisor, "container": "POD", "id": f"{cgroup}/{pause}", "image": "registry.k8s.io/pause:3.10"},
                 live(PAUSE_BYTES),
             ),
@@ -349,20 +352,20 @@ def pod_series(pod: Pod) -> list[Series]:
         for c in pod.containers:
             cid = token(f"{pod.name}/{c.name}", 12)
             labels = {**cadvisor, "container": c.name, "id": f"{cgroup}/{cid}", "image": f"example/{c.name}:1"}
-            out.append(Series(names.WORKING_SET, {**labels, "name": cid}, live(c.working_set)))
+            out.append(Series(contract.WORKING_SET, {**labels, "name": cid}, live(c.working_set)))
     if pod.app is not None and pod.phase == "Running":
         app = pod.app
         labels = {"job": app.job, "instance": f"{pod.ip}:9090", "endpoint": "metrics", "namespace": pod.namespace}
         labels |= {"pod": pod.name, "container": app.container}
         if app.users is not None:
-            out += [Series(names.CONNECTED_USERS, {**labels, "role": r}, live(n)) for r, n in app.users.items()]
+            out += [Series(contract.CONNECTED_USERS, {**labels, "role": r}, live(n)) for r, n in app.users.items()]
         if app.rss is not None:
-            out.append(Series(names.PROCESS_RSS, labels, live(app.rss)))
+            out.append(Series(contract.PROCESS_RSS, labels, live(app.rss)))
         if app.heap is not None:
             spaces = [
-                Series(names.NODEJS_HEAP_SPACE_USED, {**labels, "space": s}, live(b)) for s, b in app.heap.items()
+                Series(contract.NODEJS_HEAP_SPACE_USED, {**labels, "space": s}, live(b)) for s, b in app.heap.items()
             ]
-            out += [*spaces, Series(names.NODEJS_HEAP_USED, labels, live(sum(app.heap.values())))]
+            out += [*spaces, Series(contract.NODEJS_HEAP_USED, labels, live(sum(app.heap.values())))]
     return out
 
 
@@ -1162,7 +1165,7 @@ def test_oom_tile_counts_kills_of_the_last_24h_and_the_alert_the_last_10m(server
     # exists, so prod's metrics-service killed 25 h ago still showed 1.
     day, alert_window = seconds(OOM_TILE_WINDOW), seconds(rules.OOM_WINDOW)
     assert oom_killed(world, prod, within=HISTORY) and not oom_killed(world, prod, within=day)  # the kill 25 h ago
-    last = f'{names.LAST_TERMINATED}{{namespace="{prod.ns}", reason="OOMKilled"}}'
+    last = f'{contract.LAST_TERMINATED}{{namespace="{prod.ns}", reason="OOMKilled"}}'
     assert server.value(f"count({last} == 1)") == len(oom_killed(world, prod, within=HISTORY)) == 1  # the old tile
     assert server.value(tile_query(prod.config, prod.plan, OOM_TILE)) == len(oom_killed(world, prod, within=day)) == 0
 

@@ -26,7 +26,6 @@ from typing import Any
 import pytest
 
 from monitoring import names
-from monitoring.promql import label_replace_workload
 from monitoring.rules import SETTINGS, rule_groups, rules_file
 from sizing.config.loader import load_stack
 from sizing.config.monitoring import Alert
@@ -35,6 +34,8 @@ from sizing.core.capacity import slots as sizing_slots
 from sizing.core.model import ROLES
 from sizing.core.quantity import MIB_BYTES as MIB
 from sizing.facts.workloads import SPECS
+from sizing.observe import contract
+from sizing.observe.promql import label_replace_workload
 from sizing.plan.build import build_plan
 from sizing.plan.pool_name import stack_pool_name
 from sizing.plan.types import Plan
@@ -271,11 +272,11 @@ class Cluster:
         self.pods[ns, pod] = (node, phase)
         own = {"namespace": ns, "pod": pod, "uid": f"uid-{pod}"}
         self.add_ksm(
-            names.POD_INFO, constant(1), **own, node=node, host_ip="10.128.0.2" if node else "",
+            contract.POD_INFO, constant(1), **own, node=node, host_ip="10.128.0.2" if node else "",
             pod_ip="10.4.0.12" if node else "", priority_class="", host_network="false", created_by_kind="ReplicaSet",
         )  # fmt: skip
         for p in PHASES:
-            self.add_ksm(names.POD_PHASE, constant(1 if p == phase else 0), **own, phase=p)
+            self.add_ksm(contract.POD_PHASE, constant(1 if p == phase else 0), **own, phase=p)
 
     def container(
         self,
@@ -307,24 +308,26 @@ class Cluster:
             }
             cid = f"{abs(hash((ns, pod, container))) % 10**12:012x}"
             self.add(
-                names.WORKING_SET,
+                contract.WORKING_SET,
                 {**base, "container": container, "image": f"ghcr.io/hyperstudy/{container}:2.14.0", "id": cid},
                 constant(ws_mib * MIB),
             )
             if noise:
                 # The pod's cgroup (container=""), the pause container, and the last container's stale series.
-                self.add(names.WORKING_SET, {**base, "container": "", "image": "", "id": f"pod-{cid}"}, constant(9e9))
                 self.add(
-                    names.WORKING_SET,
+                    contract.WORKING_SET, {**base, "container": "", "image": "", "id": f"pod-{cid}"}, constant(9e9)
+                )
+                self.add(
+                    contract.WORKING_SET,
                     {**base, "container": "POD", "image": "registry.k8s.io/pause:3.9", "id": f"pause-{cid}"},
                     constant(8e9),
                 )
                 self.add(
-                    names.WORKING_SET,
+                    contract.WORKING_SET,
                     {**base, "container": container, "image": f"ghcr.io/hyperstudy/{container}:2.13.9", "id": "old"},
                     constant(ws_mib * MIB / 2),
                 )
-        for metric, mib in ((names.REQUESTS, request_mib), (names.LIMITS, limit_mib)):
+        for metric, mib in ((contract.REQUESTS, request_mib), (contract.LIMITS, limit_mib)):
             if mib is not None:
                 self.add_ksm(
                     metric, constant(mib * MIB), namespace=ns, pod=pod, container=container,
@@ -358,9 +361,9 @@ class Cluster:
     ) -> None:
         stack = self.stack
         for role, count in (users or {}).items():
-            self.app(names.CONNECTED_USERS, pod, constant(count), stack.backend, role=role)
+            self.app(contract.CONNECTED_USERS, pod, constant(count), stack.backend, role=role)
         if rss:
-            self.app(names.PROCESS_RSS, pod, constant(150 * MIB), stack.backend)
+            self.app(contract.PROCESS_RSS, pod, constant(150 * MIB), stack.backend)
         w = stack.plan.workloads[stack.backend]
         self.container(
             pod, stack.backend, ws_mib=ws_mib, request_mib=w.memory_request_mib, limit_mib=w.memory_limit_mib, node=node
@@ -389,14 +392,14 @@ class Cluster:
                 "pod": "kube-state-metrics-6d4f9-h2x8c",
                 "container": "kube-state-metrics",
             }
-            self.add_ksm(names.NODE_INFO, present_since(1, since), node=node, kubelet_version=kubelet_version, **own)
-            self.add_ksm(names.NODE_UNSCHEDULABLE, present_since(int(cordoned), since), node=node, **own)
+            self.add_ksm(contract.NODE_INFO, present_since(1, since), node=node, kubelet_version=kubelet_version, **own)
+            self.add_ksm(contract.NODE_UNSCHEDULABLE, present_since(int(cordoned), since), node=node, **own)
             self.add_ksm(
-                names.NODE_ALLOCATABLE, present_since(alloc, since), node=node, resource="memory", unit="byte", **own
+                contract.NODE_ALLOCATABLE, present_since(alloc, since), node=node, resource="memory", unit="byte", **own
             )
             # kube-state-metrics exports the allowlisted node labels: the pool's, and here the zone's too.
             pool_labels = {names.NODE_POOL_LABEL: pool, "label_topology_kubernetes_io_zone": "us-central1-a"}
-            self.add_ksm(names.NODE_LABELS, present_since(1, since), node=node, **pool_labels, **own)
+            self.add_ksm(contract.NODE_LABELS, present_since(1, since), node=node, **pool_labels, **own)
             added.append(node)
         return added
 
@@ -443,7 +446,9 @@ def promtool_test(run_promtool, tmp_path):
         """`pending`: alert tests evaluated on purpose before the condition has held for `for:` (nothing fires)."""
         alerts = list(alerts or [])
         # The rules work on the metric contract alone: nothing else is fed.
-        assert fed_metrics(cluster.series) <= set(names.CONTRACT), fed_metrics(cluster.series) - set(names.CONTRACT)
+        assert fed_metrics(cluster.series) <= set(contract.CONTRACT), fed_metrics(cluster.series) - set(
+            contract.CONTRACT
+        )
         for a in list(alerts):
             # The rule's own `for:` (the config's, or for the scheduled not-ready alert the windows' shortest lead).
             for_ = minutes(stack.alert(a["alertname"])["for"])
@@ -478,11 +483,11 @@ def test_the_world_labels_nodes_with_the_pool_the_rules_select(prod_config, prod
     stack = Stack(prod_config, prod_plan)
     cluster = Cluster(stack)
     (node,) = cluster.nodes(1)
-    labels = [s["series"] for s in cluster.series if s["series"].startswith(names.NODE_LABELS + "{")]
+    labels = [s["series"] for s in cluster.series if s["series"].startswith(contract.NODE_LABELS + "{")]
     assert labels and all(f'{names.NODE_POOL_LABEL}="{stack_pool_name(prod_config)}"' in s for s in labels)
     assert stack.pool != OTHER_POOL and node.startswith(f"gke-{stack.pool}-")
     cluster.container("frontend-7d9c5b8f6-x2k4q", "frontend", request_mib=32, phase="Succeeded")
-    phases = [s for s in cluster.series if s["series"].startswith(names.POD_PHASE + "{")]
+    phases = [s for s in cluster.series if s["series"].startswith(contract.POD_PHASE + "{")]
     assert len(phases) == len(PHASES) and sum(s["values"] == constant(1) for s in phases) == 1
     assert any('phase="Succeeded"' in s["series"] and s["values"] == constant(1) for s in phases)
 
@@ -512,7 +517,9 @@ def test_prediction_counts_missing_roles_as_zero_and_gives_base_without_users(st
         cluster.backend_pod(pod, users, ws_mib=200)
     cluster.backend_pod(f"{b}-3", {"experimenter": 1}, ws_mib=200, rss=False)  # anchored by its users alone
     # Another workload exporting the same gauge is not a backend pod.
-    cluster.app(names.CONNECTED_USERS, pod_name("pod-router", 0, False), constant(7), "pod-router", role="experimenter")
+    cluster.app(
+        contract.CONNECTED_USERS, pod_name("pod-router", 0, False), constant(7), "pod-router", role="experimenter"
+    )
     pods[f"{b}-3"] = {"experimenter": 1}
     expected = [sample(names.PREDICTED, stack.predicted(u), namespace=stack.ns, pod=p) for p, u in pods.items()]
     assert stack.predicted({}) == stack.config.capacity.formula.base_mib * MIB
@@ -785,9 +792,9 @@ def test_cost_is_the_pools_nodes_times_the_node_price(stack, promtool_test):
     cluster.nodes(nodes.max - nodes.min, first=nodes.min, since=40)
     own = {"namespace": "monitoring", "pod": "kube-state-metrics-6d4f9-z9r2k", "container": "kube-state-metrics"}
     replica = {"instance": "10.4.2.9:8080", **own}
-    cluster.add_ksm(names.NODE_INFO, constant(1), node=stack.node(0), **replica)
+    cluster.add_ksm(contract.NODE_INFO, constant(1), node=stack.node(0), **replica)
     cluster.add_ksm(
-        names.NODE_LABELS, constant(1), node=stack.node(0), **{names.NODE_POOL_LABEL: stack.pool}, **replica
+        contract.NODE_LABELS, constant(1), node=stack.node(0), **{names.NODE_POOL_LABEL: stack.pool}, **replica
     )
     # Another pool of the same cluster is someone else's: its nodes are neither counted nor priced.
     cluster.nodes(nodes.max + 1, pool=OTHER_POOL)
@@ -1008,9 +1015,9 @@ def test_container_oom_killed(stack, promtool_test, case):
     restarts = "0+0x79 1+0x40" if case != "old-oom" else constant(1)  # a restart at 40m, or one long ago
     reason = "Error" if case == "other-reason" else "OOMKilled"
     labels = {"namespace": stack.ns, "pod": pod, "container": stack.backend}
-    cluster.add_ksm(names.RESTARTS, restarts, uid=f"uid-{pod}", **labels)
+    cluster.add_ksm(contract.RESTARTS, restarts, uid=f"uid-{pod}", **labels)
     terminated = "_x80 1+0x40" if case != "old-oom" else constant(1)
-    cluster.add_ksm(names.LAST_TERMINATED, terminated, uid=f"uid-{pod}", reason=reason, **labels)
+    cluster.add_ksm(contract.LAST_TERMINATED, terminated, uid=f"uid-{pod}", reason=reason, **labels)
     expected = [stack.expected_alert(name, labels, 1)] if case == "oom" else []
     promtool_test(stack, cluster, alerts=[alert_test(name, expected, "42m")])
 
@@ -1187,8 +1194,8 @@ def test_node_pool_at_max_is_silent_while_the_pool_upgrades(stack, promtool_test
 def deployment(cluster: Cluster, name: str, desired: int, available: int, namespace: str | None = None) -> None:
     """kube-state-metrics' desired (`spec.replicas`) and available replicas of a Deployment."""
     ns = namespace or cluster.stack.ns
-    cluster.add_ksm(names.DEPLOYMENT_REPLICAS, constant(desired), namespace=ns, deployment=name)
-    cluster.add_ksm(names.DEPLOYMENT_AVAILABLE, constant(available), namespace=ns, deployment=name)
+    cluster.add_ksm(contract.DEPLOYMENT_REPLICAS, constant(desired), namespace=ns, deployment=name)
+    cluster.add_ksm(contract.DEPLOYMENT_AVAILABLE, constant(available), namespace=ns, deployment=name)
 
 
 @pytest.mark.parametrize(
@@ -1328,10 +1335,10 @@ def test_heap_near_limit(stack, promtool_test, case):
         # Two scrapes of the same pod (a PodMonitor and a PodMonitoring): each space counts once.
         for job, instance in ((workload, "10.4.0.12:3000"), (f"{stack.ns}/{workload}", "10.4.0.12:3001")):
             for space, used in spaces.items():
-                cluster.app(names.NODEJS_HEAP_SPACE_USED, pod, constant(used), workload, space=space, job=job,
+                cluster.app(contract.NODEJS_HEAP_SPACE_USED, pod, constant(used), workload, space=space, job=job,
                             instance=instance)  # fmt: skip
             # prom-client's total over every space, which the rule does not read.
-            cluster.app(names.NODEJS_HEAP_USED, pod, constant(sum(spaces.values())), workload, job=job,
+            cluster.app(contract.NODEJS_HEAP_USED, pod, constant(sum(spaces.values())), workload, job=job,
                         instance=instance)  # fmt: skip
         value = old_generation / (ceilings[workload] * MIB)
         if value > t:
@@ -1356,8 +1363,8 @@ SCALE_UP_AT = 10  # sample (5m at 30s) at which the scaler Job raises the desire
 def statefulset(cluster: Cluster, name: str, desired: str, ready: str, namespace: str | None = None) -> None:
     """kube-state-metrics' desired (`spec.replicas`) and ready replicas of a StatefulSet."""
     ns = namespace or cluster.stack.ns
-    cluster.add_ksm(names.STATEFULSET_REPLICAS, desired, namespace=ns, statefulset=name)
-    cluster.add_ksm(names.STATEFULSET_READY, ready, namespace=ns, statefulset=name)
+    cluster.add_ksm(contract.STATEFULSET_REPLICAS, desired, namespace=ns, statefulset=name)
+    cluster.add_ksm(contract.STATEFULSET_READY, ready, namespace=ns, statefulset=name)
 
 
 def scaled_up(before: int, after: int) -> str:
@@ -1412,16 +1419,16 @@ def scaler_job(
     one series of the failed pods' count; `kube_job_status_start_time` once it started (a Unix time)."""
     own = {"namespace": namespace or cluster.stack.ns, "job_name": job}
     if started is not None:
-        cluster.add_ksm(names.JOB_START_TIME, constant(started), **own)
+        cluster.add_ksm(contract.JOB_START_TIME, constant(started), **own)
     if failed:
         for status in ("true", "false", "unknown"):
-            cluster.add_ksm(names.JOB_FAILED, constant(1 if status == "true" else 0), condition=status, **own)
+            cluster.add_ksm(contract.JOB_FAILED, constant(1 if status == "true" else 0), condition=status, **own)
         for reason in ("BackoffLimitExceeded", "DeadlineExceeded", "Evicted"):
             hit = 1 if reason == "BackoffLimitExceeded" else 0
-            cluster.add_ksm(names.JOB_PODS_FAILED, constant(hit), reason=reason, **own)
+            cluster.add_ksm(contract.JOB_PODS_FAILED, constant(hit), reason=reason, **own)
     else:
-        cluster.add_ksm(names.JOB_PODS_FAILED, constant(pods_failed), **own)
-    cluster.add_ksm(names.JOB_PODS_SUCCEEDED, constant(succeeded), **own)
+        cluster.add_ksm(contract.JOB_PODS_FAILED, constant(pods_failed), **own)
+    cluster.add_ksm(contract.JOB_PODS_SUCCEEDED, constant(succeeded), **own)
 
 
 EVAL_SECONDS = minutes(EVAL) * 60
@@ -1447,13 +1454,13 @@ def scaler_cronjob(
     the controller started, a Unix time) only while not suspended; `kube_cronjob_status_last_schedule_time` once a run
     was started and `kube_cronjob_status_last_successful_time` once a Job succeeded (Unix times)."""
     own = {"namespace": namespace or cluster.stack.ns, "cronjob": cronjob}
-    cluster.add_ksm(names.CRONJOB_SUSPENDED, constant(1 if suspended else 0), **own)
+    cluster.add_ksm(contract.CRONJOB_SUSPENDED, constant(1 if suspended else 0), **own)
     if not suspended:
-        cluster.add_ksm(names.CRONJOB_NEXT_SCHEDULE_TIME, constant(next_run), **own)
+        cluster.add_ksm(contract.CRONJOB_NEXT_SCHEDULE_TIME, constant(next_run), **own)
     if last_run is not None:
-        cluster.add_ksm(names.CRONJOB_LAST_SCHEDULE_TIME, constant(last_run), **own)
+        cluster.add_ksm(contract.CRONJOB_LAST_SCHEDULE_TIME, constant(last_run), **own)
     if last_success is not None:
-        cluster.add_ksm(names.CRONJOB_LAST_SUCCESS_TIME, constant(last_success), **own)
+        cluster.add_ksm(contract.CRONJOB_LAST_SUCCESS_TIME, constant(last_success), **own)
 
 
 def scheduled_world(cluster: Cluster, *, leave_out: str = "", **cronjob: Any) -> list[str]:
@@ -1553,14 +1560,14 @@ def test_a_scaling_failure_resolves_when_the_next_run_succeeds(scheduled, promto
     scaler_cronjob(cluster, cronjob)
     scaler_cronjob(cluster, f"{stack.backend}-teaching-lab-down")
     own = {"namespace": stack.ns, "cronjob": cronjob}
-    cluster.add_ksm(names.CRONJOB_LAST_SCHEDULE_TIME, f"_x20 600+0x39 1800+0x{STEPS - 60}", **own)
-    cluster.add_ksm(names.CRONJOB_LAST_SUCCESS_TIME, f"_x62 1860+0x{STEPS - 62}", **own)
+    cluster.add_ksm(contract.CRONJOB_LAST_SCHEDULE_TIME, f"_x20 600+0x39 1800+0x{STEPS - 60}", **own)
+    cluster.add_ksm(contract.CRONJOB_LAST_SUCCESS_TIME, f"_x62 1860+0x{STEPS - 62}", **own)
     job = {"namespace": stack.ns, "job_name": f"{cronjob}-10"}
-    cluster.add_ksm(names.JOB_START_TIME, f"_x20 605+0x{STEPS - 20}", **job)
+    cluster.add_ksm(contract.JOB_START_TIME, f"_x20 605+0x{STEPS - 20}", **job)
     for status in ("true", "false", "unknown"):
-        cluster.add_ksm(names.JOB_FAILED, f"_x24 {int(status == 'true')}+0x{STEPS - 24}", condition=status, **job)
-    cluster.add_ksm(names.JOB_PODS_FAILED, f"_x24 1+0x{STEPS - 24}", reason="BackoffLimitExceeded", **job)
-    cluster.add_ksm(names.JOB_PODS_SUCCEEDED, f"_x20 0+0x{STEPS - 20}", **job)
+        cluster.add_ksm(contract.JOB_FAILED, f"_x24 {int(status == 'true')}+0x{STEPS - 24}", condition=status, **job)
+    cluster.add_ksm(contract.JOB_PODS_FAILED, f"_x24 1+0x{STEPS - 24}", reason="BackoffLimitExceeded", **job)
+    cluster.add_ksm(contract.JOB_PODS_SUCCEEDED, f"_x20 0+0x{STEPS - 20}", **job)
     labels = {**own, "window": "teaching-lab", "job_name": f"{cronjob}-10", "reason": "failed"}
     firing = [stack.expected_alert(name, labels, 1)]
     promtool_test(

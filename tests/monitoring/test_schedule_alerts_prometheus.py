@@ -19,6 +19,7 @@ import pytest
 
 from monitoring import names, rules
 from sizing.config.stack import StackConfig
+from sizing.observe import contract
 from sizing.plan.types import Plan
 from tests.prometheus_server import COMPRESSED_FOR, Alert, PrometheusServer, Series
 
@@ -51,7 +52,7 @@ def ksm(metric: str, value: float, **labels: str) -> list[Series]:
 
 def statefulset(name: str, desired: int, ready: int, namespace: str) -> list[Series]:
     own = {"namespace": namespace, "statefulset": name}
-    return [*ksm(names.STATEFULSET_REPLICAS, desired, **own), *ksm(names.STATEFULSET_READY, ready, **own)]
+    return [*ksm(contract.STATEFULSET_REPLICAS, desired, **own), *ksm(contract.STATEFULSET_READY, ready, **own)]
 
 
 def job(
@@ -68,16 +69,16 @@ def job(
     series counting the failed pods; `kube_job_status_start_time` (a Unix time; a minute ago unless given)."""
     own = {"namespace": namespace, "job_name": name}
     series = [
-        *ksm(names.JOB_PODS_SUCCEEDED, succeeded, **own),
-        *ksm(names.JOB_START_TIME, time.time() - 60 if started is None else started, **own),
+        *ksm(contract.JOB_PODS_SUCCEEDED, succeeded, **own),
+        *ksm(contract.JOB_START_TIME, time.time() - 60 if started is None else started, **own),
     ]
     if failed:
         for status in ("true", "false", "unknown"):
-            series += ksm(names.JOB_FAILED, 1 if status == "true" else 0, condition=status, **own)
+            series += ksm(contract.JOB_FAILED, 1 if status == "true" else 0, condition=status, **own)
         for reason in ("BackoffLimitExceeded", "DeadlineExceeded", "Evicted"):
-            series += ksm(names.JOB_PODS_FAILED, 1 if reason == "DeadlineExceeded" else 0, reason=reason, **own)
+            series += ksm(contract.JOB_PODS_FAILED, 1 if reason == "DeadlineExceeded" else 0, reason=reason, **own)
     else:
-        series += ksm(names.JOB_PODS_FAILED, pods_failed, **own)
+        series += ksm(contract.JOB_PODS_FAILED, pods_failed, **own)
     return series
 
 
@@ -94,13 +95,13 @@ def cronjob(
     `kube_cronjob_next_schedule_time` (a Unix time; an hour from now unless given) only while not suspended, and the
     scheduled time of its latest run and the time a Job of it last succeeded once there are any."""
     own = {"namespace": namespace, "cronjob": name}
-    series = ksm(names.CRONJOB_SUSPENDED, 1 if suspended else 0, **own)
+    series = ksm(contract.CRONJOB_SUSPENDED, 1 if suspended else 0, **own)
     if not suspended:
-        series += ksm(names.CRONJOB_NEXT_SCHEDULE_TIME, time.time() + 3600 if next_run is None else next_run, **own)
+        series += ksm(contract.CRONJOB_NEXT_SCHEDULE_TIME, time.time() + 3600 if next_run is None else next_run, **own)
     if last_run is not None:
-        series += ksm(names.CRONJOB_LAST_SCHEDULE_TIME, last_run, **own)
+        series += ksm(contract.CRONJOB_LAST_SCHEDULE_TIME, last_run, **own)
     if last_success is not None:
-        series += ksm(names.CRONJOB_LAST_SUCCESS_TIME, last_success, **own)
+        series += ksm(contract.CRONJOB_LAST_SUCCESS_TIME, last_success, **own)
     return series
 
 

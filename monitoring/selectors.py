@@ -9,23 +9,15 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from sizing.config.stack import StackConfig, formula_workloads as formula_workloads
-from sizing.observe.contract import (
-    ANY_SUFFIX as ANY_SUFFIX,
-    DEPLOYMENT_SUFFIX as DEPLOYMENT_SUFFIX,
-    STATEFULSET_SUFFIX as STATEFULSET_SUFFIX,
-    WORKLOAD_LABEL as WORKLOAD_LABEL,
-    by as by,
-    eq as eq,
-    label_replace_workload as label_replace_workload,
-    longest_first as longest_first,
-    namespace_matcher as namespace_matcher,
-    ne as ne,
-    pod_regex as pod_regex,
-    quote as quote,
-    real_containers as real_containers,
-    regex as regex,
-    selector as selector,
-    statefulset_pod_regex as statefulset_pod_regex,
+from sizing.observe.promql import (
+    label_replace_workload,
+    longest_first,
+    namespace_matcher,
+    pod_regex,
+    real_containers,
+    regex,
+    selector,
+    statefulset_pod_regex,
 )
 from sizing.plan.pool_name import stack_pool_name
 from sizing.plan.types import Plan
