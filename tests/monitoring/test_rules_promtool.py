@@ -16,8 +16,6 @@ from __future__ import annotations
 import json
 import math
 import re
-import subprocess
-import sys
 from dataclasses import dataclass, field
 from fractions import Fraction
 from pathlib import Path
@@ -39,11 +37,13 @@ from sizing.observe.promql import label_replace_workload
 from sizing.plan.build import build_plan
 from sizing.plan.pool_name import stack_pool_name
 from sizing.plan.types import Plan
+from tests.sizing.stacks import run_cli
 
 # Real programs (Debian's prometheus, promtool, alertmanager): the artifact layer, outside `make unit`.
 pytestmark = pytest.mark.programs
 
 STEP = "30s"
+EVALUATION_INTERVAL = "1m"
 STEPS = 120  # one hour of samples at 30s
 EVAL = "50m"  # after every `for:` of both configs, with the recording rules' own pending time
 ROOT_DIR = Path(__file__).resolve().parents[2]
@@ -461,7 +461,7 @@ def promtool_test(run_promtool, tmp_path):
             alerts.append(a)
         test = {
             "rule_files": ["rules.yaml"],
-            "evaluation_interval": STEP,
+            "evaluation_interval": EVALUATION_INTERVAL,
             "tests": [
                 {
                     "interval": STEP,
@@ -723,10 +723,8 @@ def test_slots_at_typical_load_equal_the_sizing_cli(prod_config, prod_plan, prom
     for shape, mix in prod_config.capacity.shapes.items():
         args = ["--video", mix.participant_video, "--no-video", mix.participant_no_video]
         args += ["--experimenters", mix.experimenter]
-        done = subprocess.run(
-            [sys.executable, "-m", "sizing", "slots", "--stack", "prod", "--json", *map(str, args)],
-            cwd=ROOT_DIR, capture_output=True, text=True, check=True,
-        )  # fmt: skip
+        done = run_cli("slots", "--stack", "prod", "--json", *map(str, args))
+        assert done.returncode == 0, done.stderr
         result = json.loads(done.stdout)
         assert result["near_limit_threshold"] == stack.near_limit
         assert result["total"] == slots_expected(stack, [stack.typical_mib] * replicas)[shape]
@@ -907,7 +905,7 @@ def test_two_stacks_sharing_one_prometheus_record_their_own_series(
     files = {f"rules-{i}.yaml": rules_file(s.config, s.plan) for i, s in enumerate(stacks)}
     test = {
         "rule_files": sorted(files),
-        "evaluation_interval": STEP,
+        "evaluation_interval": EVALUATION_INTERVAL,
         "tests": [
             {
                 "interval": STEP,
@@ -933,7 +931,7 @@ def test_label_replace_takes_the_longest_workload_name(run_promtool):
     }
     test = {
         "rule_files": ["rules.yaml"],
-        "evaluation_interval": STEP,
+        "evaluation_interval": EVALUATION_INTERVAL,
         "tests": [
             {
                 "interval": STEP,
@@ -1258,7 +1256,7 @@ def test_the_watchdog_always_fires_on_managed_prometheus(prod_config, prod_plan,
     expected = {"exp_labels": labels, "exp_annotations": {k: render(v, labels, 1) for k, v in annotations.items()}}
     test = {
         "rule_files": ["rules.yaml"],
-        "evaluation_interval": STEP,
+        "evaluation_interval": EVALUATION_INTERVAL,
         "tests": [
             {
                 "interval": STEP,

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import json
 import subprocess
-import sys
 from pathlib import Path
 
 from sizing.cli.compare import compare, render_comparison
 from sizing.config.loader import load_stack
 from sizing.plan.build import build_plan
+from tests.sizing.stacks import run_cli
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -63,8 +63,7 @@ def test_table_marks_changed_workloads_and_shows_before_and_after():
 
 def test_cli_compare_json_and_another_stack():
     def run(*args: str) -> subprocess.CompletedProcess[str]:
-        cmd = [sys.executable, "-m", "sizing", "plan", "--stack", "prod", *args]
-        return subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True)
+        return run_cli("plan", "--stack", "prod", *args)
 
     rollback = json.loads(run("--compare", "baseline", "--json").stdout)
     assert rollback["after"] == {"stack": "prod", "profile": "baseline"}
