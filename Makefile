@@ -6,8 +6,12 @@ PY := $(VENV)/bin/python
 # Hidden (leading dot), so the tests and tools that walk the project's own files skip it.
 CHECKOV_VENV := .venv-checkov
 STACK ?= prod
+# Strict: any warning (a link to a missing page or anchor, a page not in nav) fails the build. Never --quiet: it hides
+# the warnings from strict mode's count too, and a broken link passes. NO_MKDOCS_2_WARNING silences mkdocs-material's
+# end-of-life banner (fixes until May 2027), which would otherwise open every build's output.
+MKDOCS := NO_MKDOCS_2_WARNING=1 $(PY) -m mkdocs build --strict
 
-.PHONY: plan render diff golden golden-check reference unit test lint bench clean
+.PHONY: plan render diff golden golden-check reference unit test docs lint bench clean
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)
@@ -53,10 +57,15 @@ reference: $(VENV)/.installed
 unit: $(VENV)/.installed
 	$(PY) -m pytest -n 2 -m "not programs" tests/sizing tests/monitoring tests/components tests/policy tests/offline tests/test_main.py tests/test_layers.py
 
-## test: every test layer (pure, mocks, artifacts) and the linter
+## test: the linter, the docs site's strict build and every test layer (pure, mocks, artifacts)
 test: $(VENV)/.installed $(CHECKOV_VENV)/.installed .bin/prometheus .bin/promtool .bin/alertmanager .bin/amtool
 	$(PY) -m ruff check .
+	$(MKDOCS)
 	$(PY) -m pytest -n 2
+
+## docs: the documentation site (docs/, mkdocs.yml) into build/site/; strict: a broken link or anchor fails
+docs: $(VENV)/.installed
+	$(MKDOCS)
 
 ## lint: ruff, and the import layers of pyproject.toml's [tool.importlinter] (also checked by tests/test_layers.py)
 lint: $(VENV)/.installed

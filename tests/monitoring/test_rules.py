@@ -59,6 +59,7 @@ from tests.monitoring.conftest import SCHEDULE, scheduled_config
 
 ROOT = Path(__file__).resolve().parents[2]
 README = ROOT / "README.md"
+DOCS = ROOT / "docs"
 # level:metric:operations (Prometheus' recording rule naming convention).
 RECORD_NAME = re.compile(r"^[a-z][a-z0-9_]*:[a-z][a-z0-9_]*:[a-z][a-z0-9_]*$")
 ALERT_NAME = re.compile(r"^HyperStudy[A-Z][A-Za-z]+$")
@@ -359,7 +360,7 @@ def test_thresholds_and_sizes_come_from_config_and_plan(staging_config, staging_
     assert "58.91" not in text and f"* {staging_plan.cost.node_usd_month}" in text
 
 
-# --- Runbooks and README. ---
+# --- Runbooks: the README anchors the rendered runbook_url points at, and the docs pages they lead to. ---
 
 
 def github_anchor(heading: str) -> str:
@@ -371,7 +372,7 @@ def test_runbook_anchors_match_the_readme_headings(
     prod_config, prod_plan, scheduled_stack_config, scheduled_stack_plan
 ):
     text = README.read_text()
-    runbooks = text.split("## Runbooks", 1)[1]
+    runbooks = text.split("\n## Alerts\n", 1)[1]
     headings = {github_anchor(h): h for h in re.findall(r"^### (.+)$", runbooks, flags=re.M)}
     # The Watchdog only where the evaluator has none of its own: the real staging stack (Managed Prometheus).
     staging = load_stack("staging", ROOT)
@@ -386,23 +387,30 @@ def test_runbook_anchors_match_the_readme_headings(
         assert anchor == runbook_anchor(name)
         assert anchor in headings, f"no '### {name}' runbook in {README.name}"
         assert headings[anchor] == name
+        # The README heading leads to the runbook, a page of the docs site named after the alert.
         section = runbooks.split(f"### {name}\n", 1)[1].split("\n### ", 1)[0]
-        assert all(part in section for part in ("**Meaning.**", "**First checks.**", "**Fixes.**")), name
+        assert f"(docs/runbooks/{name}.md)" in section, name
+        page = (DOCS / "runbooks" / f"{name}.md").read_text()
+        assert page.startswith(f"# {name}\n"), name
+        assert all(part in page for part in ("**Meaning.**", "**First checks.**", "**Fixes.**")), name
     assert set(headings) == {runbook_anchor(n) for n in rendered}
-    # The node-loss runbook the WorkloadUnavailable alert and the Monitoring section link to.
-    section = runbooks.split(f"### {names.ALERT_WORKLOAD_UNAVAILABLE}\n", 1)[1].split("\n### ", 1)[0]
-    assert "\n#### A node that does not come back\n" in section
-    assert "node.kubernetes.io/out-of-service=nodeshutdown:NoExecute" in section
-    assert "node.kubernetes.io/out-of-service-" in section, "and how to remove it"
-    assert text.count("(#a-node-that-does-not-come-back)") >= 2
+    assert {p.stem for p in (DOCS / "runbooks").glob("*.md")} - {"index"} == set(rendered), "a page per alert"
+    # The node-loss runbook the WorkloadUnavailable alert and the node-loss page link to.
+    page = (DOCS / "runbooks" / f"{names.ALERT_WORKLOAD_UNAVAILABLE}.md").read_text()
+    assert "\n## A node that does not come back\n" in page
+    assert "node.kubernetes.io/out-of-service=nodeshutdown:NoExecute" in page
+    assert "node.kubernetes.io/out-of-service-" in page, "and how to remove it"
+    links = sum(p.read_text().count("#a-node-that-does-not-come-back)") for p in DOCS.rglob("*.md"))
+    assert links >= 2
 
 
-def test_readme_tables_list_the_contract_and_every_recording_rule():
-    text = README.read_text()
+def test_docs_tables_list_the_contract_and_every_recording_rule():
+    page = (DOCS / "monitoring" / "metric-contract.md").read_text()
     for metric in contract.CONTRACT:
-        assert f"| `{metric}`" in text, metric
+        assert f"| `{metric}`" in page, metric
+    records = (DOCS / "monitoring" / "recording-rules.md").read_text()
     for record in RECORDING_NAMES:
-        assert f"| `{record}`" in text, record
+        assert f"| `{record}`" in records, record
 
 
 # --- The metric contract and scoping, read from the PromQL AST. ---
