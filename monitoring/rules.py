@@ -18,7 +18,7 @@ import yaml
 
 from monitoring import names
 from monitoring.selectors import Selectors, build_selectors
-from sizing.config.monitoring import Alert
+from sizing.config.monitoring import RUNBOOK_ALERT, Alert
 from sizing.config.stack import StackConfig
 from sizing.core.durations import duration_seconds, duration_text
 from sizing.core.errors import ConfigError
@@ -57,13 +57,9 @@ def _indent(text: str, spaces: int = 2) -> str:
     return "\n".join(" " * spaces + line if line else line for line in text.splitlines())
 
 
-def runbook_anchor(alert: str) -> str:
-    """The README heading anchor of an alert's runbook: GitHub turns `### HyperStudyX` into `#hyperstudyx`."""
-    return alert.lower()
-
-
 def runbook_url(config: StackConfig, alert: str) -> str:
-    return f"{config.monitoring.runbook_url}#{runbook_anchor(alert)}"
+    """The alert's runbook page: `monitoring.runbook_url` with the alert's name in place of `{alert}`."""
+    return config.monitoring.runbook_url.replace(RUNBOOK_ALERT, alert)
 
 
 def _record(name: str, expr: str, labels: dict[str, str] | None = None) -> dict[str, Any]:

@@ -80,6 +80,10 @@ class AlertsConfig(Model):
         return self
 
 
+# The placeholder of `monitoring.runbook_url` the alert's name replaces.
+RUNBOOK_ALERT = "{alert}"
+
+
 class MonitoringConfig(Model):
     """Prometheus rules, alerts and Grafana dashboards generated from the sizing model."""
 
@@ -113,9 +117,10 @@ class MonitoringConfig(Model):
     )
     dashboards_folder: str = Field("HyperStudy", min_length=1, description="Grafana folder of the dashboards")
     runbook_url: str = Field(
-        "https://github.com/hyperstudy/hyperstudy-infra/blob/main/README.md",
-        pattern=r"^https?://",
-        description="README the alerts' runbook_url anchors point into",
+        f"https://github.com/hyperstudy/hyperstudy-infra/blob/main/docs/runbooks/{RUNBOOK_ALERT}.md",
+        pattern=r"^https?://[^{}]*\{alert\}[^{}]*$",
+        description="where each alert's runbook is, `{alert}` standing for the alert's name (e.g. "
+        "https://ops.example.org/runbooks/{alert}/ for a copy of this docs site): every alert's runbook_url",
     )
     alerts: AlertsConfig = Field(default_factory=AlertsConfig, description="thresholds and pending times")
     alerting: AlertingConfig = Field(
@@ -128,6 +133,18 @@ class MonitoringConfig(Model):
     storage: StackStorage = Field(
         default_factory=StackStorage, description="persistent volumes of the installed Prometheus and Alertmanager"
     )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _runbook_url_names_the_alert(cls, data: Any) -> Any:
+        url = data.get("runbook_url") if isinstance(data, Mapping) else None
+        if isinstance(url, str) and url.startswith(("http://", "https://")) and RUNBOOK_ALERT not in url:
+            raise PathError(
+                "runbook_url",
+                f"must contain {RUNBOOK_ALERT} where the alert's name goes (a page per alert), e.g. "
+                f"https://ops.example.org/runbooks/{RUNBOOK_ALERT}/",
+            )
+        return data
 
     @model_validator(mode="before")
     @classmethod

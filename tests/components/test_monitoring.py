@@ -78,7 +78,7 @@ def test_managed_prometheus_gets_the_same_groups_cluster_wide(mocks, ran, prod_c
         assert watchdog["alert"] == WATCHDOG and "for" not in watchdog
         assert watchdog["expr"] == 'label_replace(vector(1), "namespace", "hyperstudy", "", "")'
         assert watchdog["labels"] == {"severity": "none", "stack": "prod"}
-        assert watchdog["annotations"]["runbook_url"].endswith("#watchdog")
+        assert watchdog["annotations"]["runbook_url"].endswith("/docs/runbooks/Watchdog.md")
         ran.append("managed")
 
     return pulumi.Output.all(component.cluster_rules.urn).apply(check)

@@ -73,7 +73,11 @@ def other_config(config: StackConfig) -> StackConfig:
         }
     )
     monitoring = config.monitoring.model_copy(
-        update={"alerts": alerts, "capacity_shape": "small", "runbook_url": "https://wiki.example.org/hyperstudy/ops"}
+        update={
+            "alerts": alerts,
+            "capacity_shape": "small",
+            "runbook_url": "https://wiki.example.org/hyperstudy/ops/{alert}",
+        }
     )
     catalogue = config.catalogue.model_copy(
         update={"machine_types": {"e2-standard-2": MachineTypeOverride(on_demand_usd_month=40.5)}}

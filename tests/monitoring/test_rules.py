@@ -29,7 +29,6 @@ from monitoring.rules import (
     recorded_names,
     rule_groups,
     rules_file,
-    runbook_anchor,
     scaler_cronjob_regex,
     scaler_job_regex,
     scheduled_not_ready_for,
@@ -312,7 +311,7 @@ def test_every_alert_has_config_severity_for_and_annotations(stack):
         annotations = rule["annotations"]
         assert set(annotations) == {"summary", "description", "runbook_url"}
         assert annotations["summary"].strip() and annotations["description"].strip()
-        assert annotations["runbook_url"] == f"{config.monitoring.runbook_url}#{name.lower()}"
+        assert annotations["runbook_url"] == config.monitoring.runbook_url.replace("{alert}", name)
         assert "{{" in annotations["description"], "the description names what fired"
 
 
@@ -360,7 +359,9 @@ def test_thresholds_and_sizes_come_from_config_and_plan(staging_config, staging_
     assert "58.91" not in text and f"* {staging_plan.cost.node_usd_month}" in text
 
 
-# --- Runbooks: the README anchors the rendered runbook_url points at, and the docs pages they lead to. ---
+# --- Runbooks: the docs page each rendered runbook_url points at, and the README's index of them. ---
+
+REPOSITORY_BLOB = "https://github.com/hyperstudy/hyperstudy-infra/blob/main/"
 
 
 def github_anchor(heading: str) -> str:
@@ -368,12 +369,9 @@ def github_anchor(heading: str) -> str:
     return re.sub(r"[^\w\- ]", "", heading.strip().lower()).replace(" ", "-")
 
 
-def test_runbook_anchors_match_the_readme_headings(
+def test_every_runbook_url_is_a_page_of_the_docs_with_its_three_sections(
     prod_config, prod_plan, scheduled_stack_config, scheduled_stack_plan
 ):
-    text = README.read_text()
-    runbooks = text.split("\n## Alerts\n", 1)[1]
-    headings = {github_anchor(h): h for h in re.findall(r"^### (.+)$", runbooks, flags=re.M)}
     # The Watchdog only where the evaluator has none of its own: the real staging stack (Managed Prometheus).
     staging = load_stack("staging", ROOT)
     rendered = {
@@ -382,20 +380,32 @@ def test_runbook_anchors_match_the_readme_headings(
         **alerts(rule_groups(staging, build_plan(staging, "staging"))),
     }
     assert set(rendered) == ALERT_NAMES | {names.WATCHDOG}, "every alert's runbook link is checked"
+    text = README.read_text()
+    index = text.split("\n## Alerts\n", 1)[1]
+    headings = {github_anchor(h): h for h in re.findall(r"^### (.+)$", index, flags=re.M)}
     for name, rule in rendered.items():
-        anchor = rule["annotations"]["runbook_url"].rsplit("#", 1)[1]
-        assert anchor == runbook_anchor(name)
-        assert anchor in headings, f"no '### {name}' runbook in {README.name}"
-        assert headings[anchor] == name
-        # The README heading leads to the runbook, a page of the docs site named after the alert.
-        section = runbooks.split(f"### {name}\n", 1)[1].split("\n### ", 1)[0]
-        assert f"(docs/runbooks/{name}.md)" in section, name
-        page = (DOCS / "runbooks" / f"{name}.md").read_text()
+        url = rule["annotations"]["runbook_url"]
+        assert url == f"{REPOSITORY_BLOB}docs/runbooks/{name}.md", url
+        page = (ROOT / url.removeprefix(REPOSITORY_BLOB)).read_text()
         assert page.startswith(f"# {name}\n"), name
         assert all(part in page for part in ("**Meaning.**", "**First checks.**", "**Fixes.**")), name
-    assert set(headings) == {runbook_anchor(n) for n in rendered}
+        # The README's Alerts section keeps a heading per alert (the anchors earlier releases linked to), each
+        # leading to the same page.
+        assert headings[github_anchor(name)] == name, f"no '### {name}' in {README.name}"
+        section = index.split(f"### {name}\n", 1)[1].split("\n### ", 1)[0]
+        assert f"(docs/runbooks/{name}.md)" in section, name
+    assert set(headings) == {github_anchor(n) for n in rendered}
     assert {p.stem for p in (DOCS / "runbooks").glob("*.md")} - {"index"} == set(rendered), "a page per alert"
-    # The node-loss runbook the WorkloadUnavailable alert and the node-loss page link to.
+
+
+def test_runbook_url_is_a_template_of_the_alerts_name(prod_config, prod_plan):
+    monitoring = prod_config.monitoring.model_copy(update={"runbook_url": "https://ops.example.org/rb/{alert}/"})
+    config = prod_config.model_copy(update={"monitoring": monitoring})
+    for name, rule in alerts(rule_groups(config, prod_plan)).items():
+        assert rule["annotations"]["runbook_url"] == f"https://ops.example.org/rb/{name}/"
+
+
+def test_the_node_loss_runbook_says_how_to_release_a_statefulsets_pod():
     page = (DOCS / "runbooks" / f"{names.ALERT_WORKLOAD_UNAVAILABLE}.md").read_text()
     assert "\n## A node that does not come back\n" in page
     assert "node.kubernetes.io/out-of-service=nodeshutdown:NoExecute" in page
@@ -919,7 +929,7 @@ def test_the_watchdog_ships_only_where_the_evaluator_has_none(prod_config, prod_
     rule = alerts(rule_groups(staging, build_plan(staging, "staging")))[names.WATCHDOG]
     assert rule["expr"] == 'label_replace(vector(1), "namespace", "hyperstudy-staging", "", "")'
     assert "for" not in rule and rule["labels"] == {"severity": "none", "stack": "staging"}
-    assert rule["annotations"]["runbook_url"] == f"{staging.monitoring.runbook_url}#watchdog"
+    assert rule["annotations"]["runbook_url"] == staging.monitoring.runbook_url.replace("{alert}", names.WATCHDOG)
     assert set(rule["annotations"]) == {"summary", "description", "runbook_url"}
 
 

@@ -1683,7 +1683,7 @@ def test_prod_annotations_read_as_written(prod_config, prod_plan):
         "summary": "Container c of p is near its memory limit",
         "description": "Container c of pod hyperstudy/p uses 93.75% of its memory limit (alert above 90%); "
         "at the limit the kernel OOM-kills it.",
-        "runbook_url": "https://github.com/hyperstudy/hyperstudy-infra/blob/main/README.md#hyperstudymemorynearlimit",
+        "runbook_url": "https://github.com/hyperstudy/hyperstudy-infra/blob/main/docs/runbooks/HyperStudyMemoryNearLimit.md",
     }
     assert got["exp_labels"] == {
         "namespace": "hyperstudy",

@@ -355,6 +355,13 @@ MONITORING_CASES = [
     ),
     ({"release": "kube prometheus"}, "monitoring.release", "pattern"),
     ({"prometheus_operator": False, "managed_prometheus": False}, "monitoring", "must be true"),
+    # The form of earlier releases, a README whose anchors the alerts linked into: a page per alert now.
+    (
+        {"runbook_url": "https://github.com/hyperstudy/hyperstudy-infra/blob/main/README.md"},
+        "monitoring.runbook_url",
+        "must contain {alert} where the alert's name goes",
+    ),
+    ({"runbook_url": "ftp://ops.example.org/{alert}"}, "monitoring.runbook_url", "pattern"),
 ]
 
 
