@@ -16,7 +16,7 @@ from typing import Any
 import pulumi
 import pulumi_kubernetes as k8s
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import Field, model_validator
 
 from monitoring import names
 from monitoring.alertmanager import (
@@ -28,20 +28,30 @@ from monitoring.alertmanager import (
 )
 from monitoring.dashboards import dashboard_json, dashboards
 from monitoring.rules import rule_groups
+from sizing.config.monitoring import MonitoringConfig
 from sizing.config.stack import StackConfig
+from sizing.core.model import Model
 from sizing.plan.types import Plan
 
 RULE_NAME = "hyperstudy-memory"
 PART_OF = "hyperstudy"
 
 
-class MonitoringArgs(BaseModel):
-    """The validated stack config and its sizing plan: every threshold and coefficient comes from them."""
+class MonitoringArgs(Model):
+    """What the component ships and where: the rule groups and dashboards, built from the stack config and its plan
+    by `derive` (every threshold and coefficient comes from them), the stack's namespace and `monitoring` settings,
+    and the receivers' secret values."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-    config: StackConfig = Field(description="the stack's config (namespace, monitoring settings, formula)")
-    plan: Plan = Field(description="the sizing plan (limits, heap ceilings, node max, prices)")
+    namespace: str = Field(description="the stack's namespace: the PrometheusRule's, and the ClusterRules' name prefix")
+    monitoring: MonitoringConfig = Field(
+        description="the stack's `monitoring` config: which evaluators, release label, alerting, dashboards' place"
+    )
+    groups: list[dict[str, Any]] = Field(
+        description="the rule groups (`monitoring.rules.rule_groups`): the PrometheusRule's or ClusterRules' spec"
+    )
+    dashboards: dict[str, str] = Field(
+        description="dashboard uid → its JSON text (`monitoring.dashboards`): one sidecar ConfigMap each"
+    )
     secrets: dict[str, Any] = Field(
         default_factory=dict,
         description="secret config key → its secret value (a secret Output): Managed Prometheus' receivers",
@@ -49,21 +59,24 @@ class MonitoringArgs(BaseModel):
 
     @model_validator(mode="after")
     def _receivers_have_their_secrets(self) -> MonitoringArgs:
-        monitoring = self.config.monitoring
-        if monitoring.managed_prometheus and self.config.secret_keys():
-            missing = [key for key in self.config.secret_keys() if key not in self.secrets]
+        keys = self.monitoring.alerting.secret_keys()
+        if self.monitoring.managed_prometheus and keys:
+            missing = [key for key in keys if key not in self.secrets]
             if missing:
                 raise ValueError(f"no value for the receivers' secrets {', '.join(missing)}")
         return self
 
     @classmethod
     def derive(cls, config: StackConfig, plan: Plan, secrets: dict[str, Any] | None = None) -> MonitoringArgs:
-        """The args, once the rule groups and dashboards are known to build: a config they refuse (an alerting
-        shape without memory, a namespace too long for a dashboard uid) raises ConfigError here, before any
-        resource is registered."""
-        rule_groups(config, plan)
-        dashboards(config, plan)
-        return cls(config=config, plan=plan, secrets=secrets or {})
+        """The rule groups and dashboards of the stack, built here: a config they refuse (an alerting shape without
+        memory, a namespace too long for a dashboard uid) raises ConfigError before any resource is registered."""
+        return cls(
+            namespace=config.kubernetes.namespace,
+            monitoring=config.monitoring,
+            groups=rule_groups(config, plan),
+            dashboards={uid: dashboard_json(model) for uid, model in dashboards(config, plan).items()},
+            secrets=secrets or {},
+        )
 
 
 def configmap_name(uid: str) -> str:
@@ -90,9 +103,7 @@ class Monitoring(pulumi.ComponentResource):
 
     def __init__(self, name: str, args: MonitoringArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("hyperstudy:monitoring:Monitoring", name, None, opts)
-        config, plan = args.config, args.plan
-        monitoring = config.monitoring
-        groups = rule_groups(config, plan)
+        monitoring, groups = args.monitoring, args.groups
 
         # Who runs the rules: the prometheus-operator, GKE Managed Prometheus, or both (the config validation
         # guarantees at least one). Without the operator its CRD may be missing, so no PrometheusRule is shipped.
@@ -104,7 +115,7 @@ class Monitoring(pulumi.ComponentResource):
                 kind="PrometheusRule",
                 metadata=k8s.meta.v1.ObjectMetaArgs(
                     name=RULE_NAME,
-                    namespace=config.kubernetes.namespace,
+                    namespace=args.namespace,
                     # kube-prometheus-stack's Prometheus only loads rules carrying its release label.
                     labels={**_labels("rules"), "release": monitoring.release},
                 ),
@@ -119,9 +130,7 @@ class Monitoring(pulumi.ComponentResource):
                 f"{name}-managed-rules",
                 api_version="monitoring.googleapis.com/v1",
                 kind="ClusterRules",
-                metadata=k8s.meta.v1.ObjectMetaArgs(
-                    name=f"{config.kubernetes.namespace}-{RULE_NAME}", labels=_labels("rules")
-                ),
+                metadata=k8s.meta.v1.ObjectMetaArgs(name=f"{args.namespace}-{RULE_NAME}", labels=_labels("rules")),
                 spec={"groups": groups},
                 opts=pulumi.ResourceOptions(parent=self),
             )
@@ -130,7 +139,7 @@ class Monitoring(pulumi.ComponentResource):
         # credentials go inline, and the config exists only as that Secret's (secret) data.
         self.managed_alertmanager = None
         if monitoring.managed_prometheus and (monitoring.alerting.receivers or monitoring.alerting.heartbeat):
-            keys = config.secret_keys()
+            keys = monitoring.alerting.secret_keys()
             text = pulumi.Output.all(*(args.secrets[key] for key in keys)).apply(
                 lambda values: yaml.safe_dump(
                     alertmanager_config(monitoring.alerting, inline_credentials(dict(zip(keys, values, strict=True)))),
@@ -156,10 +165,10 @@ class Monitoring(pulumi.ComponentResource):
                     labels={**_labels("dashboard"), names.DASHBOARD_LABEL: "1"},
                     annotations={names.FOLDER_ANNOTATION: monitoring.dashboards_folder},
                 ),
-                data={f"{uid}.json": dashboard_json(model)},
+                data={f"{uid}.json": text},
                 opts=pulumi.ResourceOptions(parent=self),
             )
-            for uid, model in sorted(dashboards(config, plan).items())
+            for uid, text in sorted(args.dashboards.items())
         }
 
         self.register_outputs(

@@ -1,14 +1,16 @@
-"""PromQL selectors built once from the stack config and plan: namespace, backend pods, workloads, real containers.
+"""A stack's PromQL selectors, built once from its config and plan: namespace, backend pods, workloads, real
+containers.
 
-Pure functions returning strings, and `Selectors`, the bundle the rules use, so no matcher is typed twice. The
-workload names come from the plan; which of them serve experiments (the backend) from `sized_by: formula`.
+`Selectors` is the bundle the rules and dashboards use, so no matcher is typed twice; the PromQL text it is made of
+(quote, matchers, `selector`, pod regexes) is `sizing.observe.promql`. The workload names come from the plan; which of
+them serve experiments (the backend) from `sized_by: formula`.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sizing.config.stack import StackConfig, formula_workloads as formula_workloads
+from sizing.config.stack import StackConfig, formula_workloads
 from sizing.observe.promql import (
     label_replace_workload,
     longest_first,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import typing
 from pathlib import Path
 
 import pulumi
@@ -17,6 +18,7 @@ from sizing.config.loader import load_stack
 from sizing.config.stack import StackConfig
 from sizing.core.errors import ConfigError
 from sizing.plan.build import build_plan
+from sizing.plan.types import Plan
 
 ROOT = Path(__file__).resolve().parents[2]
 CONFIG_MAP = "kubernetes:core/v1:ConfigMap"
@@ -34,6 +36,11 @@ def with_rules_backends(config: StackConfig, *, operator: bool, managed: bool, *
     return StackConfig.model_validate(changed.model_dump(by_alias=True))
 
 
+def types(annotation: object) -> set[object]:
+    """A field's type and every type it is made of (`dict[str, Plan] | None` → dict, str, Plan, None)."""
+    return {annotation, *(t for arg in typing.get_args(annotation) for t in types(arg))}
+
+
 def _kind(mocks, kind: str) -> list:
     # A CustomResource registers as `kubernetes:<apiVersion>:<kind>`.
     return [r for r in mocks.resources if r.typ.startswith("kubernetes:") and r.typ.endswith(f":{kind}")]
@@ -42,7 +49,7 @@ def _kind(mocks, kind: str) -> list:
 @pulumi.runtime.test
 def test_rules_ship_as_one_prometheus_rule_selected_by_the_release_label(mocks, ran, prod_config, prod_plan):
     assert prod_config.monitoring.prometheus_operator and not prod_config.monitoring.managed_prometheus
-    component = Monitoring("hyperstudy", MonitoringArgs(config=prod_config, plan=prod_plan))
+    component = Monitoring("hyperstudy", MonitoringArgs.derive(prod_config, prod_plan))
     assert component.cluster_rules is None
     assert component.prometheus_rule is not None
 
@@ -61,7 +68,7 @@ def test_rules_ship_as_one_prometheus_rule_selected_by_the_release_label(mocks, 
 @pulumi.runtime.test
 def test_managed_prometheus_gets_the_same_groups_cluster_wide(mocks, ran, prod_config, prod_plan):
     config = with_rules_backends(prod_config, operator=False, managed=True)
-    component = Monitoring("hyperstudy", MonitoringArgs(config=config, plan=prod_plan))
+    component = Monitoring("hyperstudy", MonitoringArgs.derive(config, prod_plan))
     assert component.cluster_rules is not None and component.prometheus_rule is None
 
     def check(_):
@@ -88,7 +95,7 @@ def test_managed_prometheus_gets_the_same_groups_cluster_wide(mocks, ran, prod_c
 def test_without_the_operator_only_managed_prometheus_rules_ship(mocks, ran, prod_config, prod_plan):
     """No prometheus-operator, so maybe no PrometheusRule CRD: the groups ship as ClusterRules alone."""
     config = with_rules_backends(prod_config, operator=False, managed=True)
-    component = Monitoring("hyperstudy", MonitoringArgs(config=config, plan=prod_plan))
+    component = Monitoring("hyperstudy", MonitoringArgs.derive(config, prod_plan))
     assert component.prometheus_rule is None and component.cluster_rules is not None
 
     def check(_):
@@ -106,7 +113,7 @@ def test_without_the_operator_only_managed_prometheus_rules_ship(mocks, ran, pro
 @pulumi.runtime.test
 def test_each_rules_backend_switch_ships_its_own_object(mocks, ran, operator, managed, prod_config, prod_plan):
     config = with_rules_backends(prod_config, operator=operator, managed=managed)
-    component = Monitoring("hyperstudy", MonitoringArgs(config=config, plan=prod_plan))
+    component = Monitoring("hyperstudy", MonitoringArgs.derive(config, prod_plan))
     assert (component.prometheus_rule is not None) == operator
     assert (component.cluster_rules is not None) == managed
 
@@ -125,7 +132,7 @@ def test_dashboards_are_sidecar_configmaps_in_the_configured_namespace_and_folde
         update={"dashboards_namespace": "grafana", "dashboards_folder": "Research platform"}
     )
     config = prod_config.model_copy(update={"monitoring": monitoring})
-    component = Monitoring("hyperstudy", MonitoringArgs(config=config, plan=prod_plan))
+    component = Monitoring("hyperstudy", MonitoringArgs.derive(config, prod_plan))
     models = dashboards(config, prod_plan)
     assert sorted(component.dashboards) == sorted(models)
 
@@ -150,8 +157,8 @@ def test_dashboards_are_sidecar_configmaps_in_the_configured_namespace_and_folde
 def test_a_profile_switch_updates_dashboards_in_place(mocks, ran, prod_config, prod_plan):
     """Names stay, data changes: with the provider's mutable ConfigMaps that is an update, not a replacement."""
     baseline = prod_config.with_profile("baseline")
-    first = Monitoring("optimized", MonitoringArgs(config=prod_config, plan=prod_plan))
-    second = Monitoring("baseline", MonitoringArgs(config=baseline, plan=build_plan(baseline, "prod")))
+    first = Monitoring("optimized", MonitoringArgs.derive(prod_config, prod_plan))
+    second = Monitoring("baseline", MonitoringArgs.derive(baseline, build_plan(baseline, "prod")))
 
     def check(_):
         by_component = {"optimized": {}, "baseline": {}}
@@ -168,9 +175,9 @@ def test_a_profile_switch_updates_dashboards_in_place(mocks, ran, prod_config, p
 
 @pulumi.runtime.test
 def test_every_child_is_parented_to_the_component(mocks, ran, prod_config, prod_plan):
-    operator = Monitoring("operator", MonitoringArgs(config=prod_config, plan=prod_plan))
+    operator = Monitoring("operator", MonitoringArgs.derive(prod_config, prod_plan))
     config = with_rules_backends(prod_config, operator=False, managed=True)
-    managed = Monitoring("managed", MonitoringArgs(config=config, plan=prod_plan))
+    managed = Monitoring("managed", MonitoringArgs.derive(config, prod_plan))
     assert operator.prometheus_rule is not None and managed.cluster_rules is not None
     children = [operator.prometheus_rule, managed.cluster_rules, *operator.dashboards.values()]
 
@@ -190,9 +197,9 @@ def test_two_stacks_sharing_one_grafana_keep_their_own_configmaps_and_uids(mocks
     staging = load_stack("staging", ROOT)
     assert staging.kubernetes.namespace == "hyperstudy-staging"
     assert staging.monitoring.dashboards_namespace == prod_config.monitoring.dashboards_namespace
-    prod = Monitoring("prod", MonitoringArgs(config=prod_config, plan=prod_plan))
+    prod = Monitoring("prod", MonitoringArgs.derive(prod_config, prod_plan))
     secrets = {"slack_webhook_url": "https://hooks.example/staging", "heartbeat_url": "https://hc-ping.example/s"}
-    other = Monitoring("staging", MonitoringArgs(config=staging, plan=build_plan(staging, "staging"), secrets=secrets))
+    other = Monitoring("staging", MonitoringArgs.derive(staging, build_plan(staging, "staging"), secrets))
     assert sorted(prod.dashboards) == ["hyperstudy-capacity", "hyperstudy-cost", "hyperstudy-memory"]
     assert sorted(other.dashboards) == [
         "hyperstudy-staging-capacity",
@@ -216,11 +223,24 @@ def test_two_stacks_sharing_one_grafana_keep_their_own_configmaps_and_uids(mocks
 
 
 def test_derive_refuses_what_the_rules_or_dashboards_refuse_before_any_resource(mocks, prod_config, prod_plan):
-    assert MonitoringArgs.derive(prod_config, prod_plan) == MonitoringArgs(config=prod_config, plan=prod_plan)
     kubernetes = prod_config.kubernetes.model_copy(update={"namespace": "a-namespace-far-too-long-for-uids"})
     with pytest.raises(ConfigError, match=r"kubernetes\.namespace"):
         MonitoringArgs.derive(prod_config.model_copy(update={"kubernetes": kubernetes}), prod_plan)
     assert mocks.resources == []
+
+
+def test_the_args_carry_what_derive_built_from_config_and_plan_and_neither_of_them():
+    """The component gets the built rule groups and dashboards and the settings that place them, not the whole
+    StackConfig and Plan: what it ships cannot read a size of its own from them."""
+    staging = load_stack("staging", ROOT)
+    plan = build_plan(staging, "staging")
+    args = MonitoringArgs.derive(staging, plan, {"slack_webhook_url": "s", "heartbeat_url": "h"})
+    assert args.groups == rule_groups(staging, plan)
+    assert args.dashboards == {uid: dashboard_json(m) for uid, m in dashboards(staging, plan).items()}
+    assert (args.namespace, args.monitoring) == ("hyperstudy-staging", staging.monitoring)
+    assert args.secrets == {"slack_webhook_url": "s", "heartbeat_url": "h"}
+    carried = {t for field in MonitoringArgs.model_fields.values() for t in types(field.annotation)}
+    assert not {StackConfig, Plan} & carried
 
 
 @pulumi.runtime.test
@@ -235,7 +255,7 @@ def test_managed_prometheus_alertmanager_gets_the_receivers_inline_as_a_secret(m
         "slack_webhook_url": "https://hooks.example/T1/B1",
         "heartbeat_url": "https://hc-ping.example/0f6c",
     }
-    component = Monitoring("hyperstudy", MonitoringArgs(config=config, plan=prod_plan, secrets=secrets))
+    component = Monitoring("hyperstudy", MonitoringArgs.derive(config, prod_plan, secrets))
     assert component.managed_alertmanager is not None
 
     def check(_):
@@ -259,7 +279,7 @@ def test_managed_prometheus_alertmanager_gets_the_receivers_inline_as_a_secret(m
 @pulumi.runtime.test
 def test_without_receivers_the_managed_alertmanager_is_left_alone(mocks, ran, prod_config, prod_plan):
     config = with_rules_backends(prod_config, operator=False, managed=True)
-    component = Monitoring("hyperstudy", MonitoringArgs(config=config, plan=prod_plan))
+    component = Monitoring("hyperstudy", MonitoringArgs.derive(config, prod_plan))
     assert component.managed_alertmanager is None
 
     def check(_):
@@ -276,9 +296,9 @@ def test_a_heartbeat_alone_writes_the_managed_alertmanager(mocks, ran, prod_conf
     alerting = type(config.monitoring.alerting).model_validate({"heartbeat": {"url_secret": "heartbeat_url"}})
     config = config.model_copy(update={"monitoring": config.monitoring.model_copy(update={"alerting": alerting})})
     with pytest.raises(ValueError, match="no value for the receivers' secrets heartbeat_url"):
-        MonitoringArgs(config=config, plan=prod_plan)
+        MonitoringArgs.derive(config, prod_plan)
     secrets = {"heartbeat_url": "https://hc-ping.example/only"}
-    component = Monitoring("hyperstudy", MonitoringArgs(config=config, plan=prod_plan, secrets=secrets))
+    component = Monitoring("hyperstudy", MonitoringArgs.derive(config, prod_plan, secrets))
     assert component.managed_alertmanager is not None
 
     def check(_):

@@ -25,6 +25,7 @@ from monitoring.rules import (
     RECORDING_GROUP,
     SCALER_MISSED_AFTER_SECONDS,
     SETTINGS,
+    alert_settings,
     expected_cronjobs,
     recorded_names,
     rule_groups,
@@ -62,8 +63,6 @@ DOCS = ROOT / "docs"
 # level:metric:operations (Prometheus' recording rule naming convention).
 RECORD_NAME = re.compile(r"^[a-z][a-z0-9_]*:[a-z][a-z0-9_]*:[a-z][a-z0-9_]*$")
 ALERT_NAME = re.compile(r"^HyperStudy[A-Z][A-Za-z]+$")
-# Each alert's `monitoring.alerts` key, from the rules' own table of alerts.
-ALERT_SETTINGS = SETTINGS
 # Rendered only for a stack with `capacity.schedule`.
 SCHEDULE_ALERTS = {names.ALERT_SCHEDULED_CAPACITY_NOT_READY, names.ALERT_SCHEDULED_SCALING_FAILED}
 # Node-level series carry no namespace of their own: they are selected by metric name alone (and `resource`, or the
@@ -299,7 +298,7 @@ def test_without_a_formula_sized_workload_the_backend_rules_are_left_out(prod_co
 def test_every_alert_has_config_severity_for_and_annotations(stack):
     config, plan = stack
     for name, rule in alerts(rule_groups(config, plan)).items():
-        settings = getattr(config.monitoring.alerts, ALERT_SETTINGS[name])
+        settings = alert_settings(config, name)
         # The stack's name says which stack to plan and deploy from (`make plan STACK=<stack>`).
         assert rule["labels"] == {"severity": settings.severity, "stack": plan.stack}
         if name == names.ALERT_SCHEDULED_CAPACITY_NOT_READY:
@@ -1084,5 +1083,5 @@ def test_the_table_of_alerts_holds_each_alert_setting_once(prod_config, prod_pla
         expected = [name for name in order if name in rendered]
         assert rendered == expected + ([names.WATCHDOG] if config.monitoring.managed_prometheus else [])
         for rule in (r for g in rule_groups(config, plan) for r in g["rules"] if r.get("alert") in SETTINGS):
-            settings = getattr(config.monitoring.alerts, SETTINGS[rule["alert"]])
+            settings = alert_settings(config, rule["alert"])
             assert rule["labels"]["severity"] == settings.severity

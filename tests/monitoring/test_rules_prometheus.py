@@ -35,7 +35,7 @@ import yaml
 from monitoring import names, rules
 from monitoring.dashboards import dashboards
 from monitoring.dashboards.memory import OOM_TILE_WINDOW
-from monitoring.rules import SETTINGS
+from monitoring.rules import alert_settings
 from sizing.config.capacity import UserMix
 from sizing.config.loader import load_stack
 from sizing.config.stack import StackConfig
@@ -56,9 +56,6 @@ ROOT = Path(__file__).resolve().parents[2]
 GIB = 1024 * MIB
 HOUR = 3600.0
 HISTORY = 26 * HOUR  # the OOM tile looks back 24 h: a kill 25 h ago must be in the history
-# Which `monitoring.alerts` entry sets each alert's threshold and severity.
-# Each alert's `monitoring.alerts` key, from the rules' own table of alerts.
-ALERT_SETTINGS = SETTINGS
 PHASES = ("Pending", "Running", "Succeeded", "Failed", "Unknown")
 # V8's spaces as prom-client labels them; --max-old-space-size caps all but the young generation and read-only.
 HEAP_SPACES = ("read_only", "new", "old", "code", "large_object", "code_large_object", "new_large_object")
@@ -126,7 +123,7 @@ class Stack:
         return self.plan.stack
 
     def threshold(self, alert: str) -> float:
-        return getattr(self.config.monitoring.alerts, ALERT_SETTINGS[alert]).threshold
+        return alert_settings(self.config, alert).threshold
 
     def mib(self, workload: str, kind: str) -> int:
         w = self.plan.workloads[workload]
@@ -776,7 +773,7 @@ def check_alert(alert: Alert, stacks: Mapping[str, Stack]) -> None:
     labels = alert["labels"]
     name = labels["alertname"]
     stack = stacks[labels["namespace"]]
-    settings = getattr(stack.config.monitoring.alerts, ALERT_SETTINGS[name])
+    settings = alert_settings(stack.config, name)
     assert labels["severity"] == settings.severity, alert
     assert labels["stack"] == stack.plan.stack, alert
     annotations = alert["annotations"]

@@ -24,7 +24,7 @@ from typing import Any
 import pytest
 
 from monitoring import names
-from monitoring.rules import SETTINGS, rule_groups, rules_file
+from monitoring.rules import alert_settings, rule_groups, rules_file
 from sizing.config.loader import load_stack
 from sizing.config.monitoring import Alert
 from sizing.config.stack import StackConfig
@@ -51,9 +51,6 @@ UNKNOWN_ROLE = "observer"
 # How kube-state-metrics is scraped: under a job name the rules do not know, or twice with the same values (a second
 # job, as kube-prometheus-stack's `kube-state-metrics`, or a second replica).
 KSM_JOBS: dict[str, tuple[str, ...]] = {"ksm-job": ("ksm",), "ksm-twice": ("ksm", "kube-state-metrics")}
-# Which `monitoring.alerts` entry sets each alert's threshold, for: and severity.
-# Each alert's `monitoring.alerts` key, from the rules' own table of alerts.
-ALERT_SETTINGS = SETTINGS
 # A pod's phases as kube-state-metrics exports them: one series each, 1 for the current phase.
 PHASES = ("Pending", "Running", "Succeeded", "Failed", "Unknown")
 ACTIVE_PHASES = ("Pending", "Running")
@@ -228,7 +225,7 @@ class Stack:
         return next(r for g in rule_groups(self.config, self.plan) for r in g["rules"] if r.get("alert") == name)
 
     def settings(self, name: str) -> Alert:
-        return getattr(self.config.monitoring.alerts, ALERT_SETTINGS[name])
+        return alert_settings(self.config, name)
 
     def expected_alert(self, name: str, labels: dict[str, str], value: float) -> dict[str, Any]:
         """The alert with the config's severity and the stack's name, its annotations rendered as Prometheus does."""

@@ -146,9 +146,8 @@ def firing(server: PrometheusServer, name: str, **labels: str) -> Alert:
 
 def check_metadata(alert: Alert, config: StackConfig, plan: Plan, labels: Mapping[str, str]) -> None:
     """Exactly the expected labels, the config's severity, the plan's stack, annotations that render."""
-    key = {NOT_READY: "scheduled_capacity_not_ready", SCALING_FAILED: "scheduled_scaling_failed"}
     name = alert["labels"]["alertname"]
-    settings = getattr(config.monitoring.alerts, key[name])
+    settings = rules.alert_settings(config, name)
     assert alert["labels"] == {"alertname": name, **labels, "severity": settings.severity, "stack": plan.stack}
     annotations = alert["annotations"]
     assert set(annotations) == {"summary", "description", "runbook_url"}
