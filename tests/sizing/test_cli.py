@@ -416,7 +416,7 @@ def test_bad_stack_is_one_line_exit_2(write_stack, prod_values, path: str, value
 
 def test_missing_stack_file() -> None:
     line = assert_bad_input(run_cli("plan", "--stack", "nope"), "Pulumi.nope.yaml")
-    assert line.endswith(": stack file not found")
+    assert line.endswith(": stack file not found; known stacks: prod, staging")
 
 
 def test_unknown_profile() -> None:
