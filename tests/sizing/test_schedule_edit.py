@@ -124,17 +124,21 @@ def test_remove_after_add_gives_the_file_back_byte_for_byte(capsys, project: Pat
     assert path.read_text(encoding="utf-8") == before
 
 
-def test_remove_takes_the_comment_above_the_window_with_it(capsys, project: Path) -> None:
+@pytest.mark.parametrize(("removed", "kept"), [("teaching-lab", "open-day"), ("open-day", "teaching-lab")])
+def test_remove_takes_the_comment_above_the_window_with_it(capsys, project: Path, removed: str, kept: str) -> None:
+    """A comment line right above a window is about it: it goes with it, and the other window's stays (ruamel alone
+    keeps the first window's comment above the second)."""
     path = project / "Pulumi.staging.yaml"
-    text = path.read_text(encoding="utf-8").replace(
-        "      - name: open-day\n", "      # The open day, booked by the outreach office.\n      - name: open-day\n"
-    )
+    notes = {"teaching-lab": "# The lab, every week.", "open-day": "# The open day, booked by the outreach office."}
+    text = path.read_text(encoding="utf-8")
+    for name, note in notes.items():
+        text = text.replace(f"      - name: {name}\n", f"      {note}\n      - name: {name}\n")
     path.write_text(text, encoding="utf-8")
-    assert cli(capsys, project, "schedule", "remove", "open-day", "--stack", "staging")[0] == 0
+    assert cli(capsys, project, "schedule", "remove", removed, "--stack", "staging")[0] == 0
     after = path.read_text(encoding="utf-8")
-    assert "open day, booked" not in after and "open-day" not in after
-    assert comments(after) == [c for c in comments(text) if "booked" not in c]
-    assert [w.name for w in load_stack("staging", project).capacity.schedule] == ["teaching-lab"]
+    assert comments(after) == [c for c in comments(text) if c != notes[removed]]
+    assert f"      {notes[kept]}\n      - name: {kept}\n" in after
+    assert [w.name for w in load_stack("staging", project).capacity.schedule] == [kept]
 
 
 def test_a_window_that_does_not_fit_is_not_written_and_exits_1(capsys, project: Path) -> None:
