@@ -91,12 +91,14 @@ def _default_project_dir() -> Path:
 
 
 _STACK = "stack name (Pulumi.<stack>.yaml of the project) or a stack file's path"
-_BAD_INPUT = "bad input: one line `error: <key>: <problem>` (after the usage, for a missing or unknown argument)"
+_BAD_INPUT = "bad input: one line `error: <key>: <problem>` (the usage first for a wrong command line)"
 
 
 def _epilog(examples: list[str], codes: list[tuple[int, str]], *notes: str) -> str:
-    lines = ["examples:", *(f"  {e}" for e in examples), "", "exit codes:"]
-    lines += [f"  {code}  {text}" for code, text in codes]
+    """The help's end: examples (a `\n` in one continues it on the next line), exit codes (a `\n` in a text
+    continues it under the text), then notes, each as written."""
+    lines = ["examples:", *(f"  {e}".replace("\n", " \\\n      ") for e in examples), "", "exit codes:"]
+    lines += [f"  {code}  {text}".replace("\n", "\n     ") for code, text in codes]
     for note in notes:
         lines += ["", note]
     return "\n".join(lines)
@@ -126,7 +128,7 @@ def _parser() -> usage.Parser:
                 (0, "done: the plan holds, every window fits, the contract is met"),
                 (
                     1,
-                    "a finding: a pod near its limit (status), a window that does not fit (schedule), the contract "
+                    "a finding: a pod near its limit (status), a window that does not fit (schedule),\nthe contract "
                     "not met (contract)",
                 ),
                 (2, _BAD_INPUT),
@@ -167,7 +169,7 @@ def _parser() -> usage.Parser:
         "recommend",
         "every machine type of the catalogue for the stack's pods, the cheapest feasible first",
         ["python -m sizing recommend --stack prod", "python -m sizing recommend --stack prod --profile baseline"],
-        [(0, "the options"), (2, _BAD_INPUT + "; also when no machine type holds the stack")],
+        [(0, "the options"), (2, _BAD_INPUT + ";\nalso when no machine type holds the stack")],
     )
     recommend.add_argument("--stack", required=True, help=_STACK)
     recommend.add_argument("--profile", help=f"override the stack's profile ({', '.join(PROFILES)})")
@@ -177,13 +179,13 @@ def _parser() -> usage.Parser:
         "fit",
         "fit the capacity formula to measured working sets and users (Prometheus, or an export of it)",
         [
-            "python -m sizing fit --stack prod --prometheus http://localhost:9090 --since 14d --save export.json",
+            "python -m sizing fit --stack prod --prometheus http://localhost:9090 --since 14d\n--save export.json",
             "python -m sizing fit --stack prod --from examples/fit-export.json",
             "python -m sizing fit --stack prod --from export.json --write",
         ],
         [
             (0, "fitted, whatever the verdict"),
-            (2, _BAD_INPUT + "; also data that cannot tell a coefficient (one line naming it)"),
+            (2, _BAD_INPUT + ";\nalso data that cannot tell a coefficient apart (one line naming it)"),
         ],
         RULES,
     )
@@ -205,7 +207,7 @@ def _parser() -> usage.Parser:
         [
             (0, "every formula-sized pod below the near-limit threshold"),
             (1, "a pod near its limit"),
-            (2, _BAD_INPUT + "; also Prometheus unreachable"),
+            (2, _BAD_INPUT + ";\nalso when Prometheus is unreachable"),
             (3, "no formula-sized pod reports a working set: monitoring is blind, admit no experiment"),
         ],
     )
@@ -219,7 +221,7 @@ def _parser() -> usage.Parser:
         [
             "python -m sizing schedule --stack staging",
             "python -m sizing schedule --stack staging --at 2026-12-02T09:30:00+01:00 -o json",
-            "python -m sizing schedule add lab --stack staging --days tue,thu --start 14:00 --end 16:00 "
+            "python -m sizing schedule add lab --stack staging --days tue,thu --start 14:00 --end 16:00\n"
             "--timezone Europe/Berlin --experiments medium=5",
             "python -m sizing schedule remove lab --stack staging",
         ],
@@ -246,9 +248,9 @@ def _parser() -> usage.Parser:
         "written only if every window then fits",
         epilog=_epilog(
             [
-                "python -m sizing schedule add lab --stack staging --days tue,thu --start 14:00 --end 16:00 "
+                "python -m sizing schedule add lab --stack staging --days tue,thu --start 14:00 --end 16:00\n"
                 "--timezone Europe/Berlin --experiments medium=5",
-                "python -m sizing schedule add open-day --stack staging --date 2027-06-05 --start 10:00 --end 13:00 "
+                "python -m sizing schedule add open-day --stack staging --date 2027-06-05 --start 10:00 --end 13:00\n"
                 "--timezone Europe/Berlin --experiments small=4,medium=2 --dry-run",
             ],
             edits,
@@ -320,7 +322,7 @@ def _parser() -> usage.Parser:
         [
             (0, "the contract is met: every series present, a gauge, with its labels"),
             (1, "not met: a series missing, or of the wrong type or labels"),
-            (2, _BAD_INPUT + "; also an unreadable file, an unreachable URL, or text that is no exposition"),
+            (2, _BAD_INPUT + ";\nalso an unreadable file, an unreachable URL, or text that is no exposition"),
         ],
     )
     exposition = contract.add_mutually_exclusive_group(required=True)

@@ -84,8 +84,8 @@ def test_help_has_examples_and_exit_codes(capsys, command: str) -> None:
     code, out, err = run(capsys, *command.split(), "--help")
     assert (code, err) == (0, "")
     examples = out[out.index("\nexamples:\n") : out.index("\nexit codes:\n")]
-    # Each example is a command line of this very command.
-    runnable = [line.strip() for line in examples.splitlines()[2:] if line.strip()]
+    # Each example is a command line of this very command (a line ending in a backslash continues on the next).
+    runnable = [line.strip() for line in examples.replace("\\\n", " ").splitlines()[2:] if line.strip()]
     assert runnable and all(f"python -m sizing {command}".rstrip() in line for line in runnable), runnable
     codes = out[out.index("\nexit codes:\n") :].splitlines()[2:]
     assert [int(line.split()[0]) for line in codes if re.match(r"^  \d  ", line)] == EXIT_CODES[command]
