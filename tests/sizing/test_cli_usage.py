@@ -221,6 +221,21 @@ def test_a_project_dir_without_a_project_is_one_line(capsys, tmp_path: Path) -> 
     assert "no Pulumi project in" in one_line_error(capsys, "--project-dir", str(a_file), "plan", "--stack", "prod")
 
 
+def test_a_quantity_the_library_cannot_read_names_no_exception_class(capsys, monkeypatch, write_stack, prod_values):
+    """The kubernetes library's parser raising decimal's Overflow: the line says what to fix, not `Overflow`."""
+    import decimal
+
+    from sizing.core import quantity
+
+    def overflowing(text: str) -> decimal.Decimal:
+        raise decimal.Overflow("above Emax")
+
+    project = str(write_stack(prod_values))
+    monkeypatch.setattr(quantity, "_library_parse_quantity", lambda: overflowing)
+    error = one_line_error(capsys, "--project-dir", project, "plan", "--stack", "test")
+    assert error.endswith("is not a Kubernetes quantity: too large, or not a number"), error
+
+
 def test_an_unreachable_prometheus_names_no_exception_class(capsys) -> None:
     error = one_line_error(capsys, "status", "--stack", "prod", "--prometheus", "http://127.0.0.1:1")
     assert error == "error: --prometheus: http://127.0.0.1:1 is unreachable (nothing answers there)"
