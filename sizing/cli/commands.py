@@ -1,43 +1,48 @@
-"""`python -m sizing`: the plan of a stack, the memory of one experiment, the slots left for more.
+"""`python -m sizing`: the plan of a stack, its cheapest pool, its planned windows, the memory of one experiment and
+the slots left for more; the live state and the calibration from Prometheus; the app's metrics against the contract.
 
-Bad input ends with exit code 2 and one line `error: <key>: <problem>`; nothing here imports pulumi.
+Every command prints tables for people, or its data with `-o json|yaml`. Bad input ends with exit code 2 and one
+line `error: <key>: <problem>`; nothing here imports pulumi.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import re
 import sys
+from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, NoReturn
+from typing import TYPE_CHECKING, Any
 
+from sizing.cli import schedule, usage
 from sizing.cli.compare import compare, render_comparison
+from sizing.cli.output import OUTPUTS, dump
 from sizing.cli.tables import table
 from sizing.config.capacity import Formula, UserMix
-from sizing.config.loader import load_stack, stack_file
+from sizing.config.loader import is_path, known_stacks, load_stack, stack_file
 from sizing.config.stack import StackConfig
 from sizing.core.capacity import slots
 from sizing.core.durations import duration_seconds
-from sizing.core.errors import ConfigError
+from sizing.core.errors import ConfigError, did_you_mean
 from sizing.core.model import PROFILES
 from sizing.core.quantity import format_mib, format_millicores
+from sizing.observe.verdict import RULES
 from sizing.plan.build import build_plan, demand
 from sizing.plan.pools import recommend
 from sizing.plan.types import APP, Plan, PoolChoice, Recommendation, WorkloadPlan
 
 if TYPE_CHECKING:
+    from sizing.observe.exposition import ContractReport
     from sizing.observe.status import Status
     from sizing.plan.types import MaintenancePlan
 
-EXIT_BAD_INPUT = 2
-
-
-class _Parser(argparse.ArgumentParser):
-    def error(self, message: str) -> NoReturn:
-        self.exit(EXIT_BAD_INPUT, f"error: {message}\n")
+EXIT_BAD_INPUT = usage.EXIT_BAD_INPUT
+EXIT_NEAR_LIMIT = 1
+EXIT_CONTRACT_NOT_MET = 1
+# `status` with no formula-sized pod reporting: monitoring is blind, which no script gating on it may take as fine.
+EXIT_BLIND = 3
 
 
 def _count(flag: str):
@@ -78,65 +83,250 @@ def _instant(text: str) -> datetime:
 
 
 def _default_project_dir() -> Path:
+    """The working directory when it holds Pulumi.yaml, else this repository (sizing/cli/ is two levels down)."""
     cwd = Path.cwd()
-    return cwd if (cwd / "Pulumi.yaml").is_file() else Path(__file__).resolve().parent.parent
+    return cwd if (cwd / "Pulumi.yaml").is_file() else Path(__file__).resolve().parents[2]
 
 
-def _parser() -> argparse.ArgumentParser:
-    parser = _Parser(prog="python -m sizing", description=__doc__.splitlines()[0])
-    parser.add_argument("--project-dir", type=Path, default=None, help="folder of Pulumi.yaml (default: ., or repo)")
-    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+_STACK = "stack name (Pulumi.<stack>.yaml of the project) or a stack file's path"
+_BAD_INPUT = "bad input: one line `error: <key>: <problem>` (the usage first for a wrong command line)"
 
-    plan = sub.add_parser("plan", help="every workload's sizes, the node pool and the cost of a stack")
-    plan.add_argument("--stack", required=True, help="stack name (Pulumi.<stack>.yaml) or a stack file path")
+
+def _epilog(examples: list[str], codes: list[tuple[int, str]], *notes: str) -> str:
+    """The help's end: examples (a `\n` in one continues it on the next line), exit codes (a `\n` in a text
+    continues it under the text), then notes, each as written."""
+    lines = ["examples:", *(f"  {e}".replace("\n", " \\\n      ") for e in examples), "", "exit codes:"]
+    lines += [f"  {code}  {text}".replace("\n", "\n     ") for code, text in codes]
+    for note in notes:
+        lines += ["", note]
+    return "\n".join(lines)
+
+
+def _output(p: argparse.ArgumentParser) -> None:
+    group = p.add_mutually_exclusive_group()
+    group.add_argument(
+        "-o", "--output", choices=OUTPUTS, default=None, help="table (for people, the default), json or yaml"
+    )
+    group.add_argument("--json", dest="output", action="store_const", const="json", help="the same as -o json")
+
+
+def _parser() -> usage.Parser:
+    parser = usage.Parser(
+        prog="python -m sizing",
+        description=__doc__.split("\n\n")[0],
+        epilog=_epilog(
+            [
+                "python -m sizing plan --stack prod",
+                "python -m sizing plan --stack prod --compare baseline",
+                "python -m sizing schedule --stack staging -o json",
+                "python -m sizing contract --url http://localhost:3000/metrics",
+                "python -m sizing COMMAND --help",
+            ],
+            [
+                (0, "done: the plan holds, every window fits, the contract is met"),
+                (
+                    1,
+                    "a finding: a pod near its limit (status), a window that does not fit (schedule),\nthe contract "
+                    "not met (contract)",
+                ),
+                (2, _BAD_INPUT),
+                (3, "status: no formula-sized pod reports a working set (monitoring is blind)"),
+            ],
+        ),
+    )
+    parser.add_argument(
+        "--project-dir", type=Path, default=None, metavar="DIR", help="folder of Pulumi.yaml (default: ., or the repo)"
+    )
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True, parser_class=usage.Parser)
+
+    def command(name: str, summary: str, examples: list[str], codes: list[tuple[int, str]], *notes: str):
+        return sub.add_parser(name, help=summary, description=summary, epilog=_epilog(examples, codes, *notes))
+
+    planned = [(0, "the plan"), (2, _BAD_INPUT)]
+    plan = command(
+        "plan",
+        "every workload's sizes, the node pool and the cost of a stack",
+        [
+            "python -m sizing plan --stack prod",
+            "python -m sizing plan --stack prod --compare baseline      # a rollback: before → after",
+            "python -m sizing plan --stack prod --compare /tmp/Pulumi.prod.yaml",
+            "python -m sizing plan --stack ./Pulumi.staging.yaml -o yaml",
+        ],
+        planned,
+    )
+    plan.add_argument("--stack", required=True, help=_STACK)
     plan.add_argument("--profile", help=f"override the stack's profile ({', '.join(PROFILES)})")
-    plan.add_argument("--json", action="store_true", help="one JSON object instead of tables")
     plan.add_argument(
         "--compare",
         metavar="PROFILE|STACK",
-        help="show before → after against a profile of the same stack (a rollback) or another stack/stack file",
+        help="show before → after against a profile of the same stack (a rollback) or another stack or stack file",
     )
+    _output(plan)
+
+    recommend = command(
+        "recommend",
+        "every machine type of the catalogue for the stack's pods, the cheapest feasible first",
+        ["python -m sizing recommend --stack prod", "python -m sizing recommend --stack prod --profile baseline"],
+        [(0, "the options"), (2, _BAD_INPUT + ";\nalso when no machine type holds the stack")],
+    )
+    recommend.add_argument("--stack", required=True, help=_STACK)
+    recommend.add_argument("--profile", help=f"override the stack's profile ({', '.join(PROFILES)})")
+    _output(recommend)
+
+    fit = command(
+        "fit",
+        "fit the capacity formula to measured working sets and users (Prometheus, or an export of it)",
+        [
+            "python -m sizing fit --stack prod --prometheus http://localhost:9090 --since 14d\n--save export.json",
+            "python -m sizing fit --stack prod --from examples/fit-export.json",
+            "python -m sizing fit --stack prod --from export.json --write",
+        ],
+        [
+            (0, "fitted, whatever the verdict"),
+            (2, _BAD_INPUT + ";\nalso data that cannot tell a coefficient apart (one line naming it)"),
+        ],
+        RULES,
+    )
+    fit.add_argument("--stack", required=True, help=_STACK)
+    source = fit.add_mutually_exclusive_group(required=True)
+    source.add_argument("--prometheus", metavar="URL", help="Prometheus' HTTP API (credentials: see README)")
+    source.add_argument("--from", dest="from_file", type=Path, metavar="FILE", help="an export of `fit --save`")
+    fit.add_argument(
+        "--since", type=_duration("--since"), default=None, help="with --prometheus: how far back to read (14d)"
+    )
+    fit.add_argument("--save", type=Path, metavar="FILE", help="with --prometheus: also write the data's export")
+    fit.add_argument("--write", action="store_true", help="set the fitted coefficients in the stack file")
+    _output(fit)
+
+    live = command(
+        "status",
+        "live formula-sized pods, slots, OOM kills and firing alerts, from Prometheus",
+        ["python -m sizing status --stack prod --prometheus http://localhost:9090"],
+        [
+            (0, "every formula-sized pod below the near-limit threshold"),
+            (1, "a pod near its limit"),
+            (2, _BAD_INPUT + ";\nalso when Prometheus is unreachable"),
+            (3, "no formula-sized pod reports a working set: monitoring is blind, admit no experiment"),
+        ],
+    )
+    live.add_argument("--stack", required=True, help=_STACK)
+    live.add_argument("--prometheus", required=True, metavar="URL", help="Prometheus' HTTP API")
+    _output(live)
+
+    windows = command(
+        "schedule",
+        "planned windows: replicas, nodes, start and end, fit; --at: what is in force then; add or remove one",
+        [
+            "python -m sizing schedule --stack staging",
+            "python -m sizing schedule --stack staging --at 2026-12-02T09:30:00+01:00 -o json",
+            "python -m sizing schedule add lab --stack staging --days tue,thu --start 14:00 --end 16:00\n"
+            "--timezone Europe/Berlin --experiments medium=5",
+            "python -m sizing schedule remove lab --stack staging",
+        ],
+        [
+            (0, "every window fits"),
+            (1, "a window does not fit (`plan` and `pulumi preview` refuse the stack until it does)"),
+            (2, _BAD_INPUT),
+        ],
+        "-o json: each window's start and end in ISO 8601 (a weekly window's next occurrence), `when` for people.",
+    )
+    windows.add_argument("--stack", help=_STACK + " (required)")
+    windows.add_argument("--at", type=_instant, help="an instant (ISO-8601 with offset): what is in force then")
+    _output(windows)
+    actions = windows.add_subparsers(dest="action", metavar="ACTION", parser_class=usage.Parser)
+    edits = [
+        (0, "written, and every window fits"),
+        (1, "a window does not fit: `add` writes nothing then, `remove` writes (a window less never hurts)"),
+        (2, _BAD_INPUT),
+    ]
+    add = actions.add_parser(
+        "add",
+        help="add a window to the stack file (comments kept) if every window then fits",
+        description="add a window to the stack file's capacity.schedule (a round trip: comments and layout kept); "
+        "written only if every window then fits",
+        epilog=_epilog(
+            [
+                "python -m sizing schedule add lab --stack staging --days tue,thu --start 14:00 --end 16:00\n"
+                "--timezone Europe/Berlin --experiments medium=5",
+                "python -m sizing schedule add open-day --stack staging --date 2027-06-05 --start 10:00 --end 13:00\n"
+                "--timezone Europe/Berlin --experiments small=4,medium=2 --dry-run",
+            ],
+            edits,
+        ),
+    )
+    add.add_argument("name", type=schedule.name, help="the window's name (a DNS label of up to 30 characters)")
+    add.add_argument("--stack", required=True, help=_STACK)
+    when = add.add_mutually_exclusive_group(required=True)
+    when.add_argument("--days", type=schedule.days, help="weekly on these days: tue, or mon,wed,fri")
+    when.add_argument("--date", type=schedule.day, help="once, on this date (YYYY-MM-DD)")
+    add.add_argument("--start", required=True, type=schedule.clock, help="local start, HH:MM")
+    add.add_argument("--end", required=True, type=schedule.clock, help="local end, HH:MM, later the same day")
+    add.add_argument("--timezone", required=True, type=schedule.zone, help="IANA time zone, e.g. Europe/Berlin")
+    add.add_argument(
+        "--experiments",
+        required=True,
+        action="append",
+        type=schedule.experiments,
+        metavar="SHAPE=N",
+        help="concurrent experiments by shape (capacity.shapes): medium=5, or small=4,medium=2; repeatable",
+    )
+    add.add_argument("--lead-minutes", type=_count("--lead-minutes"), help="scale up this long before (default 10)")
+    add.add_argument("--grace-minutes", type=_count("--grace-minutes"), help="scale down this long after (default 15)")
+    add.add_argument("--dry-run", action="store_true", help="say whether it fits; write nothing")
+    _output(add)
+    remove = actions.add_parser(
+        "remove",
+        help="remove a window from the stack file (comments kept)",
+        description="remove a window from the stack file's capacity.schedule (a round trip: comments and layout kept)",
+        epilog=_epilog(["python -m sizing schedule remove lab --stack staging"], edits),
+    )
+    remove.add_argument("name", help="the window's name")
+    remove.add_argument("--stack", required=True, help=_STACK)
+    remove.add_argument("--dry-run", action="store_true", help="show the schedule without it; write nothing")
+    _output(remove)
 
     def users(p: argparse.ArgumentParser) -> None:
         p.add_argument("--video", type=_count("--video"), default=0, help="participants with video")
         p.add_argument("--no-video", type=_count("--no-video"), default=0, help="participants without video")
         p.add_argument("--experimenters", type=_count("--experimenters"), default=0, help="experimenters")
-        p.add_argument("--json", action="store_true", help="JSON output")
+        _output(p)
 
-    recommend = sub.add_parser(
-        "recommend", help="every machine type of the catalogue for the stack's pods, the cheapest feasible first"
+    project = command(
+        "project",
+        "predicted memory of one backend pod serving one experiment",
+        ["python -m sizing project --video 10 --experimenters 2", "python -m sizing project --stack prod --no-video 5"],
+        planned,
     )
-    recommend.add_argument("--stack", required=True, help="stack name (Pulumi.<stack>.yaml) or a stack file path")
-    recommend.add_argument("--profile", help=f"override the stack's profile ({', '.join(PROFILES)})")
-    recommend.add_argument("--json", action="store_true", help="one JSON object instead of the table")
-
-    fit = sub.add_parser("fit", help="fit the capacity formula to measured working sets and users (Prometheus)")
-    fit.add_argument("--stack", required=True, help="stack name (Pulumi.<stack>.yaml) or a stack file path")
-    source = fit.add_mutually_exclusive_group(required=True)
-    source.add_argument("--prometheus", metavar="URL", help="Prometheus' HTTP API (credentials: see README)")
-    source.add_argument("--from", dest="from_file", type=Path, metavar="FILE", help="an export of `fit --save`")
-    fit.add_argument("--since", type=_duration("--since"), default="14d", help="how far back to read (14d)")
-    fit.add_argument("--save", type=Path, metavar="FILE", help="with --prometheus: also write the data's export")
-    fit.add_argument("--json", action="store_true", help="one JSON object instead of tables")
-    fit.add_argument("--write", action="store_true", help="set the fitted coefficients in the stack file")
-
-    live = sub.add_parser("status", help="live pods, slots, OOM kills and firing alerts (exit 1 near the limit)")
-    live.add_argument("--stack", required=True, help="stack name (Pulumi.<stack>.yaml) or a stack file path")
-    live.add_argument("--prometheus", required=True, metavar="URL", help="Prometheus' HTTP API")
-    live.add_argument("--json", action="store_true", help="one JSON object instead of tables")
-
-    planned = sub.add_parser("schedule", help="planned windows: replicas, nodes, next start, fit; --at: in force then")
-    planned.add_argument("--stack", required=True, help="stack name (Pulumi.<stack>.yaml) or a stack file path")
-    planned.add_argument("--at", type=_instant, help="an instant (ISO-8601 with offset): what is in force then")
-    planned.add_argument("--json", action="store_true", help="one JSON object instead of tables")
-
-    project = sub.add_parser("project", help="predicted memory of one backend pod serving one experiment")
     project.add_argument("--stack", help="use this stack's formula (default: the document's coefficients)")
     users(project)
 
-    slots = sub.add_parser("slots", help="experiments of a shape the backend pods can still admit at typical load")
-    slots.add_argument("--stack", required=True, help="stack name or stack file path")
+    slots = command(
+        "slots",
+        "experiments of a shape the backend pods can still admit at typical load",
+        ["python -m sizing slots --stack prod --video 10 --experimenters 2"],
+        planned,
+    )
+    slots.add_argument("--stack", required=True, help=_STACK)
     users(slots)
+
+    contract = command(
+        "contract",
+        "check an app's /metrics against the app's side of the metric contract",
+        [
+            "python -m sizing contract --file examples/metrics-pass.txt",
+            "python -m sizing contract --url http://localhost:3000/metrics",
+            "curl -s http://backend:3000/metrics | python -m sizing contract --file -",
+        ],
+        [
+            (0, "the contract is met: every series present, a gauge, with its labels"),
+            (1, "not met: a series missing, or of the wrong type or labels"),
+            (2, _BAD_INPUT + ";\nalso an unreadable file, an unreachable URL, or text that is no exposition"),
+        ],
+    )
+    exposition = contract.add_mutually_exclusive_group(required=True)
+    exposition.add_argument("--file", metavar="FILE", help="an exposition in a file (-: standard input)")
+    exposition.add_argument("--url", metavar="URL", help="the app's /metrics URL")
+    _output(contract)
     return parser
 
 
@@ -182,7 +372,9 @@ def render_plan(plan: Plan) -> str:
         f"stack {plan.stack} · profile {plan.profile}",
         "",
         table(
-            ["workload", "installed by", "replicas", "cpu", "memory request", "memory limit", "runtime setting"], rows
+            ["workload", "installed by", "replicas", "cpu", "memory request", "memory limit", "runtime setting"],
+            rows,
+            drop=["installed by", "runtime setting"],
         ),
     ]
     for w in plan.workloads.values():
@@ -318,6 +510,7 @@ def render_recommendation(result: Recommendation) -> str:
         table(
             ["machine type", "pricing", "min", "max", "USD/month", "at max", "binding", "feasible", "stack", "reason"],
             rows,
+            drop=["at max", "binding", "feasible"],
         ),
         "",
     ]
@@ -380,26 +573,45 @@ def _slots(config: StackConfig, mix: UserMix, stack: str) -> dict[str, Any]:
     }
 
 
+def _emit(fmt: str, data: Callable[[], Any], text: Callable[[], str]) -> None:
+    """The result as `-o` asks: text for people (tables), or the data as JSON or YAML."""
+    print(text() if fmt == "table" else dump(data(), fmt))
+
+
+def _compare_target(args: argparse.Namespace, project_dir: Path) -> Plan:
+    if args.compare in PROFILES:
+        return build_plan(load_stack(args.stack, project_dir, args.compare), args.stack)
+    if not is_path(args.compare) and not stack_file(args.compare, project_dir).exists():
+        known = [*PROFILES, *known_stacks(project_dir)]
+        raise ConfigError(
+            "--compare",
+            f"{args.compare!r} is neither a profile ({', '.join(PROFILES)}) nor a stack "
+            f"(known: {', '.join(known_stacks(project_dir)) or 'none'}){did_you_mean(args.compare, known)}",
+        )
+    return build_plan(load_stack(args.compare, project_dir, args.profile), args.compare)
+
+
 def run(argv: list[str] | None = None) -> int:
-    args = _parser().parse_args(argv)
+    parser = _parser()
+    argv = sys.argv[1:] if argv is None else argv
+    if not argv:
+        return usage.bare_usage(parser)
+    args = parser.parse_args(argv)
     project_dir = args.project_dir or _default_project_dir()
+    fmt = args.output or "table"
     if args.command == "plan":
         plan = build_plan(load_stack(args.stack, project_dir, args.profile), args.stack)
         if args.compare is None:
-            print(json.dumps(plan.to_json(), indent=2) if args.json else render_plan(plan))
+            _emit(fmt, plan.to_json, lambda: render_plan(plan))
             return 0
-        if args.compare in PROFILES:
-            target = build_plan(load_stack(args.stack, project_dir, args.compare), args.stack)
-        else:
-            target = build_plan(load_stack(args.compare, project_dir, args.profile), args.compare)
-        result = compare(plan, target)
-        print(json.dumps(result, indent=2) if args.json else render_comparison(result))
+        result = compare(plan, _compare_target(args, project_dir))
+        _emit(fmt, lambda: result, lambda: render_comparison(result))
     elif args.command == "recommend":
         config = load_stack(args.stack, project_dir, args.profile)
-        result = recommend(config, args.stack, demand(config))
-        print(json.dumps(result.to_json(), indent=2) if args.json else render_recommendation(result))
+        options = recommend(config, args.stack, demand(config))
+        _emit(fmt, options.to_json, lambda: render_recommendation(options))
     elif args.command == "fit":
-        return _fit(args, project_dir)
+        return _fit(args, project_dir, fmt)
     elif args.command == "status":
         config = load_stack(args.stack, project_dir)
         # Imported here, with fit's: `plan` and the other commands never pay for the calibration modules.
@@ -408,128 +620,59 @@ def run(argv: list[str] | None = None) -> int:
 
         # An incident tool: a window next month that does not fit must not keep it from answering.
         plan = build_plan(config, args.stack, strict=False)
-        result = status(Prometheus(args.prometheus), config, plan, _stack_name(args.stack))
-        print(json.dumps(result.to_json(), indent=2) if args.json else render_status(result))
-        return EXIT_NEAR_LIMIT if result.near_limit else 0
+        live = status(Prometheus(args.prometheus), config, plan, _stack_name(args.stack))
+        _emit(fmt, live.to_json, lambda: render_status(live))
+        if not live.pods:
+            return EXIT_BLIND
+        return EXIT_NEAR_LIMIT if live.near_limit else 0
     elif args.command == "schedule":
-        return _schedule(args, project_dir)
+        if args.action is not None:
+            result, code = schedule.edit(args, project_dir)
+            _emit(
+                fmt, lambda: {k: v for k, v in result.items() if k != "summary"}, lambda: schedule.render_edit(result)
+            )
+            return code
+        if args.stack is None:
+            parser._innermost(args).error("the following arguments are required: --stack")
+        data = schedule.schedule_data(load_stack(args.stack, project_dir), args.stack, args.at)
+        # A window that does not fit is shown with the reason `plan` and `pulumi preview` refuse the stack with,
+        # and the exit code says so.
+        _emit(fmt, lambda: data, lambda: schedule.render_schedule(data))
+        return 0 if schedule.fits(data) else schedule.EXIT_DOES_NOT_FIT
+    elif args.command == "contract":
+        from sizing.observe.exposition import check, read_file, read_url
+
+        source = args.file if args.file is not None else args.url
+        report = check(read_file(args.file) if args.file is not None else read_url(args.url), source)
+        _emit(fmt, report.to_json, lambda: render_contract(report))
+        return 0 if report.met else EXIT_CONTRACT_NOT_MET
     elif args.command == "project":
         formula, _ = _formula(args, project_dir)
         mix = _mix(args)
-        if args.json:
-            print(json.dumps({"memory_mib": formula.memory_mib(mix)}))
-        else:
-            print(formula.explain(mix))
+        _emit(fmt, lambda: {"memory_mib": formula.memory_mib(mix)}, lambda: formula.explain(mix))
     else:
         result = _slots(load_stack(args.stack, project_dir), _mix(args), args.stack)
-        if args.json:
-            print(json.dumps(result, indent=2))
-        else:
-            print(
-                f"one more experiment needs {result['shape_mib']} MiB; typical load uses {result['typical_mib']} MiB; "
-                f"experiments fit up to {result['near_limit_threshold']:.0%} of the limit (the near-limit threshold)"
-            )
-            for name, e in result["workloads"].items():
-                print(
-                    f"{name}: {e['per_pod']} per pod × {e['replicas']} pods = {e['total']} "
-                    f"(limit {e['memory_limit_mib']} MiB)"
-                )
-            print(f"total: {result['total']}")
+        _emit(fmt, lambda: result, lambda: _render_slots(result))
     return 0
 
 
-def _schedule(args: argparse.Namespace, project_dir: Path) -> int:
-    from sizing.plan.schedule import in_force, schedule_nodes
-
-    config = load_stack(args.stack, project_dir)
-    # With --at the plan is as of that instant: its next starts, and the actions still to come then.
-    plan = build_plan(config, args.stack, now=args.at, strict=False)
-    schedule = plan.schedule
-    data: dict[str, Any] = {"stack": args.stack}
-    if schedule is None:
-        data |= {"windows": [], "actions": [], "unscheduled_monthly_usd": plan.cost.monthly_usd}
-        data |= {"extra_node_hours_month": 0.0, "monthly_usd": plan.cost.monthly_usd}
-        base = {w.name: w.replicas for w in plan.workloads.values() if w.derivation is not None}
-        replicas = next(iter(base.values()), 0)
-        active: list[str] = []
-    else:
-        data |= schedule.to_json()
-        if args.at is not None:
-            active, replicas = in_force(schedule, config.capacity.schedule, args.at)
-    if args.at is not None:
-        nodes = plan.nodes.min if schedule is None else schedule_nodes(config, plan, replicas)
-        data |= {"at": args.at.isoformat(), "active_windows": active, "backend_replicas": replicas, "nodes": nodes}
-    # A window that does not fit is an answer here (fits: false, with the reason `plan` and `pulumi preview` refuse
-    # the stack with), not an error of this command.
-    print(json.dumps(data, indent=2) if args.json else render_schedule(data))
-    return 0
-
-
-def _replicas_text(action: dict[str, Any]) -> str:
-    exceptions = ", ".join(f"{n} on {day}" for day, n in action["replicas_on"].items())
-    return f"{action['replicas']}" + (f" ({exceptions})" if exceptions else "")
-
-
-def render_schedule(data: dict[str, Any]) -> str:
-    """The windows, the scaling jobs and the cost for people; with --at, what is in force then."""
-    windows = data["windows"]
-    rows = [
-        [
-            w["name"],
-            w["when"],
-            ", ".join(f"{n} {shape}" for shape, n in w["experiments"].items()),
-            str(w["memory_mib"]),
-            str(w["backend_replicas"]),
-            str(w["nodes"]),
-            w["next_start"] or "passed",
-            "yes" if w["fits"] else "NO",
-        ]
-        for w in windows
+def _render_slots(result: dict[str, Any]) -> str:
+    out = [
+        f"one more experiment needs {result['shape_mib']} MiB; typical load uses {result['typical_mib']} MiB; "
+        f"experiments fit up to {result['near_limit_threshold']:.0%} of the limit (the near-limit threshold)"
     ]
-    out = [f"stack {data['stack']}"]
-    if not windows:
-        out.append("no scheduled windows (capacity.schedule)")
-    else:
-        out += [
-            "",
-            table(["window", "when", "experiments", "memory MiB", "backend", "nodes", "next start", "fits"], rows),
-            "",
-            table(
-                ["job", "cron", "time zone", "year", "replicas"],
-                [
-                    [a["name"], a["schedule"], a["time_zone"], str(a["year"] or "every"), _replicas_text(a)]
-                    for a in data["actions"]
-                ]
-                or [["-", "-", "-", "-", "-"]],
-            ),
-            "",
-            f"cost: ${data['monthly_usd']:.2f}/month with the windows' {data['extra_node_hours_month']:.1f} extra "
-            f"node-hours; ${data['unscheduled_monthly_usd']:.2f} without",
-        ]
-        for w in windows:
-            survives = "survives" if w["survives_node_loss"] else "does not survive"
-            out += [
-                "",
-                f"{w['name']}: {w['backend_replicas']} backend replicas on {w['nodes']} nodes ({survives} "
-                "the loss of a node)",
-            ]
-            out += [f"  node {i + 1}: {', '.join(pods)}" for i, pods in enumerate(w["placement"])]
-    refused = [w for w in windows if not w["fits"]]
-    if refused:
-        out += ["", *(f"does not fit: {w['reason']}" for w in refused)]
-    if "at" in data:
-        active = ", ".join(data["active_windows"]) or "none"
-        out.append("")
-        out.append(
-            f"at {data['at']}: active windows {active}; backend replicas {data['backend_replicas']}, "
-            f"nodes {data['nodes']}"
-        )
+    out += [
+        f"{name}: {e['per_pod']} per pod × {e['replicas']} pods = {e['total']} (limit {e['memory_limit_mib']} MiB)"
+        for name, e in result["workloads"].items()
+    ]
+    out.append(f"total: {result['total']}")
     return "\n".join(out)
 
 
-EXIT_NEAR_LIMIT = 1
 # The step `fit` reads at, at least: the scrape interval of the workloads (monitoring/names.py).
 FIT_STEP_S = 30.0
+# How far back `fit --prometheus` reads without --since: two weeks, every weekday's sessions twice.
+FIT_SINCE_S = 14 * 86400.0
 
 
 def _stack_name(stack: str) -> str:
@@ -539,16 +682,22 @@ def _stack_name(stack: str) -> str:
     return match.group(1) if match else stack
 
 
-def _fit(args: argparse.Namespace, project_dir: Path) -> int:
+def _fit(args: argparse.Namespace, project_dir: Path, fmt: str) -> int:
     from sizing.config.writer import set_formula
     from sizing.observe.calibration import Samples, collect, fit, fitted_formula, load_export, save_export, with_formula
     from sizing.observe.prometheus import Prometheus
+    from sizing.observe.verdict import verdict
 
-    config = load_stack(args.stack, project_dir)
+    if args.since is not None and not args.prometheus:
+        raise ConfigError(
+            "--since", "goes with --prometheus only: an export (--from) holds the range it was saved with"
+        )
     if args.save and not args.prometheus:
         raise ConfigError("--save", "needs --prometheus (an export is written from the data read there)")
+    config = load_stack(args.stack, project_dir)
     if args.prometheus:
-        export = collect(Prometheus(args.prometheus), config, args.since, FIT_STEP_S)
+        since = FIT_SINCE_S if args.since is None else args.since
+        export = collect(Prometheus(args.prometheus), config, since, FIT_STEP_S)
         if args.save:
             save_export(export, args.save)
     else:
@@ -577,21 +726,19 @@ def _fit(args: argparse.Namespace, project_dir: Path) -> int:
         "effect": effect,
         "current_effect": _effect(before),
     }
+    data["verdict"] = verdict(data).model_dump()
     if args.write and after is None:
         # A stack file whose plan fails would stop the next `pulumi preview`: leave it as it is.
         raise ConfigError(
             config.key("capacity.formula"), f"not written: the fitted formula fails the plan: {effect['error']}"
         )
-    if args.json:
-        print(json.dumps(data, indent=2))
-    else:
-        print(render_fit(data))
+    _emit(fmt, lambda: data, lambda: render_fit(data))
     if args.write:
         path = stack_file(args.stack, project_dir)
         set_formula(path, config.config_namespace, result.coefficients.rounded())
         # The plan of the file as written (not of the model in memory): what `pulumi preview` will read.
         written = build_plan(load_stack(args.stack, project_dir), args.stack)
-        if not args.json:
+        if fmt == "table":
             print(f"\nwrote capacity.formula to {path}; the plan before → after:\n")
             print(render_comparison(compare(before, written)))
     return 0
@@ -649,6 +796,13 @@ def render_fit(data: dict[str, Any]) -> str:
             f"{effect['memory_limit']}; nodes min {now['nodes']['min']} → {effect['nodes']['min']}, max "
             f"{now['nodes']['max']} → {effect['nodes']['max']}"
         )
+    decision = data["verdict"]["decision"]
+    out += ["", f"verdict: {decision.replace('-', ' ')}"]
+    out += [f"  - {reason}" for reason in data["verdict"]["reasons"]]
+    if decision == "write":
+        out.append(f"  python -m sizing fit --stack {data['stack']} … --write sets it (the rules: fit --help)")
+    else:
+        out.append("  (the rules: python -m sizing fit --help)")
     return "\n".join(out)
 
 
@@ -666,16 +820,21 @@ def render_status(result: Status) -> str:
             f"{p.limit_mib:.0f}" + ("" if p.limit_source == "kube-state-metrics" else " (plan)"),
             f"{p.headroom_mib:.1f}",
             ", ".join(f"{role} {n}" for role, n in p.users.items() if n) or "-",
-            "NEAR LIMIT" if p.near_limit else "",
+            "NEAR LIMIT" if p.near_limit else "ok",
         ]
         for p in result.pods
     ]
     out = [
         f"stack {result.stack} · namespace {result.namespace} · near-limit threshold {result.threshold:g}",
         "",
-        table(["pod", "working set MiB", "predicted MiB", "limit MiB", "headroom MiB", "users", ""], rows)
+        table(
+            ["pod", "working set MiB", "predicted MiB", "limit MiB", "headroom MiB", "users", "state"],
+            rows,
+            drop=["predicted MiB", "headroom MiB"],
+        )
         if rows
-        else "no formula-sized pod reports a working set",
+        else "no formula-sized pod reports a working set: monitoring is blind, the slots below are not known to be "
+        "free (exit 3); is cAdvisor scraped, and does the stack's namespace run its pods?",
         "",
         "slots now: " + (", ".join(f"{shape} {n}" for shape, n in result.slots.items()) or "-"),
         f"OOM kills in the last 24 h: {result.oom_kills_24h}",
@@ -685,6 +844,30 @@ def render_status(result: Status) -> str:
     return "\n".join(out)
 
 
+def render_contract(report: ContractReport) -> str:
+    """Each contract series: present, missing or wrong, with every problem."""
+    rows = [
+        [
+            s.name,
+            s.expected_type + (f", label {', '.join(s.expected_labels)}" if s.expected_labels else ""),
+            {"present": "ok", "missing": "MISSING", "wrong": "WRONG"}[s.status],
+            "; ".join(s.problems) or "-",
+        ]
+        for s in report.series
+    ]
+    verdict = "met" if report.met else "NOT met"
+    counts = f"{len(report.present)} present, {len(report.missing)} missing, {len(report.wrong)} wrong"
+    return "\n".join(
+        [
+            f"{report.source} against the app's side of the metric contract: {verdict} ({counts})",
+            "",
+            table(["series", "expects", "status", "problems"], rows, drop=["expects"]),
+            "",
+            f"{report.other_metrics} other metric families (not part of the contract)",
+        ]
+    )
+
+
 def main(argv: list[str] | None = None) -> int:
     try:
         return run(argv)
@@ -692,9 +875,12 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {err}", file=sys.stderr)
         return EXIT_BAD_INPUT
     except (ValueError, TypeError, KeyError, AttributeError, IndexError, OverflowError, ArithmeticError) as err:
-        # Input no check above foresaw: still one line, never a traceback.
-        print(f"error: unexpected input ({type(err).__name__}): {' '.join(str(err).split())}", file=sys.stderr)
+        # Input no check above foresaw: still one line, never a traceback (nor an exception's class name).
+        print(f"error: unexpected input: {' '.join(str(err).split()) or 'no detail'}", file=sys.stderr)
         return EXIT_BAD_INPUT
+    except SystemExit as exit_:
+        # argparse's usage errors (2) and --help (0), as a code: main is called in process too.
+        return exit_.code if isinstance(exit_.code, int) else EXIT_BAD_INPUT
     except BrokenPipeError:
         # `python -m sizing plan | head`: the reader left; that is not an error worth a traceback.
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())

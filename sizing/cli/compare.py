@@ -96,7 +96,11 @@ def render_comparison(result: dict[str, Any]) -> str:
         f"before: stack {b['stack']} · profile {b['profile']}",
         f"after:  stack {a['stack']} · profile {a['profile']}",
         "",
-        table(["workload", "replicas", "memory request", "memory limit", "cpu", "runtime setting"], rows),
+        table(
+            ["workload", "replicas", "memory request", "memory limit", "cpu", "runtime setting"],
+            rows,
+            drop=["runtime setting"],
+        ),
         "",
         f"memory requests: {_cell(t['memory_request_mib'], format_mib)}   "
         f"limits: {_cell(t['memory_limit_mib'], format_mib)}   pods: {_cell(t['pods'])}",

@@ -13,7 +13,7 @@ from pydantic import ValidationError
 
 from sizing.config.monitoring import MonitoringConfig
 from sizing.config.stack import StackConfig
-from sizing.core.errors import ConfigError, from_validation_error
+from sizing.core.errors import ConfigError, did_you_mean, from_validation_error, known_keys
 from sizing.core.model import PROFILES
 
 
@@ -39,6 +39,9 @@ def parse_stack_config(values: Mapping[str, Any], namespace: str, secrets: Itera
         key = error.key.removeprefix(f"{namespace}:")
         if error.problem == "unknown key" and key in plain and _names_a_secret(values, key):
             raise ConfigError(error.key, _PLAINTEXT) from None
+        if error.problem == "unknown key":
+            *parent, name = key.split(".")
+            raise ConfigError(error.key, error.problem + did_you_mean(name, known_keys(StackConfig, parent))) from None
         raise error from None
     config._namespace = namespace
     config._secrets = frozenset(secret_keys)
@@ -67,20 +70,58 @@ def project_name(project_dir: Path) -> str:
     """The `name` of Pulumi.yaml: the namespace of the project's config keys."""
     path = project_dir / "Pulumi.yaml"
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, yaml.YAMLError) as err:
-        raise ConfigError(str(path), f"cannot read the project file: {type(err).__name__}") from None
+        text = path.read_text(encoding="utf-8")
+    except (FileNotFoundError, NotADirectoryError):
+        raise ConfigError(
+            str(path), f"no Pulumi project in {project_dir} (--project-dir takes the folder of Pulumi.yaml)"
+        ) from None
+    except UnicodeDecodeError:
+        raise ConfigError(str(path), "the project file is not UTF-8 text") from None
+    except OSError as err:
+        raise ConfigError(str(path), f"cannot read the project file: {err.strerror}") from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as err:
+        raise ConfigError(str(path), f"the project file is not valid YAML{_line(err)}") from None
     if not isinstance(data, dict) or not isinstance(data.get("name"), str):
         raise ConfigError(f"{path}:name", "the project file has no name")
     return data["name"]
 
 
+def _line(err: yaml.YAMLError) -> str:
+    mark = getattr(err, "problem_mark", None)
+    return f" (line {mark.line + 1})" if mark else ""
+
+
+def is_path(stack: str) -> bool:
+    """A `--stack` given as a file (`./x.yaml`, `/tmp/Pulumi.prod.yaml`), not a stack's name."""
+    return Path(stack).suffix in (".yaml", ".yml") or "/" in stack or "\\" in stack
+
+
+def known_stacks(project_dir: Path) -> list[str]:
+    """The stacks of the project: its `Pulumi.<stack>.yaml` files' names."""
+    try:
+        files = sorted(project_dir.glob("Pulumi.*.yaml"))
+    except OSError:
+        return []
+    return [p.name.removeprefix("Pulumi.").removesuffix(".yaml") for p in files]
+
+
 def stack_file(stack: str, project_dir: Path) -> Path:
-    """`Pulumi.<stack>.yaml` of the project, or `stack` itself when it is a path to a YAML file."""
-    candidate = Path(stack)
-    if candidate.suffix in (".yaml", ".yml") and candidate.is_file():
-        return candidate
-    return project_dir / f"Pulumi.{stack}.yaml"
+    """`stack` itself when it is a path to a file, else `Pulumi.<stack>.yaml` of the project."""
+    return Path(stack) if is_path(stack) else project_dir / f"Pulumi.{stack}.yaml"
+
+
+def missing_stack(stack: str, project_dir: Path) -> ConfigError:
+    """A stack with no file: the known stacks, and the nearest one."""
+    path = stack_file(stack, project_dir)
+    if is_path(stack):
+        return ConfigError(str(path), "stack file not found")
+    known = known_stacks(project_dir)
+    return ConfigError(
+        str(path),
+        f"stack file not found{did_you_mean(stack, known)}; known stacks: {', '.join(known) or 'none'}",
+    )
 
 
 def read_stack_values(path: Path, namespace: str) -> dict[str, Any]:
@@ -89,21 +130,26 @@ def read_stack_values(path: Path, namespace: str) -> dict[str, Any]:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
         raise ConfigError(str(path), "stack file not found") from None
+    except IsADirectoryError:
+        raise ConfigError(str(path), "is a folder, not a stack file") from None
     except UnicodeDecodeError:
         raise ConfigError(str(path), "the stack file is not UTF-8 text") from None
     except OSError as err:
         raise ConfigError(str(path), f"cannot read the stack file: {err.strerror}") from None
+    return stack_values(text, str(path), namespace)
+
+
+def stack_values(text: str, source: str, namespace: str) -> dict[str, Any]:
+    """The project's keys of a stack file's text (read from `source`), namespace stripped."""
     try:
         data = yaml.safe_load(text) or {}
     except yaml.YAMLError as err:
-        mark = getattr(err, "problem_mark", None)
-        where = f" (line {mark.line + 1})" if mark else ""
-        raise ConfigError(str(path), f"not valid YAML{where}") from None
+        raise ConfigError(source, f"not valid YAML{_line(err)}") from None
     if not isinstance(data, dict):
-        raise ConfigError(str(path), "a stack file is a mapping with a 'config' key")
+        raise ConfigError(source, "a stack file is a mapping with a 'config' key")
     config = data.get("config") or {}
     if not isinstance(config, dict):
-        raise ConfigError(f"{path}:config", "must be a mapping of keys to values")
+        raise ConfigError(f"{source}:config", "must be a mapping of keys to values")
     values: dict[str, Any] = {}
     for key, value in config.items():
         owner, sep, name = str(key).partition(":")
@@ -117,9 +163,15 @@ def read_stack_values(path: Path, namespace: str) -> dict[str, Any]:
 def load_stack(stack: str, project_dir: Path, profile: str | None = None) -> StackConfig:
     """Read, validate and (optionally) switch the profile of a stack: the CLI's and the tests' one entry point."""
     namespace = project_name(project_dir)
-    values = read_stack_values(stack_file(stack, project_dir), namespace)
+    path = stack_file(stack, project_dir)
+    if not path.exists():
+        raise missing_stack(stack, project_dir)
+    values = read_stack_values(path, namespace)
     if profile is not None:
         if profile not in PROFILES:
-            raise ConfigError("--profile", f"unknown profile {profile!r} (known: {', '.join(PROFILES)})")
+            raise ConfigError(
+                "--profile",
+                f"unknown profile {profile!r}{did_you_mean(profile, PROFILES)} (known: {', '.join(PROFILES)})",
+            )
         values["profile"] = profile
     return parse_stack_config(values, namespace)

@@ -62,8 +62,9 @@ def parse(value: object) -> Decimal:
         raise QuantityError(f"{value!r} is not a Kubernetes quantity (e.g. '256Mi', '1Gi', '250m')")
     try:
         return _library_parse_quantity()(value)
-    except (ValueError, ArithmeticError) as err:  # decimal.Overflow is an ArithmeticError, not a ValueError
-        raise QuantityError(f"{value!r} is not a Kubernetes quantity: {type(err).__name__}") from None
+    except (ValueError, ArithmeticError):  # decimal.Overflow is an ArithmeticError, not a ValueError
+        # The library's exception says which (decimal.Overflow, InvalidOperation): a person needs only what to fix.
+        raise QuantityError(f"{value!r} is not a Kubernetes quantity: too large, or not a number") from None
 
 
 def _whole(value: object, unit_problem: str, *, units_per_one: int = 1, ones_per_unit: int = 1) -> int:

@@ -5,10 +5,9 @@ names, so no metric name or matcher is typed twice. `monitoring.names` re-export
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from dataclasses import dataclass, field
 
-if TYPE_CHECKING:
-    pass
+from sizing.core.model import ROLES
 
 # --- The metric contract: series the platform must export (see README, "Metric contract"). ---
 # Backend (prom-client): connected users per role, active experiments, Node.js default metrics.
@@ -85,6 +84,35 @@ CONTRACT: dict[str, str] = {
     CRONJOB_LAST_SUCCESS_TIME: "kube-state-metrics: when a Job of a CronJob last succeeded (absent before any has)",
 }
 
+
+@dataclass(frozen=True)
+class AppSeries:
+    """A series of the app's side of the contract: what its `/metrics` must expose for the rules, the dashboards,
+    `fit` and `status` (checked by `python -m sizing contract`)."""
+
+    name: str
+    type: str
+    labels: tuple[str, ...] = ()
+    # label → the only values the rules read (a label not named here: any value); any other is counted nowhere.
+    values: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    # Declared with no sample yet is fine: a labelled gauge has none until a value is set.
+    may_be_empty: bool = False
+
+    @property
+    def about(self) -> str:
+        return CONTRACT[self.name]
+
+
+# The backend's series (prom-client: its own gauges and the Node.js default metrics), every one a gauge. A role
+# without a series counts 0 (a pod with no experimenter need not export `role="experimenter"`).
+APP_CONTRACT: tuple[AppSeries, ...] = (
+    AppSeries(CONNECTED_USERS, "gauge", ("role",), {"role": ROLES}, may_be_empty=True),
+    AppSeries(ACTIVE_EXPERIMENTS, "gauge"),
+    AppSeries(NODEJS_HEAP_USED, "gauge"),
+    AppSeries(NODEJS_HEAP_SPACE_USED, "gauge", ("space",)),
+    AppSeries(NODEJS_HEAP_TOTAL, "gauge"),
+    AppSeries(PROCESS_RSS, "gauge"),
+)
 
 # The label the workload helpers add, derived from `pod`.
 WORKLOAD_LABEL = "workload"

@@ -69,9 +69,12 @@ class Prometheus:
             response = self._session.get(where, params=params, timeout=(CONNECT_TIMEOUT, READ_TIMEOUT))
         except requests.Timeout:
             raise ConfigError("--prometheus", f"{where}: no answer within {READ_TIMEOUT:g} s") from None
-        except requests.RequestException as err:
-            reason = type(err).__name__
-            raise ConfigError("--prometheus", f"{self.url} is unreachable ({reason})") from None
+        except requests.exceptions.SSLError:
+            raise ConfigError("--prometheus", f"{self.url}: the TLS handshake failed (its certificate?)") from None
+        except requests.ConnectionError:
+            raise ConfigError("--prometheus", f"{self.url} is unreachable (nothing answers there)") from None
+        except requests.RequestException:
+            raise ConfigError("--prometheus", f"{self.url} is unreachable (the request failed: a valid URL?)") from None
         try:
             body = response.json()
         except ValueError:

@@ -43,7 +43,7 @@ def test_a_misspelt_key_is_refused_not_ignored(engine_config):
     engine_config(values, secrets)
     with pytest.raises(ConfigError) as raised:
         load_program_config("hyperstudy-infra")
-    assert str(raised.value) == "hyperstudy-infra:proflie: unknown key"
+    assert str(raised.value) == "hyperstudy-infra:proflie: unknown key (did you mean profile?)"
 
 
 def test_other_namespaces_belong_to_their_providers(engine_config):

@@ -119,7 +119,8 @@ def test_the_entry_point_reports_an_unknown_stack_through_the_node_pool_policy()
     built = _run_entry_point({"PULUMI_STACK": "nosuch"})
     assert built["pool"] == [
         "NodePool hyperstudy: autoscaling.totalMinNodeCount cannot be checked: the sizing plan of stack 'nosuch' "
-        f"could not be built ({ROOT / 'Pulumi.nosuch.yaml'}: stack file not found)"
+        f"could not be built ({ROOT / 'Pulumi.nosuch.yaml'}: stack file not found; "
+        "known stacks: example, prod, staging)"
     ]
 
 

@@ -979,7 +979,8 @@ def test_an_unknown_stack_gives_a_violation_not_a_crash(renders):
     pool = broken(real(renders["optimized"], NODE_POOL, "hyperstudy"), _regional(2, 3))
     assert messages(named(lower_bound, POOL), [pool]) == [
         f"NodePool {POOL_NAME}: autoscaling.totalMinNodeCount cannot be checked: the sizing plan of stack 'nosuch' "
-        f"could not be built ({ROOT / 'Pulumi.nosuch.yaml'}: stack file not found)"
+        f"could not be built ({ROOT / 'Pulumi.nosuch.yaml'}: stack file not found; "
+        "known stacks: example, prod, staging)"
     ]
     # Only the node-pool policy depends on the plan: the rest of the pack still runs and passes (the advice on
     # tag-only images aside).

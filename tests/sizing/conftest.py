@@ -34,6 +34,13 @@ settings.register_profile(
 )
 
 
+@pytest.fixture(autouse=True)
+def _unwrapped_tables(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The CLI's tables as printed into a pipe, unwrapped, unless a test sets COLUMNS itself: pytest-xdist's workers
+    inherit the width GNU readline exports in the process that started them."""
+    monkeypatch.delenv("COLUMNS", raising=False)
+
+
 @pytest.fixture(scope="session")
 def _prod_values_pristine() -> dict[str, Any]:
     return read_stack_values(ROOT / "Pulumi.prod.yaml", NAMESPACE)

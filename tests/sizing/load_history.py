@@ -8,9 +8,11 @@ it is drawn from a seeded generator, so every run sees the same history.
 
 from __future__ import annotations
 
+import json
 import random
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from sizing.core.model import ROLES
@@ -126,3 +128,27 @@ def export(histories: list[PodHistory], namespace: str, start: float, step: floa
         "queries": {},
         "results": results,
     }
+
+
+# examples/fit-export.json: eight days (every weekday's sessions) of two backend pods at a 15-minute step, memory
+# drifting for minutes (AR(1)), in prod's namespace, dated before the golden epoch. `python -m sizing fit --stack
+# prod --from examples/fit-export.json` reads it; `python -m tests.sizing.load_history` writes it anew.
+SAMPLE_EXPORT = Path(__file__).resolve().parents[2] / "examples" / "fit-export.json"
+SAMPLE_DAYS, SAMPLE_STEP_S, SAMPLE_END = 8, 900.0, 1796083200.0
+
+
+def sample_export() -> dict[str, Any]:
+    from sizing.config.loader import load_stack
+    from sizing.observe.calibration import queries
+
+    config = load_stack("prod", SAMPLE_EXPORT.parents[1])
+    points = int(SAMPLE_DAYS * 86400 / SAMPLE_STEP_S)
+    histories = [pod_history(f"backend-{i}", points, SAMPLE_STEP_S, seed=16 + i, ar_rho=0.9) for i in range(2)]
+    start = SAMPLE_END - (points - 1) * SAMPLE_STEP_S
+    data = export(histories, config.kubernetes.namespace, start, SAMPLE_STEP_S)
+    return {**data, "queries": queries(config)}
+
+
+if __name__ == "__main__":
+    SAMPLE_EXPORT.write_text(json.dumps(sample_export()) + "\n", encoding="utf-8")
+    print(f"wrote {SAMPLE_EXPORT}")

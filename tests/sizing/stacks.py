@@ -84,7 +84,10 @@ def run_cli(*args: str, cwd: Path = ROOT) -> subprocess.CompletedProcess[str]:
 def run_cli_process(*args: str, cwd: Path = ROOT) -> subprocess.CompletedProcess[str]:
     """`python -m sizing <args>` as a user runs it: its own process, interpreter start-up and all."""
     # PYTHONPATH: the package is importable from any working directory (a relative file argument is the user's).
-    env = {**os.environ, "PYTHONIOENCODING": "utf-8", "PYTHONPATH": str(ROOT)}
+    # No COLUMNS: tables print unwrapped, as into any pipe (GNU readline in a parent process exports its terminal's
+    # width, and pytest-xdist's workers inherit it).
+    env = {k: v for k, v in os.environ.items() if k not in ("COLUMNS", "LINES")}
+    env |= {"PYTHONIOENCODING": "utf-8", "PYTHONPATH": str(ROOT)}
     return subprocess.run(
         [sys.executable, "-m", "sizing", *args],
         cwd=cwd,

@@ -209,6 +209,21 @@ def test_status_reports_the_known_live_state(status_server, live_state):
     assert "NEAR LIMIT" in text.stdout and "OOM kills in the last 24 h: 1" in text.stdout
 
 
+def test_status_exits_3_when_no_formula_sized_pod_reports(prometheus_server, prod):
+    """A Prometheus that scrapes kube-state-metrics but no backend (the app's series and cAdvisor's missing): the
+    slots it would print are not known to be free, so it exits 3, which no script gating on 0 (or on 1, near the
+    limit) takes as room for an experiment."""
+    config, _ = prod
+    ksm = {**KSM, "namespace": config.kubernetes.namespace, "pod": "backend-0", "container": "backend"}
+    limit = Series(LIMITS, {**ksm, "node": "gke-a", "resource": "memory", "unit": "byte"}, LIVE_LIMIT_MIB * MIB_BYTES)
+    server = prometheus_server(series=[limit], history=3600.0)
+    result = run_cli("status", "--stack", "prod", "--prometheus", server.url, "--json")
+    assert (result.returncode, result.stderr) == (3, "")
+    assert json.loads(result.stdout)["pods"] == []
+    text = run_cli("status", "--stack", "prod", "--prometheus", server.url)
+    assert text.returncode == 3 and "no formula-sized pod reports a working set: monitoring is blind" in text.stdout
+
+
 def test_status_needs_a_reachable_server():
     assert_bad_input(run_cli("status", "--stack", "prod", "--prometheus", "http://127.0.0.1:1"), "--prometheus")
 

@@ -30,7 +30,9 @@ def test_bad_input_is_one_line_and_exit_2_in_its_own_process():
     )
 
 
-def test_a_usage_error_exits_2_with_one_line():
+def test_a_usage_error_exits_2_with_the_usage_and_one_error_line():
     real = run_cli_process("plna", "--stack", "prod")
-    assert real.returncode == 2 and real.stderr.startswith("error: ") and "invalid choice" in real.stderr
+    usage, error = real.stderr.splitlines()
+    assert real.returncode == 2 and usage.startswith("usage: python -m sizing")
+    assert error.startswith("error: ") and "(did you mean plan?)" in error
     assert run_cli("plna", "--stack", "prod").stderr == real.stderr

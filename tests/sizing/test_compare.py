@@ -72,4 +72,7 @@ def test_cli_compare_json_and_another_stack():
     assert other["nodes"]["machine_type"] == {"before": "e2-standard-2", "after": "e2-medium", "changed": True}
     missing = run("--compare", "nowhere")
     assert missing.returncode == 2
-    assert missing.stderr.count("\n") == 1 and "Pulumi.nowhere.yaml: stack file not found" in missing.stderr
+    assert missing.stderr == (
+        "error: --compare: 'nowhere' is neither a profile (optimized, baseline) nor a stack "
+        "(known: example, prod, staging)\n"
+    )

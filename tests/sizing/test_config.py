@@ -314,7 +314,7 @@ def test_missing_stack_file(tmp_path: Path, write_stack, prod_values) -> None:
     with pytest.raises(ConfigError) as err:
         load_stack("nope", project)
     assert err.value.key == str(project / "Pulumi.nope.yaml")
-    assert err.value.problem == "stack file not found"
+    assert err.value.problem == "stack file not found; known stacks: test"
 
 
 def test_invalid_yaml_names_the_line(tmp_path: Path, write_stack, prod_values) -> None:

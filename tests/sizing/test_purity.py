@@ -81,8 +81,8 @@ def test_planning_imports_no_kubernetes_package(report: dict) -> None:
     assert Path(report["quantity_parser_file"]).parts[-3:] == ("kubernetes", "utils", "quantity.py")
 
 
-# Imported by `fit`, `status` and `fit --write` only.
-CALIBRATION_ONLY = ("numpy", "scipy", "requests", "urllib3", "ruamel")
+# Imported by `fit`, `status`, `fit --write`, `schedule add/remove` and `contract` only.
+CALIBRATION_ONLY = ("numpy", "scipy", "requests", "urllib3", "ruamel", "prometheus_client")
 
 
 def calibration_modules(modules: list[str]) -> list[str]:

@@ -542,7 +542,8 @@ def test_cli_schedule_json_keys_and_at(write_stack, prod_values):
 
 
 def test_cli_schedule_answers_for_a_window_that_does_not_fit_and_plan_refuses_it(write_stack, prod_values):
-    """`schedule` answers (fits: false, with the reason); `plan`, like `pulumi preview`, refuses the stack with it."""
+    """`schedule` answers (fits: false, with the reason) and exits 1; `plan`, like `pulumi preview`, refuses the stack
+    with it."""
     prod_values["capacity"]["schedule"] = [
         window("fine", week(["mon"], "10:00", "11:00"), {"medium": 1}),
         window("too-many", week(["tue"], "14:00", "16:00"), {"medium": 5}),
@@ -550,14 +551,14 @@ def test_cli_schedule_answers_for_a_window_that_does_not_fit_and_plan_refuses_it
     prod_values["workloads"]["backend"]["spread"] = "distinct"
     project = write_stack(prod_values)
     result = run_cli("--project-dir", str(project), "schedule", "--stack", "test", "--json")
-    assert result.returncode == 0, result.stderr
+    assert (result.returncode, result.stderr) == (1, "")
     data = json.loads(result.stdout)
     assert [(w["name"], w["fits"]) for w in data["windows"]] == [("fine", True), ("too-many", False)]
     assert data["actions"] == []
     reason = data["windows"][1]["reason"]
     assert reason.startswith("hyperstudy-infra:capacity.schedule.too-many: ") and "nodes.max_nodes: 5" in reason
     table = run_cli("--project-dir", str(project), "schedule", "--stack", "test")
-    assert table.returncode == 0 and f"does not fit: {reason}" in table.stdout
+    assert table.returncode == 1 and f"does not fit: {reason}" in table.stdout
     line = assert_bad_input(run_cli("--project-dir", str(project), "plan", "--stack", "test"), "too-many")
     assert line == f"error: {reason}"
 
