@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import pulumi
@@ -13,6 +11,7 @@ import pytest
 from offline.render import REDACTED, run_program, stack_config_values
 from sizing.config import load_stack, project_name
 from sizing.plan import build_plan
+from tests.sizing.stacks import run_cli
 
 ROOT = Path(__file__).resolve().parent.parent
 PROJECT = project_name(ROOT)
@@ -22,13 +21,8 @@ CONTAINERS = ("kubernetes:apps/v1:Deployment", "kubernetes:apps/v1:StatefulSet")
 
 
 def _sizing_cli_plan(profile: str) -> dict:
-    out = subprocess.run(
-        [sys.executable, "-m", "sizing", "plan", "--stack", "prod", "--profile", profile, "--json"],
-        cwd=ROOT,
-        check=True,
-        capture_output=True,
-        text=True,
-    )
+    out = run_cli("plan", "--stack", "prod", "--profile", profile, "--json", cwd=ROOT)
+    assert out.returncode == 0, out.stderr
     return json.loads(out.stdout)
 
 

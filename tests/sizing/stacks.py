@@ -1,8 +1,10 @@
 """Small stacks for the planner's tests (raw values with only the keys a plan needs, and how a test plans them) and
-how a test runs `python -m sizing` as a user does."""
+how a test runs `python -m sizing`: in this process, or as a user does."""
 
 from __future__ import annotations
 
+import contextlib
+import io
 import os
 import subprocess
 import sys
@@ -60,6 +62,27 @@ def plan_error(parse, values: dict[str, Any]) -> ConfigError:
 
 
 def run_cli(*args: str, cwd: Path = ROOT) -> subprocess.CompletedProcess[str]:
+    """`python -m sizing ARGS` run in this process from `cwd`, as `sizing/__main__.py` runs it (`main(argv)`, an
+    argument error's SystemExit included): its exit code, stdout and stderr. A subprocess costs ~0.5 s of imports per
+    call; `run_cli_process` is the real command, for the smoke tests that keep it honest."""
+    from sizing.cli import main
+
+    out, err = io.StringIO(), io.StringIO()
+    previous = Path.cwd()
+    os.chdir(cwd)  # a relative file argument is the user's, as in the subprocess
+    try:
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+            try:
+                code = main(list(args))
+            except SystemExit as exit_:
+                code = exit_.code if isinstance(exit_.code, int) else 0 if exit_.code is None else 1
+    finally:
+        os.chdir(previous)
+    return subprocess.CompletedProcess(["python", "-m", "sizing", *args], code, out.getvalue(), err.getvalue())
+
+
+def run_cli_process(*args: str, cwd: Path = ROOT) -> subprocess.CompletedProcess[str]:
+    """`python -m sizing ARGS` as a user runs it, in a process of its own."""
     # PYTHONPATH: the package is importable from any working directory (a relative file argument is the user's).
     env = {**os.environ, "PYTHONIOENCODING": "utf-8", "PYTHONPATH": str(ROOT)}
     return subprocess.run(

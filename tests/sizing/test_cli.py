@@ -12,7 +12,7 @@ import pytest
 
 from sizing.catalogue import DISK_USD_GB_MONTH, MACHINE_TYPES
 from sizing.cli import main
-from tests.sizing.stacks import assert_bad_input, run_cli
+from tests.sizing.stacks import assert_bad_input, run_cli, run_cli_process
 
 ROOT = Path(__file__).resolve().parents[2]
 NS = "hyperstudy-infra"
@@ -185,7 +185,9 @@ def test_plan_json_backend_derivation(prod_json) -> None:
 
 
 def test_plan_human_output() -> None:
-    result = run_cli("plan", "--stack", "prod")
+    # One of the smoke tests of the real command (`python -m sizing` in a process of its own); the others run it in
+    # this process.
+    result = run_cli_process("plan", "--stack", "prod")
     assert result.returncode == 0, result.stderr
     out = result.stdout
     assert "stack prod · profile optimized" in out
@@ -415,7 +417,8 @@ def test_bad_stack_is_one_line_exit_2(write_stack, prod_values, path: str, value
 
 
 def test_missing_stack_file() -> None:
-    line = assert_bad_input(run_cli("plan", "--stack", "nope"), "Pulumi.nope.yaml")
+    # A smoke test of the real command: exit 2 and one line, no traceback, from the process itself.
+    line = assert_bad_input(run_cli_process("plan", "--stack", "nope"), "Pulumi.nope.yaml")
     assert line.endswith(": stack file not found")
 
 

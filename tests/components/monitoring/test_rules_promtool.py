@@ -16,8 +16,6 @@ from __future__ import annotations
 import json
 import math
 import re
-import subprocess
-import sys
 from dataclasses import dataclass, field
 from fractions import Fraction
 from pathlib import Path
@@ -34,6 +32,7 @@ from sizing.config import ROLES, Alert, StackConfig, load_stack
 from sizing.plan import Plan, build_plan
 from sizing.quantity import MIB_BYTES as MIB
 from sizing.workload_specs import SPECS
+from tests.sizing.stacks import run_cli
 
 # Real programs (Debian's prometheus, promtool, alertmanager): the artifact layer, outside `make unit`.
 pytestmark = pytest.mark.programs
@@ -722,10 +721,8 @@ def test_slots_at_typical_load_equal_the_sizing_cli(prod_config, prod_plan, prom
     for shape, mix in prod_config.capacity.shapes.items():
         args = ["--video", mix.participant_video, "--no-video", mix.participant_no_video]
         args += ["--experimenters", mix.experimenter]
-        done = subprocess.run(
-            [sys.executable, "-m", "sizing", "slots", "--stack", "prod", "--json", *map(str, args)],
-            cwd=ROOT_DIR, capture_output=True, text=True, check=True,
-        )  # fmt: skip
+        done = run_cli("slots", "--stack", "prod", "--json", *map(str, args), cwd=ROOT_DIR)
+        assert done.returncode == 0, done.stderr
         result = json.loads(done.stdout)
         assert result["near_limit_threshold"] == stack.near_limit
         assert result["total"] == slots_expected(stack, [stack.typical_mib] * replicas)[shape]
