@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import concurrent.futures
 import hashlib
+import os
 import re
 import subprocess
 from collections.abc import Mapping
@@ -27,6 +28,9 @@ CHUNK_CASES = 24
 PARALLEL = 2
 TIMEOUT_SECONDS = 300
 SECTION = re.compile(r"^Unit Testing:  (\S+)$", re.M)
+# promtool's evaluation allocates much and lives briefly: Go's collector running at 8x the live heap instead of 2x
+# (~200 MB a process) and on one thread takes a quarter of its CPU time off; nothing it computes changes.
+GO_ENV = {"GOGC": "800", "GOMAXPROCS": "1"}
 
 
 @dataclass(frozen=True)
@@ -121,6 +125,7 @@ class PromtoolBatch:
             text=True,
             timeout=TIMEOUT_SECONDS,
             check=False,
+            env={**os.environ, **GO_ENV},
         )
         return sections(done.stdout)
 
@@ -139,6 +144,7 @@ class PromtoolBatch:
             text=True,
             timeout=TIMEOUT_SECONDS,
             check=False,
+            env={**os.environ, **GO_ENV},
         )
         found = sections(done.stdout).get("test.yaml")
         return found if found is not None else Outcome(False, f"exit {done.returncode}:\n{done.stdout}")
