@@ -6,6 +6,8 @@ PY := $(VENV)/bin/python
 # Hidden (leading dot), so the tests and tools that walk the project's own files skip it.
 CHECKOV_VENV := .venv-checkov
 STACK ?= prod
+# Two workers, each taking a whole module at a time (the renders' modules together): tests/conftest.py's scheduler.
+XDIST := -n 2
 
 .PHONY: plan render diff golden golden-check unit test lint bench clean
 
@@ -47,12 +49,12 @@ golden: $(VENV)/.installed
 
 ## unit: the fast inner loop, the pure and mock layers (no real prometheus, promtool, alertmanager or checkov)
 unit: $(VENV)/.installed
-	$(PY) -m pytest -n 2 -m "not programs" tests/sizing tests/components tests/policy tests/offline tests/test_main.py
+	$(PY) -m pytest $(XDIST) -m "not programs" tests/sizing tests/components tests/policy tests/offline tests/test_main.py
 
 ## test: every test layer (pure, mocks, artifacts) and the linter
 test: $(VENV)/.installed $(CHECKOV_VENV)/.installed .bin/prometheus .bin/promtool .bin/alertmanager .bin/amtool
 	$(PY) -m ruff check .
-	$(PY) -m pytest -n 2
+	$(PY) -m pytest $(XDIST)
 
 lint: $(VENV)/.installed
 	$(PY) -m ruff check .

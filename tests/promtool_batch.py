@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import pytest
 import yaml
 
 CHUNK_CASES = 24
@@ -46,6 +47,12 @@ class _Case:
     rule_files: dict[str, str]
     test: Any
     path: Path
+
+
+def one_worker_runs_each_module(config: pytest.Config) -> bool:
+    """Whether every test of a module runs in this process (no xdist, or xdist with tests/conftest.py's scheduler,
+    whose units are modules): only then may a module plan its tests' cases."""
+    return not hasattr(config, "workerinput") or bool(config.workerinput.get("whole_modules"))
 
 
 def dump(data: Any) -> str:

@@ -20,7 +20,7 @@ from typing import Any
 import pytest
 import yaml
 
-from offline.render import run_program, write
+from offline.render import write
 
 ROOT = Path(__file__).resolve().parents[2]
 CONFIG = ROOT / ".checkov.yaml"
@@ -134,12 +134,12 @@ def _skips() -> dict[str, str]:
 
 
 @pytest.fixture(scope="module")
-def tree(tmp_path_factory, recording_mocks) -> Path:
+def tree(tmp_path_factory, render) -> Path:
     """Every stack × profile rendered, its Kubernetes objects under `<tree>/<stack>-<profile>/`."""
     base = tmp_path_factory.mktemp("checkov")
     for stack, profile in CASES:
         out = base / "render" / f"{stack}-{profile}"
-        write(run_program(stack, ROOT, profile=profile, mocks=recording_mocks), out)
+        write(render(stack, profile), out)
         shutil.copytree(out / "kubernetes", base / "tree" / f"{stack}-{profile}")
     return base / "tree"
 

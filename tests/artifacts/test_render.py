@@ -36,9 +36,9 @@ CRD_KINDS = {"VerticalPodAutoscaler", "PrometheusRule", "ClusterRules", "PodMoni
 
 
 @pytest.fixture(scope="module", params=CASES, ids=[f"{s}-{p}" for s, p in CASES])
-def rendered(request, tmp_path_factory, recording_mocks) -> tuple[Rendered, Path, str]:
+def rendered(request, tmp_path_factory, render) -> tuple[Rendered, Path, str]:
     stack, profile = request.param
-    result = run_program(stack, ROOT, profile=profile, mocks=recording_mocks)
+    result = render(stack, profile)
     out = tmp_path_factory.mktemp(f"{stack}-{profile}")
     write(result, out)
     return result, out, load_stack(stack, ROOT, profile).kubernetes.version

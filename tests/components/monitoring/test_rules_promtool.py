@@ -35,7 +35,7 @@ from sizing.config import ROLES, Alert, StackConfig, load_stack
 from sizing.plan import Plan, build_plan
 from sizing.quantity import MIB_BYTES as MIB
 from sizing.workload_specs import SPECS
-from tests.promtool_batch import PromtoolBatch
+from tests.promtool_batch import PromtoolBatch, one_worker_runs_each_module
 from tests.sizing.stacks import run_cli
 
 # Real programs (Debian's prometheus, promtool, alertmanager): the artifact layer, outside `make unit`.
@@ -521,7 +521,9 @@ def promtool_batch(request: pytest.FixtureRequest, promtool: Path, tmp_path_fact
     """Every promtool case of this module's tests that this session runs, planned before the first test (each test's
     body run with a recorder) and run in the background in a few promtool processes (tests/promtool_batch.py)."""
     with PromtoolBatch(promtool, tmp_path_factory.mktemp("promtool")) as batch:
-        for item in request.session.items:
+        # Planned only where this process runs the whole module: another xdist distribution would have every worker
+        # run every case; there each case runs alone.
+        for item in request.session.items if one_worker_runs_each_module(request.config) else []:
             if item.module is request.module and {"rules_test", "promtool_test"} & set(item.fixturenames):
                 plan_case(batch, item, request)
         batch.start()
