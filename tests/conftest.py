@@ -113,17 +113,18 @@ RENDER_MODULES = (
     "tests/artifacts/test_maintenance_render.py",
 )
 FIRST = (
+    # promtool's batch keeps both cores busy while the other worker mostly waits on Prometheus servers.
     "tests/components/monitoring/test_rules_promtool.py",
-    *RENDER_MODULES,
     "tests/components/monitoring/test_schedule_alerts_prometheus.py",
-    "tests/sizing/test_calibration.py",
     "tests/components/monitoring/test_rules_prometheus.py",
-    "tests/components/test_app.py",
+    *RENDER_MODULES,
     "tests/components/monitoring/test_alertmanager.py",
-    "tests/sizing/test_properties.py",
+    "tests/sizing/test_calibration.py",
     "tests/sizing/test_calibration_prometheus.py",
-    "tests/components/test_schedule.py",
+    "tests/components/test_app.py",
     "tests/test_prometheus_server.py",
+    "tests/sizing/test_properties.py",
+    "tests/components/test_schedule.py",
     "tests/artifacts/test_golden.py",
 )
 
