@@ -10,6 +10,8 @@ STACK ?= prod
 # the warnings from strict mode's count too, and a broken link passes. NO_MKDOCS_2_WARNING silences mkdocs-material's
 # end-of-life banner (fixes until May 2027), which would otherwise open every build's output.
 MKDOCS := NO_MKDOCS_2_WARNING=1 $(PY) -m mkdocs build --strict
+# Two workers, each taking a whole module at a time (the renders' modules together): tests/conftest.py's scheduler.
+XDIST := -n 2
 
 .PHONY: plan render diff golden golden-check reference unit test docs lint bench clean
 
@@ -55,13 +57,13 @@ reference: $(VENV)/.installed
 
 ## unit: the fast inner loop, the pure and mock layers (no real prometheus, promtool, alertmanager or checkov)
 unit: $(VENV)/.installed
-	$(PY) -m pytest -n 2 -m "not programs" tests/sizing tests/monitoring tests/components tests/policy tests/offline tests/test_main.py tests/test_layers.py
+	$(PY) -m pytest $(XDIST) -m "not programs" tests/sizing tests/monitoring tests/components tests/policy tests/offline tests/test_main.py tests/test_layers.py
 
 ## test: the linter, the docs site's strict build and every test layer (pure, mocks, artifacts)
 test: $(VENV)/.installed $(CHECKOV_VENV)/.installed .bin/prometheus .bin/promtool .bin/alertmanager .bin/amtool
 	$(PY) -m ruff check .
 	$(MKDOCS)
-	$(PY) -m pytest -n 2
+	$(PY) -m pytest $(XDIST)
 
 ## docs: the documentation site (docs/, mkdocs.yml) into build/site/; strict: a broken link or anchor fails
 docs: $(VENV)/.installed

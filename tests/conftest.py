@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import copy
+import os
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 
 from offline.mocks import RecordingMocks, install
+from offline.render import Rendered
+from sizing.core.clock import EPOCH_VARIABLE
 
 ROOT = Path(__file__).resolve().parent.parent
 PROJECT = "hyperstudy-infra"
@@ -37,6 +41,25 @@ def ran() -> Iterator[list]:
     calls: list = []
     yield calls
     assert calls, "the check inside apply never ran"
+
+
+@pytest.fixture(scope="session")
+def render(recording_mocks: RecordingMocks) -> Callable[..., Rendered]:
+    """`render(stack, profile=None)`: the stack's offline render (`offline.render.run_program` of this project, the
+    stack file's profile unless given), made once per session and clock (`SOURCE_DATE_EPOCH`) and handed out as a
+    copy, which a test may change. Once per session means once per xdist worker: the modules that share renders are
+    one xdist group (pyproject.toml). A test of the render itself, or of what the mocks recorded, runs the program."""
+    from offline.render import run_program
+
+    made: dict[tuple[str, str | None, str | None], Rendered] = {}
+
+    def get(stack: str, profile: str | None = None) -> Rendered:
+        key = (stack, profile, os.environ.get(EPOCH_VARIABLE))
+        if key not in made:
+            made[key] = run_program(stack, ROOT, profile=profile, mocks=recording_mocks)
+        return copy.deepcopy(made[key])
+
+    return get
 
 
 @pytest.fixture(scope="session")
@@ -72,6 +95,69 @@ def prometheus_server(prometheus_binaries, tmp_path) -> Iterator:
 
     with prometheus_factory(tmp_path, prometheus_binaries) as start:
         yield start
+
+
+# How xdist shares the suite out (`pytest_xdist_make_scheduler`): a module is one unit, run by one worker, so its
+# module-scoped fixtures (a Prometheus server, the promtool batch) are made once; the modules that share the session's
+# renders (`render`) are one unit together, so each stack and profile renders once. Units go out in the order
+# collected; the long ones first (`FIRST`, the rest keep their order), so that none starts last and runs alone, and
+# the ones that mostly wait on a server between those that keep a core busy.
+RENDER_MODULES = (
+    "tests/artifacts/test_render.py",
+    "tests/artifacts/test_checkov.py",
+    "tests/offline/test_diff.py",
+    "tests/test_main.py",
+    "tests/policy/test_policies.py",
+    "tests/artifacts/test_public_routes.py",
+    "tests/artifacts/test_scaling_jobs.py",
+    "tests/artifacts/test_maintenance_render.py",
+)
+FIRST = (
+    # promtool's batch keeps both cores busy while the other worker mostly waits on Prometheus servers.
+    "tests/monitoring/test_rules_promtool.py",
+    "tests/monitoring/test_schedule_alerts_prometheus.py",
+    "tests/monitoring/test_rules_prometheus.py",
+    *RENDER_MODULES,
+    "tests/monitoring/test_alertmanager.py",
+    "tests/sizing/test_calibration.py",
+    "tests/sizing/test_calibration_prometheus.py",
+    "tests/components/test_app.py",
+    "tests/test_prometheus_server.py",
+    "tests/sizing/test_properties.py",
+    "tests/components/test_schedule.py",
+    "tests/artifacts/test_golden.py",
+)
+
+
+def xdist_unit(nodeid: str) -> str:
+    module = nodeid.split("::", 1)[0]
+    return "renders" if module in RENDER_MODULES else module
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    rank = {module: i for i, module in enumerate(FIRST)}
+    items.sort(key=lambda item: rank.get(item.nodeid.split("::", 1)[0], len(FIRST)))
+
+
+@pytest.hookimpl(optionalhook=True)  # xdist's hooks: unknown with -p no:xdist
+def pytest_xdist_make_scheduler(config: pytest.Config, log):
+    from xdist.scheduler import LoadScopeScheduling
+
+    class ModuleUnits(LoadScopeScheduling):
+        def __init__(self, config: pytest.Config, log=None) -> None:
+            super().__init__(config, log)
+            config.option.loadscopereorder = False  # the collection's order, not the units' sizes
+
+        def _split_scope(self, nodeid: str) -> str:
+            return xdist_unit(nodeid)
+
+    return ModuleUnits(config, log)
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_configure_node(node) -> None:
+    """Tell the workers that each runs whole modules (`one_worker_runs_each_module`, tests/promtool_batch.py)."""
+    node.workerinput["whole_modules"] = True
 
 
 @pytest.hookimpl(wrapper=True)

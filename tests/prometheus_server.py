@@ -1,18 +1,24 @@
 """A real Prometheus server for rule tests: Debian's 2.42 build, unpacked into .bin/ by tools/install-prometheus.
 
 This module owns one server's whole life on 127.0.0.1, each in its own directory: synthetic history written as
-OpenMetrics and backfilled with `promtool tsdb create-blocks-from openmetrics` before the server starts, a live
-scrape target in this process serving the series' current values, the rules file (time compressed or as given),
-a client of the HTTP API, and the stop by PID. The pytest fixtures over it are in tests/conftest.py.
+OpenMetrics and backfilled with `promtool tsdb create-blocks-from openmetrics` before the server starts, the live
+series' current values pushed from this process to the server's remote-write receiver, the rules file (time
+compressed or as given), a client of the HTTP API, and the stop by PID. The pytest fixtures over it are in
+tests/conftest.py.
 
 Time is given as offsets in seconds from the server's `now`, fixed when the history is written: history covers
-[now - history, now - history_end], the live target serves every value at offsets ≥ 0 (the time since `now`).
+[now - history, now - history_end], the live set is pushed with every value at offsets ≥ 0 (the time since `now`).
+
+Why a push and not a scrape: 2.42 throttles target discovery to 5 s and has no flag for it, so a scrape target costs
+every server 5-6 s before its first sample and every change of the live set a scrape interval; a push is stored
+when its request returns. A push samples the live set as a scrape would (every series at one time stamp, a series
+gone from the set marked stale at once), and rules, queries and alerts are the server's own.
 """
 
 from __future__ import annotations
 
 import contextlib
-import http.server
+import functools
 import itertools
 import json
 import math
@@ -21,6 +27,7 @@ import re
 import shutil
 import signal
 import socket
+import struct
 import subprocess
 import threading
 import time
@@ -39,18 +46,19 @@ import yaml
 ROOT = Path(__file__).resolve().parent.parent
 BIN = ROOT / ".bin"
 
-# The live target's own scrape labels. honor_labels keeps a series' job and instance; these stand in only where a
-# series has none, and metric relabelling removes them again, so every live series has exactly its history's labels.
-# Only the target's own `up` and `scrape_*` series keep them.
-HARNESS_JOB = "prometheus-harness"
-SCRAPE_INTERVAL = 1.0
+# The live set is pushed this often (a scrape interval), and at once whenever it changes.
+PUSH_INTERVAL = 1.0
 # History stops this long before `now`: the TSDB accepts appends only after its newest block's end, and rule
 # outputs and scrapes are appended at wall-clock time, after `now`.
 HISTORY_END = 30.0
-COMPRESSED_INTERVAL = "1s"
-COMPRESSED_FOR = "2s"
-# Every wait is bounded. The first scrape comes ~5-6 s after start: 2.42 throttles target discovery to 5 s and has no
-# flag for it.
+# Compressed time: every group runs each COMPRESSED_INTERVAL and every non-zero `for:` lasts COMPRESSED_FOR, so an
+# alert goes pending at the first evaluation that sees its condition and fires two evaluations later. The seconds
+# are for the tests' waits.
+COMPRESSED_INTERVAL_SECONDS = 0.25
+COMPRESSED_FOR_SECONDS = 0.5
+COMPRESSED_INTERVAL = "250ms"
+COMPRESSED_FOR = "500ms"
+# Every wait is bounded.
 START_TIMEOUT = 20.0
 WAIT_TIMEOUT = 15.0
 HTTP_TIMEOUT = 5.0
@@ -61,6 +69,8 @@ METRIC_NAME = re.compile(r"[a-zA-Z_:][a-zA-Z0-9_:]*")
 LABEL_NAME = re.compile(r"[a-zA-Z_][a-zA-Z0-9_]*")
 DURATION_PART = re.compile(r"(\d+)(ms|s|m|h|d|w|y)")
 RFC3339 = re.compile(r"(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)(?:\.(\d+))?(Z|[+-]\d\d:\d\d)")
+# Prometheus' staleness marker, a NaN with its own bit pattern (model/value.StaleNaN).
+STALE_NAN = struct.pack("<Q", 0x7FF0000000000002)
 
 Samples = Callable[[float], float | None] | Sequence[tuple[float, float]] | float
 T = TypeVar("T")
@@ -137,7 +147,7 @@ class Series:
         return [(t, v) for t, v in points if v is not None]
 
     def value_at(self, offset: float) -> float | None:
-        """The value at `offset` from `now`: what the live target serves at that time."""
+        """The value at `offset` from `now`: what the live set pushes at that time."""
         if callable(self.samples):
             value = self.samples(offset)
             return None if value is None else float(value)
@@ -173,14 +183,62 @@ def openmetrics(series: Iterable[Series], now: float, history: float, step: floa
     return "\n".join(lines) + "\n"
 
 
-def exposition(series: Iterable[Series], offset: float) -> str:
-    """The series' values at `offset` in Prometheus' text format (no timestamps: the scrape's time stamps them)."""
-    lines: list[str] = []
-    for one in sorted(series, key=lambda s: s.metric):
+def write_request(series: Iterable[Series], offset: float, stamp_ms: int, stale: Iterable[Series] = ()) -> bytes:
+    """A remote-write request (snappy-compressed protobuf `prometheus.WriteRequest`) of the series' values at `offset`,
+    all stamped `stamp_ms` (unix milliseconds), and a staleness marker for each of `stale`, as a scrape writes for a
+    series that is gone."""
+    body = bytearray()
+    for one in series:
         value = one.value_at(offset)
         if value is not None:
-            lines.append(f"{one} {_number(value)}")
-    return "\n".join(lines) + "\n"
+            body += _field(1, _timeseries(one, _sample(struct.pack("<d", value), stamp_ms)))
+    for one in stale:
+        body += _field(1, _timeseries(one, _sample(STALE_NAN, stamp_ms)))
+    return _snappy(bytes(body))
+
+
+def _timeseries(one: Series, sample: bytes) -> bytes:
+    return _label_pairs(one.key) + _field(2, sample)
+
+
+@functools.lru_cache(maxsize=65536)
+def _label_pairs(key: tuple[str, tuple[tuple[str, str], ...]]) -> bytes:
+    """A series' labels as protobuf fields, `__name__` among them, sorted by name as the TSDB keeps them (encoded
+    once: the live set is pushed every second)."""
+    metric, labels = key
+    pairs = sorted([*labels, ("__name__", metric)])
+    return b"".join(_field(1, _field(1, name.encode()) + _field(2, value.encode())) for name, value in pairs)
+
+
+def _sample(value: bytes, stamp_ms: int) -> bytes:
+    return b"\x09" + value + b"\x10" + _varint(stamp_ms)  # double value = 1; int64 timestamp = 2
+
+
+def _field(number: int, payload: bytes) -> bytes:
+    """A length-delimited protobuf field."""
+    return _varint(number << 3 | 2) + _varint(len(payload)) + payload
+
+
+def _varint(number: int) -> bytes:
+    out = bytearray()
+    while number > 0x7F:
+        out.append(number & 0x7F | 0x80)
+        number >>= 7
+    out.append(number)
+    return bytes(out)
+
+
+def _snappy(data: bytes) -> bytes:
+    """Snappy's block format with the data as one literal: valid for any decoder, no compression needed here."""
+    if not data:
+        return b"\x00"
+    n = len(data) - 1
+    if n < 60:
+        tag = bytes([n << 2])
+    else:
+        size = (n.bit_length() + 7) // 8
+        tag = bytes([(59 + size) << 2]) + n.to_bytes(size, "little")
+    return _varint(len(data)) + tag + data
 
 
 def compress_rules(
@@ -211,33 +269,21 @@ def require_binaries() -> Binaries:
     pytest.skip(f"{', '.join(missing)} not found: run tools/install-prometheus to run the Prometheus server tests")
 
 
-class LiveTarget:
-    """The scrape target: a threaded HTTP server on 127.0.0.1 serving the live set's values at the time asked."""
+class LivePusher:
+    """The live set, pushed to the server's remote-write receiver every PUSH_INTERVAL from a thread, and at once by
+    `push()`. A series pushed before and absent now (left out of the set, or its function now None) gets a staleness
+    marker."""
 
     def __init__(self, series: Sequence[Series], now: float) -> None:
         self.now = now
+        self.url = ""
         self._lock = threading.Lock()
+        self._pushed: dict[tuple, Series] = {}
+        self._last_ms = 0
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self.error: PrometheusError | None = None
         self.set(series)
-        target = self
-
-        class Handler(http.server.BaseHTTPRequestHandler):
-            def do_GET(self) -> None:
-                body = target.render().encode()
-                self.send_response(200)
-                self.send_header("Content-Type", "text/plain; version=0.0.4; charset=utf-8")
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-
-            def log_message(self, format: str, *args: Any) -> None:
-                pass
-
-        self._http = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self._http.daemon_threads = True
-        self.address = f"127.0.0.1:{self._http.server_address[1]}"
-        self._thread = threading.Thread(target=self._http.serve_forever, name=f"live-{self.address}", daemon=True)
-        self._thread.start()
-        self._closed = False
 
     @property
     def series(self) -> tuple[Series, ...]:
@@ -249,18 +295,60 @@ class LiveTarget:
         with self._lock:
             self._series = tuple(series)
 
-    def render(self) -> str:
+    def push(self) -> float:
+        """Push the live set's values now; the time stamp (unix seconds) once the server has stored them."""
         with self._lock:
-            series = self._series
-        return exposition(series, time.time() - self.now)
+            stamp_ms = max(round(time.time() * 1000), self._last_ms + 1)
+            offset = stamp_ms / 1000 - self.now
+            present = {one.key: one for one in self._series if one.value_at(offset) is not None}
+            gone = [one for key, one in self._pushed.items() if key not in present]
+            body = write_request(self._series, offset, stamp_ms, gone)
+            request = urllib.request.Request(
+                f"{self.url}/api/v1/write",
+                data=body,
+                method="POST",
+                headers={
+                    "Content-Encoding": "snappy",
+                    "Content-Type": "application/x-protobuf",
+                    "X-Prometheus-Remote-Write-Version": "0.1.0",
+                },
+            )
+            try:
+                with urllib.request.urlopen(request, timeout=HTTP_TIMEOUT):
+                    pass
+            except urllib.error.HTTPError as error:
+                message = error.read().decode(errors="replace").strip()
+                raise PrometheusError(f"push refused: HTTP {error.code}: {message}") from None
+            except (urllib.error.URLError, ConnectionError, TimeoutError) as error:
+                raise PrometheusError(f"push to {self.url}: {error}") from None
+            self._pushed = present
+            self._last_ms = stamp_ms
+            return stamp_ms / 1000
+
+    def start(self, url: str, wait: bool = True) -> None:
+        """Push every PUSH_INTERVAL until `close()`, the first push now (with `wait`, before returning); a failure in
+        the thread ends the pushes and is kept in `error`."""
+        self.url = url
+        if wait:
+            self.push()
+
+        def run() -> None:
+            delay = PUSH_INTERVAL if wait else 0.0
+            while not self._stop.wait(delay):
+                delay = PUSH_INTERVAL
+                try:
+                    self.push()
+                except PrometheusError as error:
+                    self.error = error
+                    return
+
+        self._thread = threading.Thread(target=run, name=f"push-{url}", daemon=True)
+        self._thread.start()
 
     def close(self) -> None:
-        if self._closed:
-            return
-        self._closed = True
-        self._http.shutdown()
-        self._http.server_close()
-        self._thread.join(timeout=STOP_TIMEOUT)
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=STOP_TIMEOUT)
 
 
 class PrometheusServer:
@@ -269,12 +357,12 @@ class PrometheusServer:
     # The servers of this process that are running, whose log tails a failing test's report shows.
     running: set[PrometheusServer] = set()  # noqa: RUF012
 
-    def __init__(self, workdir: Path, binaries: Binaries, now: float, groups: list[str], target: LiveTarget) -> None:
+    def __init__(self, workdir: Path, binaries: Binaries, now: float, groups: list[str], pusher: LivePusher) -> None:
         self.workdir = workdir
         self.binaries = binaries
         self.now = now
         self.groups = groups
-        self.target = target
+        self.pusher = pusher
         self.log_path = workdir / "prometheus.log"
         self.process: subprocess.Popen[bytes] | None = None
         self.url = ""
@@ -305,6 +393,7 @@ class PrometheusServer:
                 f"--config.file={self.workdir / 'prometheus.yml'}",
                 f"--storage.tsdb.path={self.workdir / 'tsdb'}",
                 f"--web.listen-address=127.0.0.1:{port}",
+                "--web.enable-remote-write-receiver",
             ]
             # The server gets SIGTERM if this process dies without its teardown (a killed pytest worker). The signal
             # follows the thread that started the server, so start servers from the test's own thread.
@@ -335,11 +424,11 @@ class PrometheusServer:
             return False
 
     def stop(self) -> None:
-        """Stop the server, then the live target. Safe to call twice; `pid` stays readable."""
+        """Stop the pushes, then the server. Safe to call twice; `pid` stays readable."""
         try:
-            self._stop_process()
+            self.pusher.close()
         finally:
-            self.target.close()
+            self._stop_process()
 
     def _stop_process(self) -> None:
         """SIGTERM by PID, SIGKILL if it still runs after 10 s."""
@@ -438,6 +527,10 @@ class PrometheusServer:
             if self.process is None or self.process.poll() is not None:
                 code = None if self.process is None else self.process.returncode
                 raise self._fail(f"prometheus exited (code {code}) while waiting for {what or predicate}")
+            if self.pusher.error is not None:
+                raise self._fail(
+                    f"the live set's pushes stopped while waiting for {what or predicate}: {self.pusher.error}"
+                )
             last = predicate()
             if last:
                 return last
@@ -446,21 +539,6 @@ class PrometheusServer:
                     f"timed out after {timeout:g} s waiting for {what or predicate}; last: {last!r:.500}", WaitTimeout
                 )
             time.sleep(interval)
-
-    def wait_for_scrape(self, after: float | None = None, timeout: float = WAIT_TIMEOUT) -> float:
-        """Wait until a scrape of the live target that started after `after` (default: now) is stored; its time."""
-        after = time.time() if after is None else after
-        # `up` is committed with the scrape's samples, so its timestamp being later means they are queryable too.
-        # timestamp() gives a sample's own time only when given a selector (of anything else, the query's time).
-        up = f'up{{job="{HARNESS_JOB}"}}'
-        expr = f"timestamp({up}) and {up} == 1"
-
-        def scraped() -> float | None:
-            stamp = self.value(expr)
-            # The scrape time may be aligned back by up to 2 ms to its schedule.
-            return stamp if stamp is not None and stamp > after + 0.005 else None
-
-        return self.wait_until(scraped, timeout, f"a scrape of the live target after {after:.3f}")
 
     def wait_for_rules_evaluated(self, after: float | None = None, timeout: float = WAIT_TIMEOUT) -> list[dict]:
         """Wait until every group of the rules file has been evaluated entirely after `after` (default: now), every
@@ -490,16 +568,14 @@ class PrometheusServer:
 
     @property
     def live(self) -> tuple[Series, ...]:
-        """The live set the target serves now."""
-        return self.target.series
+        """The live set pushed now."""
+        return self.pusher.series
 
-    def set_live(self, series: Sequence[Series], wait: bool = True) -> None:
-        """Replace the live set: the target serves these series from now on, and any other goes stale at the next
-        scrape. With `wait`, returns once a scrape of the new set is stored."""
-        self.target.set(series)
-        changed = time.time()
-        if wait:
-            self.wait_for_scrape(after=changed)
+    def set_live(self, series: Sequence[Series]) -> float:
+        """Replace the live set: these series are pushed from now on and any other is marked stale; returns once the
+        server has stored the new set, with its time stamp."""
+        self.pusher.set(series)
+        return self.pusher.push()
 
 
 def start_prometheus(
@@ -515,9 +591,9 @@ def start_prometheus(
     wait: bool = True,
     binaries: Binaries | None = None,
 ) -> PrometheusServer:
-    """Backfill `series` over [now - history, now - history_end], serve `live` (default: `series`) from a scrape
-    target, load `rules` (time compressed unless `compress` is False), start the server and, with `wait`, return once
-    the first scrape is stored and every rule group has run after it. Stopped again if the start fails."""
+    """Backfill `series` over [now - history, now - history_end], load `rules` (time compressed unless `compress` is
+    False), start the server, push `live` (default: `series`) and keep pushing it; with `wait`, return once every rule
+    group has run after the first push. Stopped again if the start fails."""
     binaries = binaries or require_binaries()
     _check_unique(series)
     if not 0 < history_end < history:
@@ -548,41 +624,23 @@ def start_prometheus(
         if backfill.returncode != 0:
             raise PrometheusError(f"promtool backfill failed:\n{backfill.stdout}\n{backfill.stderr}")
 
-    server = PrometheusServer(workdir, binaries, now, groups, LiveTarget(series if live is None else live, now))
+    server = PrometheusServer(workdir, binaries, now, groups, LivePusher(series if live is None else live, now))
     try:
-        (workdir / "prometheus.yml").write_text(yaml.safe_dump(_config(server.target.address, rule_files)))
+        (workdir / "prometheus.yml").write_text(yaml.safe_dump(_config(rule_files)))
         server._launch()
-        if wait:
-            scraped = server.wait_for_scrape(after=server.started_at, timeout=START_TIMEOUT)
-            if groups:
-                server.wait_for_rules_evaluated(after=scraped)
+        server.pusher.start(server.url, wait=wait)
+        if wait and groups:
+            server.wait_for_rules_evaluated(after=time.time())
     except BaseException:
         server.stop()
         raise
     return server
 
 
-def _config(target: str, rule_files: list[str]) -> dict[str, Any]:
-    """The server's configuration: the rules, and the live target scraped every second."""
-    return {
-        "global": {
-            "scrape_interval": f"{SCRAPE_INTERVAL:g}s",
-            "scrape_timeout": f"{SCRAPE_INTERVAL:g}s",
-            "evaluation_interval": COMPRESSED_INTERVAL,
-        },
-        "rule_files": rule_files,
-        "scrape_configs": [
-            {
-                "job_name": HARNESS_JOB,
-                "honor_labels": True,
-                "static_configs": [{"targets": [target], "labels": {"instance": HARNESS_JOB}}],
-                "metric_relabel_configs": [
-                    {"source_labels": [name], "regex": HARNESS_JOB, "target_label": name, "replacement": ""}
-                    for name in ("job", "instance")
-                ],
-            }
-        ],
-    }
+def _config(rule_files: list[str]) -> dict[str, Any]:
+    """The server's configuration: the rules, evaluated every compressed interval unless a group sets its own; no
+    scrape (the live set is pushed)."""
+    return {"global": {"evaluation_interval": COMPRESSED_INTERVAL}, "rule_files": rule_files}
 
 
 @contextlib.contextmanager

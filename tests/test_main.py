@@ -27,8 +27,8 @@ def _sizing_cli_plan(profile: str) -> dict:
 
 
 @pytest.mark.parametrize("profile", ["optimized", "baseline"])
-def test_outputs_are_the_figures_of_the_sizing_cli(mocks, profile):
-    rendered = run_program("prod", ROOT, profile=profile, mocks=mocks)
+def test_outputs_are_the_figures_of_the_sizing_cli(render, profile):
+    rendered = render("prod", profile)
     cli = _sizing_cli_plan(profile)
     out = rendered.outputs
     assert out["profile"] == cli["profile"] == profile
@@ -53,8 +53,8 @@ def test_outputs_are_the_figures_of_the_sizing_cli(mocks, profile):
 
 
 @pytest.mark.parametrize("profile", ["optimized", "baseline"])
-def test_every_container_carries_the_plans_sizes_and_the_pool_its_bounds(mocks, profile):
-    rendered = run_program("prod", ROOT, profile=profile, mocks=mocks)
+def test_every_container_carries_the_plans_sizes_and_the_pool_its_bounds(render, profile):
+    rendered = render("prod", profile)
     plan = build_plan(load_stack("prod", ROOT, profile), "prod")
     controllers = [r for r in rendered.resources if r.typ in CONTAINERS]
     assert sorted(c.inputs["metadata"]["name"] for c in controllers) == sorted(plan.workloads)
@@ -83,9 +83,8 @@ def test_every_container_carries_the_plans_sizes_and_the_pool_its_bounds(mocks, 
     assert pool.inputs["nodeConfig"]["machineType"] == plan.nodes.machine_type
 
 
-def test_a_profile_switch_changes_no_gcp_resource(mocks):
-    optimized = run_program("prod", ROOT, profile="optimized", mocks=mocks)
-    baseline = run_program("prod", ROOT, profile="baseline", mocks=mocks)
+def test_a_profile_switch_changes_no_gcp_resource(render):
+    optimized, baseline = render("prod", "optimized"), render("prod", "baseline")
     assert [(r.typ, r.name, r.inputs) for r in optimized.gcp_resources()] == [
         (r.typ, r.name, r.inputs) for r in baseline.gcp_resources()
     ]

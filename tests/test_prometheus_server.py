@@ -19,6 +19,10 @@ import yaml
 
 from tests import prometheus_server as harness
 from tests.prometheus_server import (
+    COMPRESSED_FOR,
+    COMPRESSED_FOR_SECONDS,
+    COMPRESSED_INTERVAL,
+    COMPRESSED_INTERVAL_SECONDS,
     PrometheusError,
     Series,
     compress_rules,
@@ -104,28 +108,31 @@ def test_recording_rule_over_a_counter_joins_history_and_live(server):
 
 def test_compressed_alert_goes_pending_then_firing_with_its_annotations(server):
     assert server.alerts("MemoryHigh") == []
-    states: list[str] = []
 
     def firing():
-        alerts = server.alerts("MemoryHigh")
-        states.extend(a["state"] for a in alerts)
-        return [a for a in alerts if a["state"] == "firing"]
+        return [a for a in server.alerts("MemoryHigh") if a["state"] == "firing"]
 
-    server.set_live([*(s for s in server.live if s.key != MEMORY.key), dataclasses.replace(MEMORY, samples=0.97)])
+    changed = server.set_live(
+        [*(s for s in server.live if s.key != MEMORY.key), dataclasses.replace(MEMORY, samples=0.97)]
+    )
     (alert,) = server.wait_until(firing, timeout=10, what="MemoryHigh firing")
-    assert "pending" in states
-    assert states.index("pending") < states.index("firing")
+    # The rule engine's own record of the states (ALERTS, one series per state), not a poll that a short pending
+    # state could slip through: pending first, then firing.
+    states = server.query_range('ALERTS{alertname="MemoryHigh"}', changed - 1, time.time(), 0.05)
+    since = {labels["alertstate"]: points[0][0] for labels, points in states}
+    assert "pending" in since
+    assert since["pending"] < since["firing"]
     assert alert["labels"] == {"alertname": "MemoryHigh", "severity": "warning", **STUDY}
     assert alert["annotations"]["summary"] == "backend-0 in study at 97% of its limit"
     assert alert["value"] == 0.97
     (rule,) = [r for g in server.rules() if g["name"] == "memory" for r in g["rules"]]
-    assert rule["duration"] == 2  # `for: 5m`, compressed
+    assert rule["duration"] == COMPRESSED_FOR_SECONDS  # `for: 5m`, compressed
 
 
 def test_series_left_out_of_the_live_set_goes_stale(server):
     assert server.value(str(GONE)) == 2
     server.set_live([s for s in server.live if s.key != GONE.key])
-    # Gone at once, not after the 5 m lookback: the scrape wrote a stale marker.
+    # Gone at once, not after the 5 m lookback: the push wrote a stale marker, as a scrape does.
     assert server.query(str(GONE)) == []
     assert server.value(str(GONE), time=server.now - 60) == 2
     assert server.value(SESSIONS.metric) == 6
@@ -195,7 +202,7 @@ def test_rules_load_unmodified_without_compression(prometheus_server):
     server = prometheus_server(rules=RULES, compress=False, wait=False)
     groups = {g["name"]: g for g in server.wait_until(server.rules, what="rules loaded")}
     assert groups["restarts"]["interval"] == 60
-    assert groups["memory"]["interval"] == 1  # the harness's global evaluation_interval
+    assert groups["memory"]["interval"] == COMPRESSED_INTERVAL_SECONDS  # the harness's global evaluation_interval
     assert groups["memory"]["rules"][0]["duration"] == 300
 
 
@@ -215,9 +222,9 @@ def test_compression_shortens_only_what_takes_time():
         ]
     }
     (group,) = yaml.safe_load(compress_rules(rules))["groups"]
-    assert group["interval"] == "1s"
+    assert group["interval"] == COMPRESSED_INTERVAL
     slow, now, bare, record = group["rules"]
-    assert (slow["for"], slow["keep_firing_for"]) == ("2s", "2s")
+    assert (slow["for"], slow["keep_firing_for"]) == (COMPRESSED_FOR, COMPRESSED_FOR)
     assert now["for"] == "0s"
     assert "for" not in bare and "for" not in record
     assert yaml.safe_load(compress_rules(rules, for_="7s"))["groups"][0]["rules"][0]["for"] == "7s"

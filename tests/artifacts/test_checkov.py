@@ -20,7 +20,7 @@ from typing import Any
 import pytest
 import yaml
 
-from offline.render import run_program, write
+from offline.render import write
 
 ROOT = Path(__file__).resolve().parents[2]
 CONFIG = ROOT / ".checkov.yaml"
@@ -134,12 +134,12 @@ def _skips() -> dict[str, str]:
 
 
 @pytest.fixture(scope="module")
-def tree(tmp_path_factory, recording_mocks) -> Path:
+def tree(tmp_path_factory, render) -> Path:
     """Every stack × profile rendered, its Kubernetes objects under `<tree>/<stack>-<profile>/`."""
     base = tmp_path_factory.mktemp("checkov")
     for stack, profile in CASES:
         out = base / "render" / f"{stack}-{profile}"
-        write(run_program(stack, ROOT, profile=profile, mocks=recording_mocks), out)
+        write(render(stack, profile), out)
         shutil.copytree(out / "kubernetes", base / "tree" / f"{stack}-{profile}")
     return base / "tree"
 
@@ -148,24 +148,10 @@ def _objects(tree: Path) -> list[tuple[Path, dict[str, Any]]]:
     return [(path, yaml.safe_load(path.read_text())) for path in sorted(tree.rglob("*.yaml"))]
 
 
-def test_checkov_finds_no_failed_check_on_any_render(checkov, tree, tmp_path):
-    scan = _gate(checkov, tree, tmp_path)
-    objects = _objects(tree)
-    assert {path.parent.name for path, _ in objects} == {f"{s}-{p}" for s, p in CASES}
-    # Every object was parsed and checked (checkov counts each container as a resource too).
-    assert scan.summary["parsing_errors"] == 0
-    assert scan.summary["resource_count"] >= len(objects)
-    assert scan.summary["passed"] >= 10 * len(CASES)
-    _assert_no_failed_check(scan)
-
-
-def test_the_gate_fails_on_a_privileged_container(checkov, tmp_path):
-    """The same config and invocation report a privileged container, and the gate turns that into a failure."""
-    broken = tmp_path / "tree" / "guard"
-    broken.mkdir(parents=True)
+def _privileged_deployment() -> dict[str, Any]:
     labels = {"app.kubernetes.io/name": "privileged"}
     container = {"name": "app", "image": "docker.io/library/busybox:1.37.0", "securityContext": {"privileged": True}}
-    deployment = {
+    return {
         "apiVersion": "apps/v1",
         "kind": "Deployment",
         "metadata": {"name": "privileged", "namespace": "guard", "labels": labels},
@@ -175,8 +161,42 @@ def test_the_gate_fails_on_a_privileged_container(checkov, tmp_path):
             "template": {"metadata": {"labels": labels}, "spec": {"containers": [container]}},
         },
     }
-    (broken / "001-guard-deployment-privileged.yaml").write_text(yaml.safe_dump(deployment))
-    scan = _gate(checkov, tmp_path / "tree", tmp_path)
+
+
+@pytest.fixture(scope="module")
+def gate(checkov, tree, tmp_path_factory) -> dict[str, Scan]:
+    """The gate's invocation, run once (checkov's start alone is ~2 s of CPU): over every render (`renders/`) and,
+    beside them, a privileged Deployment (`guard/`); each part's findings apart, by file."""
+    home = tmp_path_factory.mktemp("gate")
+    shutil.copytree(tree, home / "scan" / "renders")
+    (home / "scan" / "guard").mkdir()
+    (home / "scan" / "guard" / "001-guard-deployment-privileged.yaml").write_text(
+        yaml.safe_dump(_privileged_deployment())
+    )
+    scan = _gate(checkov, home / "scan", home)
+    # Every finding is in one part or the other: none escapes both by its path.
+    assert {f.file.split("/", 1)[0] for f in scan.failed} <= {"renders", "guard"}, scan.failed
+    return {
+        part: Scan(scan.summary, [f for f in scan.failed if f.file.startswith(f"{part}/")])
+        for part in ("renders", "guard")
+    }
+
+
+def test_checkov_finds_no_failed_check_on_any_render(gate, tree):
+    scan = gate["renders"]
+    objects = _objects(tree)
+    assert {path.parent.name for path, _ in objects} == {f"{s}-{p}" for s, p in CASES}
+    # Every object was parsed and checked (checkov counts each container as a resource too).
+    assert scan.summary["parsing_errors"] == 0
+    assert scan.summary["resource_count"] >= len(objects)
+    assert scan.summary["passed"] >= 10 * len(CASES)
+    _assert_no_failed_check(scan)
+
+
+def test_the_gate_fails_on_a_privileged_container(gate):
+    """The same config and invocation (the same run) report a privileged container, and the gate turns that into a
+    failure."""
+    scan = gate["guard"]
     assert ("CKV_K8S_16", "Deployment.guard.privileged") in {(f.check_id, f.resource) for f in scan.failed}
     with pytest.raises(pytest.fail.Exception, match=r"CKV_K8S_16 Deployment\.guard\.privileged"):
         _assert_no_failed_check(scan)

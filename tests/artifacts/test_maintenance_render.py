@@ -24,8 +24,8 @@ def cluster_inputs(rendered: Rendered) -> dict[str, Any]:
     return cluster.inputs
 
 
-def test_prod_renders_the_maintenance_window_and_the_balanced_profile(recording_mocks, tmp_path):
-    rendered = run_program("prod", ROOT, mocks=recording_mocks)
+def test_prod_renders_the_maintenance_window_and_the_balanced_profile(render, tmp_path):
+    rendered = render("prod")
     inputs = cluster_inputs(rendered)
     window = build_plan(load_stack("prod", ROOT), "prod").maintenance.window
     assert inputs["maintenancePolicy"] == {

@@ -16,7 +16,7 @@ import yaml
 from components.cert_manager import RELEASE as CERT_MANAGER_RELEASE
 from components.ingress import SOLVER_LABEL, SOLVER_PORT
 from offline.mocks import RecordingMocks
-from offline.render import Rendered, run_program
+from offline.render import Rendered
 from sizing.config.loader import load_stack
 from sizing.config.stack import StackConfig
 from sizing.facts.charts import CERT_MANAGER
@@ -31,11 +31,11 @@ CASES = [(stack, profile) for stack in STACKS for profile in ("optimized", "base
 
 
 @pytest.fixture(scope="module", params=CASES, ids=[f"{s}-{p}" for s, p in CASES])
-def render(request, recording_mocks: RecordingMocks) -> tuple[Rendered, StackConfig, RecordingMocks]:
+def routed(request, render) -> tuple[Rendered, StackConfig, RecordingMocks]:
     stack, profile = request.param
-    result = run_program(stack, ROOT, profile=profile, mocks=recording_mocks)
-    # The module's own copy of what was registered: another test's run empties the shared recorder.
-    mocks = RecordingMocks(resources=list(recording_mocks.resources))
+    result = render(stack, profile)
+    # The module's own recorder over what was registered, for the dependency checks.
+    mocks = RecordingMocks(resources=list(result.resources))
     return result, load_stack(stack, ROOT, profile), mocks
 
 
@@ -43,8 +43,8 @@ def _kind(result: Rendered, kind: str) -> list[dict[str, Any]]:
     return [o for o in result.kubernetes_objects() if o["kind"] == kind]
 
 
-def test_every_public_path_routes_to_a_service_port_that_exists(render):
-    result, config, _ = render
+def test_every_public_path_routes_to_a_service_port_that_exists(routed):
+    result, config, _ = routed
     if not config.ingress.hosts:
         assert _kind(result, "Ingress") == []
         return
@@ -69,10 +69,10 @@ def test_every_public_path_routes_to_a_service_port_that_exists(render):
     assert walked == {(host, route.path, route.workload) for host in config.ingress.hosts for route in ROUTES}
 
 
-def test_no_internal_endpoint_is_public(render):
+def test_no_internal_endpoint_is_public(routed):
     """Metrics and health checks of every routed workload lie outside every prefix routed to it; the workloads that
     serve the cluster only (metrics-service, redis) have no route at all."""
-    result, config, _ = render
+    result, config, _ = routed
     if not config.ingress.hosts:
         return
     (ingress,) = _kind(result, "Ingress")
@@ -87,8 +87,8 @@ def test_no_internal_endpoint_is_public(render):
     assert internal_paths(SPECS["backend"]) == ("/metrics", "/health")  # the guard: there is something to check
 
 
-def test_every_host_has_tls_and_traefik_redirects_and_sends_hsts(render):
-    result, config, _ = render
+def test_every_host_has_tls_and_traefik_redirects_and_sends_hsts(routed):
+    result, config, _ = routed
     if not config.ingress.hosts:
         return
     (ingress,) = _kind(result, "Ingress")
@@ -124,8 +124,8 @@ def _strict(schema: Any) -> Any:
     return schema
 
 
-def test_the_issuer_is_one_cert_managers_crd_accepts_and_pins_its_solver(render):
-    result, config, _ = render
+def test_the_issuer_is_one_cert_managers_crd_accepts_and_pins_its_solver(routed):
+    result, config, _ = routed
     if not config.ingress.hosts:
         assert _kind(result, "Issuer") == []
         return
@@ -161,8 +161,8 @@ def _traefik_selector(result: Rendered) -> dict[str, str]:
     return traefik["spec"]["selector"]["matchLabels"]
 
 
-def test_the_issuer_waits_for_the_chart_that_brings_its_crd(render):
-    result, config, mocks = render
+def test_the_issuer_waits_for_the_chart_that_brings_its_crd(routed):
+    result, config, mocks = routed
     if not config.ingress.hosts:
         return
     (issuer,) = [r for r in result.resources if r.inputs.get("kind") == "Issuer"]
@@ -176,8 +176,8 @@ def test_the_issuer_waits_for_the_chart_that_brings_its_crd(render):
         assert releases == []  # the cluster runs cert-manager: nothing of it is the program's
 
 
-def test_cert_manager_pods_carry_the_plans_sizes(render):
-    result, config, _ = render
+def test_cert_manager_pods_carry_the_plans_sizes(routed):
+    result, config, _ = routed
     plan = build_plan(config, result.stack)
     releases = [r for r in result.helm_releases() if r.inputs["name"] == CERT_MANAGER_RELEASE]
     if not (config.ingress.hosts and config.ingress.install_cert_manager):
@@ -206,8 +206,8 @@ def test_cert_manager_pods_carry_the_plans_sizes(render):
             assert w.replicas == len(config.ingress.hosts)
 
 
-def test_the_address_is_reserved_in_the_clusters_region_and_given_to_the_load_balancer(render):
-    result, config, _ = render
+def test_the_address_is_reserved_in_the_clusters_region_and_given_to_the_load_balancer(routed):
+    result, config, _ = routed
     (address,) = [r for r in result.gcp_resources() if r.typ == "gcp:compute/address:Address"]
     assert address.inputs["region"] == config.cluster.region
     assert address.inputs["addressType"] == "EXTERNAL"

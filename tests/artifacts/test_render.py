@@ -5,6 +5,7 @@ schemas, promtool on the rules file; plus determinism and redaction of the rende
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import subprocess
@@ -35,10 +36,20 @@ CASES = [(stack, profile) for stack in STACKS for profile in ("optimized", "base
 CRD_KINDS = {"VerticalPodAutoscaler", "PrometheusRule", "ClusterRules", "PodMonitor", "PodMonitoring", "Issuer"}
 
 
+@pytest.fixture(scope="module", autouse=True)
+def _schemas_read_once() -> Iterator[None]:
+    """kubernetes-validate reads its schema files (the definitions are megabytes of JSON) anew for every object it
+    validates: here each file is read once. The schemas and the validation are the library's own."""
+    with pytest.MonkeyPatch.context() as patch:
+        read = kubernetes_validate.utils.schema_contents
+        patch.setattr(kubernetes_validate.utils, "schema_contents", functools.lru_cache(maxsize=None)(read))
+        yield
+
+
 @pytest.fixture(scope="module", params=CASES, ids=[f"{s}-{p}" for s, p in CASES])
-def rendered(request, tmp_path_factory, recording_mocks) -> tuple[Rendered, Path, str]:
+def rendered(request, tmp_path_factory, render) -> tuple[Rendered, Path, str]:
     stack, profile = request.param
-    result = run_program(stack, ROOT, profile=profile, mocks=recording_mocks)
+    result = render(stack, profile)
     out = tmp_path_factory.mktemp(f"{stack}-{profile}")
     write(result, out)
     return result, out, load_stack(stack, ROOT, profile).kubernetes.version

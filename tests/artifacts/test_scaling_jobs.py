@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from components.workload import PATCH_FORCE, SAFE_TO_EVICT
-from offline.render import Rendered, run_program
+from offline.render import Rendered
 from sizing.config.loader import load_stack
 from sizing.config.stack import formula_workloads
 from sizing.plan.build import build_plan
@@ -29,9 +29,9 @@ SCALE_RULE = {
 
 
 @pytest.fixture(scope="module", params=CASES, ids=[f"{s}-{p}" for s, p in CASES])
-def rendered(request, recording_mocks) -> tuple[Rendered, list[dict[str, Any]]]:
+def rendered(request, render) -> tuple[Rendered, list[dict[str, Any]]]:
     stack, profile = request.param
-    result = run_program(stack, ROOT, profile=profile, mocks=recording_mocks)
+    result = render(stack, profile)
     return result, result.kubernetes_objects()
 
 

@@ -47,7 +47,15 @@ from sizing.observe import contract
 from sizing.plan.build import build_plan
 from sizing.plan.pool_name import stack_pool_name
 from sizing.plan.types import Plan
-from tests.prometheus_server import Alert, PrometheusServer, Series, compress_rules, start_prometheus
+from tests.prometheus_server import (
+    COMPRESSED_FOR_SECONDS,
+    COMPRESSED_INTERVAL_SECONDS,
+    Alert,
+    PrometheusServer,
+    Series,
+    compress_rules,
+    start_prometheus,
+)
 
 # Real programs (Debian's prometheus, promtool, alertmanager): the artifact layer, outside `make unit`.
 pytestmark = pytest.mark.programs
@@ -84,7 +92,7 @@ K8S_ALPHABET = "bcdfghjklmnpqrstvwxz2456789"
 
 
 def live(value: float) -> tuple[tuple[float, float], ...]:
-    """A value served from the first scrape on, with no history (only the OOM cases need the past)."""
+    """A value pushed live from the start, with no history (only the OOM cases need the past)."""
     return ((0.0, float(value)),)
 
 
@@ -741,7 +749,7 @@ def server(prometheus_binaries, tmp_path_factory, stacks, world) -> Iterator[Pro
 def settle(server: PrometheusServer) -> None:
     """Wait until the alerts have seen records computed from the newest scrape: every group starts an evaluation
     at least one interval after the recording group's first one that saw it."""
-    server.wait_for_rules_evaluated(after=time.time() + 1.0)
+    server.wait_for_rules_evaluated(after=time.time() + COMPRESSED_INTERVAL_SECONDS)
 
 
 @contextlib.contextmanager
@@ -829,7 +837,7 @@ def test_both_stacks_rules_load_and_every_group_is_healthy(server, stacks):
         for g in yaml.safe_load(rules.rules_file(stack.config, stack.plan))["groups"]
     }
     assert {g["name"]: len(g["rules"]) for g in groups} == expected
-    assert all(g["interval"] == 1 for g in groups)
+    assert all(g["interval"] == COMPRESSED_INTERVAL_SECONDS for g in groups)
     unhealthy = [(g["name"], r["name"], r.get("lastError")) for g in groups for r in g["rules"] if r["health"] != "ok"]
     assert unhealthy == []
 
@@ -1049,7 +1057,7 @@ def test_at_max_stays_silent_through_a_surge_upgrade(server, stacks, world, prod
         assert len(changed.pool_nodes(pool_name)) == prod.plan.nodes.max, step
         with state(server, world, changed):
             assert records(server, names.NODES, "namespace", namespace=prod.ns) == {prod.ns: prod.plan.nodes.max}
-            time.sleep(3.0)  # beyond the compressed `for:`
+            time.sleep(COMPRESSED_FOR_SECONDS + 2 * COMPRESSED_INTERVAL_SECONDS)  # beyond the compressed `for:`
             silent(server, names.ALERT_NODE_POOL_AT_MAX, namespace=prod.ns)
     # Upgraded, nothing cordoned, and still three nodes: that is load, and it fires.
     upgraded = surged
@@ -1125,7 +1133,7 @@ def test_the_rules_own_watchdog_fires_where_the_evaluator_has_none(prometheus_se
     }
     assert alert["annotations"]["runbook_url"] == rules.runbook_url(staging, names.WATCHDOG)
     assert "{{" not in alert["annotations"]["description"]
-    server.wait_for_rules_evaluated(after=time.time() + 2.0)
+    server.wait_for_rules_evaluated(after=time.time() + 2 * COMPRESSED_FOR_SECONDS)
     assert [a["state"] for a in server.alerts(names.WATCHDOG)] == ["firing"], "still firing, never resolved"
 
 

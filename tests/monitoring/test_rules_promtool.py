@@ -13,9 +13,12 @@ with the node pool label; the cluster may hold nodes of another pool. Only serie
 
 from __future__ import annotations
 
+import contextlib
+import inspect
 import json
 import math
 import re
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from fractions import Fraction
 from pathlib import Path
@@ -37,6 +40,7 @@ from sizing.observe.promql import label_replace_workload
 from sizing.plan.build import build_plan
 from sizing.plan.pool_name import stack_pool_name
 from sizing.plan.types import Plan
+from tests.promtool_batch import PromtoolBatch, one_worker_runs_each_module
 from tests.sizing.stacks import run_cli
 
 # Real programs (Debian's prometheus, promtool, alertmanager): the artifact layer, outside `make unit`.
@@ -45,6 +49,10 @@ pytestmark = pytest.mark.programs
 STEP = "30s"
 EVALUATION_INTERVAL = "1m"
 STEPS = 120  # one hour of samples at 30s
+# promtool evaluates every group at each step up to the last eval_time, whatever the group's interval: a minute
+# (Prometheus' default) rather than the recording groups' 30 s halves its work, and every `for:` and eval_time here
+# is whole minutes, so an alert goes pending and fires at the same times.
+EVALUATION_INTERVAL = "1m"
 EVAL = "50m"  # after every `for:` of both configs, with the recording rules' own pending time
 ROOT_DIR = Path(__file__).resolve().parents[2]
 UNKNOWN_ROLE = "observer"
@@ -418,20 +426,27 @@ def expr_test(expr: str, samples: list[dict[str, Any]], eval_time: str = EVAL) -
 STACK_CASES = [(name, jobs) for name in ("prod", "staging") for jobs in KSM_JOBS]
 
 
-@pytest.fixture(params=STACK_CASES, ids=[f"{name}-{jobs}" for name, jobs in STACK_CASES])
-def stack(request: pytest.FixtureRequest) -> Stack:
-    name, jobs = request.param
+def stack_case(request: pytest.FixtureRequest, param: tuple[str, str]) -> Stack:
+    name, jobs = param
     config, plan = request.getfixturevalue(f"{name}_config"), request.getfixturevalue(f"{name}_plan")
     return Stack(config, plan, KSM_JOBS[jobs])
+
+
+@pytest.fixture(params=STACK_CASES, ids=[f"{name}-{jobs}" for name, jobs in STACK_CASES])
+def stack(request: pytest.FixtureRequest) -> Stack:
+    return stack_case(request, request.param)
 
 
 def fed_metrics(series: list[dict[str, str]]) -> set[str]:
     return {s["series"].split("{", 1)[0] for s in series}
 
 
-@pytest.fixture
-def promtool_test(run_promtool, tmp_path):
-    """Run cases against the stack's rules file: `check(stack, cluster, expr_tests, alert_tests)`."""
+RulesTest = Callable[[dict[str, Any], dict[str, Any]], None]
+
+
+def case_check(run: RulesTest) -> Callable[..., None]:
+    """`check(stack, cluster, expr_tests, alert_tests)`: the case as a promtool test file over the stack's rules file,
+    handed to `run(rule_files, test)`."""
 
     def check(
         stack: Stack,
@@ -468,11 +483,67 @@ def promtool_test(run_promtool, tmp_path):
                 }
             ],
         }
-        run_promtool(
-            "test", "rules", "test.yaml", files={"rules.yaml": rules_file(stack.config, stack.plan), "test.yaml": test}
-        )
+        run({"rules.yaml": rules_file(stack.config, stack.plan)}, test)
 
     return check
+
+
+def plan_case(batch: PromtoolBatch, item: pytest.Function, request: pytest.FixtureRequest) -> None:
+    """Run a test's body with a recorder in place of promtool: the case it builds is planned in the batch. Its
+    fixtures are the session's, its parameters the item's; a body that fails here fails again when the test runs
+    (and its case, not planned, runs alone)."""
+    params = item.callspec.params if hasattr(item, "callspec") else {}
+
+    def record(rule_files: dict[str, Any], test: dict[str, Any]) -> None:
+        batch.plan(item.nodeid, rule_files, test)
+
+    args: dict[str, Any] = {}
+    for name in inspect.signature(item.function).parameters:
+        if name == "rules_test":
+            args[name] = record
+        elif name == "promtool_test":
+            args[name] = case_check(record)
+        elif name in STACK_FIXTURES:
+            args[name] = STACK_FIXTURES[name](request, params[name])
+        elif name in params:
+            args[name] = params[name]
+        else:
+            args[name] = request.getfixturevalue(name)
+    with contextlib.suppress(Exception, pytest.fail.Exception, pytest.skip.Exception):
+        item.function(**args)
+
+
+@pytest.fixture(scope="module")
+def promtool_batch(request: pytest.FixtureRequest, promtool: Path, tmp_path_factory) -> Iterator[PromtoolBatch]:
+    """Every promtool case of this module's tests that this session runs, planned before the first test (each test's
+    body run with a recorder) and run in the background in a few promtool processes (tests/promtool_batch.py)."""
+    with PromtoolBatch(promtool, tmp_path_factory.mktemp("promtool")) as batch:
+        # Planned only where this process runs the whole module: another xdist distribution would have every worker
+        # run every case; there each case runs alone.
+        for item in request.session.items if one_worker_runs_each_module(request.config) else []:
+            if item.module is request.module and {"rules_test", "promtool_test"} & set(item.fixturenames):
+                plan_case(batch, item, request)
+        batch.start()
+        yield batch
+
+
+@pytest.fixture
+def rules_test(request: pytest.FixtureRequest, promtool_batch: PromtoolBatch) -> RulesTest:
+    """`rules_test(rule_files, test)`: `promtool test rules` of `test` (a test file as data) over `rule_files` (name →
+    rules, text or data), the case's own verdict from the module's batch; fails with promtool's report."""
+
+    def run(rule_files: dict[str, Any], test: dict[str, Any]) -> None:
+        outcome = promtool_batch.outcome(request.node.nodeid, rule_files, test)
+        if not outcome.ok:
+            pytest.fail(f"promtool test rules failed:\n{outcome.report}")
+
+    return run
+
+
+@pytest.fixture
+def promtool_test(rules_test: RulesTest) -> Callable[..., None]:
+    """Run cases against the stack's rules file: `check(stack, cluster, expr_tests, alert_tests)`."""
+    return case_check(rules_test)
 
 
 def test_the_world_labels_nodes_with_the_pool_the_rules_select(prod_config, prod_plan):
@@ -720,7 +791,7 @@ def test_slots_at_typical_load_equal_the_sizing_cli(prod_config, prod_plan, prom
     for shape, mix in prod_config.capacity.shapes.items():
         args = ["--video", mix.participant_video, "--no-video", mix.participant_no_video]
         args += ["--experimenters", mix.experimenter]
-        done = run_cli("slots", "--stack", "prod", "--json", *map(str, args))
+        done = run_cli("slots", "--stack", "prod", "--json", *map(str, args), cwd=ROOT_DIR)
         assert done.returncode == 0, done.stderr
         result = json.loads(done.stdout)
         assert result["near_limit_threshold"] == stack.near_limit
@@ -855,7 +926,7 @@ def test_without_pool_nodes_the_pool_counts_zero(stack, promtool_test):
 
 
 def test_two_stacks_sharing_one_prometheus_record_their_own_series(
-    prod_config, prod_plan, staging_config, staging_plan, run_promtool
+    prod_config, prod_plan, staging_config, staging_plan, rules_test
 ):
     """Both stacks' rules in one Prometheus over one cluster: each cluster-level record and the slots once per stack,
     by namespace; each stack counts the nodes of its own pool."""
@@ -911,10 +982,10 @@ def test_two_stacks_sharing_one_prometheus_record_their_own_series(
             }
         ],
     }
-    run_promtool("test", "rules", "test.yaml", files={**files, "test.yaml": test})
+    rules_test(files, test)
 
 
-def test_label_replace_takes_the_longest_workload_name(run_promtool):
+def test_label_replace_takes_the_longest_workload_name(rules_test):
     """`pod-router-0` belongs to pod-router although `pod` + a Deployment suffix `router-0` would also match."""
     workloads = ["pod", "backend", "pod-router"]
     record = "pod:test_workload:label_replace"
@@ -941,7 +1012,7 @@ def test_label_replace_takes_the_longest_workload_name(run_promtool):
             }
         ],
     }
-    run_promtool("test", "rules", "test.yaml", files={"rules.yaml": rules, "test.yaml": test})
+    rules_test({"rules.yaml": rules}, test)
 
 
 # --- Alerts: cases that fire (labels and annotations exact) and cases that stay silent. ---
@@ -1240,7 +1311,7 @@ def test_workload_unavailable_reads_as_written(prod_config, prod_plan):
     )
 
 
-def test_the_watchdog_always_fires_on_managed_prometheus(prod_config, prod_plan, run_promtool):
+def test_the_watchdog_always_fires_on_managed_prometheus(prod_config, prod_plan, rules_test):
     """The rules' own Watchdog (Managed Prometheus only) fires from the first evaluation on, with nothing fed at all."""
     staging = load_stack("staging", ROOT_DIR)
     plan = build_plan(staging, "staging")
@@ -1262,7 +1333,7 @@ def test_the_watchdog_always_fires_on_managed_prometheus(prod_config, prod_plan,
             }
         ],
     }
-    run_promtool("test", "rules", "test.yaml", files={"rules.yaml": rules_file(staging, plan), "test.yaml": test})
+    rules_test({"rules.yaml": rules_file(staging, plan)}, test)
     # prod's kube-prometheus-stack has its own: the rules carry none.
     assert names.WATCHDOG not in rules_file(prod_config, prod_plan)
 
@@ -1345,11 +1416,20 @@ def test_heap_near_limit(stack, promtool_test, case):
 # --- The scheduled windows' alerts (capacity.schedule): only the scheduled stack has them. ---
 
 
+def scheduled_case(request: pytest.FixtureRequest, jobs: str) -> Stack:
+    config, plan = request.getfixturevalue("scheduled_stack_config"), request.getfixturevalue("scheduled_stack_plan")
+    return Stack(config, plan, KSM_JOBS[jobs])
+
+
 @pytest.fixture(params=list(KSM_JOBS))
-def scheduled(request: pytest.FixtureRequest, scheduled_stack_config, scheduled_stack_plan) -> Stack:
+def scheduled(request: pytest.FixtureRequest) -> Stack:
     """`other_config` with planned windows (tests/monitoring/conftest.py), kube-state-metrics scraped once
     or twice."""
-    return Stack(scheduled_stack_config, scheduled_stack_plan, KSM_JOBS[request.param])
+    return scheduled_case(request, request.param)
+
+
+# The fixtures that build a test's Stack from its parameter, for `plan_case`.
+STACK_FIXTURES = {"stack": stack_case, "scheduled": scheduled_case}
 
 
 SCALE_UP_AT = 10  # sample (5m at 30s) at which the scaler Job raises the desired replicas

@@ -3,8 +3,8 @@ HTTP API: HyperStudyScheduledCapacityNotReady and HyperStudyScheduledScalingFail
 planned windows (`scheduled_config` in conftest.py: `other_config` on 2 backend replicas, the weekly teaching lab's
 scale-up setting 3; its CronJobs `backend-teaching-lab-up` and `-down` are the only ones the plan runs).
 
-The stack's whole rules file is loaded, time compressed (every `for:` becomes 2 s, so "longer than the windows'
-shortest lead" is "longer than 2 s" here; the real pending time is proven by the promtool cases and test_rules.py).
+The stack's whole rules file is loaded, time compressed (every `for:` becomes 0.5 s, so "longer than the windows'
+shortest lead" is "longer than 0.5 s" here; the real pending time is proven by the promtool cases and test_rules.py).
 kube-state-metrics is scraped twice, under kube-prometheus-stack's job and another (two replicas or two jobs), with
 the series and labels kube-state-metrics 2.x exports, so a rule that forgets to deduplicate fails here with
 Prometheus' own error. Cases move the live target between states with `set_live`.
@@ -21,7 +21,13 @@ from monitoring import names, rules
 from sizing.config.stack import StackConfig
 from sizing.observe import contract
 from sizing.plan.types import Plan
-from tests.prometheus_server import COMPRESSED_FOR, Alert, PrometheusServer, Series
+from tests.prometheus_server import (
+    COMPRESSED_FOR_SECONDS,
+    COMPRESSED_INTERVAL_SECONDS,
+    Alert,
+    PrometheusServer,
+    Series,
+)
 
 # Real programs (Debian's prometheus, promtool, alertmanager): the artifact layer, outside `make unit`.
 pytestmark = pytest.mark.programs
@@ -41,8 +47,8 @@ LAB_DOWN = "backend-teaching-lab-down-29411000"
 # The CronJobs the plan's actions run (the open day's replicas fit the configured 2: it has none).
 LAB_UP_CRONJOB = "backend-teaching-lab-up"
 LAB_DOWN_CRONJOB = "backend-teaching-lab-down"
-# Seconds past the compressed `for:` (2 s) an alert is given to show itself, or to stay silent.
-BEYOND_FOR = 4.0
+# Seconds an alert is given to show itself, or to stay silent: twice the compressed `for:` and an evaluation more.
+BEYOND_FOR = 2 * COMPRESSED_FOR_SECONDS + COMPRESSED_INTERVAL_SECONDS
 
 
 def ksm(metric: str, value: float, **labels: str) -> list[Series]:
@@ -177,7 +183,7 @@ def test_not_ready_fires_when_desired_exceeds_ready_longer_than_its_for(promethe
     assert description.startswith(f"StatefulSet {ns}/backend has had 1 fewer ready replicas than desired for 12m")
     assert "teaching-lab, open-day" in description
     # It went pending at the change (not before) and fired after the compressed pending time.
-    assert COMPRESSED_FOR == "2s"
+    assert COMPRESSED_FOR_SECONDS == 0.5
     active_at = server.value(f'ALERTS_FOR_STATE{{alertname="{NOT_READY}", namespace="{ns}"}}')
     assert active_at is not None and active_at >= short_since - 1.0
     pending = f'ALERTS{{alertname="{NOT_READY}", alertstate="pending", namespace="{ns}"}}'

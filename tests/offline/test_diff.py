@@ -42,12 +42,9 @@ SAFE = {
 
 
 @pytest.fixture(scope="module", params=STACKS)
-def both_profiles(request, recording_mocks) -> tuple[Rendered, Rendered]:
+def both_profiles(request, render) -> tuple[Rendered, Rendered]:
     stack = request.param
-    return (
-        render_target(f"{stack}:optimized", mocks=recording_mocks),
-        render_target(f"{stack}:baseline", mocks=recording_mocks),
-    )
+    return render(stack, "optimized"), render(stack, "baseline")
 
 
 def _object(rendered: Rendered, kind: str, name: str) -> dict:
@@ -226,18 +223,18 @@ FORCING_CASES = {
 
 
 @pytest.mark.parametrize("case", sorted(FORCING_CASES))
-def test_the_diff_flags_exactly_the_changes_that_replace(recording_mocks, case):
+def test_the_diff_flags_exactly_the_changes_that_replace(render, case):
     kind, name, path, value, forcing = FORCING_CASES[case]
-    before = render_target("prod", mocks=recording_mocks)
+    before = render("prod")
     after = _with(before, kind, name, _set(path, value))
     (changed,) = diff(before, after)
     assert changed.replaces is forcing, render_diff([changed])
     assert "[REPLACE]" in render_diff([changed]) if forcing else "[REPLACE]" not in render_diff([changed])
 
 
-def test_a_helm_releases_values_are_compared_too(recording_mocks):
+def test_a_helm_releases_values_are_compared_too(render):
     # The chart renders its pods from them: a change of a chart pod's sizes or hooks is a change of the release.
-    before = render_target("prod", mocks=recording_mocks)
+    before = render("prod")
     release = "kubernetes:helm.sh/v3:Release"
     after = _with(before, release, "hyperstudy-cert-manager", _set("values.startupapicheck.enabled", False))
     (changed,) = diff(before, after)
@@ -245,18 +242,18 @@ def test_a_helm_releases_values_are_compared_too(recording_mocks):
     assert "values.startupapicheck.enabled: True → False" in render_diff([changed])
 
 
-def test_initial_node_count_is_shown_as_ignored_not_as_a_replacement(recording_mocks):
-    before = render_target("prod", mocks=recording_mocks)
+def test_initial_node_count_is_shown_as_ignored_not_as_a_replacement(render):
+    before = render("prod")
     after = _with(before, "gcp:container/nodePool:NodePool", "hyperstudy", _set("initialNodeCount", 7))
     (changed,) = diff(before, after)
     assert not changed.replaces
     assert "[ignored by the program]" in render_diff([changed])
 
 
-def test_a_charts_values_are_compared_too(recording_mocks):
+def test_a_charts_values_are_compared_too(render):
     """A Helm release's objects are rendered by Helm, not here: its values are what a change to the chart's
     configuration (an Alertmanager route, a default rule disabled) shows as."""
-    before = render_target("prod", mocks=recording_mocks)
+    before = render("prod")
     (release,) = [r for r in before.helm_releases() if r.inputs["name"] == "kube-prometheus-stack"]
     after = _with(before, release.typ, release.name, _set("values.defaultRules.disabled.KubeCPUOvercommit", False))
     (changed,) = diff(before, after)

@@ -27,7 +27,7 @@ from pulumi_policy import (
 )
 from pulumi_policy.proxy import UNKNOWN_NUMBER_VALUE, UnknownValueError, unknown_checking_proxy
 
-from offline.render import Rendered, run_program
+from offline.render import Rendered
 from policy.policies import policies
 from policy.stack_plan import PlanUnavailable, node_lower_bound
 from sizing.config.loader import load_stack
@@ -37,7 +37,7 @@ from sizing.plan.build import build_plan
 from sizing.plan.pool_name import versioned_pool_name
 
 if TYPE_CHECKING:  # importing conftest at run time would load it twice and install a second set of mocks
-    from tests.conftest import RecordingMocks, Registered
+    from tests.conftest import Registered
 
 ROOT = Path(__file__).resolve().parents[2]
 # The GKE name the program gives prod's pool (violations name the pool as GKE knows it).
@@ -68,9 +68,9 @@ FRONTEND_LABELS = (
 
 
 @pytest.fixture(scope="module")
-def renders(recording_mocks: RecordingMocks) -> dict[str, Rendered]:
+def renders(render) -> dict[str, Rendered]:
     """prod rendered once per profile for the whole module."""
-    return {profile: run_program("prod", ROOT, profile=profile, mocks=recording_mocks) for profile in PROFILES}
+    return {profile: render("prod", profile) for profile in PROFILES}
 
 
 @pytest.fixture(scope="module")
@@ -1008,8 +1008,8 @@ STACK_FILES = sorted(p.name.removeprefix("Pulumi.").removesuffix(".yaml") for p 
 
 @pytest.mark.parametrize("profile", PROFILES)
 @pytest.mark.parametrize("stack", STACK_FILES)
-def test_every_mandatory_policy_passes_every_stack(recording_mocks, stack, profile):
-    rendered = run_program(stack, ROOT, profile=profile, mocks=recording_mocks)
+def test_every_mandatory_policy_passes_every_stack(render, stack, profile):
+    rendered = render(stack, profile)
     lower_bound = node_lower_bound(stack, ROOT)
     assert isinstance(lower_bound, int)
     for policy in policies(lower_bound):

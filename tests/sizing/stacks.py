@@ -1,5 +1,5 @@
 """Small stacks for the planner's tests (raw values with only the keys a plan needs, and how a test plans them) and
-how a test runs `python -m sizing` as a user does."""
+how a test runs `python -m sizing`: in this process, or as a user does."""
 
 from __future__ import annotations
 

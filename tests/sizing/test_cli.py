@@ -12,7 +12,7 @@ import pytest
 
 from sizing.cli.commands import main
 from sizing.facts.catalogue import DISK_USD_GB_MONTH, MACHINE_TYPES
-from tests.sizing.stacks import assert_bad_input, run_cli
+from tests.sizing.stacks import assert_bad_input, run_cli, run_cli_process
 
 ROOT = Path(__file__).resolve().parents[2]
 NS = "hyperstudy-infra"
@@ -185,7 +185,9 @@ def test_plan_json_backend_derivation(prod_json) -> None:
 
 
 def test_plan_human_output() -> None:
-    result = run_cli("plan", "--stack", "prod")
+    # One of the smoke tests of the real command (`python -m sizing` in a process of its own); the others run it in
+    # this process.
+    result = run_cli_process("plan", "--stack", "prod")
     assert result.returncode == 0, result.stderr
     out = result.stdout
     assert "stack prod · profile optimized" in out
