@@ -23,7 +23,6 @@ from sizing.config.stack import StackConfig
 from sizing.core.errors import ConfigError
 from sizing.core.model import ROLES
 from sizing.core.quantity import MIB_BYTES
-from sizing.facts.workloads import SPECS
 from sizing.plan.types import Plan
 
 RECORDING_GROUP = "hyperstudy-recording"
@@ -447,7 +446,7 @@ def workload_unavailable_expr(config: StackConfig, s: Selectors, threshold: floa
         ("Deployment", "deployment", names.DEPLOYMENT_AVAILABLE, names.DEPLOYMENT_REPLICAS),
     )
     for kind, label, ready_metric, desired_metric in kinds:
-        workloads = sorted(n for n in config.workloads if n in SPECS and SPECS[n].kind == kind)
+        workloads = sorted(n for n, w in config.workloads.items() if w.app.kind == kind)
         if not workloads:
             continue
         which = regex(label, f"^({'|'.join(longest_first(workloads))})$")
