@@ -39,10 +39,8 @@ try:
         cert_manager_args = CertManagerArgs.derive(config, plan, pool_name)
     routes_args = None
     if hosts:
-        routes_args = PublicRoutesArgs(
-            ingress=config.ingress,
-            namespace=config.kubernetes.namespace,
-            workloads=tuple(config.workloads),
+        routes_args = PublicRoutesArgs.derive(
+            config,
             ingress_class=traefik_ingress_class(config.kubernetes.namespace),
             traefik_labels=app_args.workload_args()[TRAEFIK].selector,
             node_pool=pool_name,

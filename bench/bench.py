@@ -24,6 +24,7 @@ sys.path.insert(0, str(ROOT))
 from sizing.config.stack import StackConfig  # noqa: E402
 from sizing.plan.build import build_plan, demand  # noqa: E402
 from sizing.plan.pools import recommend  # noqa: E402
+from tests.sizing.stacks import runnable  # noqa: E402
 
 
 def _process_seconds(argv: list[str], runs: int) -> list[float]:
@@ -36,7 +37,8 @@ def _process_seconds(argv: list[str], runs: int) -> list[float]:
 
 
 def synthetic_stack(workloads: int = 200, max_replicas: int = 50, seed: int = 7) -> StackConfig:
-    """A large valid stack: one formula-sized workload and `workloads - 1` statically sized ones."""
+    """A large valid stack: one formula-sized workload (the backend, with its built-in facts) and `workloads - 1`
+    statically sized ones (generic facts of their runtime, as the tests' synthetic stacks get them)."""
     rng = random.Random(seed)
     specs: dict[str, dict] = {
         "backend": {
@@ -63,7 +65,7 @@ def synthetic_stack(workloads: int = 200, max_replicas: int = 50, seed: int = 7)
     return StackConfig.model_validate(
         {
             "capacity": {"load": {"typical": {"small": 1}, "peak": {"medium": 1}}},
-            "workloads": specs,
+            **runnable(specs),
             "nodes": {"machine_type": "e2-standard-8", "overhead": {"memory": "1Gi", "cpu": "400m"}},
         }
     )

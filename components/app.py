@@ -1,6 +1,6 @@
 """The HyperStudy platform on Kubernetes: `HyperStudyApp` owns the namespace, its default-deny ingress policy,
 Traefik's RBAC and IngressClass, and one `Workload` per workload of the plan, each combined from the plan's sizes
-and its application spec (`sizing/facts/workloads.py`).
+and its application facts (`workloads.<name>.app` of the stack config).
 
 Traefik is scoped to the stack's namespace, so that on a shared cluster it neither routes nor reads what other
 namespaces hold: its providers watch that namespace only and only Ingresses of its own IngressClass
@@ -10,7 +10,6 @@ namespace (IngressClasses, Nodes).
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
 import pulumi
@@ -29,10 +28,9 @@ from pulumi_kubernetes.rbac.v1 import (
 )
 from pydantic import Field, model_validator
 
-from components.schedule import CRONJOB_NAME, BackendSchedule, BackendScheduleArgs
+from components.schedule import BackendSchedule, BackendScheduleArgs
 from components.workload import (
     INSTANCE,
-    LABEL_VALUE,
     MANAGED_BY,
     MANAGED_BY_VALUE,
     PART_OF,
@@ -41,10 +39,8 @@ from components.workload import (
     WorkloadArgs,
 )
 from sizing.config.stack import StackConfig, formula_workloads
-from sizing.core.errors import ConfigError
 from sizing.core.model import Model
 from sizing.facts.routes import service_annotations
-from sizing.facts.workloads import SPECS
 from sizing.plan.pool_name import POOL_NAME_PATTERN
 from sizing.plan.types import Plan
 
@@ -85,19 +81,11 @@ class HyperStudyAppArgs(Model):
         return schedule.workload if schedule is not None and schedule.actions else None
 
     def schedule_args(self) -> BackendScheduleArgs | None:
-        """The BackendSchedule of the plan's scaling actions (None without any); ConfigError (full config key) for
-        a window whose CronJob name Kubernetes would refuse."""
+        """The BackendSchedule of the plan's scaling actions (None without any); the config has refused a window
+        whose CronJob name Kubernetes would refuse (`capacity.schedule.<window>`)."""
         schedule = self.plan.schedule
         if schedule is None or not schedule.actions:
             return None
-        for action in schedule.actions:
-            name = f"{schedule.workload}-{action.name}"
-            if not re.fullmatch(CRONJOB_NAME, name):
-                raise ConfigError(
-                    self.config.key(f"capacity.schedule.{action.window}"),
-                    f"its CronJob would be named {name!r}, {len(name)} characters: Kubernetes takes at most 52 "
-                    "(its Jobs add 11); shorten the window's name",
-                )
         return BackendScheduleArgs(
             workload=schedule.workload,
             actions=schedule.actions,
@@ -107,48 +95,11 @@ class HyperStudyAppArgs(Model):
         )
 
     def workload_args(self) -> dict[str, WorkloadArgs]:
-        """WorkloadArgs of every plan entry; ConfigError (full config key) for the first workload the application
-        cannot run as configured: no spec, no image, another runtime than its image's, more replicas than it
-        supports, or formula sizing of a workload whose pods have no `<name>-<ordinal>` names."""
+        """WorkloadArgs of every plan entry, from its sizes and its application facts (`workloads.<name>.app`): the
+        config has refused what the application cannot run (no image, another runtime than its image's, more
+        replicas than it supports, formula sizing of a Deployment)."""
         config = self.config
-        for name in self.plan.workloads:
-            spec = SPECS.get(name)
-            if spec is None:
-                known = ", ".join(sorted(SPECS))
-                raise ConfigError(
-                    config.key(f"workloads.{name}"),
-                    f"no application spec in sizing/facts/workloads.py (known: {known})",
-                )
-            if name not in config.images:
-                raise ConfigError(config.key(f"workloads.{name}"), f"no image: add images.{name} to the stack config")
-            workload = config.workloads[name]
-            if workload.runtime != spec.runtime:
-                # The runtime picks the memory setting derived from the limit: a wrong one is silently ignored by
-                # the process (no heap cap, no maxmemory), which then grows into the OOM killer.
-                raise ConfigError(
-                    config.key(f"workloads.{name}.runtime"),
-                    f"is {workload.runtime!r}, but the {name} image runs {spec.runtime!r} "
-                    "(sizing/facts/workloads.py): its memory setting would be derived for the wrong runtime",
-                )
-            if spec.max_replicas is not None and workload.replicas > spec.max_replicas:
-                raise ConfigError(
-                    config.key(f"workloads.{name}.replicas"),
-                    f"{workload.replicas} is above {spec.max_replicas}, the most pods {name} can run "
-                    "(sizing/facts/workloads.py): further pods would not share its state",
-                )
-            if workload.sized_by == "formula" and spec.kind != "StatefulSet":
-                raise ConfigError(
-                    config.key(f"workloads.{name}.sized_by"),
-                    f"formula needs a StatefulSet, and {name} is a {spec.kind}: the monitoring matches "
-                    "formula-sized pods by their `<name>-<ordinal>` names, which only StatefulSet pods have",
-                )
         monitoring = config.monitoring
-        # The config accepts any string; a label value it must be, or every PodMonitor would be refused.
-        if not re.fullmatch(LABEL_VALUE, monitoring.release):
-            raise ConfigError(
-                config.key("monitoring.release"),
-                f"{monitoring.release!r} is not a label value (letters, digits, -_. inside, at most 63 characters)",
-            )
         namespace = config.kubernetes.namespace
         scaled = self.scheduled_workload
         # The pods that serve experiments (sizing/observe/contract.py), and the only workloads a schedule may scale.
@@ -157,7 +108,7 @@ class HyperStudyAppArgs(Model):
             name: WorkloadArgs(
                 name=name,
                 plan=plan,
-                spec=SPECS[name],
+                spec=config.workloads[name].app,
                 image=config.images[name],
                 namespace=namespace,
                 instance=self.instance,
@@ -168,7 +119,7 @@ class HyperStudyAppArgs(Model):
                 node_pool=self.node_pool,
                 extra_args=traefik_scope_args(namespace) if name == TRAEFIK else (),
                 config_files=traefik_dynamic_config(config.ingress.hsts_max_age_seconds) if name == TRAEFIK else {},
-                service_annotations=service_annotations(name),
+                service_annotations=service_annotations(config.ingress.routes, name),
                 load_balancer_ip=self.load_balancer_ip if name == TRAEFIK else None,
                 # The schedule's CronJobs set its replicas: Pulumi must not set them back on the next update.
                 replicas_managed_externally=name == scaled,

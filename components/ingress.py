@@ -1,7 +1,7 @@
 """The stack's public routes: one Ingress for every public host, served over TLS by the stack's Traefik, with its
 certificate issued and renewed by cert-manager from the stack's ACME account.
 
-- The Ingress maps each path of `sizing/facts/routes.py` to its workload's Service port on every host of
+- The Ingress maps each path of `ingress.routes` to its workload's Service port on every host of
   `ingress.hosts`; its `tls` covers every host, and ingress-shim (`cert-manager.io/issuer`) keeps the certificate in
   the Secret it names.
 - The Issuer is namespaced (the stack's own ACME account and key) and proves each host over HTTP-01 through the
@@ -9,19 +9,18 @@ certificate issued and renewed by cert-manager from the stack's ACME account.
   (`components/cert_manager.py`), as the plan sizes them.
 - A NetworkPolicy admits Traefik to the solver pods: the namespace denies every other ingress.
 
-Redirect and HSTS are Traefik's (`sizing/facts/workloads.py`): every route here is HTTPS only.
+Redirect and HSTS are Traefik's (its `workloads.traefik.app`): every route here is HTTPS only.
 """
 
 from __future__ import annotations
 
 import pulumi
 import pulumi_kubernetes as k8s
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from sizing.config.ingress import IngressConfig
+from sizing.config.stack import StackConfig
 from sizing.core.model import Model
-from sizing.facts.routes import ROUTES
-from sizing.facts.workloads import SPECS
 from sizing.plan.pool_name import GKE_NODE_POOL_LABEL
 
 ISSUER = "letsencrypt"
@@ -36,15 +35,39 @@ def tls_secret(namespace: str) -> str:
 
 
 class PublicRoutesArgs(Model):
-    """The stack's hosts and namespace, the IngressClass its Traefik serves, the pool solver pods run on, and the
-    labels of its Traefik pods."""
+    """The stack's hosts, routes and namespace, the port each route reaches, the IngressClass its Traefik serves, the
+    pool solver pods run on, and the labels of its Traefik pods."""
 
-    ingress: IngressConfig = Field(description="the stack's `ingress` config: hosts, ACME account")
+    ingress: IngressConfig = Field(description="the stack's `ingress` config: hosts, routes, ACME account")
     namespace: str = Field(description="the stack's namespace (kubernetes.namespace): the Ingress and its TLS Secret")
-    workloads: tuple[str, ...] = Field(description="the stack's workloads: a route to one it does not run is left out")
+    port_names: dict[str, str] = Field(
+        description="the Service port name of each routed workload (workloads.<name>.app.port_name)"
+    )
     ingress_class: str = Field(description="the stack's Traefik IngressClass")
     traefik_labels: dict[str, str] = Field(description="labels that select the stack's Traefik pods")
     node_pool: str | None = Field(None, description="GKE node pool the solver pods run on (None: any)")
+
+    @model_validator(mode="after")
+    def _every_route_has_a_port(self) -> PublicRoutesArgs:
+        missing = sorted({route.workload for route in self.ingress.routes} - set(self.port_names))
+        if missing:
+            raise ValueError(f"no port name for the routed workload(s) {', '.join(missing)}")
+        return self
+
+    @classmethod
+    def derive(
+        cls, config: StackConfig, ingress_class: str, traefik_labels: dict[str, str], node_pool: str | None
+    ) -> PublicRoutesArgs:
+        """The Args of a validated stack: its routes reach workloads it runs (StackConfig checked that)."""
+        routed = {route.workload for route in config.ingress.routes}
+        return cls(
+            ingress=config.ingress,
+            namespace=config.kubernetes.namespace,
+            port_names={name: config.workloads[name].app.port_name for name in sorted(routed)},
+            ingress_class=ingress_class,
+            traefik_labels=traefik_labels,
+            node_pool=node_pool,
+        )
 
 
 def ingress_spec(args: PublicRoutesArgs) -> k8s.networking.v1.IngressSpecArgs:
@@ -56,12 +79,11 @@ def ingress_spec(args: PublicRoutesArgs) -> k8s.networking.v1.IngressSpecArgs:
             backend=k8s.networking.v1.IngressBackendArgs(
                 service=k8s.networking.v1.IngressServiceBackendArgs(
                     name=route.workload,
-                    port=k8s.networking.v1.ServiceBackendPortArgs(name=SPECS[route.workload].port_name),
+                    port=k8s.networking.v1.ServiceBackendPortArgs(name=args.port_names[route.workload]),
                 )
             ),
         )
-        for route in ROUTES
-        if route.workload in args.workloads
+        for route in args.ingress.routes
     ]
     hosts = args.ingress.hosts
     return k8s.networking.v1.IngressSpecArgs(

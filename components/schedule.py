@@ -65,6 +65,7 @@ from components.workload import (
     VERSION,
     image_version,
 )
+from sizing.config.schedule import CRONJOB_NAME
 from sizing.core.model import Model
 from sizing.plan.pool_name import GKE_NODE_POOL_LABEL, POOL_NAME_PATTERN
 from sizing.plan.scaler_jobs import (
@@ -91,8 +92,6 @@ SCALER_USER = 10001
 SCALER_GROUP = 101
 SCALER_COMPONENT = "scheduler"
 CONTAINER = "scale"
-# A CronJob's name is at most 52 characters: its Jobs are named `<cronjob>-<minutes since the epoch>` (11 more).
-CRONJOB_NAME = r"^[a-z0-9]([-a-z0-9]{0,50}[a-z0-9])?$"
 _DNS_LABEL = r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$"
 _ISO_DATE = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$"
 

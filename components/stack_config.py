@@ -78,7 +78,4 @@ def load_program_config(namespace: str | None = None) -> StackConfig:
     config = parse_stack_config(values, namespace, secrets)
     if config.cluster is None:
         raise ConfigError(config.key("cluster"), "required key is missing (the cluster to deploy to)")
-    for name in config.workloads:
-        if name not in config.images:
-            raise ConfigError(config.key(f"images.{name}"), "required key is missing (a pinned image per workload)")
     return config

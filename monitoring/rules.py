@@ -24,7 +24,6 @@ from sizing.core.durations import duration_seconds, duration_text
 from sizing.core.errors import ConfigError
 from sizing.core.model import ROLES
 from sizing.core.quantity import MIB_BYTES
-from sizing.facts.workloads import SPECS
 from sizing.observe import contract
 from sizing.observe.promql import CONTAINER, POD, by, dedup, eq, longest_first, number, quote, regex, selector
 from sizing.plan.scaler_jobs import ACTIVE_DEADLINE_SECONDS, RUN_DEADLINE_SECONDS, STARTING_DEADLINE_SECONDS
@@ -429,7 +428,7 @@ def workload_unavailable_expr(config: StackConfig, s: Selectors, threshold: floa
         ("Deployment", "deployment", contract.DEPLOYMENT_AVAILABLE, contract.DEPLOYMENT_REPLICAS),
     )
     for kind, label, ready_metric, desired_metric in kinds:
-        workloads = sorted(n for n in config.workloads if n in SPECS and SPECS[n].kind == kind)
+        workloads = sorted(n for n, w in config.workloads.items() if w.app.kind == kind)
         if not workloads:
             continue
         which = regex(label, f"^({'|'.join(longest_first(workloads))})$")

@@ -7,11 +7,12 @@ from pathlib import Path
 
 import pulumi
 import pytest
+import yaml
 
 from offline.render import REDACTED, run_program, stack_config_values
 from sizing.config.loader import load_stack, project_name
 from sizing.plan.build import build_plan
-from tests.sizing.stacks import run_cli
+from tests.sizing.stacks import UNRUNNABLE, generic_app, run_cli
 
 ROOT = Path(__file__).resolve().parent.parent
 PROJECT = project_name(ROOT)
@@ -130,16 +131,6 @@ def _set_object(key: str, path: list[str], value):
     return mutate
 
 
-def _rename_workload(old: str, new: str):
-    def mutate(values: dict[str, str]) -> None:
-        for key in ("workloads", "images"):
-            data = json.loads(values[f"{PROJECT}:{key}"])
-            data[new] = data.pop(old)
-            values[f"{PROJECT}:{key}"] = json.dumps(data)
-
-    return mutate
-
-
 BAD_CONFIGS = {
     "unknown key": (lambda v: v.update({f"{PROJECT}:colour": "red"}), "hyperstudy-infra:colour: unknown key"),
     "malformed quantity": (
@@ -155,28 +146,9 @@ BAD_CONFIGS = {
         "hyperstudy-infra:nodes.machine_type: unknown machine type 'n9-huge'",
     ),
     "unknown profile": (lambda v: v.update({f"{PROJECT}:profile": "cheap"}), "hyperstudy-infra:profile"),
-    "missing image": (_set_object("images", ["redis"], KeyError), "hyperstudy-infra:images.redis: required"),
     "latest image": (_set_object("images", ["redis"], "redis:latest"), "is not pinned"),
     "missing cluster": (lambda v: v.pop(f"{PROJECT}:cluster"), "hyperstudy-infra:cluster: required"),
     "no surge room": (_set_object("nodes", ["surge_nodes"], 0), "hyperstudy-infra:nodes.surge_nodes"),
-    "runtime the image does not run": (
-        # `none`: a Node.js runtime under traefik's 128Mi would first be refused by the plan (no room for the native
-        # memory beside a 96 MiB old space), before the image's runtime is looked at.
-        _set_object("workloads", ["traefik", "runtime"], "none"),
-        "hyperstudy-infra:workloads.traefik.runtime",
-    ),
-    "replicated redis": (
-        _set_object("workloads", ["redis", "replicas"], 3),
-        "hyperstudy-infra:workloads.redis.replicas",
-    ),
-    "workload without an application spec": (
-        _rename_workload("metrics-service", "reports"),
-        "hyperstudy-infra:workloads.reports",
-    ),
-    "release that is no label value": (
-        lambda v: v.update({f"{PROJECT}:monitoring": json.dumps({"release": "kube prometheus"})}),
-        "hyperstudy-infra:monitoring.release",
-    ),
     "negative load": (
         _set_object("capacity", ["load", "typical", "small"], -1),
         "hyperstudy-infra:capacity.load.typical.small",
@@ -257,6 +229,101 @@ def test_bad_config_stops_with_one_line_before_any_resource(mocks, case):
     assert expected in message
     assert "\n" not in message
     assert mocks.resources == []
+
+
+def _decoded(value: str):
+    try:
+        return json.loads(value)  # objects and numbers as the engine passes them
+    except ValueError:
+        return value  # a plain string such as `optimized`
+
+
+def _values_changed(mutate) -> tuple[dict[str, str], list[str]]:
+    """Prod's config as the engine passes it, after `mutate` changed the project's keys as plain values (the form
+    `tests.sizing.stacks.UNRUNNABLE` changes)."""
+    values, secrets = stack_config_values("prod", ROOT)
+    prefix = f"{PROJECT}:"
+    plain = {key.removeprefix(prefix): _decoded(v) for key, v in values.items() if key.startswith(prefix)}
+    plain = {key: v for key, v in plain.items() if f"{prefix}{key}" not in secrets}
+    mutate(plain)
+    kept = {key: v for key, v in values.items() if not key.startswith(prefix) or key in secrets}
+    return {**kept, **{prefix + key: v if isinstance(v, str) else json.dumps(v) for key, v in plain.items()}}, secrets
+
+
+@pytest.mark.parametrize("case", sorted(UNRUNNABLE))
+def test_the_program_refuses_what_the_application_cannot_run_with_the_line_plan_gives(mocks, case):
+    mutate, line = UNRUNNABLE[case]
+    values, secrets = _values_changed(mutate)
+    with pytest.raises(pulumi.RunError) as raised:
+        run_program("prod", ROOT, config=values, secret_keys=secrets, mocks=mocks)
+    assert str(raised.value) == f"invalid stack config: {line}"
+    assert mocks.resources == []
+
+
+def test_a_workload_declared_in_the_stack_file_alone_renders_and_is_planned(mocks, tmp_path):
+    # A worker the built-in facts do not know, called by the backend, with its Prometheus metrics and a route.
+    app = {
+        **generic_app("nodejs"),
+        "component": "worker",
+        "clients": ["backend", "traefik"],
+        "metrics_path": "/metrics",
+        "probes": {"readiness": {"check": {"type": "http", "path": "/ready"}}, "liveness": {"check": {"type": "tcp"}}},
+    }
+    stack = yaml.safe_load((ROOT / "Pulumi.prod.yaml").read_text())
+    config = stack["config"]
+    config[f"{PROJECT}:workloads"]["worker"] = {
+        "replicas": 2,
+        "cpu_request": "50m",
+        "memory": {
+            "optimized": {"request": "192Mi", "limit": "256Mi"},
+            "baseline": {"request": "256Mi", "limit": "512Mi"},
+        },
+        "app": app,
+    }
+    config[f"{PROJECT}:images"]["worker"] = "ghcr.io/hyperstudy/worker:1.0.0"
+    config[f"{PROJECT}:ingress"]["routes"] = [
+        {"path": "/", "workload": "frontend", "why": "the page"},
+        {"path": "/jobs", "workload": "worker", "why": "job status"},
+    ]
+    path = tmp_path / "Pulumi.worker.yaml"
+    path.write_text(yaml.safe_dump(stack, sort_keys=False))
+
+    rendered = run_program(str(path), ROOT, mocks=mocks)
+    named = {(r.typ, r.inputs.get("metadata", {}).get("name")): r for r in rendered.resources if r.custom}
+    deployment = named[("kubernetes:apps/v1:Deployment", "worker")]
+    (container,) = deployment.inputs["spec"]["template"]["spec"]["containers"]
+    assert container["image"] == "ghcr.io/hyperstudy/worker:1.0.0"
+    assert container["ports"] == [{"name": "http", "containerPort": 8080, "protocol": "TCP"}]
+    assert container["readinessProbe"]["httpGet"] == {"path": "/ready", "port": "http"}
+    assert container["resources"]["limits"] == {"memory": "256Mi"}
+    assert {e["name"]: e["value"] for e in container["env"]} == {
+        "NODE_OPTIONS": "--max-old-space-size=192 --max-semi-space-size=1"
+    }
+    service = named[("kubernetes:core/v1:Service", "worker")]
+    assert [(p["name"], p["port"]) for p in service.inputs["spec"]["ports"]] == [("http", 8080)]
+    policy = named[("kubernetes:networking.k8s.io/v1:NetworkPolicy", "worker")]
+    peers = [peer["podSelector"]["matchLabels"]["app.kubernetes.io/name"] for rule in policy.inputs["spec"]["ingress"]
+             for peer in rule["from"] if "podSelector" in peer and "namespaceSelector" not in peer]  # fmt: skip
+    assert sorted(peers) == ["backend", "traefik"]
+    assert ("kubernetes:monitoring.coreos.com/v1:PodMonitor", "worker") in named
+    assert ("kubernetes:policy/v1:PodDisruptionBudget", "worker") in named
+    (ingress,) = [r for r in rendered.resources if r.typ == "kubernetes:networking.k8s.io/v1:Ingress"]
+    paths = ingress.inputs["spec"]["rules"][0]["http"]["paths"]
+    assert [(p["path"], p["backend"]["service"]["name"], p["backend"]["service"]["port"]["name"]) for p in paths] == [
+        ("/", "frontend", "http"),
+        ("/jobs", "worker", "http"),
+    ]
+
+    # `plan` of the same file sizes it: its pods, their sizes, and the heap its limit leaves.
+    out = run_cli("plan", "--stack", str(path), "--json")
+    assert out.returncode == 0, out.stderr
+    worker = json.loads(out.stdout)["workloads"]["worker"]
+    assert (worker["replicas"], worker["memory_request"], worker["memory_limit"]) == (2, "192Mi", "256Mi")
+    assert rendered.outputs["workloads"]["worker"] == {
+        "replicas": 2,
+        "memory_request": "192Mi",
+        "memory_limit": "256Mi",
+    }
 
 
 def test_the_issuer_waits_for_the_cert_manager_release_and_its_startup_check(mocks):

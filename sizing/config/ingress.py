@@ -1,13 +1,13 @@
-"""How the public reaches the stack, as config: its host names, the ACME account its certificates come from, whether
-the program installs cert-manager, and the sizes of what cert-manager runs on the pool.
-
-Which paths go to which Service is a fact of the application (`sizing/facts/routes.py`), not config; what gets a
-certificate, and who issues it, is the stack's.
+"""How the public reaches the stack, as config: its host names, which path goes to which workload (`routes`, by
+default the built-in ones of `sizing/facts/routes.py` to the workloads the stack runs), the ACME account its
+certificates come from, whether the program installs cert-manager, and the sizes of what cert-manager runs on the
+pool.
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from typing import Annotated, Literal
 
 from pydantic import AfterValidator, Field, model_validator
@@ -16,6 +16,7 @@ from sizing.config.chart_sizes import ChartComponents, ContainerSizes, component
 from sizing.core.errors import PathError
 from sizing.core.model import Model
 from sizing.facts.charts import CERT_MANAGER
+from sizing.facts.routes import ROUTES, Route
 
 # Let's Encrypt's directories: staging issues untrusted certificates under far higher rate limits, for stacks whose
 # certificates nobody's browser needs to trust.
@@ -90,6 +91,11 @@ class IngressConfig(Model):
         default_factory=list,
         description="public host names the app answers on, each with a certificate (empty: no public route)",
     )
+    routes: tuple[Route, ...] = Field(
+        (),
+        description="which Service answers which path prefix on every host (default: the built-in routes of "
+        "sizing/facts/routes.py to the workloads the stack runs); each names a workload of the stack, no path twice",
+    )
     acme: AcmeConfig | None = Field(None, description="the ACME account certificates come from (required with hosts)")
     install_cert_manager: bool = Field(
         True,
@@ -113,7 +119,20 @@ class IngressConfig(Model):
     def _hosts_have_an_issuer(self) -> IngressConfig:
         if len(set(self.hosts)) != len(self.hosts):
             raise PathError("hosts", "names a host twice")
+        seen: dict[str, int] = {}
+        for index, route in enumerate(self.routes):
+            # A Prefix path matches element by element: `/api/` and `/api` are the same prefix.
+            prefix = route.path.rstrip("/") or "/"
+            if prefix in seen:
+                raise PathError(f"routes.{index}.path", f"{route.path!r} is routed twice (also routes.{seen[prefix]})")
+            seen[prefix] = index
         if self.hosts and self.acme is None:
             raise PathError("acme", "required key is missing (who issues the hosts' certificates)")
         self.components.check_against(CERT_MANAGER)
         return self
+
+
+def default_routes(workloads: Iterable[str]) -> tuple[Route, ...]:
+    """The built-in routes to the workloads a stack runs: `ingress.routes` when the stack gives none."""
+    running = set(workloads)
+    return tuple(route for route in ROUTES if route.workload in running)

@@ -21,6 +21,8 @@ Day = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
 DAYS: tuple[Day, ...] = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 # A window's name ends up in two CronJob names (`<workload>-<name>-up`): a DNS label, short enough for both.
 WINDOW_NAME = r"^[a-z]([-a-z0-9]{0,28}[a-z0-9])?$"
+# A CronJob's name is at most 52 characters: its Jobs are named `<cronjob>-<minutes since the epoch>` (11 more).
+CRONJOB_NAME = r"^[a-z0-9]([-a-z0-9]{0,50}[a-z0-9])?$"
 _CLOCK = re.compile(r"^([01][0-9]|2[0-3]):([0-5][0-9])$")
 # Minutes before a window the backend scales up: a node boots in 80-120 s, the autoscaler reacts within a minute or
 # two of a pod going Pending, and the new pod pulls its image and passes its readiness probe.

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
+from typing import Any
 
 from pydantic import Field, PrivateAttr, model_validator
 
@@ -10,15 +12,17 @@ from sizing.config.capacity import CapacityConfig
 from sizing.config.catalogue import CatalogueConfig
 from sizing.config.cluster import ClusterConfig
 from sizing.config.cost import CostConfig
-from sizing.config.ingress import IngressConfig
+from sizing.config.ingress import IngressConfig, default_routes
 from sizing.config.kubernetes import KubernetesConfig, PinnedImage
 from sizing.config.monitoring import MonitoringConfig
 from sizing.config.nodes import NodePoolConfig
 from sizing.config.runtime import RuntimeConfig
-from sizing.config.workloads import WorkloadConfig
+from sizing.config.schedule import CRONJOB_NAME
+from sizing.config.workloads import WorkloadConfig, check_app, resolve_apps
 from sizing.core.errors import PathError
 from sizing.core.model import Model, Profile
 from sizing.facts.catalogue import MachineType
+from sizing.facts.routes import INGRESS_CONTROLLER, covers, internal_paths
 
 _WORKLOAD_NAME = re.compile(r"[a-z]([-a-z0-9]{0,38}[a-z0-9])?")
 DEFAULT_NAMESPACE = "hyperstudy-infra"
@@ -34,28 +38,55 @@ class StackConfig(Model):
 
     profile: Profile = Field("optimized", description="sizing profile; baseline is the rollback")
     capacity: CapacityConfig = Field(description="capacity formula, experiment shapes, load, headroom, rounding")
-    workloads: dict[str, WorkloadConfig] = Field(description="workloads by name")
+    workloads: dict[str, WorkloadConfig] = Field(
+        description="workloads by name, each with its application facts (`app`: the built-in ones of its name, "
+        "overridden key by key)"
+    )
     runtime: RuntimeConfig = Field(default_factory=RuntimeConfig, description="runtime memory fractions")
     nodes: NodePoolConfig = Field(description="node pool: machine type, disk, overhead")
     catalogue: CatalogueConfig = Field(default_factory=CatalogueConfig, description="price and machine overrides")
     cluster: ClusterConfig | None = Field(None, description="GKE cluster (needed by the Pulumi program)")
     kubernetes: KubernetesConfig = Field(default_factory=KubernetesConfig, description="namespace and API version")
-    images: dict[str, PinnedImage] = Field(default_factory=dict, description="container image per workload")
+    images: dict[str, PinnedImage] = Field(
+        default_factory=dict, description="container image per workload (one for every workload)"
+    )
     monitoring: MonitoringConfig = Field(default_factory=MonitoringConfig, description="rules, alerts, dashboards")
     ingress: IngressConfig = Field(
-        default_factory=IngressConfig, description="public host names, certificates and cert-manager"
+        default_factory=IngressConfig, description="public host names, routes, certificates and cert-manager"
     )
     cost: CostConfig = Field(default_factory=CostConfig, description="the observed starting bill and credits")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _app_facts_and_routes(cls, values: Any) -> Any:
+        """The one place the built-in application facts and routes become config: each workload's `app` completed
+        from the built-in facts of its name, and `ingress.routes`, when not given, the built-in routes to the
+        workloads the stack runs. What is not a mapping is left to the model to refuse."""
+        if not isinstance(values, Mapping) or not isinstance(values.get("workloads"), Mapping):
+            return values
+        workloads = values["workloads"]
+        for name in workloads:
+            # Before the facts are looked up by name, so that a problem names only a valid workload name.
+            if not (isinstance(name, str) and _WORKLOAD_NAME.fullmatch(name)):
+                raise PathError(
+                    f"workloads.{name}", "name must be a lowercase DNS label (a-z, 0-9 and -, at most 40 characters)"
+                )
+        resolved = {**values, "workloads": resolve_apps(workloads)}
+        ingress = values.get("ingress")
+        if ingress is None:
+            resolved["ingress"] = {"routes": default_routes(workloads)}
+        elif isinstance(ingress, Mapping) and "routes" not in ingress:
+            resolved["ingress"] = {**ingress, "routes": default_routes(workloads)}
+        return resolved
 
     @model_validator(mode="after")
     def _references_resolve(self) -> StackConfig:
         if not self.workloads:
             raise PathError("workloads", "at least one workload is required")
-        for name in self.workloads:
-            if not _WORKLOAD_NAME.fullmatch(name):
-                raise PathError(
-                    f"workloads.{name}", "name must be a lowercase DNS label (a-z, 0-9 and -, at most 40 characters)"
-                )
+        for name, workload in self.workloads.items():
+            if name not in self.images:
+                raise PathError(f"images.{name}", "required key is missing (a pinned image per workload)")
+            check_app(name, workload)
         try:
             known = self.catalogue.machine_types_merged()
         except PathError as err:
@@ -63,6 +94,8 @@ class StackConfig(Model):
         for name in self.images:
             if name not in self.workloads:
                 raise PathError(f"images.{name}", "no workload of that name")
+        self._routes_reach_their_workloads()
+        self._cronjob_names_fit()
         shape = self.monitoring.capacity_shape
         if shape not in self.capacity.shapes:
             raise PathError("monitoring.capacity_shape", f"unknown experiment shape {shape!r}")
@@ -87,6 +120,46 @@ class StackConfig(Model):
                 f"(known: {', '.join(sorted(known))}; add it under catalogue.machine_types)",
             )
         return self
+
+    def _routes_reach_their_workloads(self) -> None:
+        for index, route in enumerate(self.ingress.routes):
+            workload = self.workloads.get(route.workload)
+            if workload is None:
+                raise PathError(
+                    f"ingress.routes.{index}.workload",
+                    f"{route.workload!r} is no workload of this stack (workloads: {', '.join(sorted(self.workloads))})",
+                )
+            app = workload.app
+            exposed = [path for path in internal_paths(app) if covers(route.path, path)]
+            if exposed:
+                raise PathError(
+                    f"ingress.routes.{index}.path",
+                    f"{route.path!r} would make {route.workload}'s {', '.join(exposed)} public (its metrics or health "
+                    "checks): route narrower prefixes",
+                )
+            if not (app.public or INGRESS_CONTROLLER in app.clients):
+                # Its NetworkPolicy admits only its clients: the Ingress would route to a Service Traefik cannot reach.
+                raise PathError(
+                    f"ingress.routes.{index}.workload",
+                    f"{route.workload} does not admit {INGRESS_CONTROLLER}, which serves the routes: add it to "
+                    f"workloads.{route.workload}.app.clients",
+                )
+
+    def _cronjob_names_fit(self) -> None:
+        """Each window's CronJobs (`<workload>-<window>-up`/`-down`, components/schedule.py) are named within what
+        Kubernetes takes. Only with the one formula-sized workload a schedule scales (else the plan refuses)."""
+        scaled = formula_workloads(self)
+        if len(scaled) != 1:
+            return
+        for window in self.capacity.schedule:
+            for direction in ("up", "down"):
+                name = f"{scaled[0]}-{window.name}-{direction}"
+                if not re.fullmatch(CRONJOB_NAME, name):
+                    raise PathError(
+                        f"capacity.schedule.{window.name}",
+                        f"its CronJob would be named {name!r}, {len(name)} characters: Kubernetes takes at most 52 "
+                        "(its Jobs add 11); shorten the window's name",
+                    )
 
     @property
     def config_namespace(self) -> str:

@@ -1,4 +1,5 @@
-"""The app's public paths: which Service answers which path prefix on every public host — the `ROUTES` table.
+"""The app's public paths: which Service answers which path prefix on every public host. `ROUTES` are the built-in
+ones, the default of the config's `ingress.routes` (restricted to the workloads a stack runs).
 
 These are assumptions about the application, like its ports in `sizing/facts/workloads.py`, written down in one
 place (and in the README, "Routes"): the single-page app is served by the frontend at `/`; the backend's REST API
@@ -11,6 +12,8 @@ since no route's prefix covers them (`internal_paths` lists what must not be). P
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 from pydantic import Field
 
 from sizing.core.model import Model
@@ -21,7 +24,9 @@ class Route(Model):
     """A path prefix of every public host and the workload (its Service's port) that answers it."""
 
     path: str = Field(pattern=r"^/([-a-z0-9._]+/?)*$", description="path prefix (Ingress pathType Prefix)")
-    workload: str = Field(description="the workload whose Service answers it (a key of SPECS)")
+    workload: str = Field(
+        description="the workload whose Service answers it (a key of workloads, on its app.port_name)"
+    )
     websocket: bool = Field(False, description="the path carries WebSocket upgrades (Traefik passes them through)")
     sticky: bool = Field(
         False, description="a client's requests stay on one pod (Traefik's sticky cookie on the Service)"
@@ -41,15 +46,17 @@ ROUTES: tuple[Route, ...] = (
     ),
 )
 
+# The workload that serves the routes (the Ingress' controller): a routed workload must admit it (app.clients).
+INGRESS_CONTROLLER = "traefik"
 # The cookie that keeps a Socket.IO session on one pod-router pod (long-polling needs it; WebSocket does not mind).
 STICKY_COOKIE = "hyperstudy_route"
 # Traefik reads a Service's load-balancing options from these annotations on the Kubernetes Service.
 _STICKY = "traefik.ingress.kubernetes.io/service.sticky.cookie"
 
 
-def service_annotations(workload: str) -> dict[str, str]:
-    """Annotations the routes need on a workload's Service: Traefik's sticky cookie, secure and HTTP-only."""
-    if not any(route.sticky and route.workload == workload for route in ROUTES):
+def service_annotations(routes: Iterable[Route], workload: str) -> dict[str, str]:
+    """Annotations `routes` need on a workload's Service: Traefik's sticky cookie, secure and HTTP-only."""
+    if not any(route.sticky and route.workload == workload for route in routes):
         return {}
     return {
         _STICKY: "true",

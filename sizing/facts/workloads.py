@@ -1,11 +1,13 @@
-"""The application facts of each HyperStudy workload that are not sizes: the `SPECS` table.
+"""The application facts of a workload that are not sizes (`WorkloadSpec`), and the built-in ones of each HyperStudy
+workload: the `SPECS` table.
 
 How a workload runs (controller kind, what runtime the image runs, how many pods it supports, port, probes, user,
 writable paths, storage, who may call it, how it is exposed, where it serves Prometheus metrics) is a property of
-the application and its image; it does not change with the sizing profile. Where the stack config repeats such a
-fact (`workloads.<name>.runtime`), this table is the truth and the config is checked against it. Sizes (memory,
-CPU, replicas, runtime memory settings) live only in `sizing.plan.WorkloadPlan`; nothing here is a size of a
-running process. `components.workload` combines one `WorkloadSpec` with one `WorkloadPlan`.
+the application and its image; it does not change with the sizing profile. It is config, `workloads.<name>.app`:
+`SPECS` holds its defaults by workload name, which a stack overrides key by key (`sizing.config.workloads`
+resolves them, and is the only reader of this table). Sizes (memory, CPU, replicas, runtime memory settings) live
+only in `sizing.plan.WorkloadPlan`; nothing here is a size of a running process. `components.workload` combines one
+`WorkloadSpec` with one `WorkloadPlan`.
 """
 
 from __future__ import annotations

@@ -12,7 +12,6 @@ from typing import TYPE_CHECKING
 
 from sizing.core.quantity import format_mib
 from sizing.facts.catalogue import DEFAULT_STORAGE_CLASS, HOURS_PER_MONTH, disk_gb_billed
-from sizing.facts.workloads import SPECS
 from sizing.plan.types import BillLine, BillRates, Claim
 
 if TYPE_CHECKING:
@@ -35,13 +34,13 @@ def claims(config: StackConfig) -> list[Claim]:
     and, when the program installs the monitoring stack, Prometheus' and Alertmanager's."""
     found = []
     for name, workload in config.workloads.items():
-        spec = SPECS.get(name)
-        if spec is not None and spec.storage is not None:
+        storage = workload.app.storage
+        if storage is not None:
             found.append(
                 Claim(
                     owner=name,
                     claims=workload.replicas,
-                    size_mib=spec.storage.size,
+                    size_mib=storage.size,
                     storage_class=DEFAULT_STORAGE_CLASS,
                 )
             )
@@ -61,7 +60,7 @@ def claims(config: StackConfig) -> list[Claim]:
 
 def load_balancers(config: StackConfig) -> list[str]:
     """The workloads whose Service is a LoadBalancer: each is one forwarding rule."""
-    return [name for name in config.workloads if name in SPECS and SPECS[name].service_type == "LoadBalancer"]
+    return [name for name, workload in config.workloads.items() if workload.app.service_type == "LoadBalancer"]
 
 
 def _nat(config: StackConfig) -> bool:

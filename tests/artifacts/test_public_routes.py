@@ -20,8 +20,7 @@ from offline.render import Rendered
 from sizing.config.loader import load_stack
 from sizing.config.stack import StackConfig
 from sizing.facts.charts import CERT_MANAGER
-from sizing.facts.routes import ROUTES, covers, internal_paths
-from sizing.facts.workloads import SPECS
+from sizing.facts.routes import covers, internal_paths
 from sizing.plan.build import build_plan
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -66,7 +65,9 @@ def test_every_public_path_routes_to_a_service_port_that_exists(routed):
             ]
             assert service["spec"]["selector"] == controller["spec"]["selector"]["matchLabels"]
             walked.add((rule["host"], path["path"], backend["name"]))
-    assert walked == {(host, route.path, route.workload) for host in config.ingress.hosts for route in ROUTES}
+    assert walked == {
+        (host, route.path, route.workload) for host in config.ingress.hosts for route in config.ingress.routes
+    }
 
 
 def test_no_internal_endpoint_is_public(routed):
@@ -82,9 +83,12 @@ def test_no_internal_endpoint_is_public(routed):
             routed.setdefault(path["backend"]["service"]["name"], []).append(path["path"])
     assert set(routed) == {"frontend", "backend", "pod-router"}
     for workload, prefixes in routed.items():
-        for internal in internal_paths(SPECS[workload]):
+        for internal in internal_paths(config.workloads[workload].app):
             assert not any(covers(prefix, internal) for prefix in prefixes), (workload, internal, prefixes)
-    assert internal_paths(SPECS["backend"]) == ("/metrics", "/health")  # the guard: there is something to check
+    assert internal_paths(config.workloads["backend"].app) == (
+        "/metrics",
+        "/health",
+    )  # the guard: there is something to check
 
 
 def test_every_host_has_tls_and_traefik_redirects_and_sends_hsts(routed):

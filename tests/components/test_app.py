@@ -39,7 +39,6 @@ from components.workload import (
 from monitoring.names import SCRAPE_INTERVAL
 from sizing.config.loader import load_stack
 from sizing.config.stack import StackConfig
-from sizing.core.errors import ConfigError
 from sizing.facts.workloads import LB_UNHEALTHY_AFTER_SECONDS, SPECS, WorkloadSpec
 from sizing.plan.build import build_plan
 from sizing.plan.types import Plan
@@ -417,7 +416,7 @@ def test_traefik_load_balancer_keeps_client_addresses_and_sends_only_to_nodes_wi
 @pulumi.runtime.test
 def test_traefik_drains_before_it_stops(mocks, ran, prod_config, prod_plan):
     app = build(prod_config, prod_plan)
-    drain = SPECS["traefik"].drain
+    drain = prod_config.workloads["traefik"].app.drain
     assert drain is not None
     # It accepts until GKE's health check (every 8 s, 1 s timeout, 3 failures) has dropped its node.
     assert drain.accept_seconds >= LB_UNHEALTHY_AFTER_SECONDS == 25
@@ -526,7 +525,7 @@ def test_prometheus_is_admitted_only_on_the_metrics_port_of_the_scraped_workload
     def check() -> None:
         assert config.monitoring.prometheus_namespace == "monitoring"
         for name in plan.workloads:
-            policy, facts = mocks.named(NETPOL, name), SPECS[name]
+            policy, facts = mocks.named(NETPOL, name), config.workloads[name].app
             # The clients keep exactly their rule: the served ports, from the spec's clients (or anyone if public).
             served = [facts.port, *(p.port for p in facts.extra_ports)]
             assert _client_rule(policy)["ports"] == [{"port": port, "protocol": "TCP"} for port in served], name
@@ -558,7 +557,7 @@ def test_security_context_is_restricted_everywhere(mocks, ran, prod_config, prod
 
     def check() -> None:
         for ctrl in (r for r in mocks.resources if r.typ in CONTROLLERS):
-            spec, facts = pod_spec(ctrl), SPECS[ctrl.name]
+            spec, facts = pod_spec(ctrl), prod_config.workloads[ctrl.name].app
             pod = spec["securityContext"]
             assert pod["runAsNonRoot"] is True, ctrl.name
             assert pod["runAsUser"] == facts.run_as_user > 0, ctrl.name
@@ -754,7 +753,11 @@ def test_vpa_recommends_only_within_the_plan(mocks, ran, stack):
             assert vpa.inputs["apiVersion"] == "autoscaling.k8s.io/v1"
             spec = vpa.inputs["spec"]
             assert spec["updatePolicy"] == {"updateMode": "Off"}
-            assert spec["targetRef"] == {"apiVersion": "apps/v1", "kind": SPECS[vpa.name].kind, "name": vpa.name}
+            assert spec["targetRef"] == {
+                "apiVersion": "apps/v1",
+                "kind": config.workloads[vpa.name].app.kind,
+                "name": vpa.name,
+            }
             [policy] = spec["resourcePolicy"]["containerPolicies"]
             assert policy["containerName"] == vpa.name
             assert policy["minAllowed"] == {"memory": w.memory_request}
@@ -1168,54 +1171,14 @@ def test_manifests_validate_against_the_kubernetes_schema(mocks, stack):
     assert checked == len([r for r in resources if r.custom]) - len(plan.workloads) - len(SCRAPES)
 
 
-# --- bad input ----------------------------------------------------------------------------------------------------
-
-
-def _config(base: StackConfig, **changes: Any) -> StackConfig:
-    return StackConfig.model_validate({**base.model_dump(), **changes})
-
-
-def _assert_nothing_registered(mocks: RecordingMocks, config: StackConfig, plan: Plan, key: str) -> None:
-    @pulumi.runtime.test
-    def program() -> None:
-        with pytest.raises(ConfigError) as err:
-            build(config, plan)
-        assert err.value.key == key
-
-    program()  # the decorator waits for every pending registration before returning
-    assert mocks.resources == []
-
-
-def test_missing_image_raises_before_anything_is_registered(mocks, prod_config):
-    images = {name: image for name, image in prod_config.images.items() if name != "redis"}
-    config = _config(prod_config, images=images)
-    _assert_nothing_registered(mocks, config, build_plan(config, "prod"), "hyperstudy-infra:workloads.redis")
-
-
-def test_missing_spec_raises_before_anything_is_registered(mocks, prod_config):
-    workloads = {**prod_config.model_dump()["workloads"], "worker": prod_config.model_dump()["workloads"]["frontend"]}
-    images = {**prod_config.images, "worker": "ghcr.io/hyperstudy/worker:1.0.0"}
-    config = _config(prod_config, workloads=workloads, images=images)
-    _assert_nothing_registered(mocks, config, build_plan(config, "prod"), "hyperstudy-infra:workloads.worker")
-
-
-def test_a_release_that_is_no_label_value_raises_before_anything_is_registered(mocks, prod_config, prod_plan):
-    config = with_monitoring(prod_config, release="kube prometheus stack")
-    _assert_nothing_registered(mocks, config, prod_plan, "hyperstudy-infra:monitoring.release")
+# --- the application facts come from the config ---------------------------------------------------------------
 
 
 def _with_workload(base: StackConfig, name: str, **changes: Any) -> StackConfig:
-    """`base` with other settings for one workload (validated like a stack file)."""
+    """`base` with other settings for one workload, validated like a stack file (its `app` merged over the dump)."""
     workloads = base.model_dump()["workloads"]
     workloads[name] = {**workloads[name], **changes}
-    return _config(base, workloads=workloads)
-
-
-def _in_project(config: StackConfig, project: str) -> StackConfig:
-    """`config` as read from another Pulumi project: its keys are namespaced `<project>:`."""
-    copy = config.model_copy()
-    copy._namespace = project
-    return copy
+    return StackConfig.model_validate({**base.model_dump(), "workloads": workloads})
 
 
 def test_the_spec_table_says_what_each_image_runs_and_redis_runs_alone():
@@ -1228,38 +1191,26 @@ def test_every_stack_file_agrees_with_the_spec_table(stack):
     config = load_stack(stack, ROOT)
     workload_args = HyperStudyAppArgs(config=config, plan=build_plan(config, stack)).workload_args()
     assert {name: w.runtime for name, w in config.workloads.items()} == {n: RUNTIMES[n] for n in workload_args}
+    assert {name: w.spec for name, w in workload_args.items()} == {n: SPECS[n] for n in workload_args}
 
 
-@pytest.mark.parametrize("project", ["hyperstudy-infra", "acme-infra"])
-def test_a_runtime_other_than_the_images_raises_before_anything_is_registered(mocks, prod_config, project):
-    config = _in_project(_with_workload(prod_config, "frontend", runtime="go"), project)
-    _assert_nothing_registered(mocks, config, build_plan(config, "prod"), f"{project}:workloads.frontend.runtime")
-
-
-def test_a_runtime_the_image_does_not_run_says_which_it_runs(prod_config):
-    config = _with_workload(prod_config, "traefik", runtime="none")
-    with pytest.raises(ConfigError, match="'none', but the traefik image runs 'go'"):
-        HyperStudyAppArgs(config=config, plan=build_plan(config, "prod")).workload_args()
-
-
-def test_redis_replicas_above_one_raise_before_anything_is_registered(mocks, prod_config):
-    config = _in_project(_with_workload(prod_config, "redis", replicas=2), "acme-infra")
-    _assert_nothing_registered(mocks, config, build_plan(config, "prod"), "acme-infra:workloads.redis.replicas")
-
-
-def test_formula_sizing_of_a_deployment_raises_before_anything_is_registered(mocks, prod_config):
-    frontend = prod_config.model_dump()["workloads"]["frontend"]
-    memory = {"baseline": frontend["memory"]["baseline"]}
-    config = _in_project(_with_workload(prod_config, "frontend", sized_by="formula", memory=memory), "acme-infra")
-    _assert_nothing_registered(mocks, config, build_plan(config, "prod"), "acme-infra:workloads.frontend.sized_by")
-
-
-def test_the_existing_checks_name_the_full_key_too(mocks, prod_config, prod_plan):
-    config = _in_project(with_monitoring(prod_config, release="kube prometheus stack"), "acme-infra")
-    _assert_nothing_registered(mocks, config, prod_plan, "acme-infra:monitoring.release")
-    images = {name: image for name, image in prod_config.images.items() if name != "redis"}
-    config = _in_project(_config(prod_config, images=images), "acme-infra")
-    _assert_nothing_registered(mocks, config, build_plan(config, "prod"), "acme-infra:workloads.redis")
+def test_the_manifests_carry_the_facts_the_stack_gives_over_the_built_in_ones(mocks, prod_config, prod_plan):
+    # The frontend on another port, under another port name, checked by a command instead of an HTTP GET.
+    app = {"port": 8081, "port_name": "web", "probes": {"readiness": {"check": {"type": "exec", "command": ["true"]}}}}
+    config = _with_workload(prod_config, "frontend", app=app)
+    facts = config.workloads["frontend"].app
+    assert facts.probes.liveness == SPECS["frontend"].probes.liveness  # what the stack did not give stays built in
+    resources = render(mocks, config, prod_plan)
+    deployment = next(r for r in resources if r.typ == DEPLOYMENT and r.name == "frontend")
+    container = main_container(deployment)
+    assert container["ports"] == [{"name": "web", "containerPort": 8081, "protocol": "TCP"}]
+    assert container["readinessProbe"]["exec"] == {"command": ["true"]}
+    assert "httpGet" not in container["readinessProbe"]
+    assert container["livenessProbe"]["httpGet"] == {"path": "/", "port": "web"}
+    service = next(r for r in resources if r.typ == SERVICE and r.name == "frontend")
+    assert [(p["name"], p["port"], p["targetPort"]) for p in service.inputs["spec"]["ports"]] == [("web", 8081, "web")]
+    policy = next(r for r in resources if r.typ == NETPOL and r.name == "frontend")
+    assert [p["port"] for rule in policy.inputs["spec"]["ingress"] for p in rule["ports"]] == [8081]
 
 
 def test_app_args_refuse_a_plan_of_another_profile(prod_config, baseline_plan):
@@ -1272,7 +1223,7 @@ def test_workload_args_refuse_the_plan_of_another_workload(prod_config, prod_pla
         WorkloadArgs(
             name="backend",
             plan=prod_plan.workloads["redis"],
-            spec=SPECS["backend"],
+            spec=prod_config.workloads["backend"].app,
             image=prod_config.images["backend"],
             namespace="hyperstudy",
             instance="hyperstudy-prod",
@@ -1286,8 +1237,8 @@ def test_workload_args_refuse_the_plan_of_another_workload(prod_config, prod_pla
 @pytest.mark.parametrize(
     ("changes", "message"),
     [
-        ({"spec": SPECS["backend"].model_copy(update={"runtime": "go"})}, "image runs 'go'"),
-        ({"spec": SPECS["backend"].model_copy(update={"max_replicas": 1})}, "at most 1"),
+        ({"spec": {"runtime": "go"}}, "image runs 'go'"),
+        ({"spec": {"max_replicas": 1}}, "at most 1"),
         ({"node_pool": "Pool"}, "node_pool"),
         # Forcing a scaled controller's apply would take nothing from the scaler (ignore_changes drops its field) but
         # would take every other manager's fields.
@@ -1297,6 +1248,8 @@ def test_workload_args_refuse_the_plan_of_another_workload(prod_config, prod_pla
 def test_workload_args_refuse_what_the_application_cannot_run(prod_config, prod_plan, changes, message):
     fields = HyperStudyAppArgs(config=prod_config, plan=prod_plan).workload_args()["backend"].model_dump()
     assert prod_plan.workloads["backend"].replicas == 2
+    if "spec" in changes:
+        changes = {"spec": {**fields["spec"], **changes["spec"]}}
     with pytest.raises(ValidationError, match=message):
         WorkloadArgs.model_validate({**fields, **changes})
 

@@ -1,5 +1,6 @@
-"""The public routes: the routing facts (`sizing/facts/routes.py`) and the PublicRoutes component under mocks (Issuer,
-Ingress, the solver's NetworkPolicy); cert-manager's release and the static address."""
+"""The public routes: the built-in routes (`sizing/facts/routes.py`), the config's `ingress.routes`, and the
+PublicRoutes component under mocks (Issuer, Ingress, the solver's NetworkPolicy); cert-manager's release and the
+static address."""
 
 from __future__ import annotations
 
@@ -8,7 +9,9 @@ import pytest
 
 from components.address import StaticAddress, StaticAddressArgs
 from components.cert_manager import CertManager, CertManagerArgs, chart_values
-from components.ingress import SOLVER_LABEL, PublicRoutes, PublicRoutesArgs, tls_secret
+from components.ingress import SOLVER_LABEL, PublicRoutes, PublicRoutesArgs, ingress_spec, tls_secret
+from sizing.config.ingress import default_routes
+from sizing.config.stack import StackConfig
 from sizing.facts.charts import CERT_MANAGER
 from sizing.facts.routes import ROUTES, STICKY_COOKIE, covers, internal_paths, service_annotations
 from sizing.facts.workloads import SPECS
@@ -45,27 +48,47 @@ def test_metrics_and_health_checks_are_internal_but_a_probe_of_the_page_is_not()
     assert internal_paths(SPECS["traefik"]) == ("/ping",)  # metrics on their own port, not on `web`
 
 
-def test_only_the_realtime_router_gets_a_sticky_cookie():
-    annotations = service_annotations("pod-router")
+def test_only_the_realtime_router_gets_a_sticky_cookie(prod_config):
+    routes = prod_config.ingress.routes
+    annotations = service_annotations(routes, "pod-router")
     assert annotations["traefik.ingress.kubernetes.io/service.sticky.cookie"] == "true"
     assert annotations["traefik.ingress.kubernetes.io/service.sticky.cookie.name"] == STICKY_COOKIE
     assert annotations["traefik.ingress.kubernetes.io/service.sticky.cookie.secure"] == "true"
-    assert service_annotations("backend") == service_annotations("frontend") == {}
+    assert service_annotations(routes, "backend") == service_annotations(routes, "frontend") == {}
+    # A stack whose own routes make nothing sticky gets no cookie.
+    plain = tuple(route.model_copy(update={"sticky": False}) for route in routes)
+    assert service_annotations(plain, "pod-router") == {}
+
+
+def test_the_default_routes_are_the_built_in_ones_to_the_workloads_the_stack_runs(prod_config):
+    assert prod_config.ingress.routes == ROUTES
+    assert default_routes(["frontend", "backend"]) == tuple(r for r in ROUTES if r.workload != "pod-router")
+    assert default_routes(["redis"]) == ()
+
+
+def test_the_ingress_routes_the_configs_routes_to_each_workloads_port_name(prod_config):
+    workloads = prod_config.model_dump()["workloads"]
+    workloads["frontend"]["app"] = {**workloads["frontend"]["app"], "port_name": "web"}
+    routes = [
+        {"path": "/", "workload": "frontend", "why": "the page"},
+        {"path": "/v2", "workload": "backend", "websocket": True, "why": "the next API"},
+    ]
+    ingress = {**prod_config.ingress.model_dump(), "routes": routes}
+    config = StackConfig.model_validate({**prod_config.model_dump(), "workloads": workloads, "ingress": ingress})
+    args = PublicRoutesArgs.derive(config, "hyperstudy-traefik", TRAEFIK, "hyperstudy-abc123")
+    assert args.port_names == {"frontend": "web", "backend": "http"}
+    paths = ingress_spec(args).rules[0].http.paths
+    assert [(p.path, p.backend.service.name, p.backend.service.port.name) for p in paths] == [
+        ("/", "frontend", "web"),
+        ("/v2", "backend", "http"),
+    ]
 
 
 # --- the component ----------------------------------------------------------------------------------------------
 
 
-def _args(config, **more) -> PublicRoutesArgs:
-    return PublicRoutesArgs(
-        ingress=config.ingress,
-        namespace=config.kubernetes.namespace,
-        workloads=tuple(config.workloads),
-        ingress_class="hyperstudy-traefik",
-        traefik_labels=TRAEFIK,
-        node_pool="hyperstudy-abc123",
-        **more,
-    )
+def _args(config) -> PublicRoutesArgs:
+    return PublicRoutesArgs.derive(config, "hyperstudy-traefik", TRAEFIK, "hyperstudy-abc123")
 
 
 @pulumi.runtime.test

@@ -21,11 +21,12 @@ import pytest
 
 from components.workload import HOSTNAME_TOPOLOGY, Workload, WorkloadArgs
 from sizing.config.loader import parse_stack_config
-from sizing.facts.workloads import SPECS
+from sizing.facts.workloads import WorkloadSpec
 from sizing.plan.nodes import Demand, plan_nodes
 from sizing.plan.placement import Free, place, scale_up
 from sizing.plan.sizes import size_workloads
 from sizing.plan.types import NodePlan, WorkloadPlan
+from tests.sizing.stacks import generic_app, runnable
 
 STACKS = 200
 SEED = 15
@@ -57,7 +58,7 @@ def _stack(rng: random.Random) -> dict[str, Any]:
         }  # fmt: skip
     return {
         "capacity": {"load": {"typical": {"small": 1}, "peak": {"medium": 1}}},
-        "workloads": workloads,
+        **runnable(workloads),
         # e2-medium: 2460 MiB and 740m free per node after this overhead.
         "nodes": {"machine_type": "e2-medium", "overhead": {"memory": "512Mi", "cpu": "200m"},
                   "survive_node_loss": rng.random() < 0.5},
@@ -69,7 +70,7 @@ def _rendered(plan: WorkloadPlan) -> Rendered:
     args = WorkloadArgs(
         name=plan.name,
         plan=plan,
-        spec=SPECS["frontend"],  # a Deployment whose runtime ("none") matches these plans
+        spec=WorkloadSpec.model_validate(generic_app()),  # a Deployment whose runtime ("none") matches these plans
         image="example.org/app:1.0",
         namespace="test",
         instance="test",

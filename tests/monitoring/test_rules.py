@@ -883,8 +883,6 @@ def test_the_pool_at_max_is_silent_while_the_pool_upgrades(stack):
 def test_workload_unavailable_watches_every_app_workload_by_its_kind(stack):
     """Every workload of the stack's config (not the charts'), its StatefulSet's ready or its Deployment's available
     replicas against its desired ones, each deduplicated, at or below the configured ratio, labelled `workload`."""
-    from sizing.facts.workloads import SPECS
-
     config, plan = stack
     rule = alerts(rule_groups(config, plan))[names.ALERT_WORKLOAD_UNAVAILABLE]
     settings = config.monitoring.alerts.workload_unavailable
@@ -892,7 +890,7 @@ def test_workload_unavailable_watches_every_app_workload_by_its_kind(stack):
     expr = rule["expr"]
     kinds = {"statefulset": "StatefulSet", "deployment": "Deployment"}
     for label, kind in kinds.items():
-        expected = sorted(n for n in config.workloads if SPECS[n].kind == kind)
+        expected = sorted(n for n, w in config.workloads.items() if w.app.kind == kind)
         for vs in selectors_read(expr):
             m = matchers(vs)
             if label in m:

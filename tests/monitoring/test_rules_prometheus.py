@@ -42,7 +42,6 @@ from sizing.config.stack import StackConfig
 from sizing.core.capacity import slots as sizing_slots
 from sizing.core.model import ROLES
 from sizing.core.quantity import MIB_BYTES as MIB
-from sizing.facts.workloads import SPECS
 from sizing.observe import contract
 from sizing.plan.build import build_plan
 from sizing.plan.pool_name import stack_pool_name
@@ -433,7 +432,18 @@ def stack_pods(
         for i in range(w.replicas):
             container = plain_container(name, w.memory_request_mib, w.memory_limit_mib)
             app = App(f"{stack.ns}/{name}", name) if w.runtime.kind == "nodejs" else None
-            pods.append(make_pod(stack.ns, name, i, SPECS[name].kind, pool[i % len(pool)], [container], ips(), app=app))
+            pods.append(
+                make_pod(
+                    stack.ns,
+                    name,
+                    i,
+                    stack.config.workloads[name].app.kind,
+                    pool[i % len(pool)],
+                    [container],
+                    ips(),
+                    app=app,
+                )
+            )
     for i, (working_set, mix) in enumerate(backend):
         container = Container(
             "backend", stack.mib("backend", "request"), stack.mib("backend", "limit"), round(working_set)
@@ -566,7 +576,7 @@ def build_world(prod: Stack, staging: Stack) -> World:
     # The controllers of every workload, each with the pods the world gives it: the stacks' own, the chart's, the
     # other team's.
     controllers = [
-        Controller(stack.ns, name, SPECS[name].kind, len(world.pods_of(stack.ns, name)))
+        Controller(stack.ns, name, stack.config.workloads[name].app.kind, len(world.pods_of(stack.ns, name)))
         for stack in (prod, staging)
         for name in stack.config.workloads
     ]

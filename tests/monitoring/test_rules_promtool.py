@@ -34,7 +34,6 @@ from sizing.config.stack import StackConfig
 from sizing.core.capacity import slots as sizing_slots
 from sizing.core.model import ROLES
 from sizing.core.quantity import MIB_BYTES as MIB
-from sizing.facts.workloads import SPECS
 from sizing.observe import contract
 from sizing.observe.promql import label_replace_workload
 from sizing.plan.build import build_plan
@@ -1284,7 +1283,7 @@ def test_workload_unavailable(stack, promtool_test, case):
         ready = 0 if workload == down or desired == 0 else desired
         if case == "one-of-several" and workload == stack.backend:
             ready = desired - 1
-        kind = SPECS[workload].kind
+        kind = settings.app.kind
         if kind == "StatefulSet":
             statefulset(cluster, workload, constant(desired), constant(ready))
         else:

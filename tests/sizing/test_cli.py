@@ -205,12 +205,12 @@ def test_plan_human_output() -> None:
 
 
 def test_plan_of_a_written_stack(write_stack, prod_values) -> None:
-    prod_values["workloads"]["redis"]["replicas"] = 3
-    prod_values["workloads"]["redis"]["spread"] = "distinct"
+    prod_values["workloads"]["frontend"]["replicas"] = 3
+    prod_values["workloads"]["frontend"]["spread"] = "distinct"
     project = write_stack(prod_values, name="staging")
     data = run_json("--project-dir", str(project), "plan", "--stack", "staging")
     assert data["stack"] == "staging"
-    assert data["workloads"]["redis"]["replicas"] == 3
+    assert data["workloads"]["frontend"]["replicas"] == 3
     # Three replicas one per node, and a fourth node for the one whose node is lost (prod survives a node's loss).
     assert (data["nodes"]["bounds"]["spread"], data["nodes"]["bounds"]["node_loss"]) == (3, 4)
     assert (data["nodes"]["binding"], data["nodes"]["min"]) == ("node_loss", 4)

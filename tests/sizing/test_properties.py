@@ -15,6 +15,7 @@ from sizing.plan.build import build_plan, demand
 from sizing.plan.pools import cheapest, search
 from sizing.plan.sizes import size_workloads
 from sizing.plan.types import Plan
+from tests.sizing.stacks import runnable
 
 NS = "hyperstudy-infra"
 ROLES = ("participant_video", "participant_no_video", "experimenter")
@@ -82,7 +83,7 @@ def stack_values(draw: st.DrawFn) -> dict[str, Any]:
             "headroom": {"request_pct": request_pct, "limit_pct": draw(st.integers(request_pct, 100))},
             "rounding": rounding,
         },
-        "workloads": workloads,
+        **runnable(workloads),
         "monitoring": {"capacity_shape": "one-experimenter"},
         "runtime": {
             "nodejs_heap_fraction": draw(st.sampled_from([0.5, 0.75, 0.9])),
