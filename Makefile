@@ -13,12 +13,26 @@ MKDOCS := NO_MKDOCS_2_WARNING=1 $(PY) -m mkdocs build --strict
 # Two workers, each taking a whole module at a time (the renders' modules together): tests/conftest.py's scheduler.
 XDIST := -n 2
 
-.PHONY: plan render diff golden golden-check reference unit test docs lint bench clean
+.PHONY: help plan render diff golden golden-check reference unit test docs lint bench clean
+.DEFAULT_GOAL := help
 
-$(VENV)/.installed: requirements.txt requirements-dev.txt
+# Two stages: `make plan` and `make render` need only the runtime (the program's and the CLI's packages); the test,
+# lint and docs tools come on top the first time a target needs them. pip shows each package it fetches: the first
+# `make plan` takes a minute, and says so.
+$(VENV)/.runtime: requirements.txt
+	@echo "setting up $(VENV)/ with the runtime packages (requirements.txt): a minute, once"
 	$(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --quiet -r requirements-dev.txt
+	$(PY) -m pip install --progress-bar on --disable-pip-version-check -r requirements.txt
 	touch $@
+
+$(VENV)/.installed: $(VENV)/.runtime requirements-dev.txt
+	@echo "adding the test, lint and docs tools to $(VENV)/ (requirements-dev.txt)"
+	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
+	touch $@
+
+## help: this list of targets
+help:
+	@grep -E '^## [a-z-]+:' $(MAKEFILE_LIST) | sed -E 's/^## ([a-z-]+): /\1\t/' | awk -F'\t' '{printf "  make %-13s %s\n", $$1, $$2}'
 
 $(CHECKOV_VENV)/.installed: requirements-checkov.txt
 	$(PYTHON) -m venv $(CHECKOV_VENV)
@@ -26,11 +40,11 @@ $(CHECKOV_VENV)/.installed: requirements-checkov.txt
 	touch $@
 
 ## plan: the sizing plan of STACK (default prod): sizes, node pool, cost
-plan: $(VENV)/.installed
+plan: $(VENV)/.runtime
 	$(PY) -m sizing plan --stack $(STACK)
 
 ## render: the offline render of STACK into build/STACK/ (no Pulumi CLI, no cloud)
-render: $(VENV)/.installed
+render: $(VENV)/.runtime
 	$(PY) -m offline.render --stack $(STACK)
 
 # prometheus, promtool, alertmanager and amtool, from Debian's packages (tools/install-prometheus).
@@ -79,5 +93,6 @@ lint: $(VENV)/.installed
 bench: $(VENV)/.installed
 	$(PY) bench/bench.py
 
+## clean: remove the virtualenvs, the renders and the caches
 clean:
 	rm -rf $(VENV) $(CHECKOV_VENV) build .pytest_cache .hypothesis .ruff_cache

@@ -42,3 +42,15 @@ def test_no_page_cites_a_path_outside_the_repository():
     """A clone has no ../shared/: cite a document by its title, or say what it measured."""
     for path in [README, *sorted(DOCS.rglob("*.md"))]:
         assert "../shared" not in path.read_text(), path.relative_to(ROOT)
+
+
+def test_make_help_lists_every_target():
+    """`make help` prints the `## target: text` lines: every phony target has one, and each names a real target."""
+    text = (ROOT / "Makefile").read_text()
+    phony = set(re.search(r"^\.PHONY: (.+)$", text, flags=re.M).group(1).split())
+    helped = set(re.findall(r"^## ([a-z-]+): ", text, flags=re.M))
+    defined = set(re.findall(r"^([a-z-]+):", text, flags=re.M))
+    assert phony == helped and helped <= defined
+    # `make plan` needs the runtime only; the test tools come with the targets that use them.
+    assert re.search(r"^plan: \$\(VENV\)/\.runtime$", text, flags=re.M)
+    assert re.search(r"^test: \$\(VENV\)/\.installed", text, flags=re.M)
