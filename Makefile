@@ -51,7 +51,7 @@ render: $(VENV)/.runtime
 .bin/prometheus .bin/promtool .bin/alertmanager .bin/amtool:
 	tools/install-prometheus || echo "prometheus could not be installed: rule and server tests will skip (CI fails instead)"
 
-## diff: object-by-object diff of two renders, replacements flagged (A=prod B=prod:baseline; A=prod@main: as on main)
+## diff: object-by-object diff of two renders, replacements flagged (A=prod B=prod:baseline; B=git:HEAD; A=prod@main)
 A ?= prod
 B ?= prod:baseline
 diff: $(VENV)/.installed

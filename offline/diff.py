@@ -8,7 +8,14 @@ fields that recreate them. A rollback (profile switch) must show none of those.
 
 A side may name a git revision, `STACK[:PROFILE]@REV` (`make diff A=prod@main B=prod`): that side is the program,
 stack file and all, as committed at REV, rendered in a separate process from a copy of that tree. It is how a change
-proves what it does to the render of every stack, and that it leaves the rest byte for byte alone.
+proves what it does to the render of every stack, and that it leaves the rest byte for byte alone. A side may also be
+`git:REF[:STACK[:PROFILE]]`: the stack file as committed at REF, rendered by the program of the working tree (the
+review of a stack file edit alone; STACK defaults to the other side's).
+
+A stack is identified by its config, not its file's name: a copy of `Pulumi.prod.yaml` saved anywhere renders as
+stack prod (see `identify_stack_file`), so an identical copy diffs to 0 changes. The workloads and the node pool come
+first; a dashboard's text changes (titles, queries, descriptions) fold into one count per dashboard; floats are
+compared to 9 significant digits and shown to 6. `--json` gives the same diff for machines.
 """
 
 from __future__ import annotations
@@ -27,8 +34,9 @@ from typing import Any
 import pulumi
 
 from offline.mocks import Registered
-from offline.render import ROOT, Rendered, redact_secrets, run_program
-from sizing.core.errors import ConfigError
+from offline.render import ROOT, Rendered, redact_secrets, run_program, stack_name
+from sizing.config.loader import identify_stack_file, is_path, known_stacks, missing_stack
+from sizing.core.errors import ConfigError, did_you_mean
 from sizing.core.model import PROFILES
 
 # Paths (dotted, list items as [*]) whose change replaces the resource or re-points what selects pods.
@@ -78,6 +86,15 @@ _FORCING: dict[str, tuple[str, ...]] = {
 _IGNORED: dict[str, tuple[str, ...]] = {"gcp:container/nodePool:NodePool": (r"initialNodeCount",)}
 # Pod template labels that a selector matches cannot change without orphaning or re-pointing.
 _POD_LABELS = re.compile(r"spec\.template\.metadata\.labels\.(?P<key>.+)")
+# A dashboard's text inside its ConfigMap (data.<file>.json.<path>): titles, queries, legends, descriptions. Read for
+# people, not for what runs: a change of it is counted, not listed.
+_DASHBOARD_TEXT = re.compile(r"data\.[^.]+\.json\..+")
+# The order a reviewer reads in: what runs and what it runs on first, what people read last.
+_GROUPS = (
+    ("node pool and cluster", ("gcp:container/nodePool:NodePool", "gcp:container/cluster:Cluster")),
+    ("workloads", ("StatefulSet", "Deployment", "DaemonSet", "CronJob", "Job", "HelmRelease")),
+)
+_SIGNIFICANT = 6
 
 
 @dataclass(frozen=True)
@@ -103,6 +120,32 @@ class ObjectDiff:
     @property
     def replaces(self) -> bool:
         return self.status == "changed" and any(c.forcing and not c.ignored for c in self.changes)
+
+    @property
+    def folded(self) -> int:
+        """How many of the changes are a dashboard's text (shown as a count)."""
+        return sum(_is_text(self.kind, c) for c in self.changes)
+
+    @property
+    def group(self) -> int:
+        return next((i for i, (_, kinds) in enumerate(_GROUPS) if self.kind in kinds), len(_GROUPS))
+
+
+def _is_text(kind: str, change: Change) -> bool:
+    texts = all(isinstance(v, str) or v is None for v in (change.before, change.after))
+    return kind == "ConfigMap" and texts and not change.forcing and bool(_DASHBOARD_TEXT.fullmatch(change.path))
+
+
+def _round(value: Any) -> Any:
+    """Floats compared to 9 significant digits: 0.30000000000000004 and 0.3 are the same threshold."""
+    if isinstance(value, float):
+        return float(f"{value:.9g}")
+    return value
+
+
+def _number(value: float) -> str:
+    # Bytes arrive as whole floats (268435456.0): shown whole, not as 2.68435e+08.
+    return str(int(value)) if value.is_integer() and abs(value) < 1e18 else f"{value:.{_SIGNIFICANT}g}"
 
 
 def _leaves(node: Any, path: str = "") -> dict[str, Any]:
@@ -146,7 +189,7 @@ def _diff_values(kind: str, before: dict[str, Any], after: dict[str, Any]) -> li
     selecting = _selector_keys(before) | _selector_keys(after)
     changes = []
     for path in sorted(set(a) | set(b)):
-        if a.get(path, None) == b.get(path, None) and (path in a) == (path in b):
+        if _round(a.get(path)) == _round(b.get(path)) and (path in a) == (path in b):
             continue
         label = _POD_LABELS.fullmatch(path)
         forcing = _matches(patterns, path) or bool(label and label.group("key") in selecting)
@@ -171,7 +214,8 @@ def _index(rendered: Rendered) -> dict[tuple[str, str], dict[str, Any]]:
 
 
 def diff(before: Rendered, after: Rendered) -> list[ObjectDiff]:
-    """Every object that differs between two renders, in a stable order."""
+    """Every object that differs between two renders: the node pool and cluster, then the workloads, then the rest,
+    each by kind and name."""
     a, b = _index(before), _index(after)
     out = []
     for key in sorted(set(a) | set(b)):
@@ -181,28 +225,68 @@ def diff(before: Rendered, after: Rendered) -> list[ObjectDiff]:
         elif key not in a:
             out.append(ObjectDiff(kind, name, "added"))
         elif a[key] != b[key]:
-            out.append(ObjectDiff(kind, name, "changed", _diff_values(kind, a[key], b[key])))
-    return out
+            changes = _diff_values(kind, a[key], b[key])
+            if changes:  # equal but for float noise beyond 9 significant digits
+                out.append(ObjectDiff(kind, name, "changed", changes))
+    return sorted(out, key=lambda d: (d.group, d.kind, d.name))
+
+
+# A float inside text (a PromQL threshold, a dashboard's unit scale) is rounded for display as a value is.
+_LONG_FLOAT = re.compile(r"\d+\.\d{7,}(?:e[-+]?\d+)?")
 
 
 def _short(value: Any, width: int = 70) -> str:
-    text = "(absent)" if value is None else " ".join(str(value).split())
+    if value is None:
+        return "(absent)"
+    text = _number(value) if isinstance(value, float) else " ".join(str(value).split())
+    text = _LONG_FLOAT.sub(lambda m: _number(float(m.group())), text)
     return text if len(text) <= width else text[: width - 1] + "…"
 
 
+def _from_first_difference(before: Any, after: Any, context: int = 20) -> tuple[Any, Any]:
+    """Two long texts from shortly before where they part: a changed threshold at the end of a long PromQL
+    expression is what the line must show, not the expression's common start."""
+    if not (isinstance(before, str) and isinstance(after, str)):
+        return before, after
+    before, after = " ".join(before.split()), " ".join(after.split())
+    common = next(
+        (i for i, (x, y) in enumerate(zip(before, after, strict=False)) if x != y), min(len(before), len(after))
+    )
+    if common <= context:
+        return before, after
+    return "…" + before[common - context :], "…" + after[common - context :]
+
+
+def summary(diffs: list[ObjectDiff]) -> dict[str, int]:
+    """The counts the last line states."""
+    counts = {s: sum(d.status == s for d in diffs) for s in ("changed", "added", "removed")}
+    return {**counts, "replacements": sum(d.replaces for d in diffs)}
+
+
 def render_diff(diffs: list[ObjectDiff]) -> str:
-    """The diff for people: `~` update, `+` add, `-` remove, `!` replacement, forcing fields flagged."""
-    if not diffs:
-        return "no differences"
-    lines = []
+    """The diff for people: `~` update, `+` add, `-` remove, `!` replacement, forcing fields flagged; a heading per
+    group; a dashboard's text changes as one count."""
+    lines: list[str] = [] if diffs else ["no differences"]
+    group = None
     for d in diffs:
+        if d.group != group:
+            group = d.group
+            title = _GROUPS[group][0] if group < len(_GROUPS) else "everything else"
+            lines += ([""] if lines else []) + [f"# {title}"]
         sign = {"added": "+", "removed": "-"}.get(d.status, "!" if d.replaces else "~")
         lines.append(f"{sign} {d.kind} {d.name}" + ("   [REPLACE]" if d.replaces else ""))
         for c in d.changes:
+            if _is_text(d.kind, c):
+                continue
             flag = "   [ignored by the program]" if c.ignored else "   [forces replacement]" if c.forcing else ""
-            lines.append(f"    {c.path}: {_short(c.before)} → {_short(c.after)}{flag}")
-    counts = {s: sum(d.status == s for d in diffs) for s in ("changed", "added", "removed")}
-    replacing = sum(d.replaces for d in diffs)
+            before, after = _from_first_difference(c.before, c.after)
+            lines.append(f"    {c.path}: {_short(before)} → {_short(after)}{flag}")
+        if d.folded:
+            lines.append(
+                f"    {d.folded} dashboard text change{'s' if d.folded != 1 else ''} (titles, queries, descriptions)"
+            )
+    counts = summary(diffs)
+    replacing = counts["replacements"]
     lines += [
         "",
         f"{counts['changed']} changed, {counts['added']} added, {counts['removed']} removed; "
@@ -211,16 +295,144 @@ def render_diff(diffs: list[ObjectDiff]) -> str:
     return "\n".join(lines)
 
 
+def _plain(value: Any) -> Any:
+    return list(value) if isinstance(value, tuple) else value
+
+
+def diff_json(diffs: list[ObjectDiff], sides: tuple[Side, Side]) -> dict[str, Any]:
+    """The diff for machines (`--json`): both sides as identified, every object with every change, the counts."""
+    return {
+        "before": sides[0].describe(),
+        "after": sides[1].describe(),
+        "objects": [
+            {
+                "kind": d.kind,
+                "name": d.name,
+                "status": d.status,
+                "replaces": d.replaces,
+                "dashboard_text_changes": d.folded,
+                "changes": [
+                    {
+                        "path": c.path,
+                        "before": _plain(c.before),
+                        "after": _plain(c.after),
+                        "forces_replacement": c.forcing,
+                        "ignored": c.ignored,
+                    }
+                    for c in d.changes
+                ],
+            }
+            for d in diffs
+        ],
+        "summary": summary(diffs),
+    }
+
+
+@dataclass(frozen=True)
+class Side:
+    """One side of a diff as given (`text`) and as resolved: the stack file or name, the profile, a git revision
+    (`@REV`: the program and stack file at REV; `git:REF`: the stack file at REF under this program) and the
+    stack's name, with why it is that name."""
+
+    text: str
+    stack: str
+    profile: str | None = None
+    revision: str | None = None
+    git_ref: str | None = None
+    name: str | None = None
+    why: str = ""
+
+    def describe(self) -> dict[str, Any]:
+        return {"side": self.text, "stack": self.name, "profile": self.profile, "identified_by": self.why}
+
+    def heading(self) -> str:
+        same = self.why in ("", "its name")
+        return self.text if same else f"{self.text} (stack {self.name}: {self.why})"
+
+
+def parse_side(text: str) -> Side:
+    """`STACK[:PROFILE][@REV]` or `git:REF[:STACK[:PROFILE]]`; a stack may be a stack file's path."""
+    if text.startswith("git:"):
+        ref, _, tail = text.removeprefix("git:").partition(":")
+        stack, _, profile = tail.partition(":")
+        if not ref:
+            raise ConfigError(text, "git:REF names a revision, e.g. git:HEAD or git:main:prod")
+        side = Side(text, stack, profile or None, git_ref=ref)
+    else:
+        target, _, revision = text.partition("@")
+        stack, _, profile = target.partition(":")
+        side = Side(text, stack, profile or None, revision=revision or None)
+    if side.profile and side.profile not in PROFILES:
+        raise ConfigError(
+            text,
+            f"unknown profile {side.profile!r}{did_you_mean(side.profile, PROFILES)} (known: {', '.join(PROFILES)})",
+        )
+    return side
+
+
+def identify(side: Side, other: Side | None, project_dir: Path = ROOT) -> Side:
+    """Give `side` its stack's name: a name is itself; a stack file is the stack its config configures
+    (`identify_stack_file`), else the other side's, else its file's stem; `git:REF` without a stack takes the other
+    side's."""
+    if side.git_ref and not side.stack:
+        if other is None or other.name is None:
+            raise ConfigError(side.text, "name the stack: git:REF:STACK (e.g. git:HEAD:prod)")
+        return dataclasses.replace(side, stack=other.name, name=other.name, why="the other side's stack")
+    if not is_path(side.stack):
+        return dataclasses.replace(side, name=side.stack, why="its name")
+    path = Path(side.stack)
+    if not path.is_file():
+        raise ConfigError(str(path), "stack file not found")
+    found = identify_stack_file(path, project_dir)
+    if found is not None:
+        return dataclasses.replace(side, name=found[0], why=found[1])
+    if other is not None and other.name is not None:
+        return dataclasses.replace(
+            side, name=other.name, why="no project stack shares its gcp:project: the other side's"
+        )
+    return dataclasses.replace(side, name=stack_name(side.stack), why="its file name")
+
+
+def resolve_sides(before: str, after: str, project_dir: Path = ROOT) -> tuple[Side, Side]:
+    """Both sides parsed and identified; a side that names its stack is identified first, so the other can follow."""
+    a, b = parse_side(before), parse_side(after)
+    order = sorted((0, 1), key=lambda i: not (a, b)[i].stack or is_path((a, b)[i].stack))
+    sides: list[Side] = [a, b]
+    for i in order:
+        sides[i] = identify(sides[i], sides[1 - i] if sides[1 - i].name else None, project_dir)
+    return sides[0], sides[1]
+
+
+def render_side(side: Side, project_dir: Path = ROOT, mocks: Any = None) -> Rendered:
+    """The render of an identified side."""
+    assert side.name is not None, "identify() first"
+    if side.revision:
+        return _render_revision(side.stack, side.profile, side.revision, project_dir)
+    if side.git_ref:
+        return _render_committed_stack_file(side, project_dir, mocks)
+    if not is_path(side.stack) and side.stack not in known_stacks(project_dir):
+        raise missing_stack(side.stack, project_dir)
+    return run_program(side.stack, project_dir, profile=side.profile, mocks=mocks, name=side.name)
+
+
 def render_target(target: str, project_dir: Path = ROOT, mocks: Any = None) -> Rendered:
-    """Render `STACK[:PROFILE][@REV]` (a stack name or stack file, optionally with a profile, optionally as committed
-    at a git revision)."""
-    target, _, revision = target.partition("@")
-    stack, _, profile = target.partition(":")
-    if profile and profile not in PROFILES:
-        raise ConfigError(target, f"unknown profile {profile!r} (known: {', '.join(PROFILES)})")
-    if revision:
-        return _render_revision(stack, profile or None, revision, project_dir)
-    return run_program(stack, project_dir, profile=profile or None, mocks=mocks)
+    """Render one side on its own: `STACK[:PROFILE][@REV]` or `git:REF:STACK[:PROFILE]`."""
+    return render_side(identify(parse_side(target), None, project_dir), project_dir, mocks)
+
+
+def _render_committed_stack_file(side: Side, project_dir: Path, mocks: Any) -> Rendered:
+    """The stack file `Pulumi.<stack>.yaml` as committed at `side.git_ref`, under this working tree's program."""
+    path = f"Pulumi.{side.stack}.yaml"
+    shown = subprocess.run(
+        ["git", "-C", str(project_dir), "show", f"{side.git_ref}:{path}"], capture_output=True, check=False
+    )
+    if shown.returncode != 0:
+        problem = shown.stderr.decode(errors="replace").strip().splitlines() or ["git show failed"]
+        raise ConfigError(side.text, f"no {path} at git revision {side.git_ref} ({problem[-1]})")
+    with tempfile.TemporaryDirectory(prefix="hyperstudy-diff-") as folder:
+        copy = Path(folder) / path
+        copy.write_bytes(shown.stdout)
+        return run_program(str(copy), project_dir, profile=side.profile, mocks=mocks, name=side.name)
 
 
 # Run in the copy of the revision's tree: its own program, sizing model and render, under its own mocks. Whatever the
@@ -276,18 +488,28 @@ def _render_revision(stack: str, profile: str | None, revision: str, project_dir
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m offline.diff", description=__doc__.splitlines()[0])
-    parser.add_argument("before", help="STACK[:PROFILE][@REV], e.g. prod, or prod@main for the render of main")
-    parser.add_argument("after", help="STACK[:PROFILE][@REV], e.g. prod:baseline")
+    parser = argparse.ArgumentParser(
+        prog="python -m offline.diff",
+        description=__doc__.splitlines()[0],
+        epilog="exit codes: 0 compared, 2 bad input, 3 a replacement (with --fail-on-replace)",
+    )
+    parser.add_argument("before", help="STACK[:PROFILE][@REV], a stack file, or git:REF[:STACK]; e.g. prod@main")
+    parser.add_argument("after", help="the same forms; e.g. prod, prod:baseline, git:HEAD")
     parser.add_argument("--fail-on-replace", action="store_true", help="exit 3 when a change replaces a resource")
+    parser.add_argument("--json", action="store_true", help="the diff as JSON: sides, objects, changes, counts")
     args = parser.parse_args(argv)
     try:
-        diffs = diff(render_target(args.before), render_target(args.after))
+        sides = resolve_sides(args.before, args.after)
+        diffs = diff(render_side(sides[0]), render_side(sides[1]))
     except (ConfigError, pulumi.RunError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
-    print(f"before: {args.before}\nafter:  {args.after}\n")
-    print(render_diff(diffs))
+    if args.json:
+        json.dump(diff_json(diffs, sides), sys.stdout, indent=2, default=str)
+        print()
+    else:
+        print(f"before: {sides[0].heading()}\nafter:  {sides[1].heading()}\n")
+        print(render_diff(diffs))
     return 3 if args.fail_on_replace and any(d.replaces for d in diffs) else 0
 
 

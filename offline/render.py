@@ -152,9 +152,10 @@ def run_program(
     config: dict[str, str] | None = None,
     secret_keys: list[str] | None = None,
     mocks: RecordingMocks | None = None,
+    name: str | None = None,
 ) -> Rendered:
     """Run `__main__.py` of the project under mocks with the stack's config (or `config` and its `secret_keys`, if
-    given)."""
+    given), as the stack `name` (default: the stack, or the stack file's `Pulumi.<name>.yaml`)."""
     mocks = mocks or RecordingMocks()
     mocks.resources.clear()
     project = project_name(project_dir)
@@ -163,7 +164,7 @@ def run_program(
     else:
         values, secrets = config, secret_keys or []
     # A stack file path stands for the stack it configures: Pulumi.<name>.yaml is stack <name>.
-    stack = stack_name(stack)
+    stack = name or stack_name(stack)
     install(mocks, project=project, stack=stack)
     pulumi.runtime.set_all_config(values, secrets)
     root = pulumi.runtime.settings.get_root_resource()

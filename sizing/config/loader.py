@@ -107,6 +107,39 @@ def known_stacks(project_dir: Path) -> list[str]:
     return [p.name.removeprefix("Pulumi.").removesuffix(".yaml") for p in files]
 
 
+def identify_stack_file(path: Path, project_dir: Path) -> tuple[str, str] | None:
+    """The project stack a stack file configures, and why; None when its config names none.
+
+    A file named `Pulumi.<stack>.yaml` is that stack's, as for Pulumi. A copy under another name (`/tmp/before.yaml`)
+    is identified by its config: the project stack with the same `gcp:project`, the one sharing the most top-level
+    values when several do. The stack's name labels every object (`app.kubernetes.io/instance`), so a copy rendered
+    under its file's name would differ from its original everywhere."""
+    if path.name.startswith("Pulumi.") and path.suffix == ".yaml":
+        return path.name.removeprefix("Pulumi.").removesuffix(".yaml"), "its file name"
+    mine = _config_of(path)
+    project = mine.get("gcp:project")
+    best: tuple[int, str] | None = None
+    for stack in known_stacks(project_dir):
+        theirs = _config_of(stack_file(stack, project_dir))
+        if project is None or theirs.get("gcp:project") != project:
+            continue
+        shared = sum(theirs.get(key) == value for key, value in mine.items())
+        if best is None or shared > best[0]:
+            best = (shared, stack)
+    if best is None:
+        return None
+    return best[1], f"its gcp:project {project} is Pulumi.{best[1]}.yaml's"
+
+
+def _config_of(path: Path) -> dict[str, Any]:
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except (OSError, yaml.YAMLError):
+        return {}
+    config = data.get("config") if isinstance(data, dict) else None
+    return config if isinstance(config, dict) else {}
+
+
 def stack_file(stack: str, project_dir: Path) -> Path:
     """`stack` itself when it is a path to a file, else `Pulumi.<stack>.yaml` of the project."""
     return Path(stack) if is_path(stack) else project_dir / f"Pulumi.{stack}.yaml"

@@ -5,6 +5,7 @@ flags every change that would replace a resource.
 from __future__ import annotations
 
 import copy
+import json
 import re
 import shutil
 import subprocess
@@ -15,8 +16,10 @@ import pytest
 
 from components.schedule import SCALER_COMPONENT
 from components.workload import COMPONENT
-from offline.diff import diff, main, render_diff, render_target
+from offline.diff import diff, diff_json, main, render_diff, render_target, resolve_sides
 from offline.render import Rendered
+from sizing.config.loader import identify_stack_file
+from sizing.core.errors import ConfigError
 
 ROOT = Path(__file__).resolve().parents[2]
 STACKS = sorted(p.name.removeprefix("Pulumi.").removesuffix(".yaml") for p in ROOT.glob("Pulumi.*.yaml"))
@@ -321,3 +324,132 @@ def test_an_unknown_revision_is_one_line_and_exit_2(capsys):
     assert main(["prod@no-such-revision", "prod"]) == 2
     err = capsys.readouterr().err
     assert err.startswith("error: @no-such-revision: no such git revision") and err.count("\n") == 1
+
+
+@pytest.mark.programs  # git, and a render of the committed stack file
+def test_git_ref_renders_the_committed_stack_file_under_this_program(recording_mocks, tmp_path):
+    repo = _commit_tree(tmp_path)
+    here = render_target("prod", mocks=recording_mocks)
+    assert diff(render_target("git:HEAD:prod", project_dir=repo, mocks=recording_mocks), here) == []
+    edited = (
+        (repo / "Pulumi.prod.yaml")
+        .read_text()
+        .replace("replicas: 2\n      cpu_request: 50m", "replicas: 3\n      cpu_request: 50m", 1)
+    )
+    (repo / "Pulumi.prod.yaml").write_text(edited)
+    subprocess.run(
+        ["git", "-C", str(repo), "-c", "user.name=t", "-c", "user.email=t@example.org", "commit", "-qam", "3"],
+        check=True,
+    )
+    changed = {
+        (d.kind, d.name): d for d in diff(here, render_target("git:HEAD:prod", project_dir=repo, mocks=recording_mocks))
+    }
+    assert [c.path for c in changed["Deployment", "hyperstudy/frontend"].changes] == ["spec.replicas"]
+    # The stack defaults to the other side's; a missing file at the revision is one line.
+    _, after = resolve_sides("prod", "git:HEAD", project_dir=repo)
+    assert (after.stack, after.name) == ("prod", "prod")
+    with pytest.raises(ConfigError, match=r"^git:HEAD:nope: no Pulumi.nope.yaml at git revision HEAD"):
+        render_target("git:HEAD:nope", project_dir=repo)
+
+
+def test_an_identical_copy_of_a_stack_file_diffs_to_nothing(tmp_path, capsys):
+    """The stack is its config, not its file's name: the README's "copy, edit, diff" workflow."""
+    copy_ = tmp_path / "prod-before.yaml"
+    shutil.copy(ROOT / "Pulumi.prod.yaml", copy_)
+    assert main([str(copy_), "prod"]) == 0
+    out = capsys.readouterr().out
+    assert "(stack prod: its gcp:project hyperstudy-prod is Pulumi.prod.yaml's)" in out
+    assert out.rstrip().endswith("0 changed, 0 added, 0 removed; 0 replacements")
+    # An edit of the copy shows as that edit alone.
+    copy_.write_text(
+        copy_.read_text().replace("replicas: 2\n      cpu_request: 50m", "replicas: 3\n      cpu_request: 50m", 1)
+    )
+    assert main(["prod", str(copy_), "--json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    objects = {(o["kind"], o["name"]): o for o in data["objects"]}
+    assert data["summary"] == {"changed": len(objects), "added": 0, "removed": 0, "replacements": 0}
+    assert [c["path"] for c in objects["Deployment", "hyperstudy/frontend"]["changes"]] == ["spec.replicas"]
+    # A third frontend pod needs a third node: the pool first, then the workload.
+    assert [o["kind"] for o in data["objects"][:2]] == ["gcp:container/nodePool:NodePool", "Deployment"]
+    assert data["after"]["stack"] == "prod" and data["after"]["identified_by"].startswith("its gcp:project")
+
+
+def test_a_stack_file_is_identified_by_its_project_then_its_closest_config(tmp_path):
+    project = tmp_path / "project"
+    project.mkdir()
+    stack = "config:\n  gcp:project: {project}\n  hyperstudy-infra:profile: {profile}\n"
+    (project / "Pulumi.blue.yaml").write_text(stack.format(project="p1", profile="optimized"))
+    (project / "Pulumi.green.yaml").write_text(stack.format(project="p1", profile="baseline"))
+    (project / "Pulumi.other.yaml").write_text(stack.format(project="p2", profile="baseline"))
+    copy_ = tmp_path / "copy.yaml"
+    copy_.write_text(stack.format(project="p1", profile="baseline"))
+    assert identify_stack_file(copy_, project) == ("green", "its gcp:project p1 is Pulumi.green.yaml's")
+    copy_.write_text(stack.format(project="p1", profile="optimized"))
+    assert identify_stack_file(copy_, project)[0] == "blue"
+    copy_.write_text(stack.format(project="p3", profile="optimized"))
+    assert identify_stack_file(copy_, project) is None
+    named = tmp_path / "Pulumi.blue.yaml"  # Pulumi's own convention wins, wherever the file is
+    named.write_text(stack.format(project="p2", profile="optimized"))
+    assert identify_stack_file(named, project) == ("blue", "its file name")
+    # Unidentified, it is the other side's stack, else its file's stem.
+    copy_.write_text(stack.format(project="p3", profile="optimized"))
+    before, after = resolve_sides(str(copy_), "blue", project_dir=project)
+    assert (before.name, after.name) == ("blue", "blue")
+    assert resolve_sides(str(copy_), str(copy_), project_dir=project)[0].name == "copy"
+
+
+def test_the_node_pool_and_workloads_come_first(render):
+    diffs = diff(render("prod"), render("staging"))
+    groups = [d.group for d in diffs]
+    assert groups == sorted(groups) and groups[0] == 0 and 1 in groups and 2 in groups
+    text = render_diff(diffs)
+    assert text.index("# node pool and cluster") < text.index("# workloads") < text.index("# everything else")
+    assert text.index("NodePool hyperstudy") < text.index("Deployment ") < text.index("ConfigMap ")
+
+
+def _dashboard(rendered: Rendered) -> tuple[str, str, dict]:
+    for obj in rendered.kubernetes_objects():
+        for key, value in (obj.get("data") or {}).items():
+            if key.endswith(".json"):
+                return obj["metadata"]["name"], key, json.loads(value)
+    raise AssertionError("no dashboard rendered")
+
+
+def _with_board(rendered: Rendered, name: str, key: str, board: dict) -> Rendered:
+    def mutate(obj: dict) -> None:
+        obj["data"][key] = json.dumps(board)
+
+    return _with(rendered, "ConfigMap", name, mutate)
+
+
+def test_a_dashboards_text_changes_fold_into_a_count_and_its_numbers_stay_listed(render):
+    before = render("prod")
+    name, key, board = _dashboard(before)
+    panels = [p for p in board["panels"] if "title" in p]
+    for panel in panels[:3]:
+        panel["title"] += " (renamed)"
+    board["refresh"] = "1m" if board.get("refresh") != "1m" else "5m"  # text too
+    board["version"] = int(board.get("version", 1)) + 7  # a number: listed
+    (changed,) = diff(before, _with_board(before, name, key, board))
+    assert changed.folded == 4
+    text = render_diff([changed])
+    assert "4 dashboard text changes (titles, queries, descriptions)" in text
+    assert f"data.{key}.version:" in text and "(renamed)" not in text
+    assert diff_json([changed], resolve_sides("prod", "prod"))["objects"][0]["dashboard_text_changes"] == 4
+
+
+def test_floats_are_compared_and_shown_rounded(render):
+    before = render("prod")
+    name, key, board = _dashboard(before)
+    (panel, *_) = [p for p in board["panels"] if (p.get("fieldConfig") or {}).get("defaults", {}).get("thresholds")]
+    step = panel["fieldConfig"]["defaults"]["thresholds"]["steps"][-1]
+    index = board["panels"].index(panel)
+    steps = len(panel["fieldConfig"]["defaults"]["thresholds"]["steps"]) - 1
+    path = f"panels.{index}.fieldConfig.defaults.thresholds.steps.{steps}.value"
+    noisy = copy.deepcopy(board)
+    _set(path, float(step["value"]) * (1 + 1e-12))(noisy)
+    assert diff(before, _with_board(before, name, key, noisy)) == []  # noise beyond 9 significant digits is no change
+    _set(path, 0.1 + 0.2 + float(step["value"]) / 3)(noisy)
+    (changed,) = diff(before, _with_board(before, name, key, noisy))
+    shown = render_diff([changed]).splitlines()[2]  # under the group heading and the object
+    assert re.search(r"→ [\d.e+]+$", shown) and len(shown.rsplit("→ ", 1)[1]) <= 12, shown
