@@ -119,3 +119,15 @@ def test_every_offline_day2_workflow_runs_as_written(project):
     # Every task has an offline part, and the README's example commands all ran.
     assert set(ran) == set(tasks), set(tasks) - set(ran)
     assert set(EXPECT) <= {c for cs in ran.values() for c in cs}
+
+
+@pytest.mark.programs
+def test_the_quick_start_plans_run_as_written(project):
+    """The README's opening: `make plan` for prod and `make plan STACK=example` for the stack file to copy."""
+    intro = (ROOT / "README.md").read_text().split("\n## ", 1)[0]
+    commands = sorted(set(re.findall(r"^(make plan[^#\n]*?)\s*(?:#|$)", intro, flags=re.M)))
+    commands += sorted(set(re.findall(r"`(make plan [^`]+)`", intro)) - set(commands))
+    assert commands == ["make plan", "make plan STACK=example"], commands
+    for command in commands:
+        result = _run(command, project)
+        assert result.returncode == 0 and "cost: $" in result.stdout, f"{command}\n{result.stderr[-2000:]}"
