@@ -110,6 +110,17 @@ def _output(p: argparse.ArgumentParser) -> None:
     group.add_argument("--json", dest="output", action="store_const", const="json", help="the same as -o json")
 
 
+def _history_source(p: argparse.ArgumentParser, saver: str, required: bool = True) -> None:
+    """`--prometheus URL [--since D] [--save FILE] | --from FILE`."""
+    source = p.add_mutually_exclusive_group(required=required)
+    source.add_argument("--prometheus", metavar="URL", help="Prometheus' HTTP API (credentials: see README)")
+    source.add_argument("--from", dest="from_file", type=Path, metavar="FILE", help=f"an export of `{saver}`")
+    p.add_argument(
+        "--since", type=_duration("--since"), default=None, help="with --prometheus: how far back to read (14d)"
+    )
+    p.add_argument("--save", type=Path, metavar="FILE", help="with --prometheus: also write the data's export")
+
+
 def _parser() -> usage.Parser:
     parser = usage.Parser(
         prog="python -m sizing",
@@ -171,6 +182,12 @@ def _parser() -> usage.Parser:
     )
     recommend.add_argument("--stack", required=True, help=_STACK)
     recommend.add_argument("--profile", help=f"override the stack's profile ({', '.join(PROFILES)})")
+    recommend.add_argument(
+        "--rightsized",
+        action="store_true",
+        help="plan every machine type with `rightsize`'s sizes (needs --prometheus or --from)",
+    )
+    _history_source(recommend, "rightsize --save", required=False)
     _output(recommend)
 
     fit = command(
@@ -188,15 +205,32 @@ def _parser() -> usage.Parser:
         RULES,
     )
     fit.add_argument("--stack", required=True, help=_STACK)
-    source = fit.add_mutually_exclusive_group(required=True)
-    source.add_argument("--prometheus", metavar="URL", help="Prometheus' HTTP API (credentials: see README)")
-    source.add_argument("--from", dest="from_file", type=Path, metavar="FILE", help="an export of `fit --save`")
-    fit.add_argument(
-        "--since", type=_duration("--since"), default=None, help="with --prometheus: how far back to read (14d)"
-    )
-    fit.add_argument("--save", type=Path, metavar="FILE", help="with --prometheus: also write the data's export")
+    _history_source(fit, "fit --save")
     fit.add_argument("--write", action="store_true", help="set the fitted coefficients in the stack file")
     _output(fit)
+
+    sizes = command(
+        "rightsize",
+        "every container's CPU and memory from its history (p95 CPU, peak memory), against the stack's sizes",
+        [
+            "python -m sizing rightsize --stack prod --prometheus http://localhost:9090 --save prod-sizes.json",
+            "python -m sizing rightsize --stack prod --from prod-sizes.json -o json",
+            "python -m sizing rightsize --stack prod --from prod-sizes.json --write --summary change.md",
+            "python -m sizing recommend --stack prod --rightsized --from prod-sizes.json",
+        ],
+        [
+            (0, "the recommendations (written with --write)"),
+            (2, _BAD_INPUT + ";\nalso --write when the recommended sizes fail the plan (nothing written)"),
+        ],
+        "Rules (docs/sizing/rightsize.md): CPU request = p95 of usage, up to 5m steps, at least 10m; memory request ="
+        " peak + 15 %, limit × (1 + 1/days of history), up to 16Mi steps, at least 32Mi; an OOM kill: limit ≥ max(+100"
+        " MiB, ×1.2); under 100 samples or 3 h of history: not enough data, kept.",
+    )
+    sizes.add_argument("--stack", required=True, help=_STACK)
+    _history_source(sizes, "rightsize --save")
+    sizes.add_argument("--write", action="store_true", help="set the recommended sizes in the stack file")
+    sizes.add_argument("--summary", type=Path, metavar="FILE", help="write the change as Markdown, for a review")
+    _output(sizes)
 
     live = command(
         "status",
@@ -608,8 +642,14 @@ def run(argv: list[str] | None = None) -> int:
         _emit(fmt, lambda: result, lambda: render_comparison(result))
     elif args.command == "recommend":
         config = load_stack(args.stack, project_dir, args.profile)
+        if args.rightsized or args.prometheus or args.from_file:
+            return _recommend_rightsized(args, config, project_dir, fmt)
         options = recommend(config, args.stack, demand(config))
         _emit(fmt, options.to_json, lambda: render_recommendation(options))
+    elif args.command == "rightsize":
+        from sizing.cli import rightsize
+
+        return rightsize.run(args, project_dir, fmt, _emit)
     elif args.command == "fit":
         return _fit(args, project_dir, fmt)
     elif args.command == "status":
@@ -654,6 +694,70 @@ def run(argv: list[str] | None = None) -> int:
         result = _slots(load_stack(args.stack, project_dir), _mix(args), args.stack)
         _emit(fmt, lambda: result, lambda: _render_slots(result))
     return 0
+
+
+def _recommend_rightsized(args: argparse.Namespace, config: StackConfig, project_dir: Path, fmt: str) -> int:
+    """`recommend --rightsized`: the catalogue searched with the stack's sizes and with `rightsize`'s, side by side."""
+    from sizing.cli.rightsize import collect_report, rightsized_config
+
+    if not args.rightsized:
+        raise ConfigError("--rightsized", "--prometheus and --from go with --rightsized: the sizes they give")
+    if not (args.prometheus or args.from_file):
+        raise ConfigError("--rightsized", "needs the history: --prometheus URL or --from FILE (`rightsize --save`)")
+    plan = build_plan(config, args.stack, strict=False)
+    result = collect_report(args, config, plan)
+    sized = rightsized_config(stack_file(args.stack, project_dir), result, config, project_dir)
+    now, then = recommend(config, args.stack, demand(config)), recommend(sized, args.stack, demand(sized))
+    data = {
+        "stack": args.stack,
+        "changed_entries": [row.config_path for row in result.rows if row.changed],
+        "current_sizes": now.to_json(),
+        "rightsized": then.to_json(),
+        "saves_usd_month": _saving(now, then),
+        "rightsized_plan": _pool_of(build_plan(sized, args.stack, strict=False)),
+    }
+    _emit(fmt, lambda: data, lambda: render_rightsized_recommendation(now, then, data))
+    return 0
+
+
+def _pool_of(plan: Plan) -> dict[str, Any]:
+    """The stack's own machine type with the rightsized sizes: its bounds and whether it survives a node's loss."""
+    nodes = plan.nodes
+    return {
+        "machine_type": nodes.machine_type,
+        "min": nodes.min,
+        "max": nodes.max,
+        "survives_node_loss": nodes.survives_node_loss,
+        "total_usd_month": plan.cost.total_monthly_usd,
+    }
+
+
+def _saving(now: Any, then: Any) -> float | None:
+    """The cheapest safe pool with today's sizes less the one with the rightsized sizes, USD per month."""
+    if now.best.monthly_usd is None or then.best.monthly_usd is None:
+        return None
+    return round(now.best.monthly_usd - then.best.monthly_usd, 2)
+
+
+def render_rightsized_recommendation(now: Any, then: Any, data: dict[str, Any]) -> str:
+    def pool(option: Any) -> str:
+        spot = " spot" if option.spot else ""
+        return f"{option.min}–{option.max} × {option.machine_type}{spot} ${option.monthly_usd:.2f}/month"
+
+    saving = data["saves_usd_month"]
+    return "\n".join(
+        [
+            f"with the rightsized sizes ({len(data['changed_entries'])} entries changed):",
+            "",
+            render_recommendation(then),
+            "",
+            f"cheapest safe pool: today's sizes {pool(now.best)}; rightsized {pool(then.best)}",
+            f"on {data['rightsized_plan']['machine_type']} (the stack's): {data['rightsized_plan']['min']}–"
+            f"{data['rightsized_plan']['max']} nodes, survives the loss of a node: "
+            f"{'yes' if data['rightsized_plan']['survives_node_loss'] else 'NO'}",
+            f"saves ${saving:.2f}/month" if saving is not None else "no comparison: a side holds no feasible pool",
+        ]
+    )
 
 
 def _render_slots(result: dict[str, Any]) -> str:

@@ -189,3 +189,44 @@ def _without_item(text: str, line: int, column: int) -> str:
             break
         last += 1
     return "".join(lines[:first] + lines[last:])
+
+
+def with_sizes(text: str, source: str, namespace: str, profile: str, sizes: dict[str, dict[str, Any]]) -> str:
+    """`text` with each entry's sizes set: `sizes` maps a dotted config path (`workloads.frontend`,
+    `monitoring.components.prometheus`) to `cpu_request` and, unless its memory is the formula's, `request` and
+    `limit` of `memory.<profile>`; an entry the file leaves to its defaults is written whole from `default` (its
+    sizes set). Nothing else changes; the text is not written."""
+    from ruamel.yaml.comments import CommentedMap
+
+    def node_at(config: dict[str, Any], path: str, default: dict[str, Any] | None) -> dict[str, Any]:
+        top, *rest = path.split(".")
+        node = config.get(f"{namespace}:{top}")
+        if not isinstance(node, dict):
+            if default is None:
+                raise ConfigError(f"{namespace}:{top}", "not in the stack file: cannot set the sizes under it")
+            node = config[f"{namespace}:{top}"] = CommentedMap()
+        for depth, key in enumerate(rest):
+            child = node.get(key)
+            if not isinstance(child, dict):
+                where = f"{namespace}:{'.'.join([top, *rest[: depth + 1]])}"
+                if default is None:
+                    raise ConfigError(where, "not in the stack file: cannot set its sizes")
+                child = node[key] = CommentedMap(default) if depth == len(rest) - 1 else CommentedMap()
+            node = child
+        return node
+
+    def change(config: dict[str, Any]) -> None:
+        for path, entry in sizes.items():
+            node = node_at(config, path, entry.get("default"))
+            node["cpu_request"] = entry["cpu_request"]
+            if "request" not in entry:
+                continue
+            memory = node.get("memory")
+            if not isinstance(memory, dict):
+                raise ConfigError(f"{namespace}:{path}.memory", "must be a mapping of profiles")
+            sized = memory.get(profile)
+            if not isinstance(sized, dict):
+                sized = memory[profile] = _flow({})
+            sized["request"], sized["limit"] = entry["request"], entry["limit"]
+
+    return _edited(text, source, change)

@@ -223,6 +223,10 @@ KUBE_PROMETHEUS_STACK = Chart(
     ),
 )
 
+# The namespace the program installs cert-manager in (its controller, webhook and cainjector run there; the HTTP-01
+# solver runs in the stack's).
+CERT_MANAGER_NAMESPACE = "cert-manager"
+
 CERT_MANAGER = Chart(
     name="cert-manager",
     repository="https://charts.jetstack.io",
