@@ -48,6 +48,7 @@ SINCE_S = 14 * 86400.0
 # interval (15-60 s), and 4,032 steps over two weeks keep the p95 query light.
 RATE_WINDOW = "5m"
 RESOLUTION = "5m"
+FIRST_SEEN_RESOLUTION = "10m"
 GROUP = ("namespace", "container")
 QUERIES = ("cpu_p95", "memory_peak", "points", "first_seen", "oom_killed", "killed_limit")
 State = Literal["ok", "not enough data", "oom-bumped", "capped by node"]
@@ -210,7 +211,10 @@ def queries(found: tuple[Target, ...], since_s: float) -> dict[str, str]:
         "cpu_p95": f"max by ({by}) (quantile_over_time({RULES.cpu_percentile}, ({usage})[{window}:{RESOLUTION}]))",
         "memory_peak": f"max by ({by}) (max_over_time({working_set}[{window}]))",
         "points": f"max by ({by}) (count_over_time({working_set}[{window}]))",
-        "first_seen": f"min by ({by}) (min_over_time(timestamp({working_set})[{window}:{RESOLUTION}]))",
+        # Aggregated before the subquery (a timestamp of each raw series at every step took half a minute over two
+        # weeks); the first step that sees a sample, so history is short by less than the resolution, never long.
+        "first_seen": f"min by ({by}) (min_over_time(timestamp(max by ({by}) ({working_set}))"
+        f"[{window}:{FIRST_SEEN_RESOLUTION}]))",
         "oom_killed": f"max by ({by}) (max_over_time(({oom})[{window}:{RESOLUTION}]))",
         # The limit a container was killed at: its limit while an OOM kill is its last termination. Not the limit now:
         # once raised, a second run would raise it again for the same kill.

@@ -121,6 +121,7 @@ def series(found: tuple[Target, ...], truth: dict[str, Truth]) -> list:
     from tests.prometheus_server import Series
 
     out = []
+    cgroups: set[tuple[str, str]] = set()
     for target in found:
         t = truth[target.name]
         start = -SHORT_S if t.short else -HISTORY
@@ -133,7 +134,8 @@ def series(found: tuple[Target, ...], truth: dict[str, Truth]) -> list:
                 Series(WORKING_SET, {**CADVISOR, **labels}, memory),
                 Series(WORKING_SET, {**CADVISOR, "job": "kubelet-2", **labels}, memory),
             ]
-            if share == 1.0:
+            if share == 1.0 and (target.namespace, pod) not in cgroups:  # once per pod, whatever its containers
+                cgroups.add((target.namespace, pod))
                 cgroup = {**CADVISOR, **labels, "container": ""}
                 out += [
                     Series(WORKING_SET, cgroup, lambda o, m=memory: None if m(o) is None else 4 * m(o)),
