@@ -90,7 +90,7 @@ lint: $(VENV)/.installed
 	$(PY) -m ruff format --check .
 
 ## bench: timings of the CLI and the planner (targets in README.md)
-bench: $(VENV)/.installed
+bench: $(VENV)/.installed .bin/prometheus .bin/promtool
 	$(PY) bench/bench.py
 
 ## clean: remove the virtualenvs, the renders and the caches

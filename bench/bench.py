@@ -7,14 +7,19 @@
 - the offline render of prod as a whole process, next to a bare `import pulumi_kubernetes.apps.v1,
   pulumi_gcp.container` in the same run (target: render ≤ 2× the bare import), and next to an import that
   also loads the provider classes the program registers (the floor any render of this program pays).
+- `python -m sizing rightsize --stack prod` as a whole process against a real Prometheus server (Debian's, from
+  .bin/) holding 14 days of usage of every container of prod (tests/sizing/usage_history.py), with the number of
+  queries it sends (target ≤ 10 s; one query per metric, not per container).
 """
 
 from __future__ import annotations
 
+import json
 import random
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -80,6 +85,33 @@ _PROVIDER_CLASSES = (
 )
 
 
+def rightsize_figures(runs: int = 3) -> str:
+    """`rightsize` against two weeks of history on a real server: seconds per whole process and queries sent."""
+    from sizing.config.loader import load_stack
+    from sizing.observe.rightsize import targets
+    from tests.prometheus_server import require_binaries, start_prometheus
+    from tests.sizing.usage_history import HISTORY, STEP, series, truths
+
+    config = load_stack("prod", ROOT)
+    found = targets(config, build_plan(config, "prod"))
+    with (
+        tempfile.TemporaryDirectory(prefix="bench-rightsize-") as folder,
+        start_prometheus(
+            Path(folder), series=series(found, truths(found)), history=HISTORY, step=STEP, binaries=require_binaries()
+        ) as server,
+    ):
+        argv = [sys.executable, "-m", "sizing", "rightsize", "--stack", "prod", "--prometheus", server.url]
+        seconds = _process_seconds(argv, runs=runs)
+        answer = subprocess.run([*argv, "-o", "json"], cwd=ROOT, check=True, capture_output=True, text=True)
+    sent = json.loads(answer.stdout)["queries"]
+    containers = sum(len(t.containers) for t in found)
+    return (
+        f"python -m sizing rightsize --stack prod --prometheus (14 days, {len(found)} entries, {containers} "
+        f"containers; whole process, {runs} runs): median {statistics.median(seconds):.3f} s, "
+        f"max {max(seconds):.3f} s, {sent} queries   [target ≤ 10 s]"
+    )
+
+
 def main() -> None:
     python = sys.executable
     render = _process_seconds([python, "-m", "offline.render", "--stack", "prod", "--out", "build/bench"], runs=3)
@@ -123,6 +155,7 @@ def main() -> None:
         f"render/bare {r / b:.1f}×   [target ≤ 2×]"
     )
     print(f"  import of the provider classes the program registers: median {c:.3f} s, render/classes {r / c:.1f}×")
+    print(rightsize_figures())
 
 
 if __name__ == "__main__":

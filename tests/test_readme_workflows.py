@@ -2,8 +2,8 @@
 tasks", in order, in a copy of the project (its own git history, so `git:HEAD` and `@main` mean what they say).
 
 Online commands (pulumi, kubectl, curl, an editor, anything given `--prometheus`) need a cluster; what they would
-leave behind is supplied instead: the editor's change, and a Prometheus export (`examples/fit-export.json`) where
-`fit --save` would have written one.
+leave behind is supplied instead: the editor's change, and a Prometheus export (`examples/fit-export.json`,
+`examples/rightsize-export.json`) where `fit --save` or `rightsize --save` would have written one.
 """
 
 from __future__ import annotations
@@ -77,7 +77,8 @@ def _stand_in(command: str, project: Path) -> None:
         stack.write_text(text.replace(*EDITOR_CHANGE, 1))
     save = re.search(r"--save (\S+)", command)
     if save:
-        shutil.copy(ROOT / "examples" / "fit-export.json", project / save.group(1))
+        sample = "rightsize-export.json" if " rightsize " in command else "fit-export.json"
+        shutil.copy(ROOT / "examples" / sample, project / save.group(1))
 
 
 def _run(command: str, project: Path) -> subprocess.CompletedProcess[str]:
