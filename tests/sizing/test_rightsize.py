@@ -256,6 +256,10 @@ def test_recommend_rightsized_searches_with_the_new_sizes(project, prod):
         (["--from", "history.json", "--since", "7d"], "--since"),
         (["--from", "missing.json"], "missing.json"),
         (["--from", "Pulumi.yaml"], "Pulumi.yaml"),
+        (["--from", "history.json", "--save", "x.json"], "--save"),
+        (["--prometheus", "http://127.0.0.1:1"], "--prometheus"),
+        (["--prometheus", "localhost:9090"], "--prometheus"),
+        (["--prometheus", "http://127.0.0.1:1", "--since", "2 weeks"], "--since"),
     ],
 )
 def test_bad_input_is_one_line(project, prod, args, key):
