@@ -23,7 +23,7 @@ from sizing.cli.commands import main
 from tests.sizing.stacks import ROOT
 
 NS = "hyperstudy-infra"
-COMMANDS = ["plan", "recommend", "fit", "status", "schedule", "project", "slots", "contract"]
+COMMANDS = ["plan", "recommend", "fit", "rightsize", "status", "schedule", "project", "slots", "contract"]
 CLASS_NAME = re.compile(r"\b[A-Z][A-Za-z]*(Error|Exception|Warning)\b")
 
 
@@ -253,6 +253,8 @@ OUTPUT_COMMANDS = [
     ["slots", "--stack", "prod", "--video", "10", "--experimenters", "2"],
     ["contract", "--file", str(ROOT / "examples" / "metrics-pass.txt")],
     ["fit", "--stack", "prod", "--from", str(ROOT / "examples" / "fit-export.json")],
+    ["rightsize", "--stack", "prod", "--from", str(ROOT / "examples" / "rightsize-export.json")],
+    ["recommend", "--stack", "prod", "--rightsized", "--from", str(ROOT / "examples" / "rightsize-export.json")],
 ]
 
 
@@ -281,7 +283,7 @@ def test_json_and_output_are_one_choice(capsys) -> None:
 @pytest.fixture
 def tables(monkeypatch) -> list[str]:
     """Every table the commands print, as printed: `table` wrapped where each CLI module calls it."""
-    from sizing.cli import commands, compare, schedule, tables
+    from sizing.cli import commands, compare, rightsize, schedule, tables
 
     printed: list[str] = []
 
@@ -289,7 +291,7 @@ def tables(monkeypatch) -> list[str]:
         printed.append(tables.table(*args, **kwargs))
         return printed[-1]
 
-    for module in (commands, compare, schedule):
+    for module in (commands, compare, rightsize, schedule):
         monkeypatch.setattr(module, "table", recording)
     return printed
 
@@ -304,8 +306,10 @@ def tables(monkeypatch) -> list[str]:
         ["schedule", "--stack", "staging"],
         ["contract", "--file", str(ROOT / "examples" / "metrics-fail.txt")],
         ["fit", "--stack", "prod", "--from", str(ROOT / "examples" / "fit-export.json")],
+        ["rightsize", "--stack", "prod", "--from", str(ROOT / "examples" / "rightsize-export.json")],
+        ["recommend", "--stack", "prod", "--rightsized", "--from", str(ROOT / "examples" / "rightsize-export.json")],
     ],
-    ids=lambda argv: "-".join(argv[:2]).strip("-"),
+    ids=lambda argv: "-".join(argv[:2] + argv[3:4]).strip("-"),
 )
 def test_tables_fit_the_terminal(capsys, monkeypatch, tables: list[str], argv: list[str], columns: int) -> None:
     monkeypatch.setenv("COLUMNS", str(columns))
