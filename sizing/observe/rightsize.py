@@ -87,6 +87,7 @@ class Target(Model):
     memory_request_mib: int = Field(description="memory request now, MiB")
     memory_limit_mib: int = Field(description="memory limit now, MiB")
     formula: bool = Field(False, description="its memory is sized by the capacity formula (only its CPU is sized here)")
+    formula_peak_mib: int | None = Field(None, description="the formula's memory at peak load (formula-sized), MiB")
     runtime_floor_mib: int = Field(0, description="least limit its runtime setting needs (Node.js: old space + …)")
 
 
@@ -146,7 +147,7 @@ def targets(config: StackConfig, plan: Plan) -> tuple[Target, ...]:
     """The plan's sizes entries, each with its containers and namespace: the app's workloads, then each chart's."""
     found: dict[str, Target] = {}
 
-    def add(sized: Any, namespace: str, container: str, formula: bool = False, floor: int = 0) -> None:
+    def add(sized: Any, namespace: str, container: str, formula: int | None = None, floor: int = 0) -> None:
         known = found.get(sized.config_path)
         if known is not None:
             if container not in known.containers:
@@ -160,13 +161,15 @@ def targets(config: StackConfig, plan: Plan) -> tuple[Target, ...]:
             cpu_request_m=sized.cpu_request_m,
             memory_request_mib=sized.memory_request_mib,
             memory_limit_mib=sized.memory_limit_mib,
-            formula=formula,
+            formula=formula is not None,
+            formula_peak_mib=formula,
             runtime_floor_mib=floor,
         )
 
     namespace = config.kubernetes.namespace
     for workload in plan.workloads.values():
-        add(workload, namespace, workload.name, workload.derivation is not None, _runtime_floor(config, workload))
+        derived = workload.derivation.peak_mib if workload.derivation is not None else None
+        add(workload, namespace, workload.name, derived, _runtime_floor(config, workload))
         for sidecar in workload.sidecars:
             add(sidecar, namespace, sidecar.name)
     by_pod = {pod.name: (installed, pod) for installed in installed_charts(config) for pod in installed.chart.pods}
@@ -346,8 +349,9 @@ def recommend(target: Target, measured: Measured, plan: Plan, rules: Rules = RUL
         request, limit = current.memory_request_mib, current.memory_limit_mib
         share = measured.memory_peak_mib / limit
         why.append(
-            f"memory by the capacity formula: peak {measured.memory_peak_mib:.0f} MiB is {share:.0%} of its limit "
-            "(recalibrate with `python -m sizing fit`)"
+            f"memory by the capacity formula: peak {measured.memory_peak_mib:.0f} MiB against its "
+            f"{target.formula_peak_mib} MiB at peak load, {share:.0%} of its limit (recalibrate with "
+            "`python -m sizing fit`)"
         )
     else:
         peak, step = measured.memory_peak_mib, rules.memory_step_mib

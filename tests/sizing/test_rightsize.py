@@ -151,10 +151,10 @@ def test_capped_by_node(prod):
 
 def test_formula_memory_is_not_sized_twice(prod):
     _, plan = prod
-    row = recommend(_target(formula=True), _measured(memory_peak_mib=500.0), plan)
+    row = recommend(_target(formula=True, formula_peak_mib=235), _measured(memory_peak_mib=500.0), plan)
     assert (row.recommended.memory_request_mib, row.recommended.memory_limit_mib) == (64, 128)
     assert row.recommended.cpu_request_m == 15  # its CPU request is sized from its history like any other
-    assert "python -m sizing fit" in row.why and "391%" in row.why
+    assert "python -m sizing fit" in row.why and "against its 235 MiB at peak load, 391% of its limit" in row.why
 
 
 def test_rightsize_from_an_export(project, prod):
