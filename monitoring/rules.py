@@ -340,11 +340,11 @@ def pool_memory_parts_expr(config: StackConfig, s: Selectors) -> str:
 
 def _cost_rules(config: StackConfig, s: Selectors, plan: Plan) -> list[dict[str, Any]]:
     # Every cluster-level series is read back by the stack's namespace: the other stacks' copies are not ours.
-    nodes, cost = selector(names.NODES, s.ns), selector(names.COST, s.ns)
+    cost = selector(names.COST, s.ns)
     parts = selector(names.POOL_MEMORY_BY_PART, s.ns)
     rules = [
         _record(names.NODES, nodes_expr(s)),
-        _record(names.COST, f"{nodes} * {number(plan.cost.node_usd_month)}"),
+        _record(names.COST, cost_expr(plan, s)),
         _record(names.POOL_ALLOCATABLE, pool_allocatable_expr(s)),
     ]
     if s.has_backend:
@@ -372,6 +372,20 @@ def _cost_rules(config: StackConfig, s: Selectors, plan: Plan) -> list[dict[str,
             _record(names.OBSERVED_SAVINGS_RATIO, f"{selector(names.OBSERVED_SAVINGS, s.ns)} / {number(observed)}")
         )
     return rules
+
+
+def cost_expr(plan: Plan, s: Selectors) -> str:
+    """The pool's monthly cost at its running node count. With a commitment (`CostPlan.commitment`) the committed
+    nodes are paid at the committed price even while fewer run, and nodes above them at the on-demand price."""
+    nodes, c = selector(names.NODES, s.ns), plan.cost.commitment
+    if c is None:
+        return f"{nodes} * {number(plan.cost.node_usd_month)}"
+    n = number(c.committed_nodes)
+    return (
+        f"clamp_max({nodes}, {n}) * {number(plan.cost.node_usd_month)}\n"
+        f"+ clamp_min({nodes} - {n}, 0) * {number(c.on_demand_node_usd_month)}\n"
+        f"+ clamp_min({n} - {nodes}, 0) * {number(c.machine_usd_month)}"
+    )
 
 
 def bill_expr(plan: Plan, s: Selectors) -> str:

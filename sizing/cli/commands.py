@@ -11,6 +11,7 @@ import argparse
 import os
 import re
 import sys
+import textwrap
 from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
@@ -19,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 from sizing.cli import schedule, usage
 from sizing.cli.compare import compare, render_comparison
 from sizing.cli.output import OUTPUTS, dump
-from sizing.cli.tables import table
+from sizing.cli.tables import table, terminal_width
 from sizing.config.capacity import Formula, UserMix
 from sizing.config.loader import is_path, known_stacks, load_stack, stack_file
 from sizing.config.stack import StackConfig
@@ -31,7 +32,7 @@ from sizing.core.quantity import format_mib, format_millicores
 from sizing.observe.verdict import RULES
 from sizing.plan.build import build_plan, demand
 from sizing.plan.pools import recommend
-from sizing.plan.types import APP, Plan, PoolChoice, Recommendation, WorkloadPlan
+from sizing.plan.types import APP, BillSearch, Plan, PoolChoice, PoolOption, Recommendation, WorkloadPlan
 
 if TYPE_CHECKING:
     from sizing.observe.exposition import ContractReport
@@ -563,7 +564,48 @@ def render_recommendation(result: Recommendation) -> str:
         )
     else:
         out.append(f"current {current.min} × {current.machine_type} ${current.monthly_usd:.2f}/month is the cheapest")
-    return "\n".join(out)
+    return "\n".join([*out, "", *_render_bill_search(result.bill)])
+
+
+BILL_ROWS = 8  # the bill search's cheapest options shown; --json holds them all
+
+
+def _bill_pool(o: PoolOption) -> str:
+    pricing = "spot" if o.spot else "on-demand" if o.commitment == "none" else f"{o.commitment} commitment"
+    return f"{o.min} × {o.machine_type} {pricing}, {o.disk_size_gb} GB {o.disk_type} boot disk"
+
+
+def _render_bill_search(bill: BillSearch) -> list[str]:
+    """The search over the bill's options too (boot disk, commitment): its cheapest options, what the cheapest
+    saves, and what a cheaper commitment would bind the account to."""
+    rows = [
+        [
+            o.machine_type,
+            "spot" if o.spot else "on-demand",
+            o.commitment,
+            f"{o.disk_size_gb} GB {o.disk_type}",
+            str(o.min),
+            f"{o.monthly_usd:.2f}",
+        ]
+        for o in bill.options[:BILL_ROWS]
+    ]
+    out = [
+        f"over the bill's options too: boot disk (each type at the floor, {bill.disk_floor_gb} GB: "
+        f"{bill.disk_floor_detail}) and commitment",
+        "",
+        table(["machine type", "pricing", "commitment", "boot disk", "min", "USD/month"], rows),
+        f"({len(bill.options) - len(rows)} more in --json)",
+        f"cheapest without a commitment: {_bill_pool(bill.cheapest)}, ${bill.cheapest.monthly_usd:.2f}/month"
+        + ("" if bill.cheapest_saves_usd_month is None else f", saves ${bill.cheapest_saves_usd_month:.2f}/month"),
+    ]
+    if bill.committed is not None:
+        out.append(
+            f"with a commitment: {_bill_pool(bill.committed)}, ${bill.committed.monthly_usd:.2f}/month"
+            + ("" if bill.committed_saves_usd_month is None else f", saves ${bill.committed_saves_usd_month:.2f}/month")
+            + f"; not a recommendation: {bill.committed_binds}, whether the nodes run or not"
+        )
+    width = terminal_width() or 100
+    return [line if "\n" in line else textwrap.fill(line, width, subsequent_indent="  ") for line in out]
 
 
 def _formula(args: argparse.Namespace, project_dir: Path) -> tuple[Formula, StackConfig | None]:

@@ -4,11 +4,22 @@
 
 from __future__ import annotations
 
+from typing import Annotated
+
 from pydantic import Field
 
 from sizing.core.errors import PathError
-from sizing.core.model import DiskType, MiB, Millicores, Model
-from sizing.facts.catalogue import DISK_USD_GB_MONTH, MACHINE_TYPES, STORAGE_CLASS_DISKS, MachineType, ServicePrices
+from sizing.core.model import CommitmentTerm, DiskType, MiB, Millicores, Model
+from sizing.facts.catalogue import (
+    COMMITMENT_DISCOUNTS,
+    DISK_USD_GB_MONTH,
+    MACHINE_TYPES,
+    STORAGE_CLASS_DISKS,
+    BootDiskFacts,
+    MachineType,
+    ServicePrices,
+    machine_series,
+)
 
 
 class MachineTypeOverride(Model):
@@ -34,6 +45,15 @@ class CatalogueConfig(Model):
     storage_classes: dict[str, DiskType] = Field(
         default_factory=dict, description="further StorageClasses and the disk type each provisions, for pricing"
     )
+    boot_disk: BootDiskFacts = Field(
+        default_factory=BootDiskFacts,
+        description="what a node's boot disk holds (images, logs), for the boot disk floor (each overridable)",
+    )
+    commitment_discounts: dict[str, dict[CommitmentTerm, Annotated[float, Field(ge=0, lt=1)]]] = Field(
+        default_factory=dict,
+        description="committed-use discount by machine series (e.g. e2) and term, a fraction of the on-demand price "
+        "(over the built-in ones)",
+    )
 
     def machine_types_merged(self) -> dict[str, MachineType]:
         merged = dict(MACHINE_TYPES)
@@ -58,6 +78,12 @@ class CatalogueConfig(Model):
 
     def disk_price(self, disk_type: DiskType) -> float:
         return self.disk_usd_gb_month.get(disk_type, DISK_USD_GB_MONTH[disk_type])
+
+    def commitment_discount(self, machine_type: str, term: CommitmentTerm) -> float | None:
+        """The committed-use discount of `machine_type`'s series for `term` (None: the catalogue prices none)."""
+        series = machine_series(machine_type)
+        given = self.commitment_discounts.get(series, {})
+        return given[term] if term in given else COMMITMENT_DISCOUNTS.get(series, {}).get(term)
 
     def storage_disk(self, storage_class: str) -> DiskType | None:
         """The disk type a StorageClass provisions (None: the class is unknown, so it cannot be priced)."""

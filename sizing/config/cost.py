@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pydantic import Field
 
-from sizing.core.model import Model
+from sizing.core.model import Commitment, Model
 
 
 class ObservedBill(Model):
@@ -25,4 +25,10 @@ class CostConfig(Model):
         False,
         description="GKE's free-tier credit (one per billing account) goes to this stack's cluster; it applies only "
         "to a zonal cluster the stack creates",
+    )
+    commitment: Commitment = Field(
+        "none",
+        description="a resource-based committed-use discount on the pool's machines, sized to its minimum: 1y or 3y "
+        "binds the billing account to pay for those vCPUs and memory for the whole term, used or not; never with "
+        "spot nodes",
     )

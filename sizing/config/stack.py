@@ -21,7 +21,7 @@ from sizing.config.schedule import CRONJOB_NAME
 from sizing.config.workloads import WorkloadConfig, check_app, resolve_apps
 from sizing.core.errors import PathError
 from sizing.core.model import Model, Profile
-from sizing.facts.catalogue import MachineType
+from sizing.facts.catalogue import MachineType, machine_series
 from sizing.facts.routes import INGRESS_CONTROLLER, covers, internal_paths
 
 _WORKLOAD_NAME = re.compile(r"[a-z]([-a-z0-9]{0,38}[a-z0-9])?")
@@ -119,7 +119,27 @@ class StackConfig(Model):
                 f"unknown machine type {self.nodes.machine_type!r} "
                 f"(known: {', '.join(sorted(known))}; add it under catalogue.machine_types)",
             )
+        self._commitment_applies()
         return self
+
+    def _commitment_applies(self) -> None:
+        """A commitment discounts on-demand machines of a series the catalogue prices it for. Spot VMs get no
+        committed-use discount: a commitment bought for a spot pool would be paid on top of the spot price."""
+        term = self.cost.commitment
+        if term == "none":
+            return
+        if self.nodes.spot:
+            raise PathError(
+                "cost.commitment",
+                f"is {term}, but nodes.spot is true: spot VMs get no committed-use discount (set commitment: none)",
+            )
+        if self.catalogue.commitment_discount(self.nodes.machine_type, term) is None:
+            series = machine_series(self.nodes.machine_type)
+            raise PathError(
+                "cost.commitment",
+                f"is {term}, but the catalogue has no {term} discount for {self.nodes.machine_type}'s series {series} "
+                f"(add it under catalogue.commitment_discounts.{series})",
+            )
 
     def _routes_reach_their_workloads(self) -> None:
         for index, route in enumerate(self.ingress.routes):

@@ -21,6 +21,11 @@ Runtime = Literal["nodejs", "redis", "go", "none"]
 # pod per node (required anti-affinity), or no constraint (a single pod, or a chart's pod).
 Spread = Literal["none", "skew", "distinct"]
 DiskType = Literal["pd-standard", "pd-balanced", "pd-ssd"]
+DISK_TYPES: tuple[DiskType, ...] = get_args(DiskType)
+# A resource-based committed-use term for the pool's machines (none: pay as you go).
+Commitment = Literal["none", "1y", "3y"]
+CommitmentTerm = Literal["1y", "3y"]
+COMMITMENT_TERMS: tuple[CommitmentTerm, ...] = get_args(CommitmentTerm)
 
 
 def _mib(value: object) -> int:

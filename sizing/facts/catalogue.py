@@ -10,7 +10,7 @@ import math
 
 from pydantic import Field
 
-from sizing.core.model import DiskType, Model
+from sizing.core.model import CommitmentTerm, DiskType, Model
 
 HOURS_PER_MONTH = 730  # Google's monthly estimates use 730 h
 
@@ -161,3 +161,55 @@ def disk_gb_billed(size_mib: int) -> int:
     """The GB a claim of `size_mib` is billed for: the PD CSI driver rounds a claim up to whole GiB (and Compute
     Engine's "GB" of disk pricing is a GiB)."""
     return max(1, math.ceil(size_mib / 1024))
+
+
+# Boot disks. GKE refuses a node boot disk under 10 GB (the node pool API's diskSizeGb minimum, documented with
+# `gcloud container node-pools create --disk-size`). What a node's disk must also hold is the practical floor below.
+BOOT_DISK_MIN_GB = 10
+
+
+def gke_ephemeral_allocatable_gib(disk_gb: int) -> float:
+    """The local ephemeral storage a node with a `disk_gb` boot disk offers pods (GKE's "local ephemeral storage
+    reservation", About GKE node sizing): the disk less the eviction threshold, 10 % of it, and the system
+    reservation, min(50 % of it, 6 GiB + 35 % of it, 100 GiB). Under 40 GB that leaves 40 % of the disk."""
+    eviction = 0.10 * disk_gb
+    system = min(0.50 * disk_gb, 6 + 0.35 * disk_gb, 100)
+    return disk_gb - eviction - system
+
+
+class BootDiskFacts(Model):
+    """What one node's boot disk holds besides the system's reservation; each figure is overridable per stack under
+    `catalogue.boot_disk`. The floor counts every pod of the stack on one node, as if nothing else ran: conservative,
+    since any pod may land on any node."""
+
+    # An allowance, not a measurement: the stack's images (the app's, Prometheus, Grafana, Traefik, Alertmanager,
+    # the exporters, redis) and GKE's own DaemonSets' add up to 2-3 GiB unpacked; the kubelet only removes unused
+    # images above 85 % disk use (imageGCHighThresholdPercent), so a rollout holds the old and the new image at once.
+    images_gib: float = Field(
+        6.0, gt=0, description="container images a node holds, GiB (the stack's and GKE's, two versions of each)"
+    )
+    # The kubelet rotates each container's log at containerLogMaxSize (10Mi) and keeps containerLogMaxFiles (5):
+    # GKE's defaults (node system configuration, kubelet options).
+    container_log_mib: int = Field(
+        50, gt=0, description="log files the kubelet keeps per container, MiB (10Mi × 5 files)"
+    )
+    # GKE's own per-node containers: kube-proxy, fluentbit-gke (2), gke-metrics-agent (2), pdcsi-node (3), netd and
+    # the metadata server; counted for their logs.
+    system_containers: int = Field(10, ge=0, description="GKE's own containers on every node (their logs count too)")
+
+
+# Resource-based committed use discounts (Compute Engine, "Committed use discounts", resource-based commitments for
+# general-purpose machine series, as of 2025-03): a commitment buys vCPUs and memory of one series in one region for
+# 1 or 3 years, billed every month of the term whether the machines run or not, at the on-demand price less these
+# fractions. It covers the machine, not its persistent disks, and never spot VMs (which are not eligible).
+COMMITMENT_DISCOUNTS: dict[str, dict[CommitmentTerm, float]] = {
+    "e2": {"1y": 0.37, "3y": 0.55},
+    "n2d": {"1y": 0.37, "3y": 0.55},
+    "t2d": {"1y": 0.37, "3y": 0.55},
+}
+COMMITMENT_YEARS: dict[CommitmentTerm, int] = {"1y": 1, "3y": 3}
+
+
+def machine_series(machine_type: str) -> str:
+    """The series a machine type belongs to, which a commitment is bought for: `e2-standard-2` → `e2`."""
+    return machine_type.split("-", 1)[0]

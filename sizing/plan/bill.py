@@ -1,6 +1,7 @@
 """The stack's monthly bill, line by line, from the resources the program creates for it and the catalogue's prices.
 
-Lines: `nodes` (machines and boot disks at the minimum), `cluster_fee` (net of the free-tier credit where the stack
+Lines: `nodes` (machines, less a committed-use discount where `cost.commitment` takes one, and boot disks at the
+minimum), `cluster_fee` (net of the free-tier credit where the stack
 takes it), `load_balancer` (the ingress' forwarding rule and its address), `nat` (the gateway and its address),
 `volumes` (every persistent volume claim), `node_ips` (external IPs of public nodes). Traffic-priced items (NAT data
 processing, egress) depend on use, not on the stack, and are left out: each line's detail says what it holds.
@@ -8,11 +9,21 @@ processing, egress) depend on use, not on the stack, and are left out: each line
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from sizing.core.model import Commitment, DiskType
 from sizing.core.quantity import format_mib
-from sizing.facts.catalogue import DEFAULT_STORAGE_CLASS, HOURS_PER_MONTH, disk_gb_billed
-from sizing.plan.types import BillLine, BillRates, Claim
+from sizing.facts.catalogue import (
+    BOOT_DISK_MIN_GB,
+    COMMITMENT_YEARS,
+    DEFAULT_STORAGE_CLASS,
+    HOURS_PER_MONTH,
+    disk_gb_billed,
+    gke_ephemeral_allocatable_gib,
+)
+from sizing.plan.types import APP, BillLine, BillRates, Claim, WorkloadPlan
 
 if TYPE_CHECKING:
     from sizing.config.stack import StackConfig
@@ -22,11 +33,120 @@ def _usd(hourly: float) -> float:
     return hourly * HOURS_PER_MONTH
 
 
-def node_usd_month(config: StackConfig, machine_type: str, spot: bool) -> float:
-    """One node of `machine_type`: the machine and its boot disk, USD per month."""
-    pool, catalogue = config.nodes, config.catalogue
+@dataclass(frozen=True)
+class BootDisk:
+    """A node's boot disk: its size and type."""
+
+    size_gb: int
+    disk_type: DiskType
+
+    def __str__(self) -> str:
+        return f"{self.size_gb} GB {self.disk_type}"
+
+
+@dataclass(frozen=True)
+class NodePrice:
+    """One node's monthly price, in parts: the machine (on-demand or spot), the committed-use discount on it (0:
+    none) and the boot disk. A commitment covers `committed` nodes: the pool's minimum, billed whether they run or
+    not; a node above them is billed on demand."""
+
+    machine_usd_month: float
+    discount: float
+    disk_usd_month: float
+    commitment: Commitment
+
+    @property
+    def committed_usd_month(self) -> float:
+        """A node the commitment covers (with none, every node)."""
+        return self.machine_usd_month * (1 - self.discount) + self.disk_usd_month
+
+    @property
+    def on_demand_usd_month(self) -> float:
+        """A node above the committed ones."""
+        return self.machine_usd_month + self.disk_usd_month
+
+    def pool_usd_month(self, nodes: int, committed: int) -> float:
+        """`nodes` nodes with a commitment for `committed`: the committed machines are paid for even when fewer run."""
+        if self.discount == 0:
+            return nodes * self.committed_usd_month
+        idle = max(committed - nodes, 0) * self.machine_usd_month * (1 - self.discount)
+        return (
+            min(nodes, committed) * self.committed_usd_month
+            + max(nodes - committed, 0) * self.on_demand_usd_month
+            + idle
+        )
+
+
+def configured_disk(config: StackConfig) -> BootDisk:
+    return BootDisk(config.nodes.disk_size_gb, config.nodes.disk_type)
+
+
+def node_price(
+    config: StackConfig,
+    machine_type: str,
+    spot: bool,
+    commitment: Commitment | None = None,
+    disk: BootDisk | None = None,
+) -> NodePrice:
+    """One node of `machine_type` with `disk` (the stack's by default) under `commitment` (the stack's by default).
+    Spot nodes are never discounted; a series the catalogue has no discount for is priced on demand."""
+    catalogue = config.catalogue
     machine = catalogue.machine_types_merged()[machine_type]
-    return machine.price_usd_month(spot) + pool.disk_size_gb * catalogue.disk_price(pool.disk_type)
+    disk = disk or configured_disk(config)
+    term = config.cost.commitment if commitment is None else commitment
+    discount = None if spot or term == "none" else catalogue.commitment_discount(machine_type, term)
+    return NodePrice(
+        machine_usd_month=machine.price_usd_month(spot),
+        discount=discount or 0.0,
+        disk_usd_month=disk.size_gb * catalogue.disk_price(disk.disk_type),
+        commitment="none" if discount is None else term,
+    )
+
+
+def node_usd_month(config: StackConfig, machine_type: str, spot: bool) -> float:
+    """One node of `machine_type` at the pool's minimum: the machine (less the stack's committed-use discount) and
+    its boot disk, USD per month."""
+    return node_price(config, machine_type, spot).committed_usd_month
+
+
+@dataclass(frozen=True)
+class DiskFloor:
+    """The smallest boot disk that holds what the stack puts on a node, and the sum that sets it."""
+
+    size_gb: int
+    need_gib: float
+    detail: str
+
+
+def boot_disk_floor(config: StackConfig, workloads: Iterable[WorkloadPlan]) -> DiskFloor:
+    """The smallest boot disk (whole GB, at least GKE's 10 GB) whose allocatable ephemeral storage holds the images,
+    the logs of every container and the emptyDirs of every pod of the stack, all on one node
+    (`catalogue.boot_disk`)."""
+    facts = config.catalogue.boot_disk
+    containers, scratch_mib = facts.system_containers, 0
+    for workload in workloads:
+        pods = 1 if workload.per_node else workload.replicas
+        containers += pods * (1 + len(workload.sidecars))
+        app = config.workloads.get(workload.name)
+        if app is not None and workload.source == APP:
+            scratch_mib += pods * sum(volume.size_limit for volume in app.app.scratch)
+    logs_gib = containers * facts.container_log_mib / 1024
+    need = facts.images_gib + logs_gib + scratch_mib / 1024
+    size = BOOT_DISK_MIN_GB
+    while gke_ephemeral_allocatable_gib(size) < need:
+        size += 1
+    detail = (
+        f"images {facts.images_gib:g} GiB + logs of {containers} containers {logs_gib:.2f} GiB + emptyDirs "
+        f"{format_mib(scratch_mib)} = {need:.2f} GiB of GKE's allocatable ephemeral storage, which a {size} GB disk "
+        f"offers ({gke_ephemeral_allocatable_gib(size):.2f} GiB)"
+    )
+    return DiskFloor(size_gb=size, need_gib=round(need, 2), detail=detail)
+
+
+def commitment_note(term: Commitment) -> str:
+    """What a commitment binds the billing account to, said wherever one is priced."""
+    years = COMMITMENT_YEARS[term]  # type: ignore[index]
+    return f"a {term} commitment binds the billing account to pay for it for {years} year{'s' if years > 1 else ''}"
 
 
 def claims(config: StackConfig) -> list[Claim]:
@@ -91,16 +211,19 @@ def bill(config: StackConfig, machine_type: str, spot: bool, nodes: int) -> tupl
     """The monthly bill of the stack on `nodes` nodes of `machine_type`, one line per part (`LINES`)."""
     prices, cluster = config.catalogue.prices, config.cluster
     created = cluster is not None and cluster.create
-    per_node = node_usd_month(config, machine_type, spot)
+    price = node_price(config, machine_type, spot)
+    per_node = price.committed_usd_month
     pool = config.nodes
-    lines = [
-        BillLine(
-            name="nodes",
-            usd_month=round(nodes * per_node, 2),
-            detail=f"{nodes} × {machine_type}{' (spot)' if spot else ''} with a {pool.disk_size_gb} GB "
-            f"{pool.disk_type} boot disk, ${per_node:.2f} each",
+    detail = (
+        f"{nodes} × {machine_type}{' (spot)' if spot else ''} with a {pool.disk_size_gb} GB "
+        f"{pool.disk_type} boot disk, ${per_node:.2f} each"
+    )
+    if price.commitment != "none":
+        detail += (
+            f" (the machine ${price.machine_usd_month:.2f} less the {price.commitment} committed-use discount "
+            f"{price.discount:.0%}; {commitment_note(price.commitment)})"
         )
-    ]
+    lines = [BillLine(name="nodes", usd_month=round(nodes * per_node, 2), detail=detail)]
 
     if created:
         fee = _usd(prices.cluster_fee_usd_hour)

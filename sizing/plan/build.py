@@ -10,12 +10,13 @@ from datetime import datetime
 
 from sizing.config.stack import StackConfig
 from sizing.core.errors import ConfigError
-from sizing.plan.bill import bill, node_usd_month, rates
+from sizing.plan.bill import NodePrice, bill, boot_disk_floor, commitment_note, node_price, rates
 from sizing.plan.maintenance import plan_maintenance
 from sizing.plan.nodes import Demand, plan_pool
 from sizing.plan.pools import cheapest
 from sizing.plan.sizes import size_chart_workloads, size_workloads
 from sizing.plan.types import (
+    CommitmentPlan,
     CostPlan,
     Plan,
     PoolChoice,
@@ -55,6 +56,20 @@ def _pct_below(value: float, reference: float) -> float:
     return round(100 * (reference - value) / reference, 1) if reference else 0.0
 
 
+def _commitment(price: NodePrice, committed: int, monthly: float) -> CommitmentPlan | None:
+    if price.commitment == "none":
+        return None
+    return CommitmentPlan(
+        term=price.commitment,
+        discount=price.discount,
+        committed_nodes=committed,
+        machine_usd_month=round(price.machine_usd_month * (1 - price.discount), 2),
+        on_demand_node_usd_month=round(price.on_demand_usd_month, 2),
+        saves_usd_month=round(committed * price.on_demand_usd_month - monthly, 2),
+        binds=commitment_note(price.commitment),
+    )
+
+
 def build_plan(config: StackConfig, stack: str, now: datetime | None = None, strict: bool = True) -> Plan:
     """Size the workloads, plan the nodes and price them: the configured pool, every line of its bill, the cheapest
     pool for the same pods, the baseline profile on its own cheapest pool, and the scheduled windows as of `now`.
@@ -64,6 +79,12 @@ def build_plan(config: StackConfig, stack: str, now: datetime | None = None, str
     """
     pool = config.nodes
     workloads, charts, demand = _demand(config)
+    floor = boot_disk_floor(config, [*workloads.values(), *charts.values()])
+    if pool.disk_size_gb < floor.size_gb:
+        raise ConfigError(
+            config.key("nodes.disk_size_gb"),
+            f"{pool.disk_size_gb} GB is under this stack's boot disk floor, {floor.size_gb} GB: {floor.detail}",
+        )
     nodes = plan_pool(config, demand, pool.machine_type, config.machine(), pool.spot)
     best = cheapest(config, demand)
     assert best.monthly_usd is not None
@@ -79,14 +100,15 @@ def build_plan(config: StackConfig, stack: str, now: datetime | None = None, str
             # The rollback must have somewhere to run, or switching to it would strand the pods.
             raise ConfigError(err.key, f"in the baseline profile (the rollback): {err.problem}") from None
     assert baseline.monthly_usd is not None
-    per_node = node_usd_month(config, pool.machine_type, pool.spot)
-    monthly = round(nodes.min * per_node, 2)
+    price = node_price(config, pool.machine_type, pool.spot)
+    per_node = price.committed_usd_month
+    monthly = round(price.pool_usd_month(nodes.min, nodes.min), 2)
     lines = bill(config, pool.machine_type, pool.spot, nodes.min)
     observed = config.cost.observed_baseline
     cost = CostPlan(
         node_usd_month=round(per_node, 2),
         monthly_usd=monthly,
-        max_monthly_usd=round(nodes.max * per_node, 2),
+        max_monthly_usd=round(price.pool_usd_month(nodes.max, nodes.min), 2),
         lines={line.name: line.usd_month for line in lines},
         line_details={line.name: line.detail for line in lines},
         total_monthly_usd=round(sum(line.usd_month for line in lines), 2),
@@ -100,6 +122,7 @@ def build_plan(config: StackConfig, stack: str, now: datetime | None = None, str
         observed_savings_pct=None if observed is None else _pct_below(monthly, observed.monthly_usd),
         observed_pool=None if observed is None else f"{observed.nodes} × {observed.machine_type}",
         rates=rates(config, pool.machine_type, pool.spot),
+        commitment=_commitment(price, nodes.min, monthly),
     )
     maintenance = plan_maintenance(config, now)
     plan = Plan(

@@ -416,9 +416,15 @@ def plan_schedule(config: StackConfig, plan: Plan, now: datetime | None = None) 
         computed_at=now,
         unscheduled_monthly_usd=unscheduled,
         extra_node_hours_month=round(per_month, 2),
-        monthly_usd=round(unscheduled + per_month * plan.cost.node_usd_month / HOURS_PER_MONTH, 2),
+        monthly_usd=round(unscheduled + per_month * _extra_node_usd_month(plan) / HOURS_PER_MONTH, 2),
         refusal=None if first is None else ConfigErrorData(key=first[0], problem=first[1]),
     )
+
+
+def _extra_node_usd_month(plan: Plan) -> float:
+    """A node above the minimum: a commitment covers the minimum's nodes only, so the window's are on demand."""
+    committed = plan.cost.commitment
+    return plan.cost.node_usd_month if committed is None else committed.on_demand_node_usd_month
 
 
 def _too_big(sizer: _Sizer, window: Window) -> list[str]:

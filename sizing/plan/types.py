@@ -17,7 +17,7 @@ from sizing.config.maintenance import MINUTES_PER_WEEK, week_blocks
 from sizing.config.runtime import V8_YOUNG_SEMI_SPACES
 from sizing.config.schedule import DAYS, Day
 from sizing.core.errors import ConfigError
-from sizing.core.model import Model, Profile, Runtime, Spread
+from sizing.core.model import Commitment, CommitmentTerm, DiskType, Model, Profile, Runtime, Spread
 from sizing.core.quantity import format_mib, format_millicores
 from sizing.facts.charts import Chart
 
@@ -189,6 +189,19 @@ class PoolChoice(Model):
     max: int = Field(description="autoscaler maximum")
 
 
+class CommitmentPlan(Model):
+    """The committed-use discount the pool's bill takes (`cost.commitment`): a commitment for the minimum's machines,
+    paid for the whole term whether they run or not; nodes above the minimum are billed on demand."""
+
+    term: CommitmentTerm = Field(description="1y or 3y: how long the billing account is bound to pay for it")
+    discount: float = Field(description="the discount on the on-demand machine price, a fraction")
+    committed_nodes: int = Field(description="nodes the commitment covers: the pool's minimum")
+    machine_usd_month: float = Field(description="one committed machine, discounted, USD per month")
+    on_demand_node_usd_month: float = Field(description="a node above the committed ones: machine and boot disk")
+    saves_usd_month: float = Field(description="the pool at its minimum on demand − with the commitment, USD/month")
+    binds: str = Field(description="what the commitment binds the billing account to")
+
+
 class CostPlan(Model):
     """The monthly bill: the node pool (`monthly_usd`, the figure every comparison uses), every other line, the
     cheapest pool that would hold the same pods, and the savings against the baseline profile and the observed bill."""
@@ -211,6 +224,9 @@ class CostPlan(Model):
     observed_savings_pct: float | None = Field(description="monthly_usd below the observed node bill, percent")
     observed_pool: str | None = Field(description="the pool of the observed bill, e.g. `4 × e2-standard-2`")
     rates: BillRates = Field(description="the bill's terms for any node count (the rules price the running pool)")
+    commitment: CommitmentPlan | None = Field(
+        None, description="the committed-use discount the node line takes (None: cost.commitment is none)"
+    )
 
 
 class Totals(Model):
@@ -253,7 +269,8 @@ class Plan(Model):
             "workloads": {w.name: _workload_json(w) for w in self.pool_workloads.values()},
             "totals": self.totals.model_dump(),
             "nodes": self.nodes.model_dump(mode="json"),
-            "cost": self.cost.model_dump(),
+            # Only a stack with a commitment has `cost.commitment`: the plan of one without is what it always was.
+            "cost": self.cost.model_dump(exclude={"commitment"} if self.cost.commitment is None else None),
             "warnings": list(self.warnings),
             **({"maintenance": self.maintenance.to_json()} if self.maintenance is not None else {}),
             # Only a stack with windows has the key: the plan of one without is what it always was.
@@ -346,6 +363,9 @@ class PoolOption(Model):
     binding: str | None = Field(description="what sets the minimum (memory, cpu, spread, node_loss or packing)")
     feasible: bool = Field(description="the stack may run on it")
     reason: str | None = Field(description="why not, naming the config key (None when feasible)")
+    disk_size_gb: int = Field(description="each node's boot disk, GB")
+    disk_type: DiskType = Field(description="each node's boot disk type")
+    commitment: Commitment = Field("none", description="the committed-use term its machines are priced at")
 
     def brief(self) -> dict[str, Any]:
         """The keys `current` and `best` carry."""
@@ -355,6 +375,15 @@ class PoolOption(Model):
             "min": self.min,
             "max": self.max,
             "monthly_usd": self.monthly_usd,
+        }
+
+    def bill_brief(self) -> dict[str, Any]:
+        """`brief` with the bill's dimensions: the boot disk and the commitment."""
+        return {
+            **self.brief(),
+            "disk_size_gb": self.disk_size_gb,
+            "disk_type": self.disk_type,
+            "commitment": self.commitment,
         }
 
 
@@ -367,6 +396,7 @@ class Recommendation(Model):
     best: PoolOption = Field(description="the cheapest feasible option")
     overpay_usd_month: float | None = Field(description="current − best at min, USD per month (None: current fails)")
     options: tuple[PoolOption, ...] = Field(description="every option, ranked")
+    bill: BillSearch = Field(description="the same pools over the bill's options too: boot disk and commitment")
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -376,6 +406,37 @@ class Recommendation(Model):
             "best": self.best.brief(),
             "overpay_usd_month": self.overpay_usd_month,
             "options": [o.model_dump() for o in self.options],
+            "bill": self.bill.to_json(),
+        }
+
+
+class BillSearch(Model):
+    """The cheapest-pool search over the bill's options as well: every feasible machine type and pricing, each boot
+    disk type at the stack's floor size (and the stack's own disk), and each committed-use term (never for spot)."""
+
+    disk_floor_gb: int = Field(description="the smallest safe boot disk for this stack, GB (bill.boot_disk_floor)")
+    disk_floor_detail: str = Field(description="what sets it")
+    cheapest: PoolOption = Field(description="the cheapest option without a commitment")
+    cheapest_saves_usd_month: float | None = Field(
+        description="current − cheapest at min, USD per month (None: current fails)"
+    )
+    committed: PoolOption | None = Field(
+        description="the cheapest option with a commitment, when it is cheaper than `cheapest` (None: none is)"
+    )
+    committed_saves_usd_month: float | None = Field(description="current − committed at min, USD per month")
+    committed_binds: str | None = Field(description="what that commitment binds the billing account to")
+    options: tuple[PoolOption, ...] = Field(description="every option over the extended dimensions, ranked")
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "disk_floor_gb": self.disk_floor_gb,
+            "disk_floor_detail": self.disk_floor_detail,
+            "cheapest": self.cheapest.bill_brief(),
+            "cheapest_saves_usd_month": self.cheapest_saves_usd_month,
+            "committed": None if self.committed is None else self.committed.bill_brief(),
+            "committed_saves_usd_month": self.committed_saves_usd_month,
+            "committed_binds": self.committed_binds,
+            "options": [o.bill_brief() | {"binding": o.binding} for o in self.options],
         }
 
 

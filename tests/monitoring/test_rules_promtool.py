@@ -1804,3 +1804,31 @@ def test_every_alert_has_cases(prod_config, prod_plan, scheduled_stack_config, s
     }
     listed = {v for k, v in vars(names).items() if k.startswith("ALERT_")}
     assert defined == listed == set(ALERT_CASES)
+
+
+def test_a_committed_pool_pays_its_commitment_below_min_and_on_demand_above_it(prod_config, promtool_test):
+    """With cost.commitment the minimum's machines are paid at the committed price even while a node is lost, and a
+    node above the minimum at the on-demand price (sizing.plan.bill.NodePrice.pool_usd_month)."""
+    config = prod_config.model_copy(update={"cost": prod_config.cost.model_copy(update={"commitment": "1y"})})
+    stack = Stack(config, build_plan(config, "prod"), KSM_JOBS["ksm-job"])
+    nodes, c = stack.plan.nodes, stack.plan.cost
+    assert c.commitment is not None and nodes.max > nodes.min > 1
+    cluster = Cluster(stack)
+    cluster.nodes(nodes.min - 1)
+    cluster.nodes(1, first=nodes.min - 1, since=40)
+    cluster.nodes(nodes.max - nodes.min, first=nodes.min, since=80)
+    disk = c.commitment.on_demand_node_usd_month - config.machine().on_demand_usd_month
+
+    def cost(count: int) -> float:
+        if count < nodes.min:
+            return nodes.min * c.commitment.machine_usd_month + count * disk
+        return nodes.min * c.node_usd_month + (count - nodes.min) * c.commitment.on_demand_node_usd_month
+
+    promtool_test(
+        stack,
+        cluster,
+        [
+            expr_test(names.COST, [sample(names.COST, cost(count), namespace=stack.ns)], at)
+            for at, count in (("15m", nodes.min - 1), ("30m", nodes.min), (EVAL, nodes.max))
+        ],
+    )

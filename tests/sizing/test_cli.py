@@ -321,15 +321,23 @@ def test_slots_human() -> None:
 # --- recommend -----------------------------------------------------------------------------------------------
 
 
+BILL_DIMENSIONS = ("disk_size_gb", "disk_type", "commitment")
+
+
 def test_recommend_json_for_prod() -> None:
     data = run_json("recommend", "--stack", "prod")
-    assert set(data) == {"stack", "profile", "current", "best", "overpay_usd_month", "options"}
+    assert set(data) == {"stack", "profile", "current", "best", "overpay_usd_month", "options", "bill"}
     assert (data["stack"], data["profile"]) == ("prod", "optimized")
     keys = {"machine_type", "spot", "min", "max", "monthly_usd"}
     assert keys <= set(data["current"]) and set(data["best"]) == keys
     assert all(
-        set(o) == {*keys, "min_proven", "max_monthly_usd", "binding", "feasible", "reason"} for o in data["options"]
+        set(o) == {*keys, "min_proven", "max_monthly_usd", "binding", "feasible", "reason", *BILL_DIMENSIONS}
+        for o in data["options"]
     )
+    # The plain options are priced with the stack's own boot disk and commitment.
+    assert {(o["disk_size_gb"], o["disk_type"], o["commitment"]) for o in data["options"]} == {
+        (100, "pd-balanced", "none")
+    }
     feasible = [o for o in data["options"] if o["feasible"]]
     assert data["best"]["monthly_usd"] == min(o["monthly_usd"] for o in feasible)
     assert data["best"] == {k: data["current"][k] for k in keys}
@@ -345,7 +353,7 @@ def test_recommend_table_and_the_plan_name_an_overpaying_pool(write_stack, prod_
     lines = table.stdout.splitlines()
     assert any(line.startswith("*e2-standard-2 ") for line in lines)
     assert any(line.startswith("e2-standard-4 ") and "current" in line for line in lines)
-    assert "overpays $97.84: set nodes.machine_type: e2-standard-2" in lines[-1]
+    assert any("overpays $97.84: set nodes.machine_type: e2-standard-2" in line for line in lines)
     plan = run_cli("--project-dir", str(project), "plan", "--stack", "test", "--json")
     cost = json.loads(plan.stdout)["cost"]
     assert (cost["best"]["machine_type"], cost["overpay_usd_month"]) == ("e2-standard-2", 97.84)

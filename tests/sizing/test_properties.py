@@ -94,7 +94,8 @@ def stack_values(draw: st.DrawFn) -> dict[str, Any]:
         "nodes": {
             "machine_type": draw(st.sampled_from(MACHINES)),
             "spot": draw(st.booleans()),
-            "disk_size_gb": draw(st.integers(10, 500)),
+            # Above any floor these stacks have (tests/sizing/test_costdims.py proves the floor).
+            "disk_size_gb": draw(st.integers(60, 500)),
             "overhead": {"memory": f"{draw(st.integers(0, 1024))}Mi", "cpu": f"{draw(st.integers(0, 400))}m"},
             "surge_nodes": draw(st.integers(1, 3)),
             "survive_node_loss": draw(st.booleans()),
