@@ -8,6 +8,7 @@ leave behind is supplied instead: the editor's change, and a Prometheus export (
 
 from __future__ import annotations
 
+import os
 import re
 import shutil
 import subprocess
@@ -61,6 +62,10 @@ def project(tmp_path_factory) -> Path:
     for shared in ("venv", ".bin"):
         if (ROOT / shared).exists():
             (copy / shared).symlink_to(ROOT / shared)
+    # The shared venv is this checkout's: its markers must read as up to date in the copy, whatever the checkout's
+    # files' times (a fresh worktree's requirements files are newer than a venv made before it).
+    for requirements in copy.glob("requirements*.txt"):
+        os.utime(requirements, (0, 0))
     git = ["git", "-C", str(copy), "-c", "user.name=t", "-c", "user.email=t@example.org"]
     subprocess.run([*git, "init", "-q", "-b", "main"], check=True)
     subprocess.run([*git, "add", "-A"], check=True)
