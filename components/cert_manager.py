@@ -20,11 +20,11 @@ from pydantic import Field
 
 from sizing.config.stack import StackConfig
 from sizing.core.model import Model
-from sizing.facts.charts import CERT_MANAGER
+from sizing.facts.charts import CERT_MANAGER, CERT_MANAGER_NAMESPACE
 from sizing.plan.chart_values import sized_values
 from sizing.plan.types import Plan, WorkloadPlan
 
-NAMESPACE = "cert-manager"
+NAMESPACE = CERT_MANAGER_NAMESPACE
 RELEASE = "cert-manager"
 
 

@@ -10,7 +10,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from sizing.config.monitoring import STACK_CHART
 from sizing.config.stack import StackConfig, formula_workloads
+from sizing.facts.charts import CERT_MANAGER, CERT_MANAGER_NAMESPACE, CHARTS
 from sizing.observe.promql import (
     label_replace_workload,
     longest_first,
@@ -33,6 +35,8 @@ class Selectors:
     workloads: tuple[str, ...]
     backend: tuple[str, ...]
     pool: str
+    # (pod namespace, container names) of every container the plan sizes, namespaces and names sorted.
+    containers: tuple[tuple[str, tuple[str, ...]], ...] = ()
 
     @property
     def ns(self) -> str:
@@ -77,9 +81,46 @@ class Selectors:
         """A series the workloads export themselves, in the namespace."""
         return selector(metric, self.ns, *matchers)
 
+    def planned(self, metric: str, *matchers: str) -> list[str]:
+        """A series of every container the plan sizes, one selector per pod namespace (its namespace and container
+        names), with the real-container matchers cAdvisor's series need (the pod cgroup and the pause container)."""
+        return [
+            selector(
+                metric,
+                namespace_matcher(namespace),
+                regex("container", f"^({'|'.join(names)})$"),
+                *matchers,
+                *real_containers(),
+            )
+            for namespace, names in self.containers
+        ]
+
     def with_workload(self, expr: str) -> str:
         """`expr` with the `workload` label derived from `pod`."""
         return label_replace_workload(expr, self.workloads)
+
+
+def chart_namespace(config: StackConfig, chart: str) -> str:
+    """Where the program installs a chart: kube-prometheus-stack in `monitoring.prometheus_namespace`, cert-manager
+    in its own namespace."""
+    return {STACK_CHART: config.monitoring.prometheus_namespace, CERT_MANAGER.name: CERT_MANAGER_NAMESPACE}[chart]
+
+
+def planned_containers(config: StackConfig, plan: Plan) -> tuple[tuple[str, tuple[str, ...]], ...]:
+    """Every container the plan sizes by the namespace its pods run in: the app's workloads (each its main container,
+    named after it, and its sidecars) in the stack's namespace, each chart pod's main container (its name from the
+    chart's inventory) and sidecars in the chart's namespace, or in the stack's for a pod that runs there whoever
+    installs the chart (cert-manager's HTTP-01 solver)."""
+    found: dict[str, set[str]] = {}
+    for name, workload in plan.pool_workloads.items():
+        namespace, main = config.kubernetes.namespace, name
+        if name in plan.chart_workloads:
+            pod = next(p for p in CHARTS[workload.source].pods if p.name == name)
+            main = pod.main.container
+            if not pod.without_install:
+                namespace = chart_namespace(config, workload.source)
+        found.setdefault(namespace, set()).update({main, *(sidecar.name for sidecar in workload.sidecars)})
+    return tuple((namespace, tuple(sorted(names))) for namespace, names in sorted(found.items()))
 
 
 def build_selectors(config: StackConfig, plan: Plan) -> Selectors:
@@ -89,4 +130,5 @@ def build_selectors(config: StackConfig, plan: Plan) -> Selectors:
         workloads=longest_first(plan.workloads),
         backend=tuple(name for name in formula_workloads(config) if name in plan.workloads),
         pool=stack_pool_name(config),
+        containers=planned_containers(config, plan),
     )

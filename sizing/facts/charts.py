@@ -223,6 +223,9 @@ KUBE_PROMETHEUS_STACK = Chart(
     ),
 )
 
+# The namespace the program installs cert-manager in (its pods, but the solver's: those run in the stack's).
+CERT_MANAGER_NAMESPACE = "cert-manager"
+
 CERT_MANAGER = Chart(
     name="cert-manager",
     repository="https://charts.jetstack.io",
