@@ -249,7 +249,7 @@ def test_groups_and_intervals(prod_config, prod_plan):
     }
     # A day of a record: a range or a subquery over `1d`, or a ratio of two such records read at once.
     for rule in groups[DAILY_GROUP]["rules"]:
-        assert "[1d]" in rule["expr"] or "[1d:1m]" in rule["expr"] or rule["record"] in DRIFT_DAILY_RATIOS, rule
+        assert "[1d]" in rule["expr"] or "[1d:5m]" in rule["expr"] or rule["record"] in DRIFT_DAILY_RATIOS, rule
     # The drift base is recorded at the scrape interval: the daily records read it, never cAdvisor's raw series.
     assert {r.get("record") for r in groups[RECORDING_GROUP]["rules"]} >= DRIFT_BASE
     daily_reads = {vs.name for r in groups[DAILY_GROUP]["rules"] for vs in selectors_read(r["expr"])}
