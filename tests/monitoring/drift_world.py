@@ -119,7 +119,8 @@ def series_of(c: Container) -> list[tuple[str, dict[str, str], Callable[[int], f
         (contract.WORKING_SET, {**kubelet, **own, "container": c.container, "id": f"/{c.pod}/{c.container}"},
          live(c.bytes_at)),
         # The pod's cgroup: every container of the pod and more.
-        (contract.CPU_USAGE, {**kubelet, **own, "container": "", "id": f"/{c.pod}"}, live(lambda m: 9 * c.counter_at(m))),
+        (contract.CPU_USAGE, {**kubelet, **own, "container": "", "id": f"/{c.pod}"},
+         live(lambda m: 9 * c.counter_at(m))),
         (contract.WORKING_SET, {**kubelet, **own, "container": "", "id": f"/{c.pod}"}, live(lambda m: 9e9)),
     ]  # fmt: skip
     for i, job in enumerate(KSM_JOBS):
