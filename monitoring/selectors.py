@@ -24,7 +24,7 @@ from sizing.observe.promql import (
     statefulset_pod_regex,
 )
 from sizing.plan.pool_name import stack_pool_name
-from sizing.plan.types import Plan
+from sizing.plan.types import ContainerPlan, Plan, WorkloadPlan
 
 
 @dataclass(frozen=True)
@@ -106,12 +106,13 @@ def chart_namespace(config: StackConfig, chart: str) -> str:
     return {STACK_CHART: config.monitoring.prometheus_namespace, CERT_MANAGER.name: CERT_MANAGER_NAMESPACE}[chart]
 
 
-def planned_containers(config: StackConfig, plan: Plan) -> tuple[tuple[str, tuple[str, ...]], ...]:
-    """Every container the plan sizes by the namespace its pods run in: the app's workloads (each its main container,
-    named after it, and its sidecars) in the stack's namespace, each chart pod's main container (its name from the
-    chart's inventory) and sidecars in the chart's namespace, or in the stack's for a pod that runs there whoever
-    installs the chart (cert-manager's HTTP-01 solver)."""
-    found: dict[str, set[str]] = {}
+def container_plans(config: StackConfig, plan: Plan) -> list[tuple[str, str, ContainerPlan | WorkloadPlan]]:
+    """(pod namespace, container, its sizes) of every container the plan sizes, once each (a sidecar in several pods
+    shares one size): the app's workloads (each its main container, named after it, and its sidecars) in the stack's
+    namespace, each chart pod's main container (its name from the chart's inventory) and sidecars in the chart's
+    namespace, or in the stack's for a pod that runs there whoever installs the chart (cert-manager's HTTP-01
+    solver). Ordered by namespace and container."""
+    found: dict[tuple[str, str], ContainerPlan | WorkloadPlan] = {}
     for name, workload in plan.pool_workloads.items():
         namespace, main = config.kubernetes.namespace, name
         if name in plan.chart_workloads:
@@ -119,8 +120,18 @@ def planned_containers(config: StackConfig, plan: Plan) -> tuple[tuple[str, tupl
             main = pod.main.container
             if not pod.without_install:
                 namespace = chart_namespace(config, workload.source)
-        found.setdefault(namespace, set()).update({main, *(sidecar.name for sidecar in workload.sidecars)})
-    return tuple((namespace, tuple(sorted(names))) for namespace, names in sorted(found.items()))
+        found.setdefault((namespace, main), workload)
+        for sidecar in workload.sidecars:
+            found.setdefault((namespace, sidecar.name), sidecar)
+    return [(namespace, container, sized) for (namespace, container), sized in sorted(found.items())]
+
+
+def planned_containers(config: StackConfig, plan: Plan) -> tuple[tuple[str, tuple[str, ...]], ...]:
+    """Every container the plan sizes (`container_plans`) by the namespace its pods run in, names sorted."""
+    found: dict[str, list[str]] = {}
+    for namespace, container, _ in container_plans(config, plan):
+        found.setdefault(namespace, []).append(container)
+    return tuple((namespace, tuple(names)) for namespace, names in found.items())
 
 
 def build_selectors(config: StackConfig, plan: Plan) -> Selectors:
