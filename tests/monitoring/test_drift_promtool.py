@@ -119,9 +119,7 @@ def figures_for(c: Container, resource: str, p95: float) -> dict[str, float]:
     }
 
 
-def test_above_its_request_for_a_tenth_of_the_day_fires_and_just_short_of_it_does_not(
-    prod_config, prod_plan, run_promtool
-):
+def test_drift_above_for_a_tenth_of_a_day(prod_config, prod_plan, run_promtool):
     containers, expected = one_day(prod_config, prod_plan)
     ns = prod_config.kubernetes.namespace
     # The figures are the largest pod's: config-reloader's in the Prometheus pod, not the idle one beside Alertmanager.
@@ -203,7 +201,7 @@ def one_week(stack_config, stack_plan) -> tuple[list[Container], dict[tuple[str,
     return containers, expected
 
 
-def test_well_below_its_request_for_a_week_fires_and_just_short_of_it_does_not(prod_config, prod_plan, run_promtool):
+def test_drift_below_for_a_week(prod_config, prod_plan, run_promtool):
     containers, expected = one_week(prod_config, prod_plan)
     ns = prod_config.kubernetes.namespace
     alerts = []
