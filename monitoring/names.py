@@ -50,6 +50,25 @@ COST_MAX_1D = "cluster:hyperstudy_cost_usd_month:max_over_time1d"
 COST_AVG_1D = "cluster:hyperstudy_cost_usd_month:avg_over_time1d"
 WORKING_SET_MAX_1D = "namespace_workload:container_memory_working_set_bytes:max_over_time1d"
 WORKING_SET_AVG_1D = "namespace_workload:container_memory_working_set_bytes:avg_over_time1d"
+# Requested vs used per container: every container the plan sizes (the app's, the charts' pods and their sidecars),
+# labelled with the stack's `namespace`, the pod's own namespace (`pod_namespace`) and `container`; each the maximum
+# over the container's pods (they share one size). Recorded at the scrape interval from 5 m windows...
+CONTAINER_CPU_USAGE = "namespace_container:container_cpu_usage_seconds:max_rate5m"
+CONTAINER_MEMORY_USAGE = "namespace_container:container_memory_working_set_bytes:max"
+CONTAINER_CPU_REQUEST = "namespace_container:kube_pod_container_resource_requests_cpu_cores:max"
+CONTAINER_MEMORY_REQUEST = "namespace_container:kube_pod_container_resource_requests_memory_bytes:max"
+CONTAINER_MEMORY_LIMIT = "namespace_container:kube_pod_container_resource_limits_memory_bytes:max"
+# ... and over the last day from those (the daily group).
+CONTAINER_CPU_P95_1D = "namespace_container:container_cpu_usage_seconds:quantile95_over_time1d"
+CONTAINER_CPU_MAX_1D = "namespace_container:container_cpu_usage_seconds:max_over_time1d"
+CONTAINER_MEMORY_P95_1D = "namespace_container:container_memory_working_set_bytes:quantile95_over_time1d"
+CONTAINER_MEMORY_MAX_1D = "namespace_container:container_memory_working_set_bytes:max_over_time1d"
+CONTAINER_CPU_P95_REQUEST_1D = "namespace_container:hyperstudy_cpu_request_utilisation:quantile95_over_time1d"
+CONTAINER_MEMORY_MAX_REQUEST_1D = "namespace_container:hyperstudy_memory_request_utilisation:max_over_time1d"
+CONTAINER_MEMORY_MAX_LIMIT_1D = "namespace_container:hyperstudy_memory_limit_utilisation:max_over_time1d"
+# The share of the last day a container ran above HyperStudyContainerRequestDrift's threshold × its request.
+CONTAINER_CPU_ABOVE_REQUEST_1D = "namespace_container:hyperstudy_cpu_above_request:ratio1d"
+CONTAINER_MEMORY_ABOVE_REQUEST_1D = "namespace_container:hyperstudy_memory_above_request:ratio1d"
 
 # --- Alerts (names fixed by the issue). ---
 ALERT_MEMORY_NEAR_LIMIT = "HyperStudyMemoryNearLimit"
@@ -60,6 +79,7 @@ ALERT_MEMORY_OVERCOMMIT = "HyperStudyMemoryOvercommit"
 ALERT_NODE_POOL_AT_MAX = "HyperStudyNodePoolAtMax"
 ALERT_HEAP_NEAR_LIMIT = "HyperStudyHeapNearLimit"
 ALERT_WORKLOAD_UNAVAILABLE = "HyperStudyWorkloadUnavailable"
+ALERT_REQUEST_DRIFT = "HyperStudyContainerRequestDrift"
 # Only for a stack with capacity.schedule.
 ALERT_SCHEDULED_CAPACITY_NOT_READY = "HyperStudyScheduledCapacityNotReady"
 ALERT_SCHEDULED_SCALING_FAILED = "HyperStudyScheduledScalingFailed"

@@ -401,7 +401,7 @@ def bill_expr(plan: Plan, s: Selectors) -> str:
     return expr
 
 
-def _daily_rules(s: Selectors) -> list[dict[str, Any]]:
+def _daily_rules(config: StackConfig, s: Selectors) -> list[dict[str, Any]]:
     ws = selector(names.WORKLOAD_WORKING_SET, s.ns)
     cost = selector(names.COST, s.ns)
     return [
@@ -409,7 +409,165 @@ def _daily_rules(s: Selectors) -> list[dict[str, Any]]:
         _record(names.COST_AVG_1D, f"avg_over_time({cost}[{DAILY_WINDOW}])"),
         _record(names.WORKING_SET_MAX_1D, f"max_over_time({ws}[{DAILY_WINDOW}])"),
         _record(names.WORKING_SET_AVG_1D, f"avg_over_time({ws}[{DAILY_WINDOW}])"),
+        *_daily_drift_rules(config, s),
     ]
+
+
+# --- Requested vs used per container: the drift from the plan's sizes. ---
+
+# The labels of a per-container record: the stack's namespace (every record carries it), the pod's own namespace (a
+# chart's pods run in the chart's) and the container.
+DRIFT = ("namespace", "pod_namespace", "container")
+DRIFT_RATE_WINDOW = "5m"
+# The share of the day above the request is counted on this grid: a day of it is DAY_STEPS points (288), absent ones
+# (no pod of the container ran) counted as not above, so a Job that ran ten minutes cannot be "above most of the day".
+# Every 5 minutes rather than every sample: 10 % of a day is 29 points, and a query holds 288 points per container at
+# once (a Prometheus holds 50 M by default; promtool's tests 10 k).
+DRIFT_STEP = "5m"
+DAY_STEPS = duration_seconds(DAILY_WINDOW) // duration_seconds(DRIFT_STEP)
+# "For a week": the day records cover the 7 days before now when read back over 6 days (each covers the day before
+# its own time), and the record must have existed 6 days ago, so the container has at least 6 days of history.
+WEEK_OF_DAYS = "6d"
+# HyperStudyContainerRequestDrift's `reason` and `resource` labels.
+DRIFT_ABOVE, DRIFT_BELOW = "above", "below"
+CPU, MEMORY = "cpu", "memory"
+
+
+def in_stack_namespace(expr: str, s: Selectors) -> str:
+    """A per-container series moved into the stack's namespace, its own kept as `pod_namespace`: the chart pods'
+    namespaces are not the stack's, and every record is read back (by the alerts, the dashboards) by the stack's."""
+    own = f'label_replace(\n{_indent(expr)},\n  "pod_namespace", "$1", "namespace", "(.*)"\n)'
+    return with_stack_namespace(own, s)
+
+
+def _max_per_container(series: list[str], s: Selectors) -> str:
+    """The largest over a container's pods (each pod's container deduplicated first), for every planned container:
+    its pods share one size, which must hold the largest of them."""
+    parts = [f"max by (namespace, container) (\n  {dedup(one)}\n)" for one in series]
+    return in_stack_namespace("\nor\n".join(parts), s)
+
+
+def _drift_rules(s: Selectors) -> list[dict[str, Any]]:
+    """The per-container base, recorded at the scrape interval like the per-container limit utilisation: instant
+    queries over a few dozen series (prod: 20 containers in 3 namespaces), the CPU counter's rate over a 5 m window
+    read once per scrape here rather than 1 440 times a day by every daily evaluation."""
+    rate = [f"rate({one}[{DRIFT_RATE_WINDOW}])" for one in s.planned(contract.CPU_USAGE)]
+    cpu, memory = eq("resource", CPU), eq("resource", MEMORY)
+    return [
+        _record(names.CONTAINER_CPU_USAGE, _max_per_container(rate, s)),
+        _record(names.CONTAINER_MEMORY_USAGE, _max_per_container(s.planned(contract.WORKING_SET), s)),
+        _record(names.CONTAINER_CPU_REQUEST, _max_per_container(s.planned(contract.REQUESTS, cpu), s)),
+        _record(names.CONTAINER_MEMORY_REQUEST, _max_per_container(s.planned(contract.REQUESTS, memory), s)),
+        _record(names.CONTAINER_MEMORY_LIMIT, _max_per_container(s.planned(contract.LIMITS, memory), s)),
+    ]
+
+
+def _ratio(numerator: str, denominator: str) -> str:
+    return f"{numerator}\n/ on ({by(DRIFT)})\n({denominator} > 0)"
+
+
+def above_request_expr(usage: str, request: str, threshold: float) -> str:
+    """The share of the last day `usage` was above `threshold` × `request`, on the DRIFT_STEP grid."""
+    above = f"{usage} > bool on ({by(DRIFT)}) ({request} * {number(threshold)})"
+    return f"sum_over_time((\n  {above}\n)[{DAILY_WINDOW}:{DRIFT_STEP}]) / {DAY_STEPS}"
+
+
+def _daily_drift_rules(config: StackConfig, s: Selectors) -> list[dict[str, Any]]:
+    """A day of the per-container base, every DAILY_INTERVAL: each reads 2 880 recorded samples per container (a day
+    at the scrape interval), the share above the request 288 subquery steps of two recorded series; prod's 20
+    containers make some 0.3 M samples every 5 minutes (about 1 k a second), where a query engine reads millions a
+    second, and nothing here reads cAdvisor's raw series."""
+    threshold = config.monitoring.alerts.request_drift.threshold
+    ns = s.ns
+    cpu, memory = selector(names.CONTAINER_CPU_USAGE, ns), selector(names.CONTAINER_MEMORY_USAGE, ns)
+    cpu_request = selector(names.CONTAINER_CPU_REQUEST, ns)
+    memory_request = selector(names.CONTAINER_MEMORY_REQUEST, ns)
+    memory_max = selector(names.CONTAINER_MEMORY_MAX_1D, ns)
+    return [
+        _record(names.CONTAINER_CPU_P95_1D, f"quantile_over_time(0.95, {cpu}[{DAILY_WINDOW}])"),
+        _record(names.CONTAINER_CPU_MAX_1D, f"max_over_time({cpu}[{DAILY_WINDOW}])"),
+        _record(names.CONTAINER_MEMORY_P95_1D, f"quantile_over_time(0.95, {memory}[{DAILY_WINDOW}])"),
+        _record(names.CONTAINER_MEMORY_MAX_1D, f"max_over_time({memory}[{DAILY_WINDOW}])"),
+        # Against the request and limit set now: what the render set from the plan.
+        _record(names.CONTAINER_CPU_P95_REQUEST_1D, _ratio(selector(names.CONTAINER_CPU_P95_1D, ns), cpu_request)),
+        _record(names.CONTAINER_MEMORY_MAX_REQUEST_1D, _ratio(memory_max, memory_request)),
+        _record(names.CONTAINER_MEMORY_MAX_LIMIT_1D, _ratio(memory_max, selector(names.CONTAINER_MEMORY_LIMIT, ns))),
+        _record(names.CONTAINER_CPU_ABOVE_REQUEST_1D, above_request_expr(cpu, cpu_request, threshold)),
+        _record(names.CONTAINER_MEMORY_ABOVE_REQUEST_1D, above_request_expr(memory, memory_request, threshold)),
+    ]
+
+
+def _labelled(expr: str, **labels: str) -> str:
+    for name, value in labels.items():
+        expr = f'label_replace(\n{_indent(expr)},\n  {quote(name)}, {quote(value)}, "", ""\n)'
+    return expr
+
+
+def request_drift_expr(config: StackConfig, s: Selectors) -> str:
+    """Each planned container above its request for most of a day, or well below it for a week, labelled `reason`
+    (above, below) and `resource` (cpu, memory):
+
+    - above: the share of the last day it ran above `threshold` × its request is at least `above_fraction` (GKE's
+      underprovisioned rule, 150 % for 10 % of the time, over one day rather than GKE's 15); the value is that share;
+    - below: on every day of the last week its CPU p95 (memory: its peak, which a memory request must hold) stayed
+      under `below_ratio` × its request, the request held at least `below_min_cpu_m` (`below_min_memory_mib`) more
+      than the week's highest day needed, and the container has 6 days of history at least; the value is the
+      week's highest day ÷ the request.
+
+    The formula-sized workloads' memory is left out: the capacity formula sizes it, HyperStudyMemoryPredictionDrift
+    watches it and `python -m sizing fit` re-fits it.
+    """
+    settings = config.monitoring.alerts.request_drift
+    ns = s.ns
+    on = f"on ({by(DRIFT)})"
+
+    def below(ratio: str, usage: str, request: str, floor: float) -> str:
+        highest_ratio = f"max_over_time({selector(ratio, ns)}[{WEEK_OF_DAYS}])"
+        highest = f"max_over_time({selector(usage, ns)}[{WEEK_OF_DAYS}])"
+        return (
+            f"{highest_ratio} < {number(settings.below_ratio)}\n"
+            f"and {on}\n({selector(request, ns)} - {on} {highest}) >= {number(floor)}\n"
+            f"and {on}\n{selector(ratio, ns)} offset {WEEK_OF_DAYS}"
+        )
+
+    def above(share: str) -> str:
+        return f"{selector(share, ns)} >= {number(settings.above_fraction)}"
+
+    parts = [
+        _labelled(above(names.CONTAINER_CPU_ABOVE_REQUEST_1D), reason=DRIFT_ABOVE, resource=CPU),
+        _labelled(
+            below(
+                names.CONTAINER_CPU_P95_REQUEST_1D,
+                names.CONTAINER_CPU_P95_1D,
+                names.CONTAINER_CPU_REQUEST,
+                settings.below_min_cpu_m / 1000,
+            ),
+            reason=DRIFT_BELOW,
+            resource=CPU,
+        ),
+    ]
+    memory = [
+        above(names.CONTAINER_MEMORY_ABOVE_REQUEST_1D),
+        below(
+            names.CONTAINER_MEMORY_MAX_REQUEST_1D,
+            names.CONTAINER_MEMORY_MAX_1D,
+            names.CONTAINER_MEMORY_REQUEST,
+            settings.below_min_memory_mib * MIB_BYTES,
+        ),
+    ]
+    if s.has_backend:
+        formula = selector(
+            names.CONTAINER_MEMORY_REQUEST,
+            ns,
+            eq("pod_namespace", s.namespace),
+            regex("container", f"^({'|'.join(s.backend)})$"),
+        )
+        memory = [f"(\n{_indent(expr)}\n)\nunless {on}\n{formula}" for expr in memory]
+    parts += [
+        _labelled(memory[0], reason=DRIFT_ABOVE, resource=MEMORY),
+        _labelled(memory[1], reason=DRIFT_BELOW, resource=MEMORY),
+    ]
+    return "\nor\n".join(parts)
 
 
 # --- Alerts. ---
@@ -746,6 +904,86 @@ def _scheduled_not_ready(x: Stack, t: float) -> str:
     return scheduled_not_ready_expr(x.s, schedule.workload, schedule.base_replicas, t)
 
 
+def figure(metric: str, unit: str) -> str:
+    """A Go template printing `metric` of the alert's container (a record of the same labels), humanized: `cores`
+    as Kubernetes writes CPU (250m), `bytes` in binary prefixes (64MiB)."""
+    labels = ", ".join(f"{label}=%q" for label in DRIFT)
+    args = " ".join(f"$labels.{label}" for label in DRIFT)
+    shown = "humanize" if unit == "cores" else "humanize1024"
+    suffix = "" if unit == "cores" else "B"
+    return (
+        f'{{{{ with printf "{metric}{{{labels}}}" {args} | query }}}}'
+        f"{{{{ . | first | value | {shown} }}}}{suffix}{{{{ end }}}}"
+    )
+
+
+def _drift_text(texts: dict[tuple[str, str], str]) -> str:
+    """A Go template choosing the text of the alert's `reason` and `resource` labels."""
+    branches = "".join(
+        f"{{{{ {'if' if i == 0 else 'else if'} and (eq $labels.reason {quote(reason)}) "
+        f"(eq $labels.resource {quote(resource)}) }}}}{text}"
+        for i, ((reason, resource), text) in enumerate(texts.items())
+    )
+    return f"{branches}{{{{ end }}}}"
+
+
+def _drift_summary(x: Stack, t: float) -> str:
+    return (
+        "Container {{ $labels.container }} ({{ $labels.pod_namespace }}) runs "
+        "{{ if eq $labels.reason " + quote(DRIFT_ABOVE) + " }}above{{ else }}well below{{ end }} "
+        "its {{ $labels.resource }} request"
+    )
+
+
+def _drift_description(x: Stack, t: float) -> str:
+    settings = x.config.monitoring.alerts.request_drift
+    value = "{{ $value | humanizePercentage }}"
+
+    def figures(resource: str) -> tuple[str, str, str]:
+        if resource == CPU:
+            metrics, unit = (
+                (names.CONTAINER_CPU_P95_1D, names.CONTAINER_CPU_MAX_1D, names.CONTAINER_CPU_REQUEST),
+                "cores",
+            )
+        else:
+            metrics = (names.CONTAINER_MEMORY_P95_1D, names.CONTAINER_MEMORY_MAX_1D, names.CONTAINER_MEMORY_REQUEST)
+            unit = "bytes"
+        p95, peak, request = (figure(metric, unit) for metric in metrics)
+        return p95, peak, request
+
+    def above(resource: str) -> str:
+        p95, peak, request = figures(resource)
+        return (
+            f"ran above {_percent(t)} of its {resource} request for {value} of the last day (alert from "
+            f"{_percent(settings.above_fraction)} of the day): used p95 {p95}, peak {peak} over the day, requested "
+            f"{request}. "
+        )
+
+    def below(resource: str, daily: str) -> str:
+        p95, peak, request = figures(resource)
+        return (
+            f"used under {_percent(settings.below_ratio)} of its {resource} request on every day of the last week: "
+            f"its highest daily {daily} was {value} of the request. Requested {request}; used today p95 {p95}, peak "
+            f"{peak}. "
+        )
+
+    texts = {
+        (DRIFT_ABOVE, CPU): above(CPU) + "Nothing throttles it (no CPU limit), but the scheduler reserved less than "
+        "it takes: under contention it runs on the other pods' share, and the plan packs the pool on requests that "
+        "are short.",
+        (DRIFT_ABOVE, MEMORY): above(MEMORY) + "Under node memory pressure the kubelet evicts the pods furthest above "
+        "their memory request first, and the plan packs the pool on requests that are short.",
+        (DRIFT_BELOW, CPU): below(CPU, "p95") + "The pool holds CPU for it that it does not use, and CPU requests "
+        "decide how many nodes the pool needs.",
+        (DRIFT_BELOW, MEMORY): below(MEMORY, "peak") + "The pool holds memory for it that it does not use.",
+    }
+    return (
+        "Container {{ $labels.container }} of namespace {{ $labels.pod_namespace }} "
+        + _drift_text(texts)
+        + f" Re-size it from its history: python -m sizing rightsize --stack {x.plan.stack}."
+    )
+
+
 ALERTS: tuple[AlertSpec, ...] = (
     AlertSpec(
         names.ALERT_MEMORY_NEAR_LIMIT,
@@ -859,6 +1097,13 @@ ALERTS: tuple[AlertSpec, ...] = (
             "deleted: see the runbook."
         ),
     ),
+    AlertSpec(
+        names.ALERT_REQUEST_DRIFT,
+        "request_drift",
+        lambda x, t: request_drift_expr(x.config, x.s),
+        _drift_summary,
+        _drift_description,
+    ),
 )
 SETTINGS: dict[str, str] = {spec.name: spec.setting for spec in ALERTS}
 
@@ -918,10 +1163,11 @@ def rule_groups(config: StackConfig, plan: Plan) -> list[dict[str, Any]]:
         *(_backend_rules(config, s) if s.has_backend else []),
         *_workload_rules(s),
         *_cost_rules(config, s, plan),
+        *_drift_rules(s),
     ]
     return [
         {"name": RECORDING_GROUP, "interval": RECORDING_INTERVAL, "rules": recording},
-        {"name": DAILY_GROUP, "interval": DAILY_INTERVAL, "rules": _daily_rules(s)},
+        {"name": DAILY_GROUP, "interval": DAILY_INTERVAL, "rules": _daily_rules(config, s)},
         {"name": ALERTS_GROUP, "interval": ALERTS_INTERVAL, "rules": _alerts(config, plan, s)},
     ]
 

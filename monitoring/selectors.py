@@ -10,7 +10,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from sizing.config.monitoring import STACK_CHART
 from sizing.config.stack import StackConfig, formula_workloads
+from sizing.facts.charts import CERT_MANAGER, CERT_MANAGER_NAMESPACE, CHARTS
 from sizing.observe.promql import (
     label_replace_workload,
     longest_first,
@@ -22,7 +24,7 @@ from sizing.observe.promql import (
     statefulset_pod_regex,
 )
 from sizing.plan.pool_name import stack_pool_name
-from sizing.plan.types import Plan
+from sizing.plan.types import ContainerPlan, Plan, WorkloadPlan
 
 
 @dataclass(frozen=True)
@@ -33,6 +35,8 @@ class Selectors:
     workloads: tuple[str, ...]
     backend: tuple[str, ...]
     pool: str
+    # (pod namespace, container names) of every container the plan sizes, namespaces and names sorted.
+    containers: tuple[tuple[str, tuple[str, ...]], ...] = ()
 
     @property
     def ns(self) -> str:
@@ -77,9 +81,57 @@ class Selectors:
         """A series the workloads export themselves, in the namespace."""
         return selector(metric, self.ns, *matchers)
 
+    def planned(self, metric: str, *matchers: str) -> list[str]:
+        """A series of every container the plan sizes, one selector per pod namespace (its namespace and container
+        names), with the real-container matchers cAdvisor's series need (the pod cgroup and the pause container)."""
+        return [
+            selector(
+                metric,
+                namespace_matcher(namespace),
+                regex("container", f"^({'|'.join(names)})$"),
+                *matchers,
+                *real_containers(),
+            )
+            for namespace, names in self.containers
+        ]
+
     def with_workload(self, expr: str) -> str:
         """`expr` with the `workload` label derived from `pod`."""
         return label_replace_workload(expr, self.workloads)
+
+
+def chart_namespace(config: StackConfig, chart: str) -> str:
+    """Where the program installs a chart: kube-prometheus-stack in `monitoring.prometheus_namespace`, cert-manager
+    in its own namespace."""
+    return {STACK_CHART: config.monitoring.prometheus_namespace, CERT_MANAGER.name: CERT_MANAGER_NAMESPACE}[chart]
+
+
+def container_plans(config: StackConfig, plan: Plan) -> list[tuple[str, str, ContainerPlan | WorkloadPlan]]:
+    """(pod namespace, container, its sizes) of every container the plan sizes, once each (a sidecar in several pods
+    shares one size): the app's workloads (each its main container, named after it, and its sidecars) in the stack's
+    namespace, each chart pod's main container (its name from the chart's inventory) and sidecars in the chart's
+    namespace, or in the stack's for a pod that runs there whoever installs the chart (cert-manager's HTTP-01
+    solver). Ordered by namespace and container."""
+    found: dict[tuple[str, str], ContainerPlan | WorkloadPlan] = {}
+    for name, workload in plan.pool_workloads.items():
+        namespace, main = config.kubernetes.namespace, name
+        if name in plan.chart_workloads:
+            pod = next(p for p in CHARTS[workload.source].pods if p.name == name)
+            main = pod.main.container
+            if not pod.without_install:
+                namespace = chart_namespace(config, workload.source)
+        found.setdefault((namespace, main), workload)
+        for sidecar in workload.sidecars:
+            found.setdefault((namespace, sidecar.name), sidecar)
+    return [(namespace, container, sized) for (namespace, container), sized in sorted(found.items())]
+
+
+def planned_containers(config: StackConfig, plan: Plan) -> tuple[tuple[str, tuple[str, ...]], ...]:
+    """Every container the plan sizes (`container_plans`) by the namespace its pods run in, names sorted."""
+    found: dict[str, list[str]] = {}
+    for namespace, container, _ in container_plans(config, plan):
+        found.setdefault(namespace, []).append(container)
+    return tuple((namespace, tuple(names)) for namespace, names in found.items())
 
 
 def build_selectors(config: StackConfig, plan: Plan) -> Selectors:
@@ -89,4 +141,5 @@ def build_selectors(config: StackConfig, plan: Plan) -> Selectors:
         workloads=longest_first(plan.workloads),
         backend=tuple(name for name in formula_workloads(config) if name in plan.workloads),
         pool=stack_pool_name(config),
+        containers=planned_containers(config, plan),
     )

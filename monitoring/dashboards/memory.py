@@ -1,4 +1,5 @@
-"""HyperStudy / Memory Monitoring: usage vs requests and limits, efficiency, Node.js heap, pressure, OOM kills."""
+"""HyperStudy / Memory Monitoring: usage vs requests and limits, every planned container's CPU and memory against its
+request and limit, efficiency, Node.js heap, pressure, OOM kills."""
 
 from __future__ import annotations
 
@@ -21,12 +22,12 @@ from monitoring.dashboards.common import (
     tile_width,
     timeseries_panel,
 )
-from monitoring.selectors import Selectors
+from monitoring.selectors import Selectors, container_plans
 from sizing.config.stack import StackConfig
 from sizing.core.quantity import MIB_BYTES
 from sizing.observe import contract
 from sizing.observe.promql import CONTAINER, POD, dedup, eq, number, selector
-from sizing.plan.types import Plan, WorkloadPlan
+from sizing.plan.types import ContainerPlan, Plan, WorkloadPlan
 
 SLUG = "memory"  # the uid is `<namespace>-memory`
 TITLE = TITLES[SLUG]
@@ -204,6 +205,47 @@ def usage(plan: Plan, s: Selectors) -> Section:
     )
 
 
+# --- Requested vs used per container ---
+def container_drift_timeseries(
+    config: StackConfig, s: Selectors, namespace: str, container: str, sized: ContainerPlan | WorkloadPlan
+) -> timeseries.Panel:
+    """One planned container's day of use against its request and limit (the drift records), with
+    HyperStudyContainerRequestDrift's thresholds as lines."""
+    drift = config.monitoring.alerts.request_drift
+    # The app's pods run in the stack's namespace: the dashboard's variable, as every other query's.
+    own = s.namespace if namespace == config.kubernetes.namespace else namespace
+    match = (s.ns, eq("pod_namespace", own), eq("container", container))
+    on = "on (namespace, pod_namespace, container)"
+    cpu_peak = (
+        f"{selector(names.CONTAINER_CPU_MAX_1D, *match)}\n/ {on}\n{selector(names.CONTAINER_CPU_REQUEST, *match)}"
+    )
+    return timeseries_panel(
+        f"{container} ({namespace}): used ÷ requested",
+        f"The largest {container} pod over the last day, against the plan's request (CPU {sized.cpu_request}, memory "
+        f"{sized.memory_request}) and memory limit ({sized.memory_limit}) as kube-state-metrics reports them. "
+        f"Above {drift.threshold:g}× the request for {drift.above_fraction:.0%} of a day, or each day's CPU p95 "
+        f"(memory peak) under {drift.below_ratio:g}× it for a week: {names.ALERT_REQUEST_DRIFT}.",
+        Unit.RATIO,
+        [
+            Query(selector(names.CONTAINER_CPU_P95_REQUEST_1D, *match), "CPU p95 ÷ request"),
+            Query(cpu_peak, "CPU peak ÷ request"),
+            Query(selector(names.CONTAINER_MEMORY_MAX_REQUEST_1D, *match), "memory peak ÷ request"),
+            Query(selector(names.CONTAINER_MEMORY_MAX_LIMIT_1D, *match), "memory peak ÷ limit"),
+        ],
+        width=8,
+        threshold_config=thresholds(Color.ORANGE, (drift.below_ratio, Color.GREEN), (drift.threshold, Color.RED)),
+        threshold_lines=True,
+        min_value=0,
+    )
+
+
+def requested_vs_used(config: StackConfig, plan: Plan, s: Selectors) -> Section:
+    return Section(
+        "Requested vs used per container",
+        [container_drift_timeseries(config, s, *planned) for planned in container_plans(config, plan)],
+    )
+
+
 # --- Node.js heap ---
 def _nodejs(plan: Plan) -> list[WorkloadPlan]:
     return [w for w in _workloads(plan) if w.runtime.kind == "nodejs" and w.runtime.memory_mib]
@@ -292,7 +334,8 @@ def build(config: StackConfig, plan: Plan) -> dashboard.Dashboard:
     return build_dashboard(
         SLUG,
         "Memory of the HyperStudy workloads against the sizing plan: usage vs requests and limits, efficiency, "
-        f"Node.js heap, pressure and OOM kills (plan {plan.stack}, profile {plan.profile}).",
+        "every planned container's CPU and memory against its request, Node.js heap, pressure and OOM kills"
+        f" (plan {plan.stack}, profile {plan.profile}).",
         ["memory"],
         "now-6h",
         config,
@@ -300,6 +343,7 @@ def build(config: StackConfig, plan: Plan) -> dashboard.Dashboard:
             overview(config, plan, s),
             efficiency(config, plan, s),
             usage(plan, s),
+            requested_vs_used(config, plan, s),
             heap(config, plan, s),
             pressure(config, s),
         ],

@@ -27,6 +27,34 @@ class Alert(Model):
     model_config = ConfigDict(frozen=True, extra="forbid", populate_by_name=True)
 
 
+class RequestDriftAlert(Alert):
+    """HyperStudyContainerRequestDrift's settings: `threshold` is the ratio of the request a container runs above
+    (GKE's underprovisioned rule: 1.5) for at least `above_fraction` of a day, `below_ratio` the ratio of the request
+    its day's p95 (CPU) or peak (memory) stays under for a week."""
+
+    above_fraction: float = Field(
+        0.1, gt=0, le=1, description="the share of the last day a container must run above `threshold` × its request"
+    )
+    below_ratio: float = Field(
+        0.5,
+        gt=0,
+        lt=1,
+        description="a container runs well below its request when, on every day of the last week, its CPU p95 or its "
+        "memory peak stays under this ratio of the request",
+    )
+    below_min_cpu_m: int = Field(
+        25,
+        ge=0,
+        description="and only when the CPU request exceeds the week's highest daily p95 by at least this, millicores "
+        "(the VPA recommender's CPU floor: a smaller request frees nothing worth a change)",
+    )
+    below_min_memory_mib: int = Field(
+        32,
+        ge=0,
+        description="and only when the memory request exceeds the week's highest daily peak by at least this, MiB",
+    )
+
+
 def _alert(threshold: float, for_: str, description: str, severity: str = "warning"):
     return Field(
         default_factory=lambda: Alert(threshold=threshold, for_=for_, severity=severity), description=description
@@ -68,6 +96,12 @@ class AlertsConfig(Model):
         "critical",
     )
 
+    request_drift: RequestDriftAlert = Field(
+        default_factory=lambda: RequestDriftAlert(threshold=1.5, for_="1h"),
+        description="HyperStudyContainerRequestDrift: a container above `threshold` × its request for `above_fraction` "
+        "of a day, or under `below_ratio` × its request for a week",
+    )
+
     @model_validator(mode="after")
     def _ratios_can_fire(self) -> AlertsConfig:
         # A usage ratio never exceeds 1 for long (the kernel or the runtime acts first): a threshold ≥ 1 never fires.
@@ -77,6 +111,9 @@ class AlertsConfig(Model):
         # Every replica ready is a ratio of 1: a threshold of 1 or more fires on a healthy workload.
         if not self.workload_unavailable.threshold < 1:
             raise PathError("workload_unavailable.threshold", "must be below 1 (a ratio of the desired replicas)")
+        # At or under the request is what a request is for: only running above it is drift.
+        if not self.request_drift.threshold > 1:
+            raise PathError("request_drift.threshold", "must be above 1 (a ratio of the request a container exceeds)")
         return self
 
 

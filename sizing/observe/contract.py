@@ -19,7 +19,8 @@ NODEJS_HEAP_TOTAL = "nodejs_heap_size_total_bytes"
 PROCESS_RSS = "process_resident_memory_bytes"
 # Cluster: cAdvisor and kube-state-metrics.
 WORKING_SET = "container_memory_working_set_bytes"
-REQUESTS = "kube_pod_container_resource_requests"  # resource="memory"
+CPU_USAGE = "container_cpu_usage_seconds_total"  # counter: CPU seconds the container used
+REQUESTS = "kube_pod_container_resource_requests"  # resource="memory" or "cpu"
 LIMITS = "kube_pod_container_resource_limits"  # resource="memory"
 RESTARTS = "kube_pod_container_status_restarts_total"
 LAST_TERMINATED = "kube_pod_container_status_last_terminated_reason"
@@ -60,7 +61,8 @@ CONTRACT: dict[str, str] = {
     NODEJS_HEAP_TOTAL: "backend (prom-client): V8 heap allocated",
     PROCESS_RSS: "backend (prom-client): resident memory",
     WORKING_SET: "cAdvisor: container working set",
-    REQUESTS: "kube-state-metrics: container requests (resource=memory)",
+    CPU_USAGE: "cAdvisor: container CPU time (a counter)",
+    REQUESTS: "kube-state-metrics: container requests (resource=memory, resource=cpu)",
     LIMITS: "kube-state-metrics: container limits (resource=memory)",
     RESTARTS: "kube-state-metrics: container restarts",
     LAST_TERMINATED: "kube-state-metrics: reason of the last termination (reason=OOMKilled)",

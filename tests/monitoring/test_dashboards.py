@@ -21,6 +21,7 @@ from monitoring.dashboards.capacity import REPLICAS_TITLE, SCHEDULE_ROW, WINDOWS
 from monitoring.dashboards.common import MAX_UID_LENGTH, TITLES
 from monitoring.dashboards.memory import OOM_TILE_WINDOW
 from monitoring.rules import recorded_names, rule_groups
+from monitoring.selectors import planned_containers
 from sizing.config.capacity import UserMix
 from sizing.config.loader import load_stack
 from sizing.config.monitoring import Alert
@@ -320,6 +321,33 @@ def test_a_usage_panel_and_a_request_gauge_per_workload(models, prod_plan):
         assert gauge["fieldConfig"]["defaults"]["max"] == pytest.approx(
             workload.memory_limit_mib / workload.memory_request_mib
         )
+
+
+def test_a_requested_vs_used_panel_per_planned_container(models, prod_config, prod_plan):
+    """Every container the plan sizes, the charts' in their own namespaces, under the row, each reading the drift
+    records of its namespace and name, with the drift alert's thresholds from the config."""
+    memory = models["hyperstudy-memory"]
+    row = [p["title"] for p in memory["panels"]]
+    start = row.index("Requested vs used per container")
+    ends = [i for i, p in enumerate(memory["panels"]) if p["type"] == "row" and i > start]
+    under = memory["panels"][start + 1 : ends[0]]
+    expected = [(ns, c) for ns, names_ in planned_containers(prod_config, prod_plan) for c in names_]
+    assert [p["title"] for p in under] == [f"{c} ({ns}): used ÷ requested" for ns, c in expected]
+    assert ("monitoring", "config-reloader") in expected and ("hyperstudy", "acmesolver") in expected
+    drift = prod_config.monitoring.alerts.request_drift
+    for p, (ns, c) in zip(under, expected, strict=True):
+        own = "$namespace" if ns == prod_config.kubernetes.namespace else ns
+        for target in p["targets"]:
+            assert f'namespace="$namespace", pod_namespace="{own}", container="{c}"' in target["expr"]
+        read = {q for target in p["targets"] for q in re.findall(r"([a-z_:0-9]+)\{", target["expr"])}
+        assert read == {
+            names.CONTAINER_CPU_P95_REQUEST_1D,
+            names.CONTAINER_CPU_MAX_1D,
+            names.CONTAINER_CPU_REQUEST,
+            names.CONTAINER_MEMORY_MAX_REQUEST_1D,
+            names.CONTAINER_MEMORY_MAX_LIMIT_1D,
+        }
+        assert steps(p) == [drift.below_ratio, drift.threshold]
 
 
 def test_heap_ceiling_comes_from_the_plan(prod_config, prod_plan):

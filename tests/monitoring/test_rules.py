@@ -36,7 +36,7 @@ from monitoring.rules import (
     shape_bytes,
     slots_expr,
 )
-from monitoring.selectors import build_selectors
+from monitoring.selectors import build_selectors, planned_containers
 from sizing.config.capacity import UserMix
 from sizing.config.loader import load_stack
 from sizing.config.monitoring import Alert
@@ -109,6 +109,29 @@ KSM_IDENTITY = {
     contract.REQUESTS: ["namespace", "pod", "container"],
     contract.POD_PHASE: ["namespace", "pod"],
     contract.POD_INFO: ["namespace", "pod", "node"],
+}
+# Requested vs used per container: the base at the scrape interval, the day of it in the daily group (the ratios of
+# two day records read at once).
+DRIFT_BASE = {
+    names.CONTAINER_CPU_USAGE,
+    names.CONTAINER_MEMORY_USAGE,
+    names.CONTAINER_CPU_REQUEST,
+    names.CONTAINER_MEMORY_REQUEST,
+    names.CONTAINER_MEMORY_LIMIT,
+}
+DRIFT_DAILY_RATIOS = {
+    names.CONTAINER_CPU_P95_REQUEST_1D,
+    names.CONTAINER_MEMORY_MAX_REQUEST_1D,
+    names.CONTAINER_MEMORY_MAX_LIMIT_1D,
+}
+DRIFT_DAILY = {
+    names.CONTAINER_CPU_P95_1D,
+    names.CONTAINER_CPU_MAX_1D,
+    names.CONTAINER_MEMORY_P95_1D,
+    names.CONTAINER_MEMORY_MAX_1D,
+    names.CONTAINER_CPU_ABOVE_REQUEST_1D,
+    names.CONTAINER_MEMORY_ABOVE_REQUEST_1D,
+    *DRIFT_DAILY_RATIOS,
 }
 # V8's spaces outside what --max-old-space-size caps.
 NOT_OLD_GENERATION = "new|new_large_object|read_only"
@@ -217,8 +240,20 @@ def test_groups_and_intervals(prod_config, prod_plan):
     groups = {g["name"]: g for g in rule_groups(prod_config, prod_plan)}
     assert list(groups) == [RECORDING_GROUP, DAILY_GROUP, ALERTS_GROUP]
     daily = {r["record"] for r in groups[DAILY_GROUP]["rules"]}
-    assert daily == {names.COST_MAX_1D, names.COST_AVG_1D, names.WORKING_SET_MAX_1D, names.WORKING_SET_AVG_1D}
-    assert all("[1d]" in r["expr"] for r in groups[DAILY_GROUP]["rules"])
+    assert daily == {
+        names.COST_MAX_1D,
+        names.COST_AVG_1D,
+        names.WORKING_SET_MAX_1D,
+        names.WORKING_SET_AVG_1D,
+        *DRIFT_DAILY,
+    }
+    # A day of a record: a range or a subquery over `1d`, or a ratio of two such records read at once.
+    for rule in groups[DAILY_GROUP]["rules"]:
+        assert "[1d]" in rule["expr"] or "[1d:5m]" in rule["expr"] or rule["record"] in DRIFT_DAILY_RATIOS, rule
+    # The drift base is recorded at the scrape interval: the daily records read it, never cAdvisor's raw series.
+    assert {r.get("record") for r in groups[RECORDING_GROUP]["rules"]} >= DRIFT_BASE
+    daily_reads = {vs.name for r in groups[DAILY_GROUP]["rules"] for vs in selectors_read(r["expr"])}
+    assert daily_reads.isdisjoint(contract.CONTRACT), daily_reads & set(contract.CONTRACT)
     assert groups[DAILY_GROUP]["interval"] == "5m"
     # The recording and alerting groups evaluate at the scrape interval, defined once for rules and scrape configs.
     assert names.SCRAPE_INTERVAL == "30s"
@@ -448,12 +483,26 @@ def test_series_are_selected_by_namespace_and_metric_name_never_by_job(stack):
     groups = rule_groups(config, plan)
     recorded = recorded_names(groups)
     cluster_wide: set[tuple[str, str]] = set()
+    # The drift base reads every container the plan sizes where its pods run: the chart's namespaces too, each
+    # namespace's planned containers by name (and CPU requests beside memory ones).
+    planned = dict(planned_containers(config, plan))
+    drift_namespaces: set[str] = set()
     for rule in rules(groups):
         for vs in selectors_read(rule["expr"]):
             m = matchers(vs)
             where = f"{vs.name} in {rule_name(rule)}"
             assert "job" not in m, where
             raw = vs.name in contract.CONTRACT
+            if raw and rule_name(rule) in DRIFT_BASE:
+                namespace = m["namespace"][1]
+                assert m["namespace"][0] == equal and namespace in planned, where
+                pairs = {(x.name, str(x.op), x.value) for x in vs.matchers.matchers}
+                assert ("container", "MatchOp.Re", f"^({'|'.join(planned[namespace])})$") in pairs, where
+                resource = {names.CONTAINER_CPU_REQUEST: "cpu"}.get(rule_name(rule), "memory")
+                if vs.name in (contract.REQUESTS, contract.LIMITS):
+                    assert m.get("resource") == (equal, resource), where
+                drift_namespaces.add(namespace)
+                continue
             if vs.name in (contract.REQUESTS, contract.LIMITS, contract.NODE_ALLOCATABLE):
                 assert m.get("resource") == (equal, "memory"), where
             if vs.name in NODE_LEVEL:
@@ -473,6 +522,7 @@ def test_series_are_selected_by_namespace_and_metric_name_never_by_job(stack):
             if not raw:
                 assert vs.name in recorded, where
     assert cluster_wide == CLUSTER_WIDE, "every series read cluster-wide is read so on purpose"
+    assert drift_namespaces == set(planned), "every namespace with a planned container is read"
     assert not re.search(r"(?<!\w)job=", rules_file(config, plan))
 
 

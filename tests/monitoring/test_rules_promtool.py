@@ -39,6 +39,7 @@ from sizing.observe.promql import label_replace_workload
 from sizing.plan.build import build_plan
 from sizing.plan.pool_name import stack_pool_name
 from sizing.plan.types import Plan
+from tests.monitoring import test_drift_promtool as drift_cases
 from tests.promtool_batch import PromtoolBatch, one_worker_runs_each_module
 from tests.sizing.stacks import run_cli
 
@@ -1789,6 +1790,8 @@ ALERT_CASES = {
     names.ALERT_SCHEDULED_CAPACITY_NOT_READY: test_scheduled_capacity_not_ready,
     names.ALERT_SCHEDULED_SCALING_FAILED: test_scheduled_scaling_failed,
     names.ALERT_WORKLOAD_UNAVAILABLE: test_workload_unavailable,
+    # Its cases need a day and a week of history: their own module, on a rules file cut to the drift rules.
+    names.ALERT_REQUEST_DRIFT: drift_cases.test_drift_above_for_a_tenth_of_a_day,
 }
 
 
