@@ -10,9 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sizing.config.monitoring import STACK_CHART
 from sizing.config.stack import StackConfig, formula_workloads
-from sizing.facts.charts import CERT_MANAGER, CERT_MANAGER_NAMESPACE, CHARTS
 from sizing.observe.promql import (
     label_replace_workload,
     longest_first,
@@ -23,6 +21,7 @@ from sizing.observe.promql import (
     selector,
     statefulset_pod_regex,
 )
+from sizing.plan.containers import planned_containers as planned_containers_of
 from sizing.plan.pool_name import stack_pool_name
 from sizing.plan.types import ContainerPlan, Plan, WorkloadPlan
 
@@ -100,30 +99,10 @@ class Selectors:
         return label_replace_workload(expr, self.workloads)
 
 
-def chart_namespace(config: StackConfig, chart: str) -> str:
-    """Where the program installs a chart: kube-prometheus-stack in `monitoring.prometheus_namespace`, cert-manager
-    in its own namespace."""
-    return {STACK_CHART: config.monitoring.prometheus_namespace, CERT_MANAGER.name: CERT_MANAGER_NAMESPACE}[chart]
-
-
 def container_plans(config: StackConfig, plan: Plan) -> list[tuple[str, str, ContainerPlan | WorkloadPlan]]:
-    """(pod namespace, container, its sizes) of every container the plan sizes, once each (a sidecar in several pods
-    shares one size): the app's workloads (each its main container, named after it, and its sidecars) in the stack's
-    namespace, each chart pod's main container (its name from the chart's inventory) and sidecars in the chart's
-    namespace, or in the stack's for a pod that runs there whoever installs the chart (cert-manager's HTTP-01
-    solver). Ordered by namespace and container."""
-    found: dict[tuple[str, str], ContainerPlan | WorkloadPlan] = {}
-    for name, workload in plan.pool_workloads.items():
-        namespace, main = config.kubernetes.namespace, name
-        if name in plan.chart_workloads:
-            pod = next(p for p in CHARTS[workload.source].pods if p.name == name)
-            main = pod.main.container
-            if not pod.without_install:
-                namespace = chart_namespace(config, workload.source)
-        found.setdefault((namespace, main), workload)
-        for sidecar in workload.sidecars:
-            found.setdefault((namespace, sidecar.name), sidecar)
-    return [(namespace, container, sized) for (namespace, container), sized in sorted(found.items())]
+    """(pod namespace, container, its sizes) of every container the plan sizes (`sizing.plan.containers`), ordered
+    by namespace and container."""
+    return [(c.namespace, c.container, c.sizes) for c in planned_containers_of(config, plan)]
 
 
 def planned_containers(config: StackConfig, plan: Plan) -> tuple[tuple[str, tuple[str, ...]], ...]:

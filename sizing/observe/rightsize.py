@@ -31,17 +31,15 @@ from sizing.core.durations import duration_text
 from sizing.core.errors import ConfigError
 from sizing.core.model import Model
 from sizing.core.quantity import MIB_BYTES
-from sizing.facts.charts import CERT_MANAGER_NAMESPACE
-from sizing.observe.contract import LAST_TERMINATED, LIMITS, WORKING_SET
+from sizing.observe.contract import CPU_USAGE, LAST_TERMINATED, LIMITS, WORKING_SET
 from sizing.observe.promql import dedup, eq, real_containers, regex, selector
-from sizing.plan.sizes import installed_charts
+from sizing.plan.containers import PlannedContainer, planned_containers
 
 if TYPE_CHECKING:
     from sizing.config.stack import StackConfig
     from sizing.observe.prometheus import Prometheus
     from sizing.plan.types import Plan, WorkloadPlan
 
-CPU_USAGE = "container_cpu_usage_seconds_total"
 EXPORT_FORMAT = "hyperstudy-rightsize/1"
 SINCE_S = 14 * 86400.0
 # The rate window and the subquery's resolution: five minutes hold at least two samples at any usual scrape
@@ -144,48 +142,34 @@ class Report(Model):
 
 
 def targets(config: StackConfig, plan: Plan) -> tuple[Target, ...]:
-    """The plan's sizes entries, each with its containers and namespace: the app's workloads, then each chart's."""
-    found: dict[str, Target] = {}
-
-    def add(sized: Any, namespace: str, container: str, formula: int | None = None, floor: int = 0) -> None:
-        known = found.get(sized.config_path)
-        if known is not None:
-            if container not in known.containers:
-                found[sized.config_path] = known.model_copy(update={"containers": (*known.containers, container)})
-            return
-        found[sized.config_path] = Target(
-            name=sized.config_path.rsplit(".", 1)[-1],
-            config_path=sized.config_path,
-            namespace=namespace,
-            containers=(container,),
-            cpu_request_m=sized.cpu_request_m,
-            memory_request_mib=sized.memory_request_mib,
-            memory_limit_mib=sized.memory_limit_mib,
-            formula=formula is not None,
-            formula_peak_mib=formula,
-            runtime_floor_mib=floor,
+    """The plan's sizes entries (`sizing.plan.containers`, grouped by config path), each with its containers and
+    namespace, in the plan's order: the app's workloads, then each chart's pods."""
+    order = {name: index for index, name in enumerate(plan.pool_workloads)}
+    grouped: dict[str, list[PlannedContainer]] = {}
+    main_first = sorted(
+        planned_containers(config, plan), key=lambda c: (order[c.workload.name], c.sizes is not c.workload)
+    )
+    for planned in main_first:
+        grouped.setdefault(planned.sizes.config_path, []).append(planned)
+    found = []
+    for path, containers in grouped.items():
+        sized, workload = containers[0].sizes, containers[0].workload
+        derivation = workload.derivation if sized is workload else None
+        found.append(
+            Target(
+                name=path.rsplit(".", 1)[-1],
+                config_path=path,
+                namespace=containers[0].namespace,
+                containers=tuple(c.container for c in containers),
+                cpu_request_m=sized.cpu_request_m,
+                memory_request_mib=sized.memory_request_mib,
+                memory_limit_mib=sized.memory_limit_mib,
+                formula=derivation is not None,
+                formula_peak_mib=derivation.peak_mib if derivation is not None else None,
+                runtime_floor_mib=_runtime_floor(config, workload) if sized is workload else 0,
+            )
         )
-
-    namespace = config.kubernetes.namespace
-    for workload in plan.workloads.values():
-        derived = workload.derivation.peak_mib if workload.derivation is not None else None
-        add(workload, namespace, workload.name, derived, _runtime_floor(config, workload))
-        for sidecar in workload.sidecars:
-            add(sidecar, namespace, sidecar.name)
-    by_pod = {pod.name: (installed, pod) for installed in installed_charts(config) for pod in installed.chart.pods}
-    for workload in plan.chart_workloads.values():
-        installed, pod = by_pod[workload.name]
-        where = _chart_namespace(config, installed.chart.name, pod.without_install)
-        add(workload, where, pod.main.container)
-        for sidecar, fact in zip(workload.sidecars, pod.sidecars, strict=True):
-            add(sidecar, where, fact.container)
-    return tuple(found.values())
-
-
-def _chart_namespace(config: StackConfig, chart: str, in_stack_namespace: bool) -> str:
-    if in_stack_namespace:
-        return config.kubernetes.namespace
-    return CERT_MANAGER_NAMESPACE if chart == "cert-manager" else config.monitoring.prometheus_namespace
+    return tuple(found)
 
 
 def _runtime_floor(config: StackConfig, workload: WorkloadPlan) -> int:

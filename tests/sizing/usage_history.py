@@ -15,8 +15,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from sizing.core.quantity import MIB_BYTES
-from sizing.observe.contract import LAST_TERMINATED, LIMITS, WORKING_SET
-from sizing.observe.rightsize import CPU_USAGE, EXPORT_FORMAT, QUERIES, Target, queries
+from sizing.observe.contract import CPU_USAGE, LAST_TERMINATED, LIMITS, WORKING_SET
+from sizing.observe.rightsize import EXPORT_FORMAT, QUERIES, Target, queries
 
 DAY = 86400.0
 HISTORY = 14 * DAY
