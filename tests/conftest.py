@@ -117,6 +117,11 @@ FIRST = (
     "tests/monitoring/test_rules_promtool.py",
     "tests/monitoring/test_schedule_alerts_prometheus.py",
     "tests/monitoring/test_rules_prometheus.py",
+    # Each a minute or less, mostly waiting on a real server, a backfill or a make: early, beside the renders.
+    "tests/monitoring/test_drift_prometheus.py",
+    "tests/test_readme_workflows.py",
+    "tests/sizing/test_rightsize_prometheus.py",
+    "tests/monitoring/test_drift_promtool.py",
     *RENDER_MODULES,
     "tests/monitoring/test_alertmanager.py",
     "tests/sizing/test_calibration.py",
