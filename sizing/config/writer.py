@@ -191,6 +191,17 @@ def _without_item(text: str, line: int, column: int) -> str:
     return "".join(lines[:first] + lines[last:])
 
 
+def _inline(values: dict[str, Any]) -> Any:
+    """A mapping on one line, nested mappings too, as the stack files write a component's sizes."""
+    from ruamel.yaml.comments import CommentedMap
+
+    node = CommentedMap()
+    for key, value in values.items():
+        node[key] = _inline(value) if isinstance(value, dict) else value
+    node.fa.set_flow_style()
+    return node
+
+
 def with_sizes(text: str, source: str, namespace: str, profile: str, sizes: dict[str, dict[str, Any]]) -> str:
     """`text` with each entry's sizes set: `sizes` maps a dotted config path (`workloads.frontend`,
     `monitoring.components.prometheus`) to `cpu_request` and, unless its memory is the formula's, `request` and
@@ -211,7 +222,7 @@ def with_sizes(text: str, source: str, namespace: str, profile: str, sizes: dict
                 where = f"{namespace}:{'.'.join([top, *rest[: depth + 1]])}"
                 if default is None:
                     raise ConfigError(where, "not in the stack file: cannot set its sizes")
-                child = node[key] = CommentedMap(default) if depth == len(rest) - 1 else CommentedMap()
+                child = node[key] = _inline(default) if depth == len(rest) - 1 else CommentedMap()
             node = child
         return node
 

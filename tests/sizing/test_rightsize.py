@@ -289,3 +289,28 @@ def test_the_written_quantities_are_the_recommended_ones(project, prod):
     assert prometheus.cpu_request == row["recommended"]["cpu_request_m"]
     assert prometheus.memory.optimized.request == row["recommended"]["memory_request_mib"]
     assert prometheus.memory.optimized.limit == row["recommended"]["memory_limit_mib"]
+
+
+def test_write_sets_entries_left_to_their_defaults_whole_on_one_line(tmp_path):
+    """The example stack leaves the charts' components to their defaults: each changed one is written whole, on one
+    line as the stack files write them, and reads back as recommended."""
+    for name in ("Pulumi.yaml", "Pulumi.example.yaml"):
+        shutil.copy(ROOT / name, tmp_path / name)
+    config = load_stack("example", tmp_path)
+    found = targets(config, build_plan(config, "example"))
+    path = tmp_path / "history.json"
+    path.write_text(json.dumps(export(found, truths(found))))
+    report = json.loads(
+        run_cli("rightsize", "--stack", "example", "--from", str(path), "-o", "json", cwd=tmp_path).stdout
+    )
+    assert run_cli("rightsize", "--stack", "example", "--from", str(path), "--write", cwd=tmp_path).returncode == 0
+    text = (tmp_path / "Pulumi.example.yaml").read_text()
+    assert "      prometheus: {cpu_request: " in text and "grafana-sidecar: {cpu_request: " in text
+    written = load_stack("example", tmp_path)
+    for row in report["rows"]:
+        top, *rest = row["config_path"].split(".")
+        if top == "workloads" or row["state"] == "not enough data":
+            continue
+        sizes = getattr(written, top).components.by_name(rest[-1])
+        got = (sizes.cpu_request, sizes.memory.optimized.request, sizes.memory.optimized.limit)
+        assert got == tuple(row["recommended"].values()), row["name"]
