@@ -89,9 +89,9 @@ lint: $(VENV)/.installed
 	$(VENV)/bin/lint-imports --no-cache
 	$(PY) -m ruff format --check .
 
-## bench: timings of the CLI and the planner (targets in README.md)
+## bench: timings of the CLI, the planner and rightsize (SUITES=1: the two test loops too, minutes)
 bench: $(VENV)/.installed .bin/prometheus .bin/promtool
-	$(PY) bench/bench.py
+	$(PY) bench/bench.py $(if $(SUITES),--suites)
 
 ## clean: remove the virtualenvs, the renders and the caches
 clean:

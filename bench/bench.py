@@ -10,6 +10,8 @@
 - `python -m sizing rightsize --stack prod` as a whole process against a real Prometheus server (Debian's, from
   .bin/) holding 14 days of usage of every container of prod (tests/sizing/usage_history.py), with the number of
   queries it sends (target ≤ 10 s; one query per metric, not per container).
+- with `--suites` (`make bench SUITES=1`, minutes): the fast inner loop (`make unit`) and the whole suite
+  (`pytest -n 2`), each once, with the number of tests each ran.
 """
 
 from __future__ import annotations
@@ -112,6 +114,24 @@ def rightsize_figures(runs: int = 3) -> str:
     )
 
 
+def suite_figures() -> list[str]:
+    """The two test loops' wall time, as `make unit` and `make test` run them."""
+    import re
+
+    lines = []
+    for label, argv in (
+        ("make unit (pure and mock layers)", ["make", "--no-print-directory", "unit"]),
+        ("the whole suite (pytest -n 2)", [sys.executable, "-m", "pytest", "-q", "-n", "2", "-p", "no:cacheprovider"]),
+    ):
+        start = time.perf_counter()
+        done = subprocess.run(argv, cwd=ROOT, check=False, capture_output=True, text=True)
+        seconds = time.perf_counter() - start
+        counts = re.findall(r"(\d+) (passed|failed|skipped)", done.stdout)
+        summary = ", ".join(f"{n} {what}" for n, what in counts) or "no summary (see pytest)"
+        lines.append(f"{label}: {seconds:.1f} s wall, {summary}, exit {done.returncode}")
+    return lines
+
+
 def main() -> None:
     python = sys.executable
     render = _process_seconds([python, "-m", "offline.render", "--stack", "prod", "--out", "build/bench"], runs=3)
@@ -156,6 +176,9 @@ def main() -> None:
     )
     print(f"  import of the provider classes the program registers: median {c:.3f} s, render/classes {r / c:.1f}×")
     print(rightsize_figures())
+    if "--suites" in sys.argv[1:]:
+        for line in suite_figures():
+            print(line)
 
 
 if __name__ == "__main__":

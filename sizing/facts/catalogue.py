@@ -166,6 +166,9 @@ def disk_gb_billed(size_mib: int) -> int:
 # Boot disks. GKE refuses a node boot disk under 10 GB (the node pool API's diskSizeGb minimum, documented with
 # `gcloud container node-pools create --disk-size`). What a node's disk must also hold is the practical floor below.
 BOOT_DISK_MIN_GB = 10
+# The most pods kube-scheduler places on a GKE Standard node by default (the cluster's default maximum Pods per
+# node, documented with "Configure maximum Pods per node"): what bounds one node's share of the logs and emptyDirs.
+GKE_MAX_PODS_PER_NODE = 110
 
 
 def gke_ephemeral_allocatable_gib(disk_gb: int) -> float:

@@ -19,6 +19,7 @@ from sizing.facts.catalogue import (
     BOOT_DISK_MIN_GB,
     COMMITMENT_YEARS,
     DEFAULT_STORAGE_CLASS,
+    GKE_MAX_PODS_PER_NODE,
     HOURS_PER_MONTH,
     disk_gb_billed,
     gke_ephemeral_allocatable_gib,
@@ -119,17 +120,29 @@ class DiskFloor:
 
 
 def boot_disk_floor(config: StackConfig, workloads: Iterable[WorkloadPlan]) -> DiskFloor:
-    """The smallest boot disk (whole GB, at least GKE's 10 GB) whose allocatable ephemeral storage holds the images,
-    the logs of every container and the emptyDirs of every pod of the stack, all on one node
-    (`catalogue.boot_disk`)."""
+    """The smallest boot disk (whole GB, at least GKE's 10 GB) whose allocatable ephemeral storage holds what the
+    busiest node can: the images, the logs of the system containers, and the logs and emptyDirs of the pods a node
+    may run (`catalogue.boot_disk`). A node runs every DaemonSet's pod and at most `GKE_MAX_PODS_PER_NODE` pods in
+    all; the bound takes the pods with the most logs and scratch first, so a small stack counts every pod on one
+    node (any node may have to hold them all after losses) and a large one no more than a node can schedule."""
     facts = config.catalogue.boot_disk
-    containers, scratch_mib = facts.system_containers, 0
+    daemons: list[tuple[float, int, int]] = []
+    others: list[tuple[float, int, int]] = []
     for workload in workloads:
-        pods = 1 if workload.per_node else workload.replicas
-        containers += pods * (1 + len(workload.sidecars))
+        containers = 1 + len(workload.sidecars)
+        scratch = 0
         app = config.workloads.get(workload.name)
         if app is not None and workload.source == APP:
-            scratch_mib += pods * sum(volume.size_limit for volume in app.app.scratch)
+            scratch = sum(volume.size_limit for volume in app.app.scratch)
+        pod = (containers * facts.container_log_mib + scratch, containers, scratch)
+        if workload.per_node:
+            daemons.append(pod)
+        else:
+            others += [pod] * workload.replicas
+    room = max(0, GKE_MAX_PODS_PER_NODE - len(daemons))
+    on_node = daemons + sorted(others, reverse=True)[:room]
+    containers = facts.system_containers + sum(pod[1] for pod in on_node)
+    scratch_mib = sum(pod[2] for pod in on_node)
     logs_gib = containers * facts.container_log_mib / 1024
     need = facts.images_gib + logs_gib + scratch_mib / 1024
     size = BOOT_DISK_MIN_GB
@@ -140,6 +153,8 @@ def boot_disk_floor(config: StackConfig, workloads: Iterable[WorkloadPlan]) -> D
         f"{format_mib(scratch_mib)} = {need:.2f} GiB of GKE's allocatable ephemeral storage, which a {size} GB disk "
         f"offers ({gke_ephemeral_allocatable_gib(size):.2f} GiB)"
     )
+    if len(on_node) < len(daemons) + len(others):
+        detail += f"; a node runs {GKE_MAX_PODS_PER_NODE} pods at most, of the stack's {len(daemons) + len(others)}"
     return DiskFloor(size_gb=size, need_gib=round(need, 2), detail=detail)
 
 

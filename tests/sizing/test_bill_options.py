@@ -14,6 +14,7 @@ from sizing.facts.catalogue import (
     BOOT_DISK_MIN_GB,
     COMMITMENT_DISCOUNTS,
     DISK_USD_GB_MONTH,
+    GKE_MAX_PODS_PER_NODE,
     MACHINE_TYPES,
     BootDiskFacts,
     gke_ephemeral_allocatable_gib,
@@ -122,6 +123,41 @@ def test_the_floor_is_the_smallest_disk_that_holds_images_logs_and_empty_dirs(pr
     # More pods, a larger floor: the floor follows the stack.
     more = boot_disk_floor(prod_config, [*pods, *[w.model_copy(update={"replicas": 40}) for w in pods[:1]]])
     assert more.size_gb > floor.size_gb
+
+
+def test_a_node_holds_the_logs_of_no_more_pods_than_it_can_schedule(prod_config, prod_plan) -> None:
+    """A large stack's floor counts what one node can run: its DaemonSets' pods and at most GKE's 110 pods in all,
+    those with the most logs and scratch first; not every pod of the stack on one node (which asked 405 GB of a
+    5,210-pod stack)."""
+    pods = list(prod_plan.pool_workloads.values())
+    facts = BootDiskFacts()
+    frontend = prod_plan.workloads["frontend"]
+
+    def scratch(w) -> int:
+        app = prod_config.workloads.get(w.name)
+        return sum(v.size_limit for v in app.app.scratch) if app is not None and w.source == "app" else 0
+
+    def floor_with(replicas: int):
+        return boot_disk_floor(prod_config, [*pods, frontend.model_copy(update={"replicas": replicas})])
+
+    many = floor_with(5000)
+    more = floor_with(10_000)
+    assert (many.size_gb, many.need_gib) == (more.size_gb, more.need_gib), "a node's share does not grow with the stack"
+    daemons = [w for w in pods if w.per_node]
+    footprints = sorted(
+        [
+            ((1 + len(w.sidecars)) * facts.container_log_mib + scratch(w), 1 + len(w.sidecars), scratch(w))
+            for w in [*pods, frontend.model_copy(update={"replicas": 5000})]
+            if not w.per_node
+            for _ in range(w.replicas)
+        ],
+        reverse=True,
+    )[: GKE_MAX_PODS_PER_NODE - len(daemons)]
+    containers = facts.system_containers + sum(1 + len(w.sidecars) for w in daemons) + sum(f[1] for f in footprints)
+    need = facts.images_gib + containers * facts.container_log_mib / 1024 + sum(f[2] for f in footprints) / 1024
+    assert many.need_gib == pytest.approx(need, abs=0.005)
+    assert f"a node runs {GKE_MAX_PODS_PER_NODE} pods at most" in many.detail
+    assert many.size_gb < 100  # the default disk holds it
 
 
 def test_a_boot_disk_below_the_floor_fails_the_plan_naming_the_key(parse, prod_values, prod_config, prod_plan):
