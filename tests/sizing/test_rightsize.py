@@ -9,6 +9,7 @@ import shutil
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings, strategies as st
 
 from sizing.config.loader import load_stack
 from sizing.observe.rightsize import RULES, Measured, Target, queries, recommend, targets
@@ -314,3 +315,36 @@ def test_write_sets_entries_left_to_their_defaults_whole_on_one_line(tmp_path):
         sizes = getattr(written, top).components.by_name(rest[-1])
         got = (sizes.cpu_request, sizes.memory.optimized.request, sizes.memory.optimized.limit)
         assert got == tuple(row["recommended"].values()), row["name"]
+
+
+_PEAKS = st.floats(min_value=0.0, max_value=20_000.0, allow_nan=False)
+_CPUS = st.floats(min_value=0.0, max_value=20_000.0, allow_nan=False)
+_HISTORY = st.floats(min_value=RULES.min_history_s, max_value=60 * DAY)
+
+
+@settings(max_examples=300, deadline=None)
+@given(cpu=_CPUS, peak=_PEAKS, history=_HISTORY, oom=st.booleans(), floor=st.sampled_from([0, 107, 128]))
+def test_the_rules_hold_for_any_measurement(prod, cpu, peak, history, oom, floor):
+    """Whatever the history: the sizes hold the measurement with the stated headroom (unless a node caps them), the
+    limit holds the request and the runtime's floor, quantities sit on their steps, and more use never asks less."""
+    _, plan = prod
+    target = _target(runtime_floor_mib=floor)
+    row = recommend(target, _measured(cpu_p95_m=cpu, memory_peak_mib=peak, history_s=history, oom_killed=oom), plan)
+    r, nodes = row.recommended, plan.nodes
+    assert r.memory_request_mib <= r.memory_limit_mib
+    if row.state == "capped by node":
+        assert r.cpu_request_m <= nodes.free_cpu_m and r.memory_request_mib <= nodes.free_memory_mib
+        assert r.memory_limit_mib <= nodes.allocatable_memory_mib
+        return
+    assert r.cpu_request_m >= max(cpu, RULES.cpu_floor_m) and r.cpu_request_m % RULES.cpu_step_m == 0
+    assert r.memory_request_mib >= max(peak * (1 + RULES.memory_headroom), RULES.memory_floor_mib)
+    assert r.memory_limit_mib >= max(peak * (1 + RULES.memory_headroom) * RULES.widen(history), floor)
+    assert r.memory_request_mib % RULES.memory_step_mib == 0 and r.memory_limit_mib % RULES.memory_step_mib == 0
+    assert (row.state == "oom-bumped") <= oom
+    more = recommend(
+        target, _measured(cpu_p95_m=cpu * 1.5, memory_peak_mib=peak * 1.5, history_s=history, oom_killed=oom), plan
+    )
+    if more.state != "capped by node":
+        assert more.recommended.cpu_request_m >= r.cpu_request_m
+        assert more.recommended.memory_request_mib >= r.memory_request_mib
+        assert more.recommended.memory_limit_mib >= r.memory_limit_mib
