@@ -817,8 +817,6 @@ def _render_slots(result: dict[str, Any]) -> str:
 
 # The step `fit` reads at, at least: the scrape interval of the workloads (monitoring/names.py).
 FIT_STEP_S = 30.0
-# How far back `fit --prometheus` reads without --since: two weeks, every weekday's sessions twice.
-FIT_SINCE_S = 14 * 86400.0
 
 
 def _stack_name(stack: str) -> str:
@@ -831,18 +829,13 @@ def _stack_name(stack: str) -> str:
 def _fit(args: argparse.Namespace, project_dir: Path, fmt: str) -> int:
     from sizing.config.writer import set_formula
     from sizing.observe.calibration import Samples, collect, fit, fitted_formula, load_export, save_export, with_formula
-    from sizing.observe.prometheus import Prometheus
+    from sizing.observe.prometheus import HISTORY_S, Prometheus
     from sizing.observe.verdict import verdict
 
-    if args.since is not None and not args.prometheus:
-        raise ConfigError(
-            "--since", "goes with --prometheus only: an export (--from) holds the range it was saved with"
-        )
-    if args.save and not args.prometheus:
-        raise ConfigError("--save", "needs --prometheus (an export is written from the data read there)")
+    usage.check_history_source(args)
     config = load_stack(args.stack, project_dir)
     if args.prometheus:
-        since = FIT_SINCE_S if args.since is None else args.since
+        since = HISTORY_S if args.since is None else args.since
         export = collect(Prometheus(args.prometheus), config, since, FIT_STEP_S)
         if args.save:
             save_export(export, args.save)

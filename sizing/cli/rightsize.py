@@ -11,6 +11,7 @@ import argparse
 from pathlib import Path
 from typing import Any
 
+from sizing.cli import usage
 from sizing.cli.compare import compare, render_comparison
 from sizing.cli.tables import table
 from sizing.config.loader import load_stack, parse_stack_config, project_name, stack_file, stack_values
@@ -20,8 +21,6 @@ from sizing.core.quantity import format_mib, format_millicores
 from sizing.observe.rightsize import Report, Row
 from sizing.plan.build import build_plan
 from sizing.plan.types import Plan
-
-SINCE_S = 14 * 86400.0
 
 
 def _entry(row: Row, config: StackConfig) -> dict[str, Any]:
@@ -62,16 +61,11 @@ def collect_report(args: argparse.Namespace, config: StackConfig, plan: Plan) ->
     """The report from Prometheus (`--prometheus`, optionally saved) or an export (`--from`)."""
     from sizing.observe.rightsize import collect, load_export, report, save_export
 
-    if args.since is not None and not args.prometheus:
-        raise ConfigError(
-            "--since", "goes with --prometheus only: an export (--from) holds the range it was saved with"
-        )
-    if args.save and not args.prometheus:
-        raise ConfigError("--save", "needs --prometheus (an export is written from the data read there)")
+    usage.check_history_source(args)
     if args.prometheus:
-        from sizing.observe.prometheus import Prometheus
+        from sizing.observe.prometheus import HISTORY_S, Prometheus
 
-        export = collect(Prometheus(args.prometheus), config, plan, SINCE_S if args.since is None else args.since)
+        export = collect(Prometheus(args.prometheus), config, plan, HISTORY_S if args.since is None else args.since)
         if args.save:
             save_export(export, args.save)
         sent = len(export["queries"]) + 1  # and time()

@@ -9,7 +9,7 @@ import argparse
 import sys
 from typing import NoReturn
 
-from sizing.core.errors import did_you_mean
+from sizing.core.errors import ConfigError, did_you_mean
 
 EXIT_BAD_INPUT = 2
 # Errors about the shape of the command line, not a value: the usage says what the command takes.
@@ -72,3 +72,13 @@ def bare_usage(parser: argparse.ArgumentParser) -> int:
     """`python -m sizing` alone: the help on stderr, exit 2 (nothing was asked)."""
     sys.stderr.write(parser.format_help())
     return EXIT_BAD_INPUT
+
+
+def check_history_source(args: argparse.Namespace) -> None:
+    """`--since` and `--save` go with `--prometheus` only (`fit`, `rightsize`, `recommend --rightsized`)."""
+    if args.since is not None and not args.prometheus:
+        raise ConfigError(
+            "--since", "goes with --prometheus only: an export (--from) holds the range it was saved with"
+        )
+    if args.save and not args.prometheus:
+        raise ConfigError("--save", "needs --prometheus (an export is written from the data read there)")

@@ -19,6 +19,9 @@ from sizing.core.errors import ConfigError
 TOKEN_ENV = "PROMETHEUS_BEARER_TOKEN"
 USERNAME_ENV = "PROMETHEUS_USERNAME"
 PASSWORD_ENV = "PROMETHEUS_PASSWORD"
+# How far back `fit` and `rightsize` read without --since: two weeks, every weekday's sessions twice (krr's default
+# too).
+HISTORY_S = 14 * 86400.0
 # Prometheus refuses a range query of more than 11,000 points per series.
 MAX_POINTS = 11_000
 # Connect and read timeouts, seconds: a query over two weeks of a few pods answers well within them.

@@ -41,7 +41,6 @@ if TYPE_CHECKING:
     from sizing.plan.types import Plan, WorkloadPlan
 
 EXPORT_FORMAT = "hyperstudy-rightsize/1"
-SINCE_S = 14 * 86400.0
 # The rate window and the subquery's resolution: five minutes hold at least two samples at any usual scrape
 # interval (15-60 s), and 4,032 steps over two weeks keep the p95 query light.
 RATE_WINDOW = "5m"
