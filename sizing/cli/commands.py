@@ -828,8 +828,8 @@ def _stack_name(stack: str) -> str:
 
 def _fit(args: argparse.Namespace, project_dir: Path, fmt: str) -> int:
     from sizing.config.writer import set_formula
-    from sizing.observe.calibration import Samples, collect, fit, fitted_formula, load_export, save_export, with_formula
-    from sizing.observe.prometheus import HISTORY_S, Prometheus
+    from sizing.observe.calibration import Samples, collect, fit, fitted_formula, load_export, with_formula
+    from sizing.observe.prometheus import HISTORY_S, Prometheus, save_export
     from sizing.observe.verdict import verdict
 
     usage.check_history_source(args)

@@ -59,7 +59,8 @@ def rightsized_config(path: Path, report: Report, config: StackConfig, project_d
 
 def collect_report(args: argparse.Namespace, config: StackConfig, plan: Plan) -> Report:
     """The report from Prometheus (`--prometheus`, optionally saved) or an export (`--from`)."""
-    from sizing.observe.rightsize import collect, load_export, report, save_export
+    from sizing.observe.prometheus import save_export
+    from sizing.observe.rightsize import collect, load_export, report
 
     usage.check_history_source(args)
     if args.prometheus:

@@ -12,7 +12,6 @@ users at all) is refused with one line naming it, rather than fitted to noise.
 
 from __future__ import annotations
 
-import json
 import math
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -24,6 +23,7 @@ from sizing.core.errors import ConfigError
 from sizing.core.model import ROLES, Model
 from sizing.core.quantity import MIB_BYTES
 from sizing.observe.contract import CONNECTED_USERS, PROCESS_RSS, WORKING_SET
+from sizing.observe.prometheus import read_export
 from sizing.observe.promql import POD, eq, namespace_matcher, real_containers, regex, selector, statefulset_pod_regex
 
 if TYPE_CHECKING:
@@ -123,23 +123,9 @@ def collect(client: Prometheus, config: StackConfig, since_s: float, step_min_s:
     }
 
 
-def save_export(export: dict[str, Any], path: Path) -> None:
-    try:
-        path.write_text(json.dumps(export) + "\n", encoding="utf-8")
-    except OSError as err:
-        raise ConfigError(str(path), f"cannot write the export: {err.strerror}") from None
-
-
 def load_export(path: Path, config: StackConfig) -> dict[str, Any]:
     """An export written by `--save`, checked to be one and to be of this stack's namespace."""
-    try:
-        export = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise ConfigError(str(path), "export file not found") from None
-    except (OSError, UnicodeDecodeError, ValueError):
-        raise ConfigError(str(path), "not a JSON export of `fit --save`") from None
-    if not isinstance(export, dict) or export.get("format") != EXPORT_FORMAT:
-        raise ConfigError(str(path), f"not a `fit --save` export (format {EXPORT_FORMAT})")
+    export = read_export(path, EXPORT_FORMAT, "fit")
     results = export.get("results")
     if not isinstance(results, dict) or any(not isinstance(results.get(k), list) for k in ("working_set", *ROLES)):
         raise ConfigError(str(path), "the export lacks the working set or a role's users")

@@ -8,10 +8,12 @@ access token for Managed Prometheus' frontend) or `PROMETHEUS_USERNAME` + `PROME
 
 from __future__ import annotations
 
+import json
 import math
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from sizing.core.errors import ConfigError
@@ -112,3 +114,24 @@ class Prometheus:
             return float(sample[0]["value"][1])
         except (IndexError, KeyError, TypeError, ValueError):
             raise ConfigError("--prometheus", f"{self.url} answered time() without a time") from None
+
+
+def save_export(export: dict[str, Any], path: Path) -> None:
+    """Write the answers a command read (`fit --save`, `rightsize --save`), to be read back with `--from`."""
+    try:
+        path.write_text(json.dumps(export) + "\n", encoding="utf-8")
+    except OSError as err:
+        raise ConfigError(str(path), f"cannot write the export: {err.strerror}") from None
+
+
+def read_export(path: Path, export_format: str, command: str) -> dict[str, Any]:
+    """An export `command --save` wrote: JSON, of `export_format`; what it holds is the command's to check."""
+    try:
+        export = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigError(str(path), "export file not found") from None
+    except (OSError, UnicodeDecodeError, ValueError):
+        raise ConfigError(str(path), f"not a JSON export of `{command} --save`") from None
+    if not isinstance(export, dict) or export.get("format") != export_format:
+        raise ConfigError(str(path), f"not a `{command} --save` export (format {export_format})")
+    return export

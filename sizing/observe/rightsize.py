@@ -20,7 +20,6 @@ limit and `fit` is named; its CPU request is right-sized like any other.
 
 from __future__ import annotations
 
-import json
 import math
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
@@ -32,6 +31,7 @@ from sizing.core.errors import ConfigError
 from sizing.core.model import Model
 from sizing.core.quantity import MIB_BYTES
 from sizing.observe.contract import CPU_USAGE, LAST_TERMINATED, LIMITS, WORKING_SET
+from sizing.observe.prometheus import read_export
 from sizing.observe.promql import dedup, eq, real_containers, regex, selector
 from sizing.plan.containers import PlannedContainer, planned_containers
 
@@ -234,23 +234,9 @@ def collect(client: Prometheus, config: StackConfig, plan: Plan, since_s: float)
     }
 
 
-def save_export(export: dict[str, Any], path: Path) -> None:
-    try:
-        path.write_text(json.dumps(export, indent=1) + "\n", encoding="utf-8")
-    except OSError as err:
-        raise ConfigError(str(path), f"cannot write the export: {err.strerror}") from None
-
-
 def load_export(path: Path, config: StackConfig) -> dict[str, Any]:
     """An export written by `rightsize --save`, checked to be one, whole, and of this stack's namespace."""
-    try:
-        export = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise ConfigError(str(path), "export file not found") from None
-    except (OSError, UnicodeDecodeError, ValueError):
-        raise ConfigError(str(path), "not a JSON export of `rightsize --save`") from None
-    if not isinstance(export, dict) or export.get("format") != EXPORT_FORMAT:
-        raise ConfigError(str(path), f"not a `rightsize --save` export (format {EXPORT_FORMAT})")
+    export = read_export(path, EXPORT_FORMAT, "rightsize")
     for key in ("start", "end"):
         if not isinstance(export.get(key), int | float):
             raise ConfigError(f"{path}:{key}", "missing, or not a Unix time")
