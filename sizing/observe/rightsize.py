@@ -73,6 +73,14 @@ class Rules(Model):
 RULES = Rules()
 
 
+class Sizes(Model):
+    """A container's sizes."""
+
+    cpu_request_m: int = Field(description="CPU request, millicores")
+    memory_request_mib: int = Field(description="memory request, MiB")
+    memory_limit_mib: int = Field(description="memory limit, MiB")
+
+
 class Target(Model):
     """One sizes entry: the containers it sizes, where they run, and its sizes now."""
 
@@ -80,9 +88,7 @@ class Target(Model):
     config_path: str = Field(description="dotted config path of its sizes, e.g. monitoring.components.prometheus")
     namespace: str = Field(description="namespace its containers run in")
     containers: tuple[str, ...] = Field(description="container names it sizes (a sidecar may run in several pods)")
-    cpu_request_m: int = Field(description="CPU request now, millicores")
-    memory_request_mib: int = Field(description="memory request now, MiB")
-    memory_limit_mib: int = Field(description="memory limit now, MiB")
+    current: Sizes = Field(description="its sizes in the stack now")
     formula: bool = Field(False, description="its memory is sized by the capacity formula (only its CPU is sized here)")
     formula_peak_mib: int | None = Field(None, description="the formula's memory at peak load (formula-sized), MiB")
     runtime_floor_mib: int = Field(0, description="least limit its runtime setting needs (Node.js: old space + …)")
@@ -99,14 +105,6 @@ class Measured(Model):
     killed_limit_mib: float | None = Field(
         None, description="the memory limit it was killed at, MiB (None: no kill, or kube-state-metrics has no limit)"
     )
-
-
-class Sizes(Model):
-    """A container's sizes."""
-
-    cpu_request_m: int = Field(description="CPU request, millicores")
-    memory_request_mib: int = Field(description="memory request, MiB")
-    memory_limit_mib: int = Field(description="memory limit, MiB")
 
 
 class Row(Model):
@@ -160,9 +158,11 @@ def targets(config: StackConfig, plan: Plan) -> tuple[Target, ...]:
                 config_path=path,
                 namespace=containers[0].namespace,
                 containers=tuple(c.container for c in containers),
-                cpu_request_m=sized.cpu_request_m,
-                memory_request_mib=sized.memory_request_mib,
-                memory_limit_mib=sized.memory_limit_mib,
+                current=Sizes(
+                    cpu_request_m=sized.cpu_request_m,
+                    memory_request_mib=sized.memory_request_mib,
+                    memory_limit_mib=sized.memory_limit_mib,
+                ),
                 formula=derivation is not None,
                 formula_peak_mib=derivation.peak_mib if derivation is not None else None,
                 runtime_floor_mib=_runtime_floor(config, workload) if sized is workload else 0,
@@ -289,11 +289,7 @@ def _up(value: float, step: int) -> int:
 
 def recommend(target: Target, measured: Measured, plan: Plan, rules: Rules = RULES) -> Row:
     """The rules of `Rules` applied to one target."""
-    current = Sizes(
-        cpu_request_m=target.cpu_request_m,
-        memory_request_mib=target.memory_request_mib,
-        memory_limit_mib=target.memory_limit_mib,
-    )
+    current = target.current
     row = {
         "name": target.name,
         "config_path": target.config_path,

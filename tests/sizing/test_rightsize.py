@@ -12,7 +12,7 @@ import pytest
 from hypothesis import given, settings, strategies as st
 
 from sizing.config.loader import load_stack
-from sizing.observe.rightsize import RULES, Measured, Target, queries, recommend, targets
+from sizing.observe.rightsize import RULES, Measured, Sizes, Target, queries, recommend, targets
 from sizing.plan.build import build_plan
 from tests.sizing.stacks import ROOT, assert_bad_input, run_cli
 from tests.sizing.usage_history import HISTORY, Truth, export, truths
@@ -75,17 +75,12 @@ def test_six_queries_whatever_the_number_of_containers(prod):
     assert "max by (namespace, pod, container) (rate(" in asked["cpu_p95"]
 
 
-def _target(**fields) -> Target:
-    base = {
-        "name": "x",
-        "config_path": "workloads.x",
-        "namespace": "hyperstudy",
-        "containers": ("x",),
-        "cpu_request_m": 100,
-        "memory_request_mib": 64,
-        "memory_limit_mib": 128,
-    }
-    return Target(**(base | fields))
+def _target(cpu_request_m: int = 100, memory_request_mib: int = 64, memory_limit_mib: int = 128, **fields) -> Target:
+    base = {"name": "x", "config_path": "workloads.x", "namespace": "hyperstudy", "containers": ("x",)}
+    current = Sizes(
+        cpu_request_m=cpu_request_m, memory_request_mib=memory_request_mib, memory_limit_mib=memory_limit_mib
+    )
+    return Target(**(base | fields), current=current)
 
 
 def _measured(**fields) -> Measured:

@@ -76,7 +76,7 @@ def export(found: tuple[Target, ...], truth: dict[str, Truth], end: float = 1_80
             results["first_seen"].append(row(end - history))
             results["oom_killed"].append(row(1.0 if t.oom else 0.0))
             if t.oom:
-                results["killed_limit"].append(row(target.memory_limit_mib * MIB_BYTES))
+                results["killed_limit"].append(row(target.current.memory_limit_mib * MIB_BYTES))
     return {
         "format": EXPORT_FORMAT,
         "namespace": found[0].namespace,
@@ -151,7 +151,7 @@ def series(found: tuple[Target, ...], truth: dict[str, Truth]) -> list:
                     Series(
                         LIMITS,
                         {**KSM, **labels, "resource": "memory", "unit": "byte"},
-                        target.memory_limit_mib * MIB_BYTES,
+                        target.current.memory_limit_mib * MIB_BYTES,
                     ),
                 ]
     return out
