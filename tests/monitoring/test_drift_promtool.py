@@ -119,6 +119,24 @@ def figures_for(c: Container, resource: str, p95: float) -> dict[str, float]:
     }
 
 
+def _expect_alerts(run_promtool, config, plan, containers: list[Container], end: int, alerts: list[dict]) -> None:
+    """promtool: the containers' minute series until `end`, and at `end` exactly `alerts` of the drift alert."""
+    test = {
+        "rule_files": ["rules.yml"],
+        "evaluation_interval": EVALUATION_INTERVAL,
+        "tests": [
+            {
+                "interval": "1m",
+                "input_series": input_series(containers, end),
+                "alert_rule_test": [
+                    {"eval_time": f"{end}m", "alertname": names.ALERT_REQUEST_DRIFT, "exp_alerts": alerts}
+                ],
+            }
+        ],
+    }
+    run_promtool("test", "rules", "test.yml", files={"rules.yml": drift_rules(config, plan), "test.yml": test})
+
+
 def test_drift_above_for_a_tenth_of_a_day(prod_config, prod_plan, run_promtool):
     containers, expected = one_day(prod_config, prod_plan)
     ns = prod_config.kubernetes.namespace
@@ -138,22 +156,7 @@ def test_drift_above_for_a_tenth_of_a_day(prod_config, prod_plan, run_promtool):
                 figures_for(c, resource, high),
             )
         )  # fmt: skip
-    test = {
-        "rule_files": ["rules.yml"],
-        "evaluation_interval": EVALUATION_INTERVAL,
-        "tests": [
-            {
-                "interval": "1m",
-                "input_series": input_series(containers, DAY_END),
-                "alert_rule_test": [
-                    {"eval_time": f"{DAY_END}m", "alertname": names.ALERT_REQUEST_DRIFT, "exp_alerts": alerts}
-                ],
-            }
-        ],
-    }
-    run_promtool(
-        "test", "rules", "test.yml", files={"rules.yml": drift_rules(prod_config, prod_plan), "test.yml": test}
-    )
+    _expect_alerts(run_promtool, prod_config, prod_plan, containers, DAY_END, alerts)
 
 
 def one_week(stack_config, stack_plan) -> tuple[list[Container], dict[tuple[str, str, str], tuple[float, float]]]:
@@ -214,19 +217,4 @@ def test_drift_below_for_a_week(prod_config, prod_plan, run_promtool):
                 figures_for(c, resource, used),
             )
         )  # fmt: skip
-    test = {
-        "rule_files": ["rules.yml"],
-        "evaluation_interval": EVALUATION_INTERVAL,
-        "tests": [
-            {
-                "interval": "1m",
-                "input_series": input_series(containers, WEEK_END),
-                "alert_rule_test": [
-                    {"eval_time": f"{WEEK_END}m", "alertname": names.ALERT_REQUEST_DRIFT, "exp_alerts": alerts}
-                ],
-            }
-        ],
-    }
-    run_promtool(
-        "test", "rules", "test.yml", files={"rules.yml": drift_rules(prod_config, prod_plan), "test.yml": test}
-    )
+    _expect_alerts(run_promtool, prod_config, prod_plan, containers, WEEK_END, alerts)
