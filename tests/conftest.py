@@ -86,6 +86,45 @@ def prometheus_binaries():
     return require_binaries()
 
 
+# A page: (status, content type, body), for the path asked.
+Respond = Callable[[str], tuple[int, str, bytes]]
+
+
+@pytest.fixture
+def http_server() -> Iterator[Callable[[Respond], str]]:
+    """`http_server(respond)`: a local HTTP server answering every GET with `respond(path)`, its base URL returned;
+    each is shut down at teardown (a fake /metrics endpoint, or a Prometheus API answering nothing)."""
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    servers: list[ThreadingHTTPServer] = []
+
+    def start(respond: Respond) -> str:
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                status, content_type, body = respond(self.path)
+                self.send_response(status)
+                self.send_header("Content-Type", content_type)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+        server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+        servers.append(server)
+        return f"http://127.0.0.1:{server.server_address[1]}"
+
+    try:
+        yield start
+    finally:
+        for server in servers:
+            server.shutdown()
+            server.server_close()
+
+
 @pytest.fixture
 def prometheus_server(prometheus_binaries, tmp_path) -> Iterator:
     """Start real Prometheus servers: `prometheus_server(rules=..., series=[...], live=..., history=...)` takes

@@ -10,9 +10,6 @@ from __future__ import annotations
 
 import json
 import re
-import threading
-from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -336,35 +333,18 @@ def test_wide_tables_are_unchanged_off_a_terminal(capsys, monkeypatch) -> None:
 # --- exit codes: status 3 (blind), schedule 1 (a window does not fit) --------------------------------------------
 
 
-class _EmptyPrometheus(BaseHTTPRequestHandler):
+def _empty_api(path: str) -> tuple[int, str, bytes]:
     """Prometheus' HTTP API with no series: every instant query answers an empty vector (time() its scalar)."""
-
-    def do_GET(self) -> None:
-        if "time%28%29" in self.path or "time()" in self.path:
-            data: dict[str, Any] = {"resultType": "scalar", "result": [1796083200, "1796083200"]}
-        else:
-            data = {"resultType": "vector", "result": []}
-        body = json.dumps({"status": "success", "data": data}).encode()
-        self.send_response(200)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, *args: Any) -> None:
-        pass
+    if "time%28%29" in path or "time()" in path:
+        data: dict[str, Any] = {"resultType": "scalar", "result": [1796083200, "1796083200"]}
+    else:
+        data = {"resultType": "vector", "result": []}
+    return 200, "application/json", json.dumps({"status": "success", "data": data}).encode()
 
 
 @pytest.fixture
-def empty_prometheus() -> Iterator[str]:
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _EmptyPrometheus)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}"
-    finally:
-        server.shutdown()
-        server.server_close()
+def empty_prometheus(http_server) -> str:
+    return http_server(_empty_api)
 
 
 def test_status_exits_3_when_no_formula_sized_pod_reports(capsys, empty_prometheus: str) -> None:

@@ -6,11 +6,9 @@ from __future__ import annotations
 
 import io
 import json
-import threading
-from collections.abc import Callable, Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any
 
 import pytest
 
@@ -161,31 +159,16 @@ def test_standard_input(capsys, monkeypatch) -> None:
     assert code == 1 and json.loads(out)["source"] == "-"
 
 
-class _Metrics(BaseHTTPRequestHandler):
-    pages: ClassVar[dict[str, tuple[int, bytes]]] = {}
-
-    def do_GET(self) -> None:
-        status, body = self.pages.get(self.path, (404, b"not found"))
-        self.send_response(status)
-        self.send_header("Content-Type", "text/plain; version=0.0.4")
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, *args: Any) -> None:
-        pass
+_PAGES = {"/metrics": PASS.read_bytes(), "/broken": b"x{ 1\n", "/binary": b"\xff\xfe"}
 
 
 @pytest.fixture
-def app() -> Iterator[str]:
-    _Metrics.pages = {"/metrics": (200, PASS.read_bytes()), "/broken": (200, b"x{ 1\n"), "/binary": (200, b"\xff\xfe")}
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _Metrics)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}"
-    finally:
-        server.shutdown()
-        server.server_close()
+def app(http_server) -> str:
+    def respond(path: str) -> tuple[int, str, bytes]:
+        body = _PAGES.get(path)
+        return (200, "text/plain; version=0.0.4", body) if body is not None else (404, "text/plain", b"not found")
+
+    return http_server(respond)
 
 
 def test_a_url_is_read(capsys, app: str) -> None:
