@@ -29,6 +29,7 @@ from sizing.core.durations import duration_seconds
 from sizing.core.errors import ConfigError, did_you_mean
 from sizing.core.model import PROFILES
 from sizing.core.quantity import format_mib, format_millicores
+from sizing.observe.rightsize import RULES as RIGHTSIZE_RULES
 from sizing.observe.verdict import RULES
 from sizing.plan.build import build_plan, demand
 from sizing.plan.pools import recommend
@@ -223,9 +224,7 @@ def _parser() -> usage.Parser:
             (0, "the recommendations (written with --write)"),
             (2, _BAD_INPUT + ";\nalso --write when the recommended sizes fail the plan (nothing written)"),
         ],
-        "Rules (docs/sizing/rightsize.md): CPU request = p95 of usage, up to 5m steps, at least 10m; memory request ="
-        " peak + 15 %, limit × (1 + 1/days of history), up to 16Mi steps, at least 32Mi; an OOM kill: limit ≥ max(+100"
-        " MiB, ×1.2); under 100 samples or 3 h of history: not enough data, kept.",
+        RIGHTSIZE_RULES.summary(),
     )
     sizes.add_argument("--stack", required=True, help=_STACK)
     _history_source(sizes, "rightsize --save")

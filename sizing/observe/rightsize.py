@@ -69,6 +69,17 @@ class Rules(Model):
         """The VPA's confidence factor on the upper bound: 1 + 1/days of history (×2 after a day, ×1.07 after 14)."""
         return 1 + 86400.0 / history_s
 
+    def summary(self) -> str:
+        """The rules in one paragraph, for `rightsize --help`."""
+        return (
+            f"Rules (docs/sizing/rightsize.md): CPU request = p{self.cpu_percentile * 100:g} of usage, up to "
+            f"{self.cpu_step_m}m steps, at least {self.cpu_floor_m}m; memory request = peak + "
+            f"{self.memory_headroom:.0%}, limit × (1 + 1/days of history), up to {self.memory_step_mib}Mi steps, at "
+            f"least {self.memory_floor_mib}Mi; an OOM kill: limit ≥ max(+{self.oom_add_mib} MiB, "
+            f"×{self.oom_factor:g}); under {self.min_points} samples or {duration_text(self.min_history_s)} of "
+            "history: not enough data, kept."
+        )
+
 
 RULES = Rules()
 
