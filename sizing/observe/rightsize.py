@@ -187,9 +187,11 @@ def _runtime_floor(config: StackConfig, workload: WorkloadPlan) -> int:
     least it may be, when the stack sets the old space (else the heap follows the limit and any limit holds)."""
     entry = config.workloads.get(workload.name)
     sizes = getattr(entry.memory, config.profile, None) if entry is not None else None
-    if sizes is None or sizes.old_space is None:
+    node = workload.runtime.node_memory
+    if sizes is None or sizes.old_space is None or node is None:
         return 0
-    return sizes.old_space + 3 * config.runtime.nodejs_semi_space_mib + config.runtime.nodejs_native_mib
+    # The plan caps the semi-space where V8's default would not fit: the floor is the limit at the capped one.
+    return node.model_copy(update={"semi_space_mib": config.runtime.nodejs_semi_space_mib}).smallest_limit_mib(None)
 
 
 def queries(found: tuple[Target, ...], since_s: float) -> dict[str, str]:
